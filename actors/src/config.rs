@@ -1,0 +1,91 @@
+//! Every limit, timeout and buffer size of a node, with its default and why it exists.
+
+use std::time::Duration;
+
+use crate::protocol::{ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_NAME_BYTES};
+
+/// What one connection may do. Each exceeded limit answers a clear error frame (see
+/// [`crate::ErrorCode`]); none of them closes the connection except `outbound_queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame a client may send, in bytes; larger ones answer `too_large`.
+    /// Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// Longest channel name or action route, in bytes. Default 256.
+    pub max_name_bytes: usize,
+    /// Most channels one connection may be subscribed to at once; one more answers
+    /// `too_many_channels`. Default 128.
+    pub max_channels_per_connection: usize,
+    /// Most action calls one connection may wait on at once; one more answers
+    /// `too_many_pending`. Default 64.
+    pub max_pending_actions: usize,
+    /// Frames buffered for a client that reads slowly; when full, the connection is
+    /// closed with 4001 "Slow consumer" so that memory stays bounded. Default 1024.
+    pub outbound_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_name_bytes: DEFAULT_MAX_NAME_BYTES,
+            max_channels_per_connection: 128,
+            max_pending_actions: 64,
+            outbound_queue: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The subset the frame parser needs.
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_name_bytes: self.max_name_bytes,
+        }
+    }
+}
+
+/// How a node (one process) behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Prefix of every hub channel and queue key, so that several comet clusters (or
+    /// tests) can share one Redis. Default `comet:`.
+    pub prefix: String,
+    /// Whether this process runs action calls from the queue (jii's `listenActions`).
+    /// Default true.
+    pub listen_actions: bool,
+    /// Action workers when `listen_actions` is on: how many calls run at once. Default 8.
+    pub workers: usize,
+    /// How long a caller waits for an action's answer before it gets `timeout`; a handler
+    /// still running then is abandoned. Default 30 s.
+    pub action_timeout: Duration,
+    /// How often idle workers look at the queue even without a "queue updated" notice, so
+    /// that a lost notice strands nothing. Default 1 s.
+    pub queue_poll_interval: Duration,
+    /// How often the server sends a heartbeat (WebSocket ping). Default 25 s.
+    pub heartbeat_interval: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is closed with
+    /// 4000. Default 60 s.
+    pub client_timeout: Duration,
+    /// On shutdown, how long in-flight actions may still run. Default 10 s.
+    pub shutdown_timeout: Duration,
+    /// Per-connection limits.
+    pub limits: Limits,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            prefix: "comet:".into(),
+            listen_actions: true,
+            workers: 8,
+            action_timeout: Duration::from_secs(30),
+            queue_poll_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(25),
+            client_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The connection: one actor per client, whatever its transport.
+//!
+//! It takes the client's frames ([`Inbound`]), parses them ([`crate::protocol`]) and acts:
+//! subscriptions go to its thread's [`ChannelRegistry`], publishes to the hub, action
+//! calls to the queue. It writes what comes back (channel messages, answers, errors) to
+//! its [`Transport`]. It owns the connection's life: heartbeats, the idle timeout, the
+//! per-connection limits, a timer for every pending action call, and, when it stops, the
+//! release of every subscription.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use futures::FutureExt;
+
+use crate::channel_registry::{ChannelRegistry, Join, Leave, LeaveAll};
+use crate::codes::{CloseCode, ErrorCode};
+use crate::connection_info::ConnectionInfo;
+use crate::hub::HubError;
+use crate::hub_bridge::{Register, Unregister};
+use crate::node::{Node, NodeError};
+use crate::process_message::ProcessMessage;
+use crate::protocol::{
+    action_error_frame, error_frame, parse_client_frame, subscribed_frame, unsubscribed_frame,
+    ActionRequest, ClientFrame, FrameError, ParseLimits, RequestUid,
+};
+use crate::queue::{unix_millis, ActionCall, QueueError};
+use crate::transport::{Transport, TransportError};
+
+/// How much longer than `action_timeout` the connection waits before it answers
+/// `timeout` itself: the worker's own timeout answer should normally come first.
+const ANSWER_GRACE: Duration = Duration::from_millis(500);
+
+/// The error frame for a publish the hub refused.
+fn publish_failed(channel: &str, err: &HubError) -> ByteString {
+    log::warn!("publish to `{channel}` failed: {err}");
+    error_frame(
+        &ErrorCode::Unavailable,
+        &format!("message not published: {err}"),
+        Some(channel),
+    )
+}
+
+/// One client connection.
+pub struct Connection {
+    node: Node,
+    info: Arc<ConnectionInfo>,
+    transport: Box<dyn Transport>,
+    limits: ParseLimits,
+    registry: Option<Addr<ChannelRegistry>>,
+    channels: HashSet<Arc<str>>,
+    pending: HashMap<RequestUid, SpawnHandle>,
+    last_seen: Instant,
+    closed: bool,
+}
+
+impl Connection {
+    /// A connection for `info`, writing to `transport`. Start it on the thread that
+    /// serves the client (the transport adapter does).
+    pub fn new(node: Node, info: ConnectionInfo, transport: Box<dyn Transport>) -> Connection {
+        let limits = node.config().limits.parse_limits();
+        Connection {
+            node,
+            info: Arc::new(info),
+            transport,
+            limits,
+            registry: None,
+            channels: HashSet::new(),
+            pending: HashMap::new(),
+            last_seen: Instant::now(),
+            closed: false,
+        }
+    }
+
+    /// Writes a frame; a client too slow to take it is closed, so memory stays bounded.
+    fn write(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        match self.transport.send(frame) {
+            Ok(()) => {}
+            Err(TransportError::Full) => {
+                log::warn!(
+                    "connection {}: outbound queue full, closing as a slow consumer",
+                    self.info.id
+                );
+                self.close(CloseCode::SlowConsumer, ctx);
+            }
+            Err(TransportError::Closed) => {
+                self.closed = true;
+                ctx.stop();
+            }
+        }
+    }
+
+    fn close(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
+        if !self.closed {
+            self.closed = true;
+            self.transport.close(code);
+        }
+        ctx.stop();
+    }
+
+    fn subscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
+        if self.channels.contains(channel) {
+            self.write(subscribed_frame(channel), ctx);
+            return;
+        }
+        let max = self.node.config().limits.max_channels_per_connection;
+        if self.channels.len() >= max {
+            let message = format!("at most {max} channels per connection");
+            self.write(
+                error_frame(&ErrorCode::TooManyChannels, &message, Some(channel)),
+                ctx,
+            );
+            return;
+        }
+        let channel: Arc<str> = Arc::from(channel);
+        self.channels.insert(channel.clone());
+        if let Some(registry) = &self.registry {
+            registry.do_send(Join {
+                channel,
+                id: self.info.id.clone(),
+                recipient: ctx.address().recipient(),
+            });
+        }
+    }
+
+    fn unsubscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
+        if let Some(channel) = self.channels.take(channel) {
+            if let Some(registry) = &self.registry {
+                registry.do_send(Leave {
+                    channel,
+                    id: self.info.id.clone(),
+                });
+            }
+        }
+        self.write(unsubscribed_frame(channel), ctx);
+    }
+
+    fn publish(
+        &mut self,
+        frame: &ByteString,
+        channel: &str,
+        payload: &str,
+        ctx: &mut Context<Self>,
+    ) {
+        // The payload is a slice of the frame: share its bytes instead of copying them.
+        let payload = frame.as_bytes().slice_ref(payload.as_bytes());
+        let mut published = self.node.publish_bytes(channel, payload);
+        // The in-memory hub answers at once; only a remote hub needs a spawned future.
+        match (&mut published).now_or_never() {
+            Some(Ok(())) => {}
+            Some(Err(err)) => self.write(publish_failed(channel, &err), ctx),
+            None => {
+                let channel = channel.to_owned();
+                ctx.spawn(published.into_actor(self).map(move |result, conn, ctx| {
+                    if let Err(err) = result {
+                        conn.write(publish_failed(&channel, &err), ctx);
+                    }
+                }));
+            }
+        }
+    }
+
+    fn call(&mut self, request: ActionRequest, ctx: &mut Context<Self>) {
+        let uid = request.request_uid;
+        let max = self.node.config().limits.max_pending_actions;
+        if self.pending.contains_key(&uid) {
+            let message = "a call with this requestUid is already pending";
+            self.write(action_error_frame(&uid, &ErrorCode::BadFrame, message), ctx);
+            return;
+        }
+        if self.pending.len() >= max {
+            let message = format!("at most {max} action calls may be pending per connection");
+            self.write(
+                action_error_frame(&uid, &ErrorCode::TooManyPending, &message),
+                ctx,
+            );
+            return;
+        }
+        let timeout = self.node.config().action_timeout;
+        let call = ActionCall {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            route: request.route,
+            request_uid: uid.clone(),
+            params: request.params,
+            connection: (*self.info).clone(),
+            deadline_ms: unix_millis() + timeout.as_millis() as u64,
+        };
+        log::debug!(
+            "connection {}: action `{}` ({uid})",
+            self.info.id,
+            call.route
+        );
+        let timer_uid = uid.clone();
+        let timer = ctx.run_later(timeout + ANSWER_GRACE, move |conn, ctx| {
+            if conn.pending.remove(&timer_uid).is_some() {
+                let message = format!("no answer within {} ms", timeout.as_millis());
+                conn.write(
+                    action_error_frame(&timer_uid, &ErrorCode::Timeout, &message),
+                    ctx,
+                );
+            }
+        });
+        self.pending.insert(uid.clone(), timer);
+        let route = call.route.clone();
+        ctx.spawn(
+            self.node
+                .enqueue(call)
+                .into_actor(self)
+                .map(move |result, conn, ctx| {
+                    let Err(err) = result else { return };
+                    let (code, message) = match err {
+                        NodeError::Queue(QueueError::NotServed(_)) => (
+                            ErrorCode::NotFound,
+                            format!("no handler for action `{route}`"),
+                        ),
+                        other => {
+                            log::warn!("action `{route}` could not be queued: {other}");
+                            (
+                                ErrorCode::Unavailable,
+                                format!("action not queued: {other}"),
+                            )
+                        }
+                    };
+                    if let Some(timer) = conn.pending.remove(&uid) {
+                        ctx.cancel_future(timer);
+                        conn.write(action_error_frame(&uid, &code, &message), ctx);
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.registry = Some(self.node.local_registry());
+        self.node.bridge().do_send(Register {
+            info: self.info.clone(),
+            messages: ctx.address().recipient(),
+            close: ctx.address().recipient(),
+        });
+        let config = self.node.config();
+        let (interval, client_timeout) = (config.heartbeat_interval, config.client_timeout);
+        ctx.run_interval(interval, move |conn, ctx| {
+            if conn.last_seen.elapsed() > client_timeout {
+                log::info!("connection {}: heartbeat timeout", conn.info.id);
+                conn.close(CloseCode::HeartbeatTimeout, ctx);
+            } else {
+                conn.transport.heartbeat();
+            }
+        });
+    }
+
+    fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        if !self.closed {
+            self.closed = true;
+            self.transport.close(CloseCode::Normal);
+        }
+        if let Some(registry) = &self.registry {
+            registry.do_send(LeaveAll {
+                id: self.info.id.clone(),
+                channels: self.channels.drain().collect(),
+            });
+        }
+        self.node.bridge().do_send(Unregister(self.info.id.clone()));
+        Running::Stop
+    }
+}
+
+/// A text frame from the client.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Inbound(pub ByteString);
+
+impl Handler<Inbound> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, Inbound(frame): Inbound, ctx: &mut Context<Self>) {
+        self.last_seen = Instant::now();
+        match parse_client_frame(&frame, &self.limits) {
+            Ok(ClientFrame::Publish { channel, payload }) => {
+                self.publish(&frame, channel, payload, ctx)
+            }
+            Ok(ClientFrame::Subscribe(channel)) => self.subscribe(channel, ctx),
+            Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
+            Ok(ClientFrame::Action(request)) => self.call(request, ctx),
+            Err(err) => {
+                log::debug!("connection {}: refused a frame: {err}", self.info.id);
+                self.write(err.to_frame(), ctx);
+            }
+        }
+    }
+}
+
+/// A frame the transport could not even read as text (e.g. binary that is not UTF-8):
+/// the connection answers the error and lives on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Refused(pub FrameError);
+
+impl Handler<Refused> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, Refused(err): Refused, ctx: &mut Context<Self>) {
+        self.last_seen = Instant::now();
+        log::debug!("connection {}: refused a frame: {err}", self.info.id);
+        self.write(err.to_frame(), ctx);
+    }
+}
+
+/// The client showed it is alive without sending a frame (e.g. a WebSocket pong).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Touch;
+
+impl Handler<Touch> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: Touch, _: &mut Context<Self>) {
+        self.last_seen = Instant::now();
+    }
+}
+
+/// The transport is gone (the client closed or vanished).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TransportClosed;
+
+impl Handler<TransportClosed> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: TransportClosed, ctx: &mut Context<Self>) {
+        self.closed = true;
+        ctx.stop();
+    }
+}
+
+/// A frame for this connection from its registry. `channel` names the subscription it
+/// belongs to: a frame for a channel already left is dropped, so nothing arrives after
+/// `unsubscribed`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The subscription this frame belongs to.
+    pub channel: Option<Arc<str>>,
+    /// The frame.
+    pub frame: ByteString,
+}
+
+impl Handler<Deliver> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, deliver: Deliver, ctx: &mut Context<Self>) {
+        if let Some(channel) = &deliver.channel {
+            if !self.channels.contains(channel) {
+                return;
+            }
+        }
+        self.write(deliver.frame, ctx);
+    }
+}
+
+/// Close the connection with a code (server side).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close(pub CloseCode);
+
+impl Handler<Close> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, Close(code): Close, ctx: &mut Context<Self>) {
+        self.close(code, ctx);
+    }
+}
+
+impl Handler<ProcessMessage> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, message: ProcessMessage, ctx: &mut Context<Self>) {
+        match message {
+            ProcessMessage::Send { frame, .. } => self.write(ByteString::from(frame), ctx),
+            ProcessMessage::Answer {
+                request_uid, frame, ..
+            } => match self.pending.remove(&request_uid) {
+                Some(timer) => {
+                    ctx.cancel_future(timer);
+                    self.write(ByteString::from(frame), ctx);
+                }
+                None => log::debug!(
+                    "connection {}: dropped a late answer to {request_uid}",
+                    self.info.id
+                ),
+            },
+            ProcessMessage::Subscribe { channel, .. } => self.subscribe(&channel, ctx),
+            ProcessMessage::Unsubscribe { channel, .. } => self.unsubscribe(&channel, ctx),
+            ProcessMessage::Disconnect { .. } => self.close(CloseCode::Normal, ctx),
+        }
+    }
+}

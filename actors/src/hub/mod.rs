@@ -1,0 +1,157 @@
+//! The hub: how the processes of a cluster exchange messages (jii's `HubInterface`).
+//!
+//! A hub is publish/subscribe over named channels. [`MemoryHub`] is the in-process default;
+//! the Redis hub lives in `redis.rs`. The process's one link to its hub is the
+//! [`HubBridge`](crate::HubBridge) actor, which keeps the subscriptions reference-counted
+//! and routes what arrives. [`HubNames`] says how client channels, per-process channels
+//! and the action notice are named inside the hub, under one prefix; clients can only
+//! ever name the first kind.
+
+mod memory;
+
+use actix::{Message, Recipient};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use thiserror::Error;
+
+pub use memory::{MemoryBroker, MemoryHub};
+
+/// A message that arrived from the hub on a subscribed channel.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct HubMessage {
+    /// The hub channel's full name (with prefix).
+    pub channel: String,
+    /// The message as published.
+    pub payload: Bytes,
+}
+
+/// Why a hub operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HubError {
+    /// The backend (e.g. Redis) cannot be reached now; the hub keeps trying.
+    #[error("hub unavailable: {0}")]
+    Unavailable(String),
+    /// The hub was stopped or never started.
+    #[error("hub is not running")]
+    NotRunning,
+}
+
+/// A publish/subscribe backend shared by the processes of a cluster.
+///
+/// Every method takes effect **in call order**: the command is queued before the method
+/// returns, and the returned future only reports its outcome. So a caller may fire
+/// `publish` twice without awaiting and the messages still arrive in order, and a
+/// `subscribe` followed by an `unsubscribe` never ends up subscribed.
+pub trait Hub: Send + Sync + 'static {
+    /// Starts delivering messages of subscribed channels to `sink`. Called once, by the
+    /// [`HubBridge`](crate::HubBridge).
+    fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>>;
+
+    /// Publishes `payload` on the hub channel `channel`.
+    fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>>;
+
+    /// Subscribes this process to `channel`. The future resolves once messages published
+    /// after it will be delivered. A hub that reconnects resubscribes on its own.
+    fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>>;
+
+    /// Unsubscribes this process from `channel`.
+    fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>>;
+
+    /// A short name for logs, e.g. `memory` or `redis`.
+    fn name(&self) -> &'static str;
+}
+
+/// What kind of hub channel a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubChannel<'a> {
+    /// A client channel, by its client-side name.
+    Channel(&'a str),
+    /// The private channel of the process with this id.
+    Process(&'a str),
+    /// The "queue updated" notice for action workers.
+    Actions,
+    /// Not ours.
+    Unknown,
+}
+
+/// How comet names things inside the hub (and the queue), all under one prefix:
+/// `<prefix>channel:<name>`, `<prefix>process:<id>`, `<prefix>actions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubNames {
+    prefix: String,
+    channel_prefix: String,
+    process_prefix: String,
+    actions: String,
+}
+
+impl HubNames {
+    /// Names under `prefix` (e.g. `comet:`).
+    pub fn new(prefix: &str) -> HubNames {
+        HubNames {
+            prefix: prefix.to_owned(),
+            channel_prefix: format!("{prefix}channel:"),
+            process_prefix: format!("{prefix}process:"),
+            actions: format!("{prefix}actions"),
+        }
+    }
+
+    /// The prefix itself, for queue keys.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The hub channel of client channel `name`.
+    pub fn channel(&self, name: &str) -> String {
+        format!("{}{name}", self.channel_prefix)
+    }
+
+    /// The hub channel of process `id`.
+    pub fn process(&self, id: &str) -> String {
+        format!("{}{id}", self.process_prefix)
+    }
+
+    /// The hub channel of "queue updated" notices.
+    pub fn actions(&self) -> &str {
+        &self.actions
+    }
+
+    /// Tells what a hub channel name is.
+    pub fn classify<'a>(&self, hub_channel: &'a str) -> HubChannel<'a> {
+        if let Some(name) = hub_channel.strip_prefix(self.channel_prefix.as_str()) {
+            HubChannel::Channel(name)
+        } else if let Some(id) = hub_channel.strip_prefix(self.process_prefix.as_str()) {
+            HubChannel::Process(id)
+        } else if hub_channel == self.actions {
+            HubChannel::Actions
+        } else {
+            HubChannel::Unknown
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_classify_back() {
+        let names = HubNames::new("t1:");
+        assert_eq!(names.channel("chat"), "t1:channel:chat");
+        assert_eq!(
+            names.classify("t1:channel:chat"),
+            HubChannel::Channel("chat")
+        );
+        assert_eq!(
+            names.classify(&names.process("p9")),
+            HubChannel::Process("p9")
+        );
+        assert_eq!(names.classify("t1:actions"), HubChannel::Actions);
+        assert_eq!(names.classify("t2:channel:chat"), HubChannel::Unknown);
+        // A client channel that looks like an internal name stays a client channel.
+        assert_eq!(
+            names.classify(&names.channel("t1:process:p9")),
+            HubChannel::Channel("t1:process:p9")
+        );
+    }
+}

@@ -1,0 +1,448 @@
+//! The hub bridge: the process's one link to the hub.
+//!
+//! Outbound, it keeps the process's hub subscriptions reference-counted: a channel is
+//! subscribed when its first local subscriber (in any [`ChannelRegistry`]) or server-side
+//! listener appears, and unsubscribed when the last goes. Inbound, it routes what the hub
+//! delivers: channel messages to the registries and listeners of that channel (the frame
+//! formatted once), messages for a connection to that connection, and "queue updated"
+//! notices to the [`WorkerSupervisor`](crate::WorkerSupervisor). It also keeps the
+//! directory of this process's connections, and announces them coming and going.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use futures::channel::oneshot;
+use tokio::sync::broadcast;
+
+use crate::channel_registry::{ChannelReady, ChannelRegistry, Dispatch};
+use crate::codes::CloseCode;
+use crate::connection::Close;
+use crate::connection_info::{ConnectionId, ConnectionInfo};
+use crate::hub::{Hub, HubChannel, HubError, HubMessage, HubNames};
+use crate::node::{ChannelMessage, ConnectionEvent, ListenerId};
+use crate::process_message::ProcessMessage;
+use crate::protocol::channel_frame;
+use crate::worker_supervisor::QueueUpdated;
+
+/// Who is interested in one hub channel on this process.
+struct ChannelRoute {
+    registries: Vec<Addr<ChannelRegistry>>,
+    listeners: Vec<(ListenerId, Recipient<ChannelMessage>)>,
+    /// Whether the hub subscription is in effect.
+    ready: bool,
+    /// Listeners added before it was, waiting to hear that it is.
+    waiting: Vec<oneshot::Sender<Result<(), HubError>>>,
+}
+
+impl ChannelRoute {
+    fn is_unused(&self) -> bool {
+        self.registries.is_empty() && self.listeners.is_empty()
+    }
+}
+
+struct Registered {
+    info: Arc<ConnectionInfo>,
+    messages: Recipient<ProcessMessage>,
+    close: Recipient<Close>,
+}
+
+/// The process's link to the hub.
+pub struct HubBridge {
+    process_id: String,
+    names: HubNames,
+    hub: Arc<dyn Hub>,
+    events: broadcast::Sender<ConnectionEvent>,
+    listen_actions: bool,
+    supervisor: Option<Recipient<QueueUpdated>>,
+    routes: HashMap<Arc<str>, ChannelRoute>,
+    connections: HashMap<ConnectionId, Registered>,
+}
+
+impl HubBridge {
+    /// A bridge for process `process_id`; [`Node::start`](crate::Node::start) makes it.
+    pub fn new(
+        process_id: String,
+        names: HubNames,
+        hub: Arc<dyn Hub>,
+        events: broadcast::Sender<ConnectionEvent>,
+        listen_actions: bool,
+    ) -> HubBridge {
+        HubBridge {
+            process_id,
+            names,
+            hub,
+            events,
+            listen_actions,
+            supervisor: None,
+            routes: HashMap::new(),
+            connections: HashMap::new(),
+        }
+    }
+
+    /// Makes sure `channel` has a route, subscribing in the hub when it is new.
+    fn route_for(&mut self, channel: &Arc<str>, ctx: &mut Context<Self>) -> &mut ChannelRoute {
+        if !self.routes.contains_key(channel) {
+            let subscribed = self.hub.subscribe(&self.names.channel(channel));
+            let name = channel.clone();
+            ctx.spawn(
+                subscribed
+                    .into_actor(self)
+                    .map(move |result, bridge, _| bridge.subscribed(&name, result)),
+            );
+            log::debug!("hub: subscribing to channel `{channel}`");
+        }
+        self.routes
+            .entry(channel.clone())
+            .or_insert_with(|| ChannelRoute {
+                registries: Vec::new(),
+                listeners: Vec::new(),
+                ready: false,
+                waiting: Vec::new(),
+            })
+    }
+
+    /// The hub answered a subscribe: tell whoever waits.
+    fn subscribed(&mut self, channel: &Arc<str>, result: Result<(), HubError>) {
+        let Some(route) = self.routes.get_mut(channel) else {
+            return; // unsubscribed meanwhile
+        };
+        match &result {
+            Ok(()) => route.ready = true,
+            Err(err) => log::error!("hub: cannot subscribe to channel `{channel}`: {err}"),
+        }
+        for registry in &route.registries {
+            registry.do_send(ChannelReady {
+                channel: channel.clone(),
+                result: result.clone(),
+            });
+        }
+        for waiter in route.waiting.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    /// Drops the route when nobody uses it any more, unsubscribing in the hub.
+    fn release(&mut self, channel: &Arc<str>, ctx: &mut Context<Self>) {
+        if self
+            .routes
+            .get(channel)
+            .is_some_and(ChannelRoute::is_unused)
+        {
+            self.routes.remove(channel);
+            log::debug!("hub: unsubscribing from channel `{channel}`");
+            let unsubscribed = self.hub.unsubscribe(&self.names.channel(channel));
+            let name = channel.clone();
+            ctx.spawn(unsubscribed.into_actor(self).map(move |result, _, _| {
+                if let Err(err) = result {
+                    log::warn!("hub: cannot unsubscribe from channel `{name}`: {err}");
+                }
+            }));
+        }
+    }
+
+    fn deliver_channel(&mut self, name: &str, payload: bytes::Bytes) {
+        let Some((channel, route)) = self.routes.get_key_value(name) else {
+            return;
+        };
+        let Ok(payload) = ByteString::try_from(payload) else {
+            log::warn!("hub: dropped a message on channel `{name}` that is not UTF-8");
+            return;
+        };
+        if !route.registries.is_empty() {
+            let frame = channel_frame(channel, &payload);
+            for registry in &route.registries {
+                registry.do_send(Dispatch {
+                    channel: channel.clone(),
+                    frame: frame.clone(),
+                });
+            }
+        }
+        for (_, listener) in &route.listeners {
+            listener.do_send(ChannelMessage {
+                channel: channel.clone(),
+                payload: payload.clone(),
+            });
+        }
+    }
+
+    fn deliver_to_connection(&mut self, message: ProcessMessage) {
+        match self.connections.get(message.to()) {
+            Some(connection) => connection.messages.do_send(message),
+            None => log::debug!(
+                "hub: dropped a message for connection {}, which is gone",
+                message.to()
+            ),
+        }
+    }
+}
+
+impl Actor for HubBridge {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let started = self.hub.start(ctx.address().recipient());
+        let own = self.hub.subscribe(&self.names.process(&self.process_id));
+        let actions = self
+            .listen_actions
+            .then(|| self.hub.subscribe(self.names.actions()));
+        let hub = self.hub.name();
+        // Nothing else is handled until the hub is up, so nothing arrives unrouted.
+        ctx.wait(
+            async move {
+                for (what, result) in [
+                    ("start", Some(started.await)),
+                    ("subscribe to the process channel", Some(own.await)),
+                    (
+                        "subscribe to action notices",
+                        match actions {
+                            Some(actions) => Some(actions.await),
+                            None => None,
+                        },
+                    ),
+                ] {
+                    if let Some(Err(err)) = result {
+                        log::error!("hub {hub}: cannot {what}: {err}; it retries on its own");
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<HubMessage> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, message: HubMessage, _: &mut Context<Self>) {
+        match self.names.classify(&message.channel) {
+            HubChannel::Channel(name) => {
+                let name = name.to_owned();
+                self.deliver_channel(&name, message.payload);
+            }
+            HubChannel::Process(id) if id == self.process_id => {
+                match ProcessMessage::decode(&message.payload) {
+                    Ok(message) => self.deliver_to_connection(message),
+                    Err(err) => log::warn!("hub: dropped an unreadable process message: {err}"),
+                }
+            }
+            HubChannel::Actions => {
+                if let Some(supervisor) = &self.supervisor {
+                    supervisor.do_send(QueueUpdated {
+                        route: String::from_utf8_lossy(&message.payload).into_owned(),
+                    });
+                }
+            }
+            HubChannel::Process(_) | HubChannel::Unknown => {
+                log::debug!("hub: ignored a message on `{}`", message.channel);
+            }
+        }
+    }
+}
+
+impl Handler<ProcessMessage> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, message: ProcessMessage, _: &mut Context<Self>) {
+        self.deliver_to_connection(message);
+    }
+}
+
+/// From a registry: `channel` has its first local subscriber there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Activate {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The registry.
+    pub registry: Addr<ChannelRegistry>,
+}
+
+impl Handler<Activate> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, activate: Activate, ctx: &mut Context<Self>) {
+        let route = self.route_for(&activate.channel, ctx);
+        if !route.registries.contains(&activate.registry) {
+            route.registries.push(activate.registry.clone());
+        }
+        if route.ready {
+            activate.registry.do_send(ChannelReady {
+                channel: activate.channel,
+                result: Ok(()),
+            });
+        }
+    }
+}
+
+/// From a registry: `channel` lost its last local subscriber there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deactivate {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The registry.
+    pub registry: Addr<ChannelRegistry>,
+}
+
+impl Handler<Deactivate> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, deactivate: Deactivate, ctx: &mut Context<Self>) {
+        if let Some(route) = self.routes.get_mut(&deactivate.channel) {
+            route.registries.retain(|r| r != &deactivate.registry);
+        }
+        self.release(&deactivate.channel, ctx);
+    }
+}
+
+/// Adds a server-side listener; resolves once the hub subscription is in effect.
+#[derive(Message)]
+#[rtype(result = "Result<(), HubError>")]
+pub struct AddChannelHandler {
+    /// Its id, for removal.
+    pub id: ListenerId,
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// Where messages go.
+    pub listener: Recipient<ChannelMessage>,
+}
+
+impl Handler<AddChannelHandler> for HubBridge {
+    type Result = ResponseFuture<Result<(), HubError>>;
+
+    fn handle(&mut self, add: AddChannelHandler, ctx: &mut Context<Self>) -> Self::Result {
+        let route = self.route_for(&add.channel, ctx);
+        route.listeners.push((add.id, add.listener));
+        if route.ready {
+            return Box::pin(async { Ok(()) });
+        }
+        let (tx, rx) = oneshot::channel();
+        route.waiting.push(tx);
+        Box::pin(async move { rx.await.unwrap_or(Err(HubError::NotRunning)) })
+    }
+}
+
+/// Removes a server-side listener.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveChannelHandler(pub ListenerId);
+
+impl Handler<RemoveChannelHandler> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, remove: RemoveChannelHandler, ctx: &mut Context<Self>) {
+        let channels: Vec<Arc<str>> = self
+            .routes
+            .iter_mut()
+            .filter_map(|(channel, route)| {
+                let before = route.listeners.len();
+                route.listeners.retain(|(id, _)| *id != remove.0);
+                (route.listeners.len() != before).then(|| channel.clone())
+            })
+            .collect();
+        for channel in channels {
+            self.release(&channel, ctx);
+        }
+    }
+}
+
+/// From a connection: it is up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    /// Who it is.
+    pub info: Arc<ConnectionInfo>,
+    /// Where messages for it go.
+    pub messages: Recipient<ProcessMessage>,
+    /// How to close it.
+    pub close: Recipient<Close>,
+}
+
+impl Handler<Register> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, register: Register, _: &mut Context<Self>) {
+        log::debug!(
+            "connection {} added ({}, {})",
+            register.info.id,
+            register.info.transport,
+            register.info.ip.as_deref().unwrap_or("?")
+        );
+        let _ = self
+            .events
+            .send(ConnectionEvent::Added(register.info.clone()));
+        self.connections.insert(
+            register.info.id.clone(),
+            Registered {
+                info: register.info,
+                messages: register.messages,
+                close: register.close,
+            },
+        );
+    }
+}
+
+/// From a connection: it is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unregister(pub ConnectionId);
+
+impl Handler<Unregister> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, unregister: Unregister, _: &mut Context<Self>) {
+        if let Some(connection) = self.connections.remove(&unregister.0) {
+            log::debug!("connection {} removed", unregister.0);
+            let _ = self.events.send(ConnectionEvent::Removed(connection.info));
+        }
+    }
+}
+
+/// Lists this process's connections, sorted by id.
+#[derive(Message)]
+#[rtype(result = "Vec<ConnectionInfo>")]
+pub struct ListConnections;
+
+impl Handler<ListConnections> for HubBridge {
+    type Result = Vec<ConnectionInfo>;
+
+    fn handle(&mut self, _: ListConnections, _: &mut Context<Self>) -> Vec<ConnectionInfo> {
+        let mut all: Vec<ConnectionInfo> = self
+            .connections
+            .values()
+            .map(|c| (*c.info).clone())
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+}
+
+/// Closes every connection of this process with `code`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll(pub CloseCode);
+
+impl Handler<CloseAll> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, close: CloseAll, _: &mut Context<Self>) {
+        for connection in self.connections.values() {
+            connection.close.do_send(Close(close.0));
+        }
+    }
+}
+
+/// Where "queue updated" notices go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSupervisor(pub Recipient<QueueUpdated>);
+
+impl Handler<SetSupervisor> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, set: SetSupervisor, _: &mut Context<Self>) {
+        self.supervisor = Some(set.0);
+    }
+}

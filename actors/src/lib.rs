@@ -1,0 +1,70 @@
+//! The actor system of comet, with no HTTP in it: the wire protocol, one actor per
+//! connection, the channel registries, the hub bridge, the action queue and its workers.
+//!
+//! The `comet` crate puts transports (WebSocket, SockJS) on actix-web in front of these;
+//! anything else that can carry text frames can too, by implementing [`Transport`] and
+//! starting a [`Connection`].
+//!
+//! # Layout
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `protocol.rs` | jii's text frames: parse, format, errors |
+//! | `codes.rs` | the one table of error codes and close codes |
+//! | `config.rs` | every limit and timeout, with defaults |
+//! | `node.rs` | [`Node`]: one process, and the server API |
+//! | `connection.rs` | [`Connection`]: one actor per client |
+//! | `channel_registry.rs` | [`ChannelRegistry`]: channel → local subscribers, one per thread |
+//! | `hub_bridge.rs` | [`HubBridge`]: the process's link to the hub |
+//! | `worker_supervisor.rs` | [`WorkerSupervisor`]: starts and wakes the workers |
+//! | `action_worker.rs` | [`ActionWorker`]: pops calls and runs handlers |
+//! | `action.rs` | [`Action`], [`ActionResult`], [`Router`]: what handlers see |
+//! | `hub/` | the [`Hub`] trait, [`MemoryHub`] |
+//! | `queue/` | the [`Queue`] trait, [`MemoryQueue`] |
+//! | `transport.rs` | the [`Transport`] trait transports implement |
+//! | `process_message.rs` | messages for one connection, routed to its process |
+//!
+//! # How a message travels
+//!
+//! A client's `channel test hi` reaches its [`Connection`], which publishes on the hub.
+//! The hub delivers it to the [`HubBridge`] of every process subscribed to `test`; each
+//! bridge formats the frame once and hands it to the [`ChannelRegistry`] of every thread
+//! with subscribers, which writes it to each subscribed connection.
+//!
+//! An `action site/test {…}` is pushed on the queue, and a "queue updated" notice goes
+//! out on the hub. A process serving `site/test` wakes an [`ActionWorker`], which pops
+//! the call, runs the handler and sends the answer to the caller's process, whose bridge
+//! hands it to the caller's connection.
+
+#![warn(missing_docs)]
+
+pub mod action;
+pub mod action_worker;
+pub mod channel_registry;
+pub mod codes;
+pub mod config;
+pub mod connection;
+pub mod connection_info;
+pub mod hub;
+pub mod hub_bridge;
+pub mod node;
+pub mod process_message;
+pub mod protocol;
+pub mod queue;
+pub mod transport;
+pub mod worker_supervisor;
+
+pub use action::{handler_fn, Action, ActionError, ActionHandler, ActionResult, Router};
+pub use action_worker::ActionWorker;
+pub use channel_registry::ChannelRegistry;
+pub use codes::{CloseCode, ErrorCode};
+pub use config::{Limits, NodeConfig};
+pub use connection::{Close, Connection, Inbound, Refused, Touch, TransportClosed};
+pub use connection_info::{ConnectionId, ConnectionInfo};
+pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub};
+pub use hub_bridge::HubBridge;
+pub use node::{ChannelMessage, ConnectionEvent, ListenerId, Node, NodeError, Payload};
+pub use process_message::ProcessMessage;
+pub use queue::{ActionCall, Claimed, MemoryQueue, Queue, QueueError};
+pub use transport::{Transport, TransportError};
+pub use worker_supervisor::WorkerSupervisor;

@@ -1,0 +1,478 @@
+//! The node: one process of a cluster, and the server API app code uses (jii's `Server`
+//! and `HubServer`): publish to channels, send to connections wherever they live,
+//! subscribe them server-side, list them, hear of them coming and going.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::{self, ThreadId};
+
+use actix::{Actor, Addr, Message, Recipient};
+use bytes::Bytes;
+use bytestring::ByteString;
+use futures::future::{self, BoxFuture, FutureExt};
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::broadcast;
+
+use crate::action::Router;
+use crate::channel_registry::{ChannelRegistry, ListSubscribers};
+use crate::config::NodeConfig;
+use crate::connection_info::{ConnectionId, ConnectionInfo};
+use crate::hub::{Hub, HubError, HubNames};
+use crate::hub_bridge::{
+    AddChannelHandler, CloseAll, HubBridge, ListConnections, RemoveChannelHandler,
+};
+use crate::process_message::ProcessMessage;
+use crate::protocol::{check_name, RequestUid};
+use crate::queue::{ActionCall, Queue, QueueError};
+use crate::worker_supervisor::{Drain, WorkerSupervisor};
+
+/// Why a server API call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NodeError {
+    /// The channel name is not one a client could use.
+    #[error("invalid channel name `{0}`: it {1}")]
+    BadChannel(String, &'static str),
+    /// The hub failed (e.g. Redis is down).
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The node's actors have stopped (the actix system is shutting down).
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// A message published to a channel: text, or JSON (sent as its compact text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload(Bytes);
+
+impl Payload {
+    /// The payload as bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl From<&str> for Payload {
+    fn from(text: &str) -> Payload {
+        Payload(Bytes::copy_from_slice(text.as_bytes()))
+    }
+}
+
+impl From<String> for Payload {
+    fn from(text: String) -> Payload {
+        Payload(Bytes::from(text))
+    }
+}
+
+impl From<ByteString> for Payload {
+    fn from(text: ByteString) -> Payload {
+        Payload(text.into_bytes())
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Payload {
+        Payload::from(&value)
+    }
+}
+
+impl From<&Value> for Payload {
+    fn from(value: &Value) -> Payload {
+        match value {
+            Value::String(text) => Payload::from(text.as_str()),
+            other => Payload(Bytes::from(other.to_string())),
+        }
+    }
+}
+
+/// A connection came or went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// A client connected to this process.
+    Added(Arc<ConnectionInfo>),
+    /// A client of this process disconnected; its subscriptions are released.
+    Removed(Arc<ConnectionInfo>),
+}
+
+/// A message on a channel, for server-side listeners (see [`Node::on_channel`]).
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct ChannelMessage {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The payload as published.
+    pub payload: ByteString,
+}
+
+/// The handle of a server-side channel listener, to remove it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub(crate) u64);
+
+struct Inner {
+    id: String,
+    config: NodeConfig,
+    names: HubNames,
+    hub: Arc<dyn Hub>,
+    queue: Arc<dyn Queue>,
+    router: Router,
+    bridge: Addr<HubBridge>,
+    supervisor: OnceLock<Addr<WorkerSupervisor>>,
+    registries: Mutex<HashMap<ThreadId, Addr<ChannelRegistry>>>,
+    next_connection: AtomicU64,
+    next_listener: AtomicU64,
+    events: broadcast::Sender<ConnectionEvent>,
+}
+
+/// One process of a cluster, cheap to clone; the server API.
+///
+/// ```
+/// use std::sync::Arc;
+/// use comet_actors::{MemoryHub, MemoryQueue, Node, NodeConfig, Router};
+///
+/// # actix::System::new().block_on(async {
+/// let node = Node::start(
+///     NodeConfig::default(),
+///     Arc::new(MemoryHub::new()),
+///     Arc::new(MemoryQueue::new()),
+///     Router::new(),
+/// );
+/// node.publish("chat", serde_json::json!({ "text": "hello" })).await.unwrap();
+/// assert!(node.connections().await.unwrap().is_empty());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl Node {
+    /// Starts the node's actors (hub bridge, and workers when `listen_actions` is on).
+    /// Call it inside a running actix system.
+    pub fn start(
+        config: NodeConfig,
+        hub: Arc<dyn Hub>,
+        queue: Arc<dyn Queue>,
+        router: Router,
+    ) -> Node {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let names = HubNames::new(&config.prefix);
+        let (events, _) = broadcast::channel(1024);
+        let bridge = HubBridge::new(
+            id.clone(),
+            names.clone(),
+            hub.clone(),
+            events.clone(),
+            config.listen_actions,
+        )
+        .start();
+        let node = Node {
+            inner: Arc::new(Inner {
+                id,
+                config,
+                names,
+                hub,
+                queue,
+                router,
+                bridge,
+                supervisor: OnceLock::new(),
+                registries: Mutex::new(HashMap::new()),
+                next_connection: AtomicU64::new(1),
+                next_listener: AtomicU64::new(1),
+                events,
+            }),
+        };
+        if node.inner.config.listen_actions {
+            let supervisor = WorkerSupervisor::new(node.clone()).start();
+            node.inner.bridge.do_send(crate::hub_bridge::SetSupervisor(
+                supervisor.clone().recipient(),
+            ));
+            let _ = node.inner.supervisor.set(supervisor);
+        }
+        log::info!(
+            "comet node {} started: hub {}, queue {}, listen_actions {}, routes {:?}",
+            node.inner.id,
+            node.inner.hub.name(),
+            node.inner.queue.name(),
+            node.inner.config.listen_actions,
+            node.inner.router.routes(),
+        );
+        node
+    }
+
+    /// This process's id (the first part of its connections' ids).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The configuration the node was started with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// The action routes this node runs (empty unless `listen_actions`).
+    pub fn router(&self) -> &Router {
+        &self.inner.router
+    }
+
+    /// How things are named in the hub.
+    pub fn names(&self) -> &HubNames {
+        &self.inner.names
+    }
+
+    /// Publishes a payload to a channel, on every process. Strings go as they are, other
+    /// JSON as its compact text. The message is queued before this returns; the future
+    /// reports the outcome.
+    pub fn publish(
+        &self,
+        channel: &str,
+        payload: impl Into<Payload>,
+    ) -> impl Future<Output = Result<(), NodeError>> + Send + 'static {
+        let sent = match check_name(channel, self.inner.config.limits.max_name_bytes) {
+            Err(why) => Err(NodeError::BadChannel(channel.to_owned(), why)),
+            Ok(()) => Ok(self.publish_bytes(channel, payload.into().into_bytes())),
+        };
+        async move { Ok(sent?.await?) }
+    }
+
+    /// Publishes without checking the name: for connections, whose frames were parsed.
+    pub(crate) fn publish_bytes(
+        &self,
+        channel: &str,
+        payload: Bytes,
+    ) -> BoxFuture<'static, Result<(), HubError>> {
+        self.inner
+            .hub
+            .publish(&self.inner.names.channel(channel), payload)
+    }
+
+    /// Writes a frame to a connection on whichever process holds it (jii's
+    /// `sendToConnection`).
+    pub fn send(
+        &self,
+        to: &ConnectionId,
+        frame: impl Into<String>,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.route(ProcessMessage::Send {
+            to: to.clone(),
+            frame: frame.into(),
+        })
+    }
+
+    /// Subscribes a connection to a channel, as if it had sent `subscribe` (it receives
+    /// `subscribed <channel>`).
+    pub fn subscribe(
+        &self,
+        to: &ConnectionId,
+        channel: &str,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
+        if let Err(why) = check_name(channel, self.inner.config.limits.max_name_bytes) {
+            return future::ready(Err(NodeError::BadChannel(channel.to_owned(), why))).boxed();
+        }
+        self.route(ProcessMessage::Subscribe {
+            to: to.clone(),
+            channel: channel.to_owned(),
+        })
+    }
+
+    /// Unsubscribes a connection from a channel (it receives `unsubscribed <channel>`).
+    pub fn unsubscribe(
+        &self,
+        to: &ConnectionId,
+        channel: &str,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.route(ProcessMessage::Unsubscribe {
+            to: to.clone(),
+            channel: channel.to_owned(),
+        })
+    }
+
+    /// Closes a connection (code 1000).
+    pub fn disconnect(&self, to: &ConnectionId) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.route(ProcessMessage::Disconnect { to: to.clone() })
+    }
+
+    /// The connections held by this process.
+    pub async fn connections(&self) -> Result<Vec<ConnectionInfo>, NodeError> {
+        self.inner
+            .bridge
+            .send(ListConnections)
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// The connections of this process subscribed to `channel`, sorted.
+    pub async fn channel_subscribers(&self, channel: &str) -> Result<Vec<ConnectionId>, NodeError> {
+        let registries: Vec<Addr<ChannelRegistry>> = self.registries().values().cloned().collect();
+        let channel: Arc<str> = Arc::from(channel);
+        let mut all = Vec::new();
+        for registry in registries {
+            match registry.send(ListSubscribers(channel.clone())).await {
+                Ok(ids) => all.extend(ids),
+                // A registry whose thread has stopped holds nobody any more.
+                Err(_) => continue,
+            }
+        }
+        all.sort();
+        Ok(all)
+    }
+
+    /// Events for connections of this process coming and going. A receiver that falls
+    /// more than 1,024 events behind skips the oldest (`RecvError::Lagged`).
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Has `listener` receive every message published to `channel` on any process (jii's
+    /// `on('channel:<name>')`). The hub subscription is in effect when this resolves.
+    pub async fn on_channel(
+        &self,
+        channel: &str,
+        listener: Recipient<ChannelMessage>,
+    ) -> Result<ListenerId, NodeError> {
+        if let Err(why) = check_name(channel, self.inner.config.limits.max_name_bytes) {
+            return Err(NodeError::BadChannel(channel.to_owned(), why));
+        }
+        let id = ListenerId(self.inner.next_listener.fetch_add(1, Ordering::Relaxed));
+        self.inner
+            .bridge
+            .send(AddChannelHandler {
+                id,
+                channel: Arc::from(channel),
+                listener,
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        Ok(id)
+    }
+
+    /// Removes a listener added by [`on_channel`](Self::on_channel).
+    pub async fn off_channel(&self, id: ListenerId) -> Result<(), NodeError> {
+        self.inner
+            .bridge
+            .send(RemoveChannelHandler(id))
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// Shuts the node down gracefully: every connection is closed with 1001 ("reconnect
+    /// elsewhere"), then running actions may finish for up to `shutdown_timeout`, and no
+    /// new call is taken.
+    pub async fn shutdown(&self) {
+        log::info!("comet node {} shutting down", self.inner.id);
+        let _ = self
+            .inner
+            .bridge
+            .send(CloseAll(crate::codes::CloseCode::GoingAway))
+            .await;
+        if let Some(supervisor) = self.inner.supervisor.get() {
+            let _ = supervisor.send(Drain).await;
+        }
+    }
+
+    /// A new cluster-unique connection id.
+    pub fn next_connection_id(&self) -> ConnectionId {
+        let n = self.inner.next_connection.fetch_add(1, Ordering::Relaxed);
+        ConnectionId::new(&self.inner.id, n)
+    }
+
+    pub(crate) fn bridge(&self) -> &Addr<HubBridge> {
+        &self.inner.bridge
+    }
+
+    pub(crate) fn queue(&self) -> &Arc<dyn Queue> {
+        &self.inner.queue
+    }
+
+    fn registries(&self) -> MutexGuard<'_, HashMap<ThreadId, Addr<ChannelRegistry>>> {
+        // Each update is a single insert, so a poisoned map is still consistent.
+        self.inner
+            .registries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The channel registry of the calling thread, started on first use: one per arbiter,
+    /// so fan-out runs on every thread that holds connections, not on one.
+    pub(crate) fn local_registry(&self) -> Addr<ChannelRegistry> {
+        let thread = thread::current().id();
+        let mut registries = self.registries();
+        match registries.get(&thread) {
+            Some(registry) if registry.connected() => registry.clone(),
+            _ => {
+                let registry = ChannelRegistry::new(self.inner.bridge.clone()).start();
+                registries.insert(thread, registry.clone());
+                registry
+            }
+        }
+    }
+
+    /// Puts an action call on the queue and notifies the workers of its route.
+    pub(crate) fn enqueue(&self, call: ActionCall) -> BoxFuture<'static, Result<(), NodeError>> {
+        let route = call.route.clone();
+        let pushed = self.inner.queue.push(call);
+        let hub = self.inner.hub.clone();
+        let actions = self.inner.names.actions().to_owned();
+        async move {
+            pushed.await?;
+            // The periodic queue check catches a lost notice, so a failed notice is only
+            // worth a warning.
+            if let Err(err) = hub.publish(&actions, Bytes::from(route)).await {
+                log::warn!("could not notify workers of a queued action: {err}");
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    /// Sends the answer of an action call to its caller.
+    pub(crate) fn answer(
+        &self,
+        to: &ConnectionId,
+        request_uid: &RequestUid,
+        frame: ByteString,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.route(ProcessMessage::Answer {
+            to: to.clone(),
+            request_uid: request_uid.clone(),
+            frame: frame.to_string(),
+        })
+    }
+
+    /// Delivers a process message: straight to the bridge when the connection is ours,
+    /// else over the hub to the process that holds it.
+    fn route(&self, message: ProcessMessage) -> BoxFuture<'static, Result<(), NodeError>> {
+        let process = message.to().process();
+        if process == self.inner.id {
+            self.inner.bridge.do_send(message);
+            return future::ready(Ok(())).boxed();
+        }
+        let channel = self.inner.names.process(process);
+        match message.encode() {
+            Ok(bytes) => {
+                let sent = self.inner.hub.publish(&channel, Bytes::from(bytes));
+                async move { Ok(sent.await?) }.boxed()
+            }
+            // Encoding plain strings and ids cannot fail; stay total anyway.
+            Err(err) => future::ready(Err(NodeError::Hub(HubError::Unavailable(format!(
+                "cannot encode process message: {err}"
+            )))))
+            .boxed(),
+        }
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.inner.id)
+            .field("hub", &self.inner.hub.name())
+            .field("queue", &self.inner.queue.name())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,653 @@
+//! The wire protocol: jii comet's text frames, parsed and formatted in this one module.
+//!
+//! Every frame is `<keyword> <rest>`. jii's own client speaks the first four rows and
+//! ignores any frame it does not know, so the extensions below stay compatible with it.
+//!
+//! | direction | frame |
+//! | --- | --- |
+//! | client → server | `subscribe <channel>` |
+//! | client → server | `unsubscribe <channel>` |
+//! | client → server | `channel <channel> <payload>` |
+//! | client → server | `action <route> <json object with "requestUid">` |
+//! | server → client | `channel <channel> <payload>` |
+//! | server → client | `action <json>`: the handler's answer, with `requestUid` |
+//! | server → client | `action {"requestUid":…,"error":{"code":…,"message":…}}` (extension) |
+//! | server → client | `error {"code":…,"message":…}`: a frame we could not take (extension) |
+//! | server → client | `subscribed <channel>` / `unsubscribed <channel>` (extension) |
+//!
+//! Parsing borrows from the frame and allocates nothing on the `channel` hot path; errors
+//! are plain values ([`FrameError`]) that know how to answer themselves
+//! ([`FrameError::to_frame`]). Nothing here panics on any input.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::codes::ErrorCode;
+
+/// The default largest frame a client may send, in bytes (64 KiB).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The default longest channel name or action route, in bytes.
+pub const DEFAULT_MAX_NAME_BYTES: usize = 256;
+
+/// The limits the parser enforces; see the fields of the same names in [`crate::Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Largest frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Longest channel name or route, in bytes.
+    pub max_name_bytes: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_name_bytes: DEFAULT_MAX_NAME_BYTES,
+        }
+    }
+}
+
+/// The id a client gives an action call so it can match the answer: a string or a number,
+/// echoed back exactly as it came.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestUid(Value);
+
+impl RequestUid {
+    /// Takes a JSON value as a request id; only non-empty strings and numbers qualify.
+    pub fn from_value(value: Value) -> Option<RequestUid> {
+        match &value {
+            Value::String(s) if !s.is_empty() => Some(RequestUid(value)),
+            Value::Number(_) => Some(RequestUid(value)),
+            _ => None,
+        }
+    }
+
+    /// The id as JSON, for building answers.
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+}
+
+impl From<&str> for RequestUid {
+    fn from(value: &str) -> Self {
+        RequestUid(Value::String(value.to_owned()))
+    }
+}
+
+impl fmt::Display for RequestUid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Value::String(s) => f.write_str(s),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+/// A frame from a client, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame<'a> {
+    /// `subscribe <channel>`
+    Subscribe(&'a str),
+    /// `unsubscribe <channel>`
+    Unsubscribe(&'a str),
+    /// `channel <channel> <payload>`: publish `payload` (any text) to `channel`.
+    Publish {
+        /// Channel name.
+        channel: &'a str,
+        /// The payload, passed on unchanged.
+        payload: &'a str,
+    },
+    /// `action <route> <json>`: call a server action.
+    Action(ActionRequest),
+}
+
+/// The parts of an `action` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRequest {
+    /// Route such as `site/test`.
+    pub route: String,
+    /// The client's id for this call.
+    pub request_uid: RequestUid,
+    /// The JSON object sent, without `requestUid`.
+    pub params: Map<String, Value>,
+}
+
+/// Why a client frame was refused, and enough context to answer it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameError {
+    /// The error code sent to the client.
+    pub code: ErrorCode,
+    /// A sentence for humans.
+    pub message: Cow<'static, str>,
+    /// Set when the frame was an action whose `requestUid` could be read: the answer is
+    /// then an `action` error response the client's pending request resolves with.
+    pub request_uid: Option<RequestUid>,
+    /// The channel the frame was about, if any.
+    pub channel: Option<String>,
+}
+
+impl FrameError {
+    /// An error about the frame as a whole.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> FrameError {
+        FrameError {
+            code,
+            message: message.into(),
+            request_uid: None,
+            channel: None,
+        }
+    }
+
+    fn about_channel(mut self, channel: &str) -> FrameError {
+        self.channel = Some(channel.to_owned());
+        self
+    }
+
+    fn about_request(mut self, request_uid: RequestUid) -> FrameError {
+        self.request_uid = Some(request_uid);
+        self
+    }
+
+    /// The frame that answers this error: an `action` error response when the request id
+    /// is known, else an `error` frame.
+    pub fn to_frame(&self) -> ByteString {
+        match &self.request_uid {
+            Some(uid) => action_error_frame(uid, &self.code, &self.message),
+            None => error_frame(&self.code, &self.message, self.channel.as_deref()),
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Checks a channel name or route: non-empty, at most `max` bytes, no whitespace and no
+/// control characters (a space would split the frame; controls confuse logs).
+pub fn check_name(name: &str, max: usize) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("is empty");
+    }
+    if name.len() > max {
+        return Err("is too long");
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("holds a space or a control character");
+    }
+    Ok(())
+}
+
+fn channel_error(channel: &str, limits: &ParseLimits) -> Option<FrameError> {
+    check_name(channel, limits.max_name_bytes).err().map(|why| {
+        FrameError::new(ErrorCode::BadChannel, format!("channel name {why}")).about_channel(channel)
+    })
+}
+
+/// Parses one frame from a client.
+///
+/// ```
+/// use comet_actors::protocol::{parse_client_frame, ClientFrame, ParseLimits};
+///
+/// let frame = parse_client_frame("channel chat {\"text\":\"hi\"}", &ParseLimits::default());
+/// assert_eq!(
+///     frame,
+///     Ok(ClientFrame::Publish { channel: "chat", payload: "{\"text\":\"hi\"}" })
+/// );
+/// ```
+pub fn parse_client_frame<'a>(
+    text: &'a str,
+    limits: &ParseLimits,
+) -> Result<ClientFrame<'a>, FrameError> {
+    if text.len() > limits.max_frame_bytes {
+        return Err(FrameError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "frame of {} bytes exceeds the limit of {} bytes",
+                text.len(),
+                limits.max_frame_bytes
+            ),
+        ));
+    }
+    if text.is_empty() {
+        return Err(FrameError::new(ErrorCode::BadFrame, "empty frame"));
+    }
+    let (keyword, rest) = match text.split_once(' ') {
+        Some((keyword, rest)) => (keyword, Some(rest)),
+        None => (text, None),
+    };
+    match keyword {
+        "subscribe" | "unsubscribe" => {
+            let Some(channel) = rest.filter(|r| !r.is_empty()) else {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    format!("`{keyword}` needs a channel name"),
+                ));
+            };
+            if let Some(err) = channel_error(channel, limits) {
+                return Err(err);
+            }
+            Ok(if keyword == "subscribe" {
+                ClientFrame::Subscribe(channel)
+            } else {
+                ClientFrame::Unsubscribe(channel)
+            })
+        }
+        "channel" => {
+            let Some(rest) = rest.filter(|r| !r.is_empty()) else {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    "`channel` needs a channel name and a payload",
+                ));
+            };
+            let Some((channel, payload)) = rest.split_once(' ') else {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    "`channel` needs a payload after the channel name",
+                )
+                .about_channel(rest));
+            };
+            if let Some(err) = channel_error(channel, limits) {
+                return Err(err);
+            }
+            Ok(ClientFrame::Publish { channel, payload })
+        }
+        "action" => parse_action(rest.unwrap_or(""), limits).map(ClientFrame::Action),
+        _ => {
+            let shown: String = keyword.chars().take(32).collect();
+            Err(FrameError::new(
+                ErrorCode::BadFrame,
+                format!("unknown frame keyword `{}`", shown.escape_debug()),
+            ))
+        }
+    }
+}
+
+fn parse_action(rest: &str, limits: &ParseLimits) -> Result<ActionRequest, FrameError> {
+    let (route, json) = match rest.split_once(' ') {
+        Some((route, json)) => (route, json),
+        None => (rest, ""),
+    };
+    if route.is_empty() {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "`action` needs a route and a JSON object",
+        ));
+    }
+    if json.trim().is_empty() {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "`action` needs a JSON object with a requestUid after the route",
+        ));
+    }
+    let params = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                "the action's JSON must be an object",
+            ))
+        }
+        Err(err) => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                format!("the action's JSON does not parse: {err}"),
+            ))
+        }
+    };
+    let mut params = params;
+    let request_uid = match params.remove("requestUid").map(RequestUid::from_value) {
+        Some(Some(uid)) => uid,
+        Some(None) => {
+            return Err(FrameError::new(
+                ErrorCode::BadFrame,
+                "requestUid must be a non-empty string or a number",
+            ))
+        }
+        None => {
+            return Err(FrameError::new(
+                ErrorCode::BadFrame,
+                "the action's JSON has no requestUid, so it could never be answered",
+            ))
+        }
+    };
+    if let Err(why) = check_name(route, limits.max_name_bytes) {
+        return Err(
+            FrameError::new(ErrorCode::BadRoute, format!("route {why}")).about_request(request_uid)
+        );
+    }
+    Ok(ActionRequest {
+        route: route.to_owned(),
+        request_uid,
+        params,
+    })
+}
+
+/// Formats a client's `subscribe` frame.
+pub fn subscribe_frame(channel: &str) -> String {
+    format!("subscribe {channel}")
+}
+
+/// Formats a client's `unsubscribe` frame.
+pub fn unsubscribe_frame(channel: &str) -> String {
+    format!("unsubscribe {channel}")
+}
+
+/// Formats an `action` call frame (client → server); `params` must be a JSON object.
+pub fn action_call_frame(route: &str, request_uid: &RequestUid, params: &Value) -> String {
+    let mut object = match params {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    object.insert("requestUid".into(), request_uid.as_value().clone());
+    format!("action {route} {}", Value::Object(object))
+}
+
+/// Formats `channel <channel> <payload>`, the same both ways.
+pub fn channel_frame(channel: &str, payload: &str) -> ByteString {
+    let mut frame = String::with_capacity(9 + channel.len() + payload.len());
+    frame.push_str("channel ");
+    frame.push_str(channel);
+    frame.push(' ');
+    frame.push_str(payload);
+    ByteString::from(frame)
+}
+
+/// Formats `subscribed <channel>`: the subscription is in effect.
+pub fn subscribed_frame(channel: &str) -> ByteString {
+    ByteString::from(format!("subscribed {channel}"))
+}
+
+/// Formats `unsubscribed <channel>`: the connection no longer receives the channel.
+pub fn unsubscribed_frame(channel: &str) -> ByteString {
+    ByteString::from(format!("unsubscribed {channel}"))
+}
+
+/// Formats the answer to an action call. An object result gets `requestUid` added (as jii
+/// does); any other value is wrapped as `{"result": value}` so that it can carry the id.
+pub fn action_response_frame(request_uid: &RequestUid, result: Value) -> ByteString {
+    let mut object = match result {
+        Value::Object(map) => map,
+        other => {
+            let mut map = Map::new();
+            map.insert("result".into(), other);
+            map
+        }
+    };
+    object.insert("requestUid".into(), request_uid.as_value().clone());
+    ByteString::from(format!("action {}", Value::Object(object)))
+}
+
+/// Formats a failed action call: `action {"requestUid":…,"error":{"code":…,"message":…}}`.
+pub fn action_error_frame(request_uid: &RequestUid, code: &ErrorCode, message: &str) -> ByteString {
+    let body = serde_json::json!({
+        "requestUid": request_uid.as_value(),
+        "error": { "code": code.as_str(), "message": message },
+    });
+    ByteString::from(format!("action {body}"))
+}
+
+/// Formats `error {"code":…,"message":…}` for a frame that had no request to answer.
+pub fn error_frame(code: &ErrorCode, message: &str, channel: Option<&str>) -> ByteString {
+    let mut body = serde_json::json!({ "code": code.as_str(), "message": message });
+    if let (Some(channel), Value::Object(map)) = (channel, &mut body) {
+        map.insert("channel".into(), Value::String(channel.to_owned()));
+    }
+    ByteString::from(format!("error {body}"))
+}
+
+/// A frame from the server, parsed; for Rust clients, tests and the load generator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame<'a> {
+    /// `channel <channel> <payload>`
+    Channel {
+        /// Channel name.
+        channel: &'a str,
+        /// Payload as published.
+        payload: &'a str,
+    },
+    /// `action <json>`: an answer (or an error answer) to an action call.
+    Action(Map<String, Value>),
+    /// `error <json>`
+    Error(Map<String, Value>),
+    /// `subscribed <channel>`
+    Subscribed(&'a str),
+    /// `unsubscribed <channel>`
+    Unsubscribed(&'a str),
+}
+
+/// Parses one frame from the server.
+///
+/// ```
+/// use comet_actors::protocol::{parse_server_frame, ServerFrame};
+///
+/// assert_eq!(
+///     parse_server_frame("channel chat hello world"),
+///     Ok(ServerFrame::Channel { channel: "chat", payload: "hello world" })
+/// );
+/// ```
+pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
+    let (keyword, rest) = text
+        .split_once(' ')
+        .ok_or_else(|| FrameError::new(ErrorCode::BadFrame, "frame has no space"))?;
+    let object = |rest: &str| match serde_json::from_str::<Value>(rest) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(FrameError::new(
+            ErrorCode::BadJson,
+            "expected a JSON object",
+        )),
+    };
+    match keyword {
+        "channel" => {
+            let (channel, payload) = rest.split_once(' ').ok_or_else(|| {
+                FrameError::new(ErrorCode::BadFrame, "channel frame has no payload")
+            })?;
+            Ok(ServerFrame::Channel { channel, payload })
+        }
+        "action" => object(rest).map(ServerFrame::Action),
+        "error" => object(rest).map(ServerFrame::Error),
+        "subscribed" => Ok(ServerFrame::Subscribed(rest)),
+        "unsubscribed" => Ok(ServerFrame::Unsubscribed(rest)),
+        _ => Err(FrameError::new(ErrorCode::BadFrame, "unknown keyword")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(text: &str) -> Result<ClientFrame<'_>, FrameError> {
+        parse_client_frame(text, &ParseLimits::default())
+    }
+
+    fn code(text: &str) -> ErrorCode {
+        parse(text).expect_err(text).code
+    }
+
+    #[test]
+    fn subscribe_and_unsubscribe() {
+        assert_eq!(parse("subscribe chat"), Ok(ClientFrame::Subscribe("chat")));
+        assert_eq!(
+            parse("unsubscribe a:b/c"),
+            Ok(ClientFrame::Unsubscribe("a:b/c"))
+        );
+        assert_eq!(code("subscribe"), ErrorCode::BadFrame);
+        assert_eq!(code("subscribe "), ErrorCode::BadFrame);
+        assert_eq!(code("unsubscribe"), ErrorCode::BadFrame);
+        let err = parse("subscribe two words").unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadChannel);
+        assert_eq!(err.channel.as_deref(), Some("two words"));
+        assert_eq!(code("subscribe tab\there"), ErrorCode::BadChannel);
+        assert_eq!(
+            code(&format!("subscribe {}", "x".repeat(257))),
+            ErrorCode::BadChannel
+        );
+        assert!(parse(&format!("subscribe {}", "x".repeat(256))).is_ok());
+    }
+
+    #[test]
+    fn publish_passes_the_payload_unchanged() {
+        assert_eq!(
+            parse("channel test hello  world "),
+            Ok(ClientFrame::Publish {
+                channel: "test",
+                payload: "hello  world "
+            })
+        );
+        assert_eq!(
+            parse("channel test {\"a\":[1,2]}"),
+            Ok(ClientFrame::Publish {
+                channel: "test",
+                payload: "{\"a\":[1,2]}"
+            })
+        );
+        assert_eq!(
+            parse("channel test "),
+            Ok(ClientFrame::Publish {
+                channel: "test",
+                payload: ""
+            })
+        );
+        assert_eq!(
+            parse("channel тест привет"),
+            Ok(ClientFrame::Publish {
+                channel: "тест",
+                payload: "привет"
+            })
+        );
+    }
+
+    #[test]
+    fn publish_without_channel_or_payload_is_refused() {
+        assert_eq!(code("channel"), ErrorCode::BadFrame);
+        assert_eq!(code("channel "), ErrorCode::BadFrame);
+        let err = parse("channel test").unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadFrame);
+        assert_eq!(err.channel.as_deref(), Some("test"));
+        assert_eq!(code("channel  payload"), ErrorCode::BadChannel);
+    }
+
+    #[test]
+    fn action_takes_route_uid_and_params() {
+        let frame = parse(r#"action site/test {"requestUid":"r1","a":1}"#).unwrap();
+        let ClientFrame::Action(request) = frame else {
+            panic!("not an action: {frame:?}")
+        };
+        assert_eq!(request.route, "site/test");
+        assert_eq!(request.request_uid, RequestUid::from("r1"));
+        assert_eq!(Value::Object(request.params), json!({"a": 1}));
+
+        let frame = parse(r#"action x {"requestUid":7}"#).unwrap();
+        let ClientFrame::Action(request) = frame else {
+            panic!("not an action")
+        };
+        assert_eq!(request.request_uid.as_value(), &json!(7));
+    }
+
+    #[test]
+    fn malformed_actions_are_refused_with_the_uid_when_known() {
+        assert_eq!(code("action"), ErrorCode::BadFrame);
+        assert_eq!(code("action "), ErrorCode::BadFrame);
+        assert_eq!(code("action site/test"), ErrorCode::BadFrame);
+        assert_eq!(code("action site/test {}"), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"action site/test {"requestUid":""}"#),
+            ErrorCode::BadFrame
+        );
+        assert_eq!(
+            code(r#"action site/test {"requestUid":null}"#),
+            ErrorCode::BadFrame
+        );
+        assert_eq!(code("action site/test {oops"), ErrorCode::BadJson);
+        assert_eq!(code("action site/test [1,2]"), ErrorCode::BadJson);
+        assert_eq!(code("action site/test \"s\""), ErrorCode::BadJson);
+        let err = parse(&format!(
+            r#"action {} {{"requestUid":"r9"}}"#,
+            "r".repeat(300)
+        ))
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRoute);
+        assert_eq!(err.request_uid, Some(RequestUid::from("r9")));
+        assert!(err.to_frame().starts_with(r#"action {"#));
+        assert!(err.to_frame().contains(r#""requestUid":"r9""#));
+    }
+
+    #[test]
+    fn empty_unknown_and_huge_frames_are_refused() {
+        assert_eq!(code(""), ErrorCode::BadFrame);
+        assert_eq!(code(" "), ErrorCode::BadFrame);
+        assert_eq!(code("hello"), ErrorCode::BadFrame);
+        assert_eq!(code("SUBSCRIBE chat"), ErrorCode::BadFrame);
+        let huge = format!("channel big {}", "x".repeat(DEFAULT_MAX_FRAME_BYTES));
+        assert_eq!(code(&huge), ErrorCode::TooLarge);
+        let err = parse(&"\u{7}".repeat(10_000)).unwrap_err();
+        assert!(
+            err.message.len() < 400,
+            "message is bounded: {}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn error_frames_say_code_message_and_channel() {
+        let frame = parse("subscribe a\u{1}b").unwrap_err().to_frame();
+        let ServerFrame::Error(body) = parse_server_frame(&frame).unwrap() else {
+            panic!("not an error frame: {frame}")
+        };
+        assert_eq!(body["code"], "bad_channel");
+        assert_eq!(body["channel"], "a\u{1}b");
+        assert!(body["message"].as_str().unwrap().contains("control"));
+    }
+
+    #[test]
+    fn responses_carry_the_request_uid() {
+        let uid = RequestUid::from("u1");
+        assert_eq!(
+            action_response_frame(&uid, json!({"echo": {"a": 1}})).to_string(),
+            r#"action {"echo":{"a":1},"requestUid":"u1"}"#
+        );
+        assert_eq!(
+            action_response_frame(&uid, json!([1, 2])).to_string(),
+            r#"action {"requestUid":"u1","result":[1,2]}"#
+        );
+        assert_eq!(
+            action_error_frame(&uid, &ErrorCode::NotFound, "no handler").to_string(),
+            r#"action {"error":{"code":"not_found","message":"no handler"},"requestUid":"u1"}"#
+        );
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        assert_eq!(
+            parse_server_frame(&channel_frame("c", "p q")),
+            Ok(ServerFrame::Channel {
+                channel: "c",
+                payload: "p q"
+            })
+        );
+        assert_eq!(
+            parse_server_frame(&subscribed_frame("c")),
+            Ok(ServerFrame::Subscribed("c"))
+        );
+        assert_eq!(
+            parse_server_frame(&unsubscribed_frame("c")),
+            Ok(ServerFrame::Unsubscribed("c"))
+        );
+        let call = action_call_frame("r/x", &RequestUid::from("9"), &json!({"k": "v"}));
+        let ClientFrame::Action(request) = parse(&call).unwrap() else {
+            panic!("not an action")
+        };
+        assert_eq!(request.route, "r/x");
+        assert_eq!(Value::Object(request.params), json!({"k": "v"}));
+        assert_eq!(subscribe_frame("a"), "subscribe a");
+        assert_eq!(unsubscribe_frame("a"), "unsubscribe a");
+    }
+}

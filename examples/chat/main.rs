@@ -1,0 +1,63 @@
+//! The chat demo: `cargo run --example chat`, then open http://127.0.0.1:4100/ in two
+//! tabs.
+//!
+//! It mounts comet at `/comet` and registers the seed's example actions (`site/test`,
+//! `site/publish`) beside the chat's own (`chat/nick`, `chat/who`, `chat/history`).
+
+mod room;
+mod site;
+
+use actix::{Actor, AsyncContext};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use clap::Parser;
+use comet::Comet;
+
+/// The chat demo server.
+#[derive(Parser, Debug)]
+#[command(about = "comet chat demo")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4100")]
+    bind: String,
+}
+
+const PAGE: &str = include_str!("index.html");
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+
+    // The room needs the node to publish, and the node needs the room's address to route
+    // actions to it: make the room's context (and so its address) first, run it after.
+    let room_context = actix::Context::<room::ChatRoom>::new();
+    let room = room_context.address();
+    let comet = Comet::builder()
+        .action("site/test", site::SiteTest.start())
+        .action_fn("site/publish", site::publish)
+        .action("chat/nick", room.clone())
+        .action("chat/who", room.clone())
+        .action("chat/history", room)
+        .build()
+        .map_err(std::io::Error::other)?;
+    room_context.run(room::ChatRoom::new(comet.node().clone()));
+
+    log::info!("chat demo on http://{}/", args.bind);
+    let app_comet = comet.clone();
+    HttpServer::new(move || {
+        App::new().service(app_comet.scope("/comet")).route(
+            "/",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(PAGE)
+            }),
+        )
+    })
+    .bind(&args.bind)?
+    .shutdown_timeout(5)
+    .run()
+    .await?;
+    comet.shutdown().await;
+    Ok(())
+}

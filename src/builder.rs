@@ -1,0 +1,205 @@
+//! [`CometBuilder`]: every part swappable, every setting with a default.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Recipient;
+use comet_actors::{
+    handler_fn, Action, ActionHandler, ActionResult, Hub, Limits, MemoryHub, MemoryQueue, Node,
+    NodeConfig, Queue, Router,
+};
+use thiserror::Error;
+
+use crate::{Comet, WebSettings};
+
+/// Why a comet could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BuildError {
+    /// `build` was called outside a running actix system (e.g. before
+    /// `#[actix_web::main]` took over).
+    #[error("Comet::build must run inside an actix system (e.g. in #[actix_web::main])")]
+    NoSystem,
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Configures and starts a [`Comet`].
+///
+/// Defaults: in-memory hub and queue, `listen_actions` on with 8 workers, the limits of
+/// [`Limits::default`], timeouts of [`NodeConfig::default`].
+///
+/// ```
+/// use comet::{Action, Comet};
+/// use serde_json::json;
+///
+/// # actix::System::new().block_on(async {
+/// let comet = Comet::builder()
+///     .workers(4)
+///     .action_fn("chat/nick", |action: Action| async move {
+///         Ok(json!({ "nick": action.str_param("nick") }))
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(comet.router().routes(), vec!["chat/nick".to_string()]);
+/// # });
+/// ```
+pub struct CometBuilder {
+    config: NodeConfig,
+    hub: Option<Arc<dyn Hub>>,
+    queue: Option<Arc<dyn Queue>>,
+    router: Router,
+    settings: WebSettings,
+}
+
+impl Default for CometBuilder {
+    fn default() -> Self {
+        CometBuilder::new()
+    }
+}
+
+impl CometBuilder {
+    /// A builder with every default.
+    pub fn new() -> CometBuilder {
+        CometBuilder {
+            config: NodeConfig::default(),
+            hub: None,
+            queue: None,
+            router: Router::new(),
+            settings: WebSettings::default(),
+        }
+    }
+
+    /// Replaces the whole node configuration.
+    pub fn config(mut self, config: NodeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the per-connection limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// The hub (default: a private [`MemoryHub`]).
+    pub fn hub(mut self, hub: impl Hub) -> Self {
+        self.hub = Some(Arc::new(hub));
+        self
+    }
+
+    /// The action queue (default: a private [`MemoryQueue`]).
+    pub fn queue(mut self, queue: impl Queue) -> Self {
+        self.queue = Some(Arc::new(queue));
+        self
+    }
+
+    /// Whether this process runs action calls (default true).
+    pub fn listen_actions(mut self, listen: bool) -> Self {
+        self.config.listen_actions = listen;
+        self
+    }
+
+    /// How many action calls run at once (default 8).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// The prefix of hub channels and queue keys (default `comet:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.prefix = prefix.into();
+        self
+    }
+
+    /// How long a caller waits for an answer (default 30 s).
+    pub fn action_timeout(mut self, timeout: Duration) -> Self {
+        self.config.action_timeout = timeout;
+        self
+    }
+
+    /// Heartbeat interval and the silence after which a client is dropped (defaults
+    /// 25 s and 60 s).
+    pub fn heartbeat(mut self, interval: Duration, client_timeout: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self.config.client_timeout = client_timeout;
+        self
+    }
+
+    /// Take the client ip from `X-Forwarded-For` (default off).
+    pub fn trust_proxy_headers(mut self, trust: bool) -> Self {
+        self.settings.trust_proxy_headers = trust;
+        self
+    }
+
+    /// Registers an actor as the handler of `route`: pass its `Addr` (the actor must
+    /// implement `Handler<Action>`).
+    pub fn action(
+        mut self,
+        route: impl Into<String>,
+        handler: impl Into<Recipient<Action>>,
+    ) -> Self {
+        self.router.route(route, handler.into());
+        self
+    }
+
+    /// Registers an async function as the handler of `route`.
+    pub fn action_fn<F, Fut>(mut self, route: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(Action) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActionResult> + 'static,
+    {
+        self.router.route(route, handler_fn(handler));
+        self
+    }
+
+    /// Registers any [`ActionHandler`] for `route`.
+    pub fn handler(mut self, route: impl Into<String>, handler: impl ActionHandler) -> Self {
+        self.router.route(route, handler);
+        self
+    }
+
+    /// Checks the configuration and starts the node's actors. Must run inside an actix
+    /// system.
+    pub fn build(self) -> Result<Comet, BuildError> {
+        if actix::System::try_current().is_none() {
+            return Err(BuildError::NoSystem);
+        }
+        validate(&self.config)?;
+        let hub = self.hub.unwrap_or_else(|| Arc::new(MemoryHub::new()));
+        let queue = self.queue.unwrap_or_else(|| Arc::new(MemoryQueue::new()));
+        let node = Node::start(self.config, hub, queue, self.router);
+        Ok(Comet {
+            node,
+            settings: Arc::new(self.settings),
+        })
+    }
+}
+
+fn validate(config: &NodeConfig) -> Result<(), BuildError> {
+    let invalid = |what: &str| Err(BuildError::Invalid(what.to_owned()));
+    if config
+        .prefix
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return invalid("prefix must not hold spaces or control characters");
+    }
+    if config.listen_actions && config.workers == 0 {
+        return invalid("workers must be at least 1 when listen_actions is on");
+    }
+    let limits = &config.limits;
+    if limits.max_frame_bytes < 64 || limits.max_name_bytes == 0 || limits.outbound_queue == 0 {
+        return invalid(
+            "max_frame_bytes must be at least 64, max_name_bytes and outbound_queue at least 1",
+        );
+    }
+    if config.action_timeout.is_zero() || config.heartbeat_interval.is_zero() {
+        return invalid("action_timeout and heartbeat_interval must be above zero");
+    }
+    if config.queue_poll_interval.is_zero() {
+        return invalid("queue_poll_interval must be above zero");
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! **comet**: real-time messaging for actix-web, the successor of jii comet.
+//!
+//! Browsers and services hold a connection (WebSocket, or SockJS) to any of many server
+//! processes; over it they subscribe to channels, publish to them, and call server
+//! actions. Processes act as one through a hub and an action queue; one process with the
+//! in-memory hub and queue is the default and needs nothing installed.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use comet::{Action, Comet};
+//! use serde_json::json;
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let comet = Comet::builder()
+//!         .action_fn("site/test", |action: Action| async move {
+//!             Ok(json!({ "echo": action.params() }))
+//!         })
+//!         .build()
+//!         .expect("valid configuration");
+//!
+//!     let app_comet = comet.clone();
+//!     HttpServer::new(move || App::new().service(app_comet.scope("/comet")))
+//!         .bind(("127.0.0.1", 4100))?
+//!         .run()
+//!         .await?;
+//!
+//!     comet.shutdown().await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! | where | what |
+//! | --- | --- |
+//! | `src/lib.rs` | [`Comet`]: the handle, and [`Comet::scope`] to mount it |
+//! | `src/builder.rs` | [`CometBuilder`]: configuration and parts |
+//! | `src/transport/` | transports on actix-web (raw WebSocket) |
+//! | `src/request_info.rs` | what a connection's HTTP request tells |
+//! | `src/bin/cometd.rs` | the standalone server |
+//! | `actors/` (crate `comet-actors`) | the actor system: protocol, connections, hub, queue, workers |
+
+#![warn(missing_docs)]
+
+mod builder;
+pub mod request_info;
+pub mod transport;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use actix_web::{web, Scope};
+
+pub use builder::{BuildError, CometBuilder};
+pub use comet_actors::{
+    self as actors, handler_fn, protocol, Action, ActionError, ActionHandler, ActionResult,
+    ChannelMessage, CloseCode, ConnectionEvent, ConnectionId, ConnectionInfo, ErrorCode, Hub,
+    Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
+    Router,
+};
+
+/// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WebSettings {
+    /// Take the client's ip from `X-Forwarded-For` (only behind a proxy that sets it).
+    /// Default off: the peer address is used.
+    pub trust_proxy_headers: bool,
+}
+
+/// A running comet: the [`Node`] (server API, reachable through `Deref`) plus what the
+/// HTTP side needs. Cheap to clone; clone it into your `HttpServer` factory.
+#[derive(Clone)]
+pub struct Comet {
+    node: Node,
+    settings: Arc<WebSettings>,
+}
+
+impl Comet {
+    /// Starts configuring a comet; see [`CometBuilder`].
+    pub fn builder() -> CometBuilder {
+        CometBuilder::new()
+    }
+
+    /// The node: publish, send, subscribe, list connections, and so on.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The HTTP-side settings.
+    pub fn settings(&self) -> &WebSettings {
+        &self.settings
+    }
+
+    /// An actix-web scope at `path` (e.g. `/comet`) serving every transport:
+    /// `GET <path>/websocket` is the raw WebSocket endpoint.
+    ///
+    /// ```no_run
+    /// # use actix_web::{App, HttpServer};
+    /// # async fn run(comet: comet::Comet) -> std::io::Result<()> {
+    /// HttpServer::new(move || App::new().service(comet.scope("/comet")))
+    ///     .bind(("127.0.0.1", 4100))?
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn scope(&self, path: &str) -> Scope {
+        web::scope(path)
+            .app_data(web::Data::new(self.clone()))
+            .route("/websocket", web::get().to(transport::websocket::websocket))
+    }
+
+    /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),
+    /// running actions may finish for up to `shutdown_timeout`, no new call is taken.
+    pub async fn shutdown(&self) {
+        self.node.shutdown().await;
+    }
+}
+
+impl Deref for Comet {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
