@@ -63,6 +63,10 @@ pub struct NodeConfig {
     /// How often idle workers look at the queue even without a "queue updated" notice, so
     /// that a lost notice strands nothing. Default 1 s.
     pub queue_poll_interval: Duration,
+    /// How long to wait before asking the hub again for a channel subscription it refused
+    /// (Redis down), so that the channel's subscribers hear `subscribed` once it is back.
+    /// Default 1 s.
+    pub hub_retry_interval: Duration,
     /// How often the server sends a heartbeat (WebSocket ping). Default 25 s.
     pub heartbeat_interval: Duration,
     /// A connection that sends nothing (not even a pong) for this long is closed with
@@ -82,10 +86,74 @@ impl Default for NodeConfig {
             workers: 8,
             action_timeout: Duration::from_secs(30),
             queue_poll_interval: Duration::from_secs(1),
+            hub_retry_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             limits: Limits::default(),
         }
+    }
+}
+
+/// How a process talks to Redis, for the [`RedisHub`](crate::RedisHub) and the
+/// [`RedisQueue`](crate::RedisQueue). Only the URL is required; every other field has a
+/// default that suits one Redis on the local network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// Where Redis is, e.g. `redis://127.0.0.1:6379/` (see the `redis` crate for the
+    /// forms: password, database number, `rediss://` for TLS is not built in).
+    pub url: String,
+    /// Most pooled connections the queue opens (the hub's publisher uses one more, its
+    /// subscriber one more). Default 16.
+    pub pool_size: usize,
+    /// How long opening a connection may take before Redis counts as unreachable.
+    /// Default 1 s.
+    pub connect_timeout: Duration,
+    /// How long one command (or one pipeline of publishes) may take. Default 2 s.
+    pub command_timeout: Duration,
+    /// First wait before reconnecting after Redis went away; doubled on each failure.
+    /// Default 100 ms.
+    pub reconnect_min: Duration,
+    /// Longest wait between reconnection attempts. Default 5 s.
+    pub reconnect_max: Duration,
+    /// Publishes waiting for the publisher connection; beyond this a publish fails at once
+    /// (`hub unavailable`) instead of holding memory while Redis is slow. Default 65,536.
+    pub publish_buffer: usize,
+    /// Most publishes sent to Redis in one pipeline (one write, one round trip).
+    /// Default 512.
+    pub publish_batch: usize,
+    /// How often the subscriber connection is pinged, so that a connection that died
+    /// silently (no FIN, e.g. a network cut) is noticed and replaced. Default 10 s.
+    pub ping_interval: Duration,
+    /// How long a process that runs actions counts as alive without a heartbeat. When it
+    /// passes, the calls that process had taken are put back on the queue for another
+    /// process (at-least-once), and its routes stop counting as served. Heartbeats go out
+    /// every third of this. Lower means a crashed process's calls come back sooner; too
+    /// low risks running a call twice when a live process stalls longer than it.
+    /// Default 10 s.
+    pub process_ttl: Duration,
+}
+
+impl RedisConfig {
+    /// The defaults, with Redis at `url`.
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(2),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            publish_buffer: 65_536,
+            publish_batch: 512,
+            ping_interval: Duration::from_secs(10),
+            process_ttl: Duration::from_secs(10),
+        }
+    }
+
+    /// How often a process that runs actions renews its heartbeat and looks for the calls
+    /// of dead processes: a third of `process_ttl`.
+    pub fn heartbeat_interval(&self) -> Duration {
+        (self.process_ttl / 3).max(Duration::from_millis(10))
     }
 }

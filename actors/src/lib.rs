@@ -19,8 +19,9 @@
 //! | `worker_supervisor.rs` | [`WorkerSupervisor`]: starts and wakes the workers |
 //! | `action_worker.rs` | [`ActionWorker`]: pops calls and runs handlers |
 //! | `action.rs` | [`Action`], [`ActionResult`], [`Router`]: what handlers see |
-//! | `hub/` | the [`Hub`] trait, [`MemoryHub`] |
-//! | `queue/` | the [`Queue`] trait, [`MemoryQueue`] |
+//! | `hub/` | the [`Hub`] trait, [`MemoryHub`], [`RedisHub`] |
+//! | `queue/` | the [`Queue`] trait, [`MemoryQueue`], [`RedisQueue`] |
+//! | `redis_link.rs` | what the Redis hub and queue share: pool, backoff, setup errors |
 //! | `transport.rs` | the [`Transport`] trait transports implement |
 //! | `process_message.rs` | messages for one connection, routed to its process |
 //!
@@ -51,6 +52,7 @@ pub mod node;
 pub mod process_message;
 pub mod protocol;
 pub mod queue;
+pub mod redis_link;
 pub mod transport;
 pub mod worker_supervisor;
 
@@ -58,13 +60,14 @@ pub use action::{handler_fn, Action, ActionError, ActionHandler, ActionResult, R
 pub use action_worker::ActionWorker;
 pub use channel_registry::ChannelRegistry;
 pub use codes::{CloseCode, ErrorCode};
-pub use config::{Limits, NodeConfig};
+pub use config::{Limits, NodeConfig, RedisConfig};
 pub use connection::{Close, Connection, Inbound, Refused, Touch, TransportClosed};
 pub use connection_info::{ConnectionId, ConnectionInfo};
-pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub};
+pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisHub};
 pub use hub_bridge::HubBridge;
 pub use node::{ChannelMessage, ConnectionEvent, ListenerId, Node, NodeError, Payload};
 pub use process_message::ProcessMessage;
-pub use queue::{ActionCall, Claimed, MemoryQueue, Queue, QueueError};
+pub use queue::{ActionCall, Claimed, MemoryQueue, Queue, QueueError, RedisQueue};
+pub use redis_link::RedisSetupError;
 pub use transport::{Transport, TransportError};
 pub use worker_supervisor::WorkerSupervisor;

@@ -1,19 +1,21 @@
 //! The hub: how the processes of a cluster exchange messages (jii's `HubInterface`).
 //!
 //! A hub is publish/subscribe over named channels. [`MemoryHub`] is the in-process default;
-//! the Redis hub lives in `redis.rs`. The process's one link to its hub is the
+//! [`RedisHub`] puts it on Redis pub/sub. The process's one link to its hub is the
 //! [`HubBridge`](crate::HubBridge) actor, which keeps the subscriptions reference-counted
 //! and routes what arrives. [`HubNames`] says how client channels, per-process channels
 //! and the action notice are named inside the hub, under one prefix; clients can only
 //! ever name the first kind.
 
 mod memory;
+mod redis;
 
 use actix::{Message, Recipient};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use thiserror::Error;
 
+pub use self::redis::RedisHub;
 pub use memory::{MemoryBroker, MemoryHub};
 
 /// A message that arrived from the hub on a subscribed channel.

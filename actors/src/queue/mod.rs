@@ -2,11 +2,12 @@
 //!
 //! A call is pushed by the process holding the caller's connection and popped by any
 //! process that serves its route, first come first served. [`MemoryQueue`] is the
-//! in-process default; the Redis queue lives in `redis.rs`. Calls are kept per route, so
+//! in-process default; [`RedisQueue`] keeps calls in Redis lists, at least once. Calls are kept per route, so
 //! a process never takes a call it cannot run, and a push for a route that no process
 //! serves fails at once ([`QueueError::NotServed`]) instead of waiting forever.
 
 mod memory;
+mod redis;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,7 @@ use thiserror::Error;
 use crate::connection_info::ConnectionInfo;
 use crate::protocol::RequestUid;
 
+pub use self::redis::RedisQueue;
 pub use memory::MemoryQueue;
 
 /// One action call, as it waits in the queue.

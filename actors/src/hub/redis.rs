@@ -1,0 +1,504 @@
+//! The Redis hub: Redis pub/sub between the processes of a cluster.
+//!
+//! Two tasks do the talking, both started by [`Hub::start`]:
+//!
+//! - the **publisher** owns one pooled connection. [`Hub::publish`] puts the message on
+//!   a bounded in-memory queue before it returns (so publishes take effect in call
+//!   order, whoever calls), and the publisher sends everything queued as one pipeline:
+//!   one write and one round trip for many messages, in order. While Redis is away it
+//!   fails publishes at once (and retries the connection with backoff) instead of
+//!   letting them pile up.
+//! - the **subscriber** owns the one dedicated pub/sub connection. It remembers the set
+//!   of channels the process wants; after losing Redis it reconnects with backoff and
+//!   subscribes all of them again. A `subscribe` resolves once Redis confirmed it, or at
+//!   once with an error while Redis is unreachable (the channel stays wanted and is
+//!   subscribed on reconnection).
+//!
+//! Why not publish through several pooled connections at once: two publishes from one
+//! caller could then overtake each other. Redis runs commands one at a time anyway, so
+//! one pipelined connection is not the limit; a single writer that batches keeps order
+//! for free.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix::Recipient;
+use bytes::Bytes;
+use deadpool_redis::{Connection as PooledConnection, Pool};
+use futures::channel::oneshot;
+use futures::future::{self, BoxFuture, FutureExt};
+use futures::StreamExt;
+use redis::aio::{PubSubSink, PubSubStream};
+use redis::{Client, Msg, Value};
+use tokio::sync::mpsc;
+
+use super::{Hub, HubError, HubMessage};
+use crate::config::RedisConfig;
+use crate::redis_link::{self, Backoff, RedisSetupError};
+
+/// Most channels named in one SUBSCRIBE when resubscribing after a reconnection.
+const RESUBSCRIBE_CHUNK: usize = 1000;
+
+/// One publish waiting for the publisher.
+struct Publish {
+    channel: String,
+    payload: Bytes,
+    done: oneshot::Sender<Result<(), HubError>>,
+}
+
+/// A change of the subscription set, for the subscriber.
+enum Change {
+    Subscribe(String, oneshot::Sender<Result<(), HubError>>),
+    Unsubscribe(String, oneshot::Sender<Result<(), HubError>>),
+}
+
+impl Change {
+    fn is_subscribe(&self) -> bool {
+        matches!(self, Change::Subscribe(..))
+    }
+
+    fn into_parts(self) -> (String, oneshot::Sender<Result<(), HubError>>) {
+        match self {
+            Change::Subscribe(channel, done) | Change::Unsubscribe(channel, done) => {
+                (channel, done)
+            }
+        }
+    }
+}
+
+/// The receiving ends, handed to the tasks when the hub starts.
+struct Pending {
+    publishes: mpsc::Receiver<Publish>,
+    changes: mpsc::UnboundedReceiver<Change>,
+}
+
+/// A [`Hub`] on Redis pub/sub.
+///
+/// ```
+/// use comet_actors::{Hub, RedisConfig, RedisHub};
+/// // Nothing connects until the hub starts (inside the node), so this works anywhere.
+/// let hub = RedisHub::new(&RedisConfig::new("redis://127.0.0.1:6379/")).unwrap();
+/// assert_eq!(hub.name(), "redis");
+/// ```
+pub struct RedisHub {
+    config: Arc<RedisConfig>,
+    client: Client,
+    pool: Pool,
+    publishes: mpsc::Sender<Publish>,
+    changes: mpsc::UnboundedSender<Change>,
+    pending: Mutex<Option<Pending>>,
+}
+
+impl RedisHub {
+    /// A hub on the Redis at `config.url`. Checks the URL; connects only once started.
+    pub fn new(config: &RedisConfig) -> Result<RedisHub, RedisSetupError> {
+        let client = redis_link::client(config)?;
+        // The publisher holds one connection; a second lets it replace a broken one
+        // without waiting for the first to be recycled.
+        let pool = redis_link::pool(config, 2)?;
+        let (publishes, publishes_rx) = mpsc::channel(config.publish_buffer.max(1));
+        let (changes, changes_rx) = mpsc::unbounded_channel();
+        Ok(RedisHub {
+            config: Arc::new(config.clone()),
+            client,
+            pool,
+            publishes,
+            changes,
+            pending: Mutex::new(Some(Pending {
+                publishes: publishes_rx,
+                changes: changes_rx,
+            })),
+        })
+    }
+
+    fn change(
+        &self,
+        change: impl FnOnce(oneshot::Sender<Result<(), HubError>>) -> Change,
+    ) -> BoxFuture<'static, Result<(), HubError>> {
+        let (done, answer) = oneshot::channel();
+        if self.changes.send(change(done)).is_err() {
+            return future::ready(Err(HubError::NotRunning)).boxed();
+        }
+        answer
+            .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
+            .boxed()
+    }
+}
+
+impl Hub for RedisHub {
+    fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(pending) = pending else {
+            return future::ready(Err(HubError::Unavailable(
+                "the Redis hub was started twice".into(),
+            )))
+            .boxed();
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return future::ready(Err(HubError::NotRunning)).boxed();
+        };
+        runtime.spawn(publisher(
+            self.pool.clone(),
+            self.config.clone(),
+            pending.publishes,
+        ));
+        runtime.spawn(subscriber(
+            self.client.clone(),
+            self.config.clone(),
+            pending.changes,
+            sink,
+        ));
+        log::info!("redis hub: using {}", self.config.url);
+        future::ready(Ok(())).boxed()
+    }
+
+    fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>> {
+        let (done, answer) = oneshot::channel();
+        let publish = Publish {
+            channel: channel.to_owned(),
+            payload,
+            done,
+        };
+        match self.publishes.try_send(publish) {
+            Ok(()) => answer
+                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
+                .boxed(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                future::ready(Err(HubError::Unavailable(format!(
+                    "{} publishes already wait for Redis",
+                    self.config.publish_buffer
+                ))))
+                .boxed()
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                future::ready(Err(HubError::NotRunning)).boxed()
+            }
+        }
+    }
+
+    fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
+        let channel = channel.to_owned();
+        self.change(|done| Change::Subscribe(channel, done))
+    }
+
+    fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
+        let channel = channel.to_owned();
+        self.change(|done| Change::Unsubscribe(channel, done))
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}
+
+fn unavailable(err: impl std::fmt::Display) -> HubError {
+    HubError::Unavailable(err.to_string())
+}
+
+/// The publisher task: sends queued publishes in order, as pipelines, on one connection.
+async fn publisher(pool: Pool, config: Arc<RedisConfig>, mut queue: mpsc::Receiver<Publish>) {
+    let mut connection: Option<PooledConnection> = None;
+    let mut backoff = Backoff::new(&config);
+    // While Redis is down: when to try again, and the error to answer until then.
+    let mut down: Option<(Instant, HubError)> = None;
+    let mut batch = Vec::with_capacity(config.publish_batch.max(1));
+    while queue
+        .recv_many(&mut batch, config.publish_batch.max(1))
+        .await
+        > 0
+    {
+        let attempt = down
+            .as_ref()
+            .is_none_or(|(retry_at, _)| Instant::now() >= *retry_at);
+        let result = match &down {
+            Some((_, err)) if !attempt => Err(err.clone()),
+            _ => send_batch(&pool, &mut connection, &batch).await,
+        };
+        if attempt {
+            match &result {
+                Ok(()) => {
+                    if down.take().is_some() {
+                        log::info!("redis hub: publishing again");
+                    }
+                    backoff.reset();
+                }
+                Err(err) => {
+                    if down.is_none() {
+                        log::error!(
+                            "redis hub: cannot publish ({err}); publishes fail until Redis \
+                             is back, retrying with backoff"
+                        );
+                    }
+                    down = Some((Instant::now() + backoff.next_wait(), err.clone()));
+                }
+            }
+        }
+        for publish in batch.drain(..) {
+            let _ = publish.done.send(result.clone());
+        }
+    }
+    log::debug!("redis hub: publisher stopped");
+}
+
+/// Sends one batch as a pipeline; a failed connection is dropped from the pool.
+async fn send_batch(
+    pool: &Pool,
+    connection: &mut Option<PooledConnection>,
+    batch: &[Publish],
+) -> Result<(), HubError> {
+    if connection.is_none() {
+        *connection = Some(pool.get().await.map_err(unavailable)?);
+    }
+    let Some(live) = connection.as_mut() else {
+        return Err(HubError::NotRunning);
+    };
+    let mut pipe = redis::pipe();
+    for publish in batch {
+        pipe.cmd("PUBLISH")
+            .arg(&publish.channel)
+            .arg(publish.payload.as_ref())
+            .ignore();
+    }
+    match pipe.query_async::<()>(&mut **live).await {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            // Take it out of the pool for good: it may be broken, and a fresh one is
+            // cheap to open.
+            if let Some(broken) = connection.take() {
+                drop(PooledConnection::take(broken));
+            }
+            Err(unavailable(err))
+        }
+    }
+}
+
+/// Why the subscriber's connection ended.
+enum Ended {
+    /// The hub was dropped: stop for good.
+    HubGone,
+    /// Redis went away: reconnect.
+    Lost(String),
+}
+
+/// The subscriber task: keeps the wanted channels subscribed on one dedicated connection,
+/// across reconnections, and hands every message to the hub bridge.
+async fn subscriber(
+    client: Client,
+    config: Arc<RedisConfig>,
+    mut changes: mpsc::UnboundedReceiver<Change>,
+    sink: Recipient<HubMessage>,
+) {
+    let mut wanted: HashSet<String> = HashSet::new();
+    let mut backoff = Backoff::new(&config);
+    let mut lost_since: Option<Instant> = None;
+    let mut first = true;
+    loop {
+        // Changes that arrive while connecting wait in the channel.
+        let connected =
+            match tokio::time::timeout(config.connect_timeout, client.get_async_pubsub()).await {
+                Ok(Ok(pubsub)) => {
+                    let (mut commands, messages) = pubsub.split();
+                    match resubscribe(&mut commands, &wanted, &config).await {
+                        Ok(()) => Ok((commands, messages)),
+                        Err(err) => Err(err),
+                    }
+                }
+                Ok(Err(err)) => Err(err.to_string()),
+                Err(_) => Err(format!(
+                    "no connection within {} ms",
+                    config.connect_timeout.as_millis()
+                )),
+            };
+        match connected {
+            Ok((mut commands, mut messages)) => {
+                if let Some(since) = lost_since.take() {
+                    log::info!(
+                        "redis hub: subscriber connected again after {:.1} s; {} channel(s) \
+                         subscribed again",
+                        since.elapsed().as_secs_f64(),
+                        wanted.len()
+                    );
+                }
+                first = false;
+                backoff.reset();
+                match serve(
+                    &mut commands,
+                    &mut messages,
+                    &mut changes,
+                    &mut wanted,
+                    &sink,
+                    &config,
+                )
+                .await
+                {
+                    Ended::HubGone => break,
+                    Ended::Lost(reason) => {
+                        log::error!(
+                            "redis hub: lost the subscriber connection ({reason}); \
+                             reconnecting with backoff"
+                        );
+                        lost_since = Some(Instant::now());
+                    }
+                }
+            }
+            Err(reason) => {
+                if first || lost_since.is_none() {
+                    log::error!(
+                        "redis hub: cannot connect the subscriber to {} ({reason}); \
+                         retrying with backoff",
+                        config.url
+                    );
+                    first = false;
+                    lost_since = Some(Instant::now());
+                } else {
+                    log::debug!("redis hub: subscriber still cannot connect: {reason}");
+                }
+            }
+        }
+        // Wait before the next attempt, recording changes meanwhile and answering them
+        // at once: the caller learns Redis is away, the channel stays wanted.
+        let pause = tokio::time::sleep(backoff.next_wait());
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = &mut pause => break,
+                change = changes.recv() => {
+                    let Some(change) = change else { return };
+                    let subscribe = change.is_subscribe();
+                    let (channel, done) = change.into_parts();
+                    if subscribe {
+                        wanted.insert(channel);
+                    } else {
+                        wanted.remove(&channel);
+                    }
+                    let _ = done.send(Err(HubError::Unavailable(
+                        "Redis is unreachable; the subscription is kept and made when it is back"
+                            .into(),
+                    )));
+                }
+            }
+        }
+    }
+    log::debug!("redis hub: subscriber stopped");
+}
+
+/// Subscribes every wanted channel on a fresh connection.
+async fn resubscribe(
+    commands: &mut PubSubSink,
+    wanted: &HashSet<String>,
+    config: &RedisConfig,
+) -> Result<(), String> {
+    let all: Vec<&String> = wanted.iter().collect();
+    for chunk in all.chunks(RESUBSCRIBE_CHUNK) {
+        match tokio::time::timeout(config.command_timeout, commands.subscribe(chunk)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(err.to_string()),
+            Err(_) => return Err("SUBSCRIBE timed out".into()),
+        }
+    }
+    Ok(())
+}
+
+/// Runs one connection: delivers messages, applies changes (consecutive ones of a kind
+/// as one command), pings now and then; returns when the connection or the hub ends.
+async fn serve(
+    commands: &mut PubSubSink,
+    messages: &mut PubSubStream,
+    changes: &mut mpsc::UnboundedReceiver<Change>,
+    wanted: &mut HashSet<String>,
+    sink: &Recipient<HubMessage>,
+    config: &RedisConfig,
+) -> Ended {
+    let mut ping = tokio::time::interval(config.ping_interval);
+    ping.reset();
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => deliver(&message, sink),
+                None => return Ended::Lost("the connection closed".into()),
+            },
+            count = changes.recv_many(&mut batch, RESUBSCRIBE_CHUNK) => {
+                if count == 0 {
+                    return Ended::HubGone;
+                }
+                if let Err(reason) = apply(commands, &mut batch, wanted, config).await {
+                    return Ended::Lost(reason);
+                }
+            }
+            _ = ping.tick() => {
+                match tokio::time::timeout(config.command_timeout, commands.ping::<Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => return Ended::Lost(format!("PING failed: {err}")),
+                    Err(_) => return Ended::Lost("PING timed out".into()),
+                }
+            }
+        }
+    }
+}
+
+/// Applies a batch of changes in order, one command per run of the same kind, and
+/// answers each. The wanted set changes whatever Redis says: a failed command ends the
+/// connection, and the next one subscribes the wanted set afresh.
+async fn apply(
+    commands: &mut PubSubSink,
+    batch: &mut Vec<Change>,
+    wanted: &mut HashSet<String>,
+    config: &RedisConfig,
+) -> Result<(), String> {
+    let mut failure = None;
+    let mut changes = batch.drain(..).peekable();
+    while let Some(change) = changes.next() {
+        let subscribe = change.is_subscribe();
+        let mut run = vec![change.into_parts()];
+        while let Some(next) = changes.next_if(|next| next.is_subscribe() == subscribe) {
+            run.push(next.into_parts());
+        }
+        let channels: Vec<&str> = run.iter().map(|(channel, _)| channel.as_str()).collect();
+        for channel in &channels {
+            if subscribe {
+                wanted.insert((*channel).to_owned());
+            } else {
+                wanted.remove(*channel);
+            }
+        }
+        let result = if failure.is_some() {
+            Err(HubError::Unavailable(
+                "the subscriber connection failed".into(),
+            ))
+        } else {
+            let sent = if subscribe {
+                tokio::time::timeout(config.command_timeout, commands.subscribe(&channels)).await
+            } else {
+                tokio::time::timeout(config.command_timeout, commands.unsubscribe(&channels)).await
+            };
+            match sent {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => {
+                    failure = Some(err.to_string());
+                    Err(unavailable(err))
+                }
+                Err(_) => {
+                    failure = Some("SUBSCRIBE/UNSUBSCRIBE timed out".to_owned());
+                    Err(HubError::Unavailable("Redis did not answer in time".into()))
+                }
+            }
+        };
+        for (_, done) in run {
+            let _ = done.send(result.clone());
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn deliver(message: &Msg, sink: &Recipient<HubMessage>) {
+    sink.do_send(HubMessage {
+        channel: message.get_channel_name().to_owned(),
+        payload: Bytes::copy_from_slice(message.get_payload_bytes()),
+    });
+}
