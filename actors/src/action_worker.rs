@@ -17,7 +17,7 @@ use crate::action::{Action, ActionError, ActionResult};
 use crate::codes::ErrorCode;
 use crate::node::Node;
 use crate::protocol::{action_error_frame, action_response_frame};
-use crate::queue::{unix_millis, Claimed};
+use crate::queue::{unix_millis, Claimed, QueueError};
 use crate::worker_supervisor::{WorkerIdle, WorkerSupervisor};
 
 /// One action worker.
@@ -89,6 +89,12 @@ impl Handler<Wake> for ActionWorker {
                 match node.queue().pop(&order).await {
                     Ok(Some(claimed)) => run(&node, claimed).await,
                     Ok(None) => break,
+                    // The queue logs an outage once; every worker saying so each
+                    // second would drown it.
+                    Err(err @ QueueError::Unavailable(_)) => {
+                        log::debug!("cannot take an action call from the queue: {err}");
+                        break;
+                    }
                     Err(err) => {
                         log::warn!("cannot take an action call from the queue: {err}");
                         break;

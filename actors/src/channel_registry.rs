@@ -24,8 +24,9 @@ struct Subscribers {
     members: HashMap<ConnectionId, Recipient<Deliver>>,
     /// Whether the hub subscription is in effect.
     ready: bool,
-    /// Members that still wait for `subscribed <channel>`.
-    waiting: Vec<ConnectionId>,
+    /// Members that still wait for `subscribed <channel>`, and whether they were told
+    /// that the hub failed (they hear `subscribed` when it is back, the error only once).
+    waiting: Vec<(ConnectionId, bool)>,
 }
 
 /// The subscriptions of the connections on one thread.
@@ -48,7 +49,7 @@ impl ChannelRegistry {
             return;
         };
         subscribers.members.remove(id);
-        subscribers.waiting.retain(|waiting| waiting != id);
+        subscribers.waiting.retain(|(waiting, _)| waiting != id);
         if subscribers.members.is_empty() {
             self.channels.remove(channel);
             self.bridge.do_send(Deactivate {
@@ -102,7 +103,7 @@ impl Handler<Join> for ChannelRegistry {
                 frame: subscribed_frame(&join.channel),
             });
         } else {
-            subscribers.waiting.push(join.id.clone());
+            subscribers.waiting.push((join.id.clone(), false));
         }
         subscribers.members.insert(join.id, join.recipient);
     }
@@ -163,19 +164,29 @@ impl Handler<ChannelReady> for ChannelRegistry {
         let Some(subscribers) = self.channels.get_mut(&ready.channel) else {
             return;
         };
-        let frame = match &ready.result {
+        let (frame, told) = match &ready.result {
             Ok(()) => {
                 subscribers.ready = true;
-                subscribed_frame(&ready.channel)
+                (subscribed_frame(&ready.channel), Vec::new())
             }
-            // The subscription stays recorded: the hub resubscribes when it is back.
-            Err(err) => error_frame(
-                &ErrorCode::Unavailable,
-                &format!("subscription recorded, but the hub failed: {err}"),
-                Some(&ready.channel),
+            // The subscription stays recorded (and local messages flow): the bridge asks
+            // again, and the hub resubscribes when it is back; `subscribed` comes then.
+            Err(err) => (
+                error_frame(
+                    &ErrorCode::Unavailable,
+                    &format!(
+                        "subscription recorded, but the hub failed: {err}; messages from \
+                         this server only until it is back"
+                    ),
+                    Some(&ready.channel),
+                ),
+                subscribers.waiting.clone(),
             ),
         };
-        for id in subscribers.waiting.drain(..) {
+        for (id, told) in subscribers.waiting.drain(..) {
+            if told && ready.result.is_err() {
+                continue;
+            }
             if let Some(recipient) = subscribers.members.get(&id) {
                 recipient.do_send(Deliver {
                     channel: Some(ready.channel.clone()),
@@ -183,6 +194,10 @@ impl Handler<ChannelReady> for ChannelRegistry {
                 });
             }
         }
+        // Those told of the failure still wait for `subscribed`.
+        subscribers
+            .waiting
+            .extend(told.into_iter().map(|(id, _)| (id, true)));
     }
 }
 

@@ -33,12 +33,14 @@ use crate::transport::{Transport, TransportError};
 /// `timeout` itself: the worker's own timeout answer should normally come first.
 const ANSWER_GRACE: Duration = Duration::from_millis(500);
 
-/// The error frame for a publish the hub refused.
+/// The error frame for a publish the hub refused. The message still reached this
+/// server's own subscribers (see `Node::publish_bytes`). Logged at debug only: the hub
+/// logs the outage itself, once, not once per message.
 fn publish_failed(channel: &str, err: &HubError) -> ByteString {
-    log::warn!("publish to `{channel}` failed: {err}");
+    log::debug!("publish to `{channel}` failed: {err}");
     error_frame(
         &ErrorCode::Unavailable,
-        &format!("message not published: {err}"),
+        &format!("message delivered on this server only: {err}"),
         Some(channel),
     )
 }

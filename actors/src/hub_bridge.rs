@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -55,6 +56,7 @@ pub struct HubBridge {
     hub: Arc<dyn Hub>,
     events: broadcast::Sender<ConnectionEvent>,
     listen_actions: bool,
+    retry: Duration,
     supervisor: Option<Recipient<QueueUpdated>>,
     routes: HashMap<Arc<str>, ChannelRoute>,
     connections: HashMap<ConnectionId, Registered>,
@@ -62,12 +64,14 @@ pub struct HubBridge {
 
 impl HubBridge {
     /// A bridge for process `process_id`; [`Node::start`](crate::Node::start) makes it.
+    /// A channel subscription the hub refused is tried again every `retry`.
     pub fn new(
         process_id: String,
         names: HubNames,
         hub: Arc<dyn Hub>,
         events: broadcast::Sender<ConnectionEvent>,
         listen_actions: bool,
+        retry: Duration,
     ) -> HubBridge {
         HubBridge {
             process_id,
@@ -75,6 +79,7 @@ impl HubBridge {
             hub,
             events,
             listen_actions,
+            retry,
             supervisor: None,
             routes: HashMap::new(),
             connections: HashMap::new(),
@@ -84,13 +89,7 @@ impl HubBridge {
     /// Makes sure `channel` has a route, subscribing in the hub when it is new.
     fn route_for(&mut self, channel: &Arc<str>, ctx: &mut Context<Self>) -> &mut ChannelRoute {
         if !self.routes.contains_key(channel) {
-            let subscribed = self.hub.subscribe(&self.names.channel(channel));
-            let name = channel.clone();
-            ctx.spawn(
-                subscribed
-                    .into_actor(self)
-                    .map(move |result, bridge, _| bridge.subscribed(&name, result)),
-            );
+            self.subscribe(channel.clone(), ctx);
             log::debug!("hub: subscribing to channel `{channel}`");
         }
         self.routes
@@ -103,14 +102,43 @@ impl HubBridge {
             })
     }
 
-    /// The hub answered a subscribe: tell whoever waits.
-    fn subscribed(&mut self, channel: &Arc<str>, result: Result<(), HubError>) {
+    /// Asks the hub to subscribe `channel`; the answer goes to [`Self::subscribed`].
+    fn subscribe(&mut self, channel: Arc<str>, ctx: &mut Context<Self>) {
+        let subscribed = self.hub.subscribe(&self.names.channel(&channel));
+        ctx.spawn(
+            subscribed
+                .into_actor(self)
+                .map(move |result, bridge, ctx| bridge.subscribed(&channel, result, ctx)),
+        );
+    }
+
+    /// The hub answered a subscribe: tell whoever waits. A refusal (the hub is down) is
+    /// tried again after a while, so that the channel's subscribers hear `subscribed`
+    /// once it is back (the hub itself resubscribes on reconnection; this is for them).
+    fn subscribed(
+        &mut self,
+        channel: &Arc<str>,
+        result: Result<(), HubError>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(route) = self.routes.get_mut(channel) else {
             return; // unsubscribed meanwhile
         };
         match &result {
             Ok(()) => route.ready = true,
-            Err(err) => log::error!("hub: cannot subscribe to channel `{channel}`: {err}"),
+            Err(err) => {
+                log::warn!(
+                    "hub: cannot subscribe to channel `{channel}` now: {err}; trying again in \
+                     {} ms",
+                    self.retry.as_millis()
+                );
+                let name = channel.clone();
+                ctx.run_later(self.retry, move |bridge, ctx| {
+                    if bridge.routes.get(&name).is_some_and(|route| !route.ready) {
+                        bridge.subscribe(name, ctx);
+                    }
+                });
+            }
         }
         for registry in &route.registries {
             registry.do_send(ChannelReady {
@@ -431,6 +459,25 @@ impl Handler<CloseAll> for HubBridge {
         for connection in self.connections.values() {
             connection.close.do_send(Close(close.0));
         }
+    }
+}
+
+/// A message that the hub could not take (Redis is down): delivered to this process's
+/// own subscribers of `channel`, as if it had come back from the hub.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishLocally {
+    /// Channel name (the client's, without prefix).
+    pub channel: Arc<str>,
+    /// The payload as published.
+    pub payload: bytes::Bytes,
+}
+
+impl Handler<PublishLocally> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, publish: PublishLocally, _: &mut Context<Self>) {
+        self.deliver_channel(&publish.channel, publish.payload);
     }
 }
 

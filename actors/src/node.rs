@@ -23,12 +23,12 @@ use crate::config::NodeConfig;
 use crate::connection_info::{ConnectionId, ConnectionInfo};
 use crate::hub::{Hub, HubError, HubNames};
 use crate::hub_bridge::{
-    AddChannelHandler, CloseAll, HubBridge, ListConnections, RemoveChannelHandler,
+    AddChannelHandler, CloseAll, HubBridge, ListConnections, PublishLocally, RemoveChannelHandler,
 };
 use crate::process_message::ProcessMessage;
 use crate::protocol::{check_name, RequestUid};
 use crate::queue::{ActionCall, Queue, QueueError};
-use crate::worker_supervisor::{Drain, WorkerSupervisor};
+use crate::worker_supervisor::{Drain, Started, WorkerSupervisor};
 
 /// Why a server API call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -169,6 +169,7 @@ impl Node {
             hub.clone(),
             events.clone(),
             config.listen_actions,
+            config.hub_retry_interval,
         )
         .start();
         let node = Node {
@@ -227,7 +228,8 @@ impl Node {
 
     /// Publishes a payload to a channel, on every process. Strings go as they are, other
     /// JSON as its compact text. The message is queued before this returns; the future
-    /// reports the outcome.
+    /// reports the outcome. If the hub fails (Redis is down), this process's own
+    /// subscribers still get the message, and the error says the others did not.
     pub fn publish(
         &self,
         channel: &str,
@@ -241,14 +243,31 @@ impl Node {
     }
 
     /// Publishes without checking the name: for connections, whose frames were parsed.
+    ///
+    /// When the hub fails (Redis is down), the message is still delivered to this
+    /// process's own subscribers, straight through the bridge, and the error is returned:
+    /// one process keeps working on its own while the cluster cannot. (Had Redis taken
+    /// the message after all, e.g. the connection broke after sending, local subscribers
+    /// could see it twice; pub/sub promises no more than that anyway.)
     pub(crate) fn publish_bytes(
         &self,
         channel: &str,
         payload: Bytes,
     ) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner
+        let sent = self
+            .inner
             .hub
-            .publish(&self.inner.names.channel(channel), payload)
+            .publish(&self.inner.names.channel(channel), payload.clone());
+        let bridge = self.inner.bridge.clone();
+        let channel: Arc<str> = Arc::from(channel);
+        async move {
+            let result = sent.await;
+            if result.is_err() {
+                bridge.do_send(PublishLocally { channel, payload });
+            }
+            result
+        }
+        .boxed()
     }
 
     /// Writes a frame to a connection on whichever process holds it (jii's
@@ -358,6 +377,19 @@ impl Node {
             .send(RemoveChannelHandler(id))
             .await
             .map_err(|_| NodeError::Stopped)
+    }
+
+    /// Resolves once the node has started: its hub is connected (or has reported that it
+    /// cannot be, and keeps trying), its own subscriptions are made, and, where
+    /// `listen_actions` is on, its routes are declared to the queue. A process may say
+    /// "ready" after this (the `cometd` binary does, for scripts and tests).
+    pub async fn ready(&self) {
+        // Both actors hold their mailbox until their start-up work is done, so an answer
+        // from each means it is.
+        let _ = self.inner.bridge.send(ListConnections).await;
+        if let Some(supervisor) = self.inner.supervisor.get() {
+            let _ = supervisor.send(Started).await;
+        }
     }
 
     /// Shuts the node down gracefully: every connection is closed with 1001 ("reconnect

@@ -145,6 +145,18 @@ impl Handler<WorkerIdle> for WorkerSupervisor {
     }
 }
 
+/// Answered once the supervisor has declared its routes to the queue (see
+/// [`Node::ready`](crate::Node::ready)).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Started;
+
+impl Handler<Started> for WorkerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Started, _: &mut Context<Self>) {}
+}
+
 /// Stop taking calls; resolves when running calls are done or `shutdown_timeout` passed.
 #[derive(Message)]
 #[rtype(result = "()")]
