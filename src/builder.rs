@@ -7,11 +7,11 @@ use std::time::Duration;
 use actix::Recipient;
 use comet_actors::{
     handler_fn, Action, ActionHandler, ActionResult, Hub, Limits, MemoryHub, MemoryQueue, Node,
-    NodeConfig, Queue, Router,
+    NodeConfig, Queue, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
 };
 use thiserror::Error;
 
-use crate::{Comet, WebSettings};
+use crate::{Comet, HubServer, WebSettings};
 
 /// Why a comet could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -23,12 +23,16 @@ pub enum BuildError {
     /// A setting is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// The Redis hub or queue could not be set up (a bad URL; nothing is connected yet).
+    #[error(transparent)]
+    Redis(#[from] RedisSetupError),
 }
 
 /// Configures and starts a [`Comet`].
 ///
 /// Defaults: in-memory hub and queue, `listen_actions` on with 8 workers, the limits of
-/// [`Limits::default`], timeouts of [`NodeConfig::default`].
+/// [`Limits::default`], timeouts of [`NodeConfig::default`]. With
+/// [`redis`](Self::redis), the processes of a cluster share a Redis hub and queue.
 ///
 /// ```
 /// use comet::{Action, Comet};
@@ -49,6 +53,7 @@ pub struct CometBuilder {
     config: NodeConfig,
     hub: Option<Arc<dyn Hub>>,
     queue: Option<Arc<dyn Queue>>,
+    redis: Option<RedisConfig>,
     router: Router,
     settings: WebSettings,
 }
@@ -66,6 +71,7 @@ impl CometBuilder {
             config: NodeConfig::default(),
             hub: None,
             queue: None,
+            redis: None,
             router: Router::new(),
             settings: WebSettings::default(),
         }
@@ -95,6 +101,35 @@ impl CometBuilder {
         self
     }
 
+    /// Puts the hub and the queue on the Redis at `url` (e.g. `redis://127.0.0.1:6379/`),
+    /// so that every process built with the same URL and [`prefix`](Self::prefix) acts as
+    /// one: a [`RedisHub`] and a [`RedisQueue`] with the defaults of
+    /// [`RedisConfig::new`]. A [`hub`](Self::hub) or [`queue`](Self::queue) given as well
+    /// wins over its Redis one. Fails on a URL the `redis` crate cannot read; nothing is
+    /// connected before [`build`](Self::build), and a Redis that is down then is retried
+    /// with backoff.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), comet::BuildError> {
+    /// let builder = comet::Comet::builder().redis("redis://127.0.0.1:6379/")?.prefix("chat:");
+    /// # let _ = builder;
+    /// assert!(comet::Comet::builder().redis("http://nope").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn redis(self, url: impl Into<String>) -> Result<Self, BuildError> {
+        let config = RedisConfig::new(url);
+        config.check()?;
+        Ok(self.redis_config(config))
+    }
+
+    /// As [`redis`](Self::redis), with every Redis setting (pool size, timeouts, backoff,
+    /// the process heartbeat) given. Checked at [`build`](Self::build).
+    pub fn redis_config(mut self, config: RedisConfig) -> Self {
+        self.redis = Some(config);
+        self
+    }
+
     /// Whether this process runs action calls (default true).
     pub fn listen_actions(mut self, listen: bool) -> Self {
         self.config.listen_actions = listen;
@@ -116,6 +151,13 @@ impl CometBuilder {
     /// How long a caller waits for an answer (default 30 s).
     pub fn action_timeout(mut self, timeout: Duration) -> Self {
         self.config.action_timeout = timeout;
+        self
+    }
+
+    /// How often idle workers look at the queue even without a "queue updated" notice
+    /// (default 1 s).
+    pub fn queue_poll_interval(mut self, interval: Duration) -> Self {
+        self.config.queue_poll_interval = interval;
         self
     }
 
@@ -167,13 +209,55 @@ impl CometBuilder {
             return Err(BuildError::NoSystem);
         }
         validate(&self.config)?;
-        let hub = self.hub.unwrap_or_else(|| Arc::new(MemoryHub::new()));
-        let queue = self.queue.unwrap_or_else(|| Arc::new(MemoryQueue::new()));
+        if let Some(redis) = &self.redis {
+            validate_redis(redis)?;
+        }
+        let hub: Arc<dyn Hub> = match (self.hub, &self.redis) {
+            (Some(hub), _) => hub,
+            (None, Some(redis)) => Arc::new(RedisHub::new(redis)?),
+            (None, None) => Arc::new(MemoryHub::new()),
+        };
+        let queue: Arc<dyn Queue> = match (self.queue, &self.redis) {
+            (Some(queue), _) => queue,
+            (None, Some(redis)) => Arc::new(RedisQueue::new(redis, &self.config.prefix)?),
+            (None, None) => Arc::new(MemoryQueue::new()),
+        };
         let node = Node::start(self.config, hub, queue, self.router);
         Ok(Comet {
             node,
             settings: Arc::new(self.settings),
         })
+    }
+}
+
+impl CometBuilder {
+    /// Builds jii's `HubServer`: a process that runs actions and holds no client
+    /// connections (no HTTP at all). `listen_actions` is turned on; at least one action
+    /// must be registered. Run it with [`HubServer::run`].
+    ///
+    /// ```no_run
+    /// use comet::{Action, Comet};
+    /// use serde_json::json;
+    ///
+    /// #[actix_web::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let hub = Comet::builder()
+    ///         .redis("redis://127.0.0.1:6379/")?
+    ///         .action_fn("site/test", |action: Action| async move {
+    ///             Ok(json!({ "echo": action.params() }))
+    ///         })
+    ///         .build_hub_server()?;
+    ///     hub.run().await?; // until SIGINT or SIGTERM, then drains
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn build_hub_server(self) -> Result<HubServer, BuildError> {
+        if self.router.is_empty() {
+            return Err(BuildError::Invalid(
+                "a hub server runs actions: register at least one".into(),
+            ));
+        }
+        HubServer::new(self.listen_actions(true).build()?)
     }
 }
 
@@ -198,8 +282,28 @@ fn validate(config: &NodeConfig) -> Result<(), BuildError> {
     if config.action_timeout.is_zero() || config.heartbeat_interval.is_zero() {
         return invalid("action_timeout and heartbeat_interval must be above zero");
     }
-    if config.queue_poll_interval.is_zero() {
-        return invalid("queue_poll_interval must be above zero");
+    if config.queue_poll_interval.is_zero() || config.hub_retry_interval.is_zero() {
+        return invalid("queue_poll_interval and hub_retry_interval must be above zero");
+    }
+    Ok(())
+}
+
+fn validate_redis(config: &RedisConfig) -> Result<(), BuildError> {
+    config.check()?;
+    let invalid = |what: &str| Err(BuildError::Invalid(what.to_owned()));
+    if config.pool_size == 0 || config.publish_buffer == 0 || config.publish_batch == 0 {
+        return invalid("Redis pool_size, publish_buffer and publish_batch must be at least 1");
+    }
+    if config.connect_timeout.is_zero()
+        || config.command_timeout.is_zero()
+        || config.ping_interval.is_zero()
+    {
+        return invalid(
+            "Redis connect_timeout, command_timeout and ping_interval must be above zero",
+        );
+    }
+    if config.process_ttl < Duration::from_millis(100) {
+        return invalid("Redis process_ttl must be at least 100 ms");
     }
     Ok(())
 }

@@ -36,6 +36,9 @@
 //! | --- | --- |
 //! | `src/lib.rs` | [`Comet`]: the handle, and [`Comet::scope`] to mount it |
 //! | `src/builder.rs` | [`CometBuilder`]: configuration and parts |
+//! | `src/server.rs` | the process roles: [`Server`] (HTTP), [`HubServer`] (actions only) |
+//! | `src/cli.rs` | [`cli::Settings`]: flags, environment and config file of a process |
+//! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
 //! | `src/transport/` | transports on actix-web (raw WebSocket) |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
 //! | `src/bin/cometd.rs` | the standalone server |
@@ -44,7 +47,10 @@
 #![warn(missing_docs)]
 
 mod builder;
+pub mod cli;
+pub mod demo;
 pub mod request_info;
+mod server;
 pub mod transport;
 
 use std::ops::Deref;
@@ -57,8 +63,9 @@ pub use comet_actors::{
     self as actors, handler_fn, protocol, Action, ActionError, ActionHandler, ActionResult,
     ChannelMessage, CloseCode, ConnectionEvent, ConnectionId, ConnectionInfo, ErrorCode, Hub,
     Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
-    Router,
+    RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
 };
+pub use server::{HubServer, Running, Server};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

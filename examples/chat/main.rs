@@ -2,23 +2,28 @@
 //! tabs.
 //!
 //! It mounts comet at `/comet` and registers the seed's example actions (`site/test`,
-//! `site/publish`) beside the chat's own (`chat/nick`, `chat/who`, `chat/history`).
+//! `site/publish`, `site/sleep`, from `comet::demo`) beside the chat's own (`chat/nick`,
+//! `chat/who`, `chat/history`).
+//!
+//! It takes the same flags as `cometd` (`--redis`, `--role`, `--listen-actions`,
+//! `--bind`, `--prefix`, `--config`, …), so the demo itself runs as a cluster; see
+//! `docs/CLUSTER.md`. The room's nicknames live in the process that runs the room's
+//! actions: in a cluster, give the chat actions one process (one `--role hub`, the
+//! servers `--listen-actions false`).
 
 mod room;
-mod site;
 
-use actix::{Actor, AsyncContext};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix::AsyncContext;
+use actix_web::{web, HttpResponse};
 use clap::Parser;
-use comet::Comet;
+use comet::cli::Flags;
 
 /// The chat demo server.
 #[derive(Parser, Debug)]
 #[command(about = "comet chat demo")]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:4100")]
-    bind: String,
+    #[command(flatten)]
+    flags: Flags,
 }
 
 const PAGE: &str = include_str!("index.html");
@@ -26,15 +31,16 @@ const PAGE: &str = include_str!("index.html");
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args = Args::parse();
+    let settings = Args::parse()
+        .flags
+        .settings()
+        .map_err(std::io::Error::other)?;
 
     // The room needs the node to publish, and the node needs the room's address to route
     // actions to it: make the room's context (and so its address) first, run it after.
     let room_context = actix::Context::<room::ChatRoom>::new();
     let room = room_context.address();
-    let comet = Comet::builder()
-        .action("site/test", site::SiteTest.start())
-        .action_fn("site/publish", site::publish)
+    let comet = comet::demo::register(settings.builder().map_err(std::io::Error::other)?)
         .action("chat/nick", room.clone())
         .action("chat/who", room.clone())
         .action("chat/history", room)
@@ -42,22 +48,19 @@ async fn main() -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     room_context.run(room::ChatRoom::new(comet.node().clone()));
 
-    log::info!("chat demo on http://{}/", args.bind);
-    let app_comet = comet.clone();
-    HttpServer::new(move || {
-        App::new().service(app_comet.scope("/comet")).route(
+    let running = settings.start(comet, |config| {
+        config.route(
             "/",
             web::get().to(|| async {
                 HttpResponse::Ok()
                     .content_type("text/html; charset=utf-8")
                     .body(PAGE)
             }),
-        )
-    })
-    .bind(&args.bind)?
-    .shutdown_timeout(5)
-    .run()
-    .await?;
-    comet.shutdown().await;
-    Ok(())
+        );
+    })?;
+    for addr in running.addrs() {
+        log::info!("chat demo on http://{addr}/");
+    }
+    log::info!("chat: {}", settings.describe());
+    running.run().await
 }

@@ -1,1 +1,73 @@
-fn main() {}
+//! `cometd`: a comet process, in any of the seed's roles.
+//!
+//! ```text
+//! cometd                                   # one process, in-memory hub and queue, :4100
+//! cometd --redis redis://127.0.0.1:6379/ --listen-actions false   # holds connections
+//! cometd --redis redis://127.0.0.1:6379/ --role hub                # only runs actions
+//! ```
+//!
+//! Settings come from flags, `COMET_*` environment variables or a TOML file
+//! (`--config`); see `cometd --help` and the `comet::cli` module. Logs go to stderr
+//! (`RUST_LOG` filters them, default `info`). Two lines go to stdout, for scripts and
+//! tests: `cometd listening on http://ADDR/PATH` (role `server`) and then
+//! `cometd ready: node ID, …` once the node is started.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use comet::cli::{Flags, Settings};
+use comet::demo;
+
+/// A comet server process: holds client connections (role `server`) or only runs actions
+/// (role `hub`); several processes on one Redis act as one.
+#[derive(Parser, Debug)]
+#[command(name = "cometd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let settings = match Cli::parse().flags.settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("cometd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let system = actix_web::rt::System::new();
+    match system.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("cometd: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = settings.builder()?;
+    if settings.demo_actions {
+        builder = demo::register(builder);
+    }
+    let comet = builder.build()?;
+    let running = settings.start(comet.clone(), |_| {})?;
+    for addr in running.addrs() {
+        println!("cometd listening on http://{addr}{}", settings.path);
+    }
+    comet.ready().await;
+    println!(
+        "cometd ready: node {}, {}, routes {:?}",
+        comet.id(),
+        settings.describe(),
+        comet.router().routes()
+    );
+    log::info!(
+        "cometd: node {} ready ({})",
+        comet.id(),
+        settings.describe()
+    );
+    running.run().await?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! The seed's example actions, so anyone can try the protocol by hand (and the cluster
+//! tests have something to call): `site/test` echoes its params; `site/publish`
+//! publishes through the server API; `site/sleep` takes its time, to watch calls spread
+//! over processes and survive a process dying. `cometd` registers them unless
+//! `--demo-actions false`; the chat demo registers them too.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::json;
+
+use crate::{Action, ActionError, ActionResult, CometBuilder, Payload};
+
+/// The longest `site/sleep`, so a call cannot hold a worker for ever.
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Registers `site/test`, `site/publish` and `site/sleep`. Call it inside the actix system
+/// (the `site/test` actor is started here).
+pub fn register(builder: CometBuilder) -> CometBuilder {
+    builder
+        .action("site/test", SiteTest.start())
+        .action_fn("site/publish", publish)
+        .action_fn("site/sleep", sleep)
+}
+
+/// `site/test`: answers `{"echo": <params>}`. Written as an actor, the way comet handlers
+/// usually are.
+pub struct SiteTest;
+
+impl Actor for SiteTest {
+    type Context = Context<Self>;
+}
+
+impl Handler<Action> for SiteTest {
+    type Result = ActionResult;
+
+    fn handle(&mut self, action: Action, _: &mut Context<Self>) -> ActionResult {
+        Ok(json!({ "echo": action.params() }))
+    }
+}
+
+/// `site/publish {channel, message}`: publishes `message` (a string as it is, other JSON
+/// as its text) to `channel`, and answers `{"published": true, "channel": …}`.
+pub async fn publish(action: Action) -> ActionResult {
+    let channel = action
+        .str_param("channel")
+        .ok_or_else(|| ActionError::new("bad_params", "`channel` (a string) is required"))?
+        .to_owned();
+    let message = action
+        .param("message")
+        .ok_or_else(|| ActionError::new("bad_params", "`message` is required"))?;
+    action
+        .node()
+        .publish(&channel, Payload::from(message))
+        .await
+        .map_err(|err| ActionError::new("bad_params", err.to_string()))?;
+    Ok(json!({ "published": true, "channel": channel }))
+}
+
+/// `site/sleep {ms, notify?}`: waits `ms` milliseconds (at most a minute), then answers
+/// `{"slept": ms, "node": <id of the process that ran it>}`. With `notify`, it first
+/// publishes `started <node> <requestUid>` on that channel, so a watcher knows which
+/// process took the call before it ends.
+pub async fn sleep(action: Action) -> ActionResult {
+    let ms = action
+        .param("ms")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| ActionError::new("bad_params", "`ms` (a whole number) is required"))?;
+    let wait = Duration::from_millis(ms).min(MAX_SLEEP);
+    let node = action.node().id().to_owned();
+    if let Some(channel) = action.str_param("notify") {
+        let note = format!("started {node} {}", action.request_uid());
+        action
+            .node()
+            .publish(channel, note)
+            .await
+            .map_err(|err| ActionError::new("bad_params", err.to_string()))?;
+    }
+    actix_rt::time::sleep(wait).await;
+    Ok(json!({ "slept": wait.as_millis() as u64, "node": node }))
+}

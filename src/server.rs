@@ -1,0 +1,219 @@
+//! The two process roles of the seed, ready to run: [`Server`] holds client connections
+//! over HTTP (and runs actions too when `listen_actions` is on), [`HubServer`] only runs
+//! actions. Both run until SIGINT or SIGTERM and then shut down gracefully: clients are
+//! told to reconnect elsewhere (close code 1001), running actions may finish.
+//!
+//! | role | holds connections | runs actions |
+//! | --- | --- | --- |
+//! | [`Server`], `listen_actions(false)` | yes | no |
+//! | [`Server`], `listen_actions(true)` | yes | yes |
+//! | [`HubServer`] | no | yes |
+//!
+//! Mounting [`Comet::scope`] into an app of your own is the `Server` role too; these
+//! types are for processes that are only comet (the `cometd` binary, the chat demo).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+
+use crate::{BuildError, Comet};
+
+/// Extra services for the HTTP app (e.g. a page), beside comet's scope.
+type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// jii's `Server`: an HTTP server with comet mounted at a path (default `/comet`).
+///
+/// ```no_run
+/// use comet::{Comet, Server};
+///
+/// #[actix_web::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let comet = Comet::builder()
+///         .redis("redis://127.0.0.1:6379/")?
+///         .listen_actions(false) // hold connections only; hub servers run the actions
+///         .build()?;
+///     let running = Server::new(comet).bind("127.0.0.1:4100")?;
+///     println!("listening on {:?}", running.addrs());
+///     running.run().await?;
+///     Ok(())
+/// }
+/// ```
+pub struct Server {
+    comet: Comet,
+    path: String,
+    configure: Option<Configure>,
+    shutdown_timeout: u64,
+}
+
+impl Server {
+    /// A server for `comet`, mounted at `/comet`.
+    pub fn new(comet: Comet) -> Server {
+        Server {
+            comet,
+            path: "/comet".into(),
+            configure: None,
+            shutdown_timeout: 5,
+        }
+    }
+
+    /// Where comet is mounted (default `/comet`; the WebSocket is at `<path>/websocket`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Adds services of your own to the app (e.g. the page of a demo).
+    pub fn configure<F>(mut self, configure: F) -> Self
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+    {
+        self.configure = Some(Arc::new(configure));
+        self
+    }
+
+    /// Seconds the HTTP server waits for connections to end when stopping (default 5).
+    pub fn shutdown_timeout(mut self, seconds: u64) -> Self {
+        self.shutdown_timeout = seconds;
+        self
+    }
+
+    /// Binds `addr` (`host:port`; port 0 picks a free one, see [`Running::addrs`]).
+    /// Call it inside the actix system; [`Running::run`] then serves.
+    pub fn bind(self, addr: &str) -> io::Result<Running> {
+        let Server {
+            comet,
+            path,
+            configure,
+            shutdown_timeout,
+        } = self;
+        let app_comet = comet.clone();
+        let http = HttpServer::new(move || {
+            let configure = configure.clone();
+            App::new()
+                .service(app_comet.scope(&path))
+                .configure(move |config| {
+                    if let Some(configure) = &configure {
+                        configure(config);
+                    }
+                })
+        })
+        // The signals are ours: comet closes its clients first, then HTTP stops.
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout)
+        .bind(addr)?;
+        let addrs = http.addrs();
+        Ok(Running {
+            comet,
+            http: Some((addrs, http.run())),
+        })
+    }
+}
+
+/// jii's `HubServer`: runs actions from the queue, holds no client connections, serves
+/// no HTTP. Make one with [`CometBuilder::build_hub_server`](crate::CometBuilder::build_hub_server).
+pub struct HubServer {
+    comet: Comet,
+}
+
+impl HubServer {
+    /// A hub server of a built comet; it must have `listen_actions` on.
+    pub fn new(comet: Comet) -> Result<HubServer, BuildError> {
+        if !comet.config().listen_actions {
+            return Err(BuildError::Invalid(
+                "a hub server runs actions: listen_actions must be on".into(),
+            ));
+        }
+        Ok(HubServer { comet })
+    }
+
+    /// The comet it runs: publish, send to connections (on other processes), and so on.
+    pub fn comet(&self) -> &Comet {
+        &self.comet
+    }
+
+    /// Runs until SIGINT or SIGTERM, then lets running actions finish.
+    pub async fn run(self) -> io::Result<()> {
+        self.into_running().run().await
+    }
+
+    /// The same as a [`Running`], for code that handles both roles alike.
+    pub fn into_running(self) -> Running {
+        Running {
+            comet: self.comet,
+            http: None,
+        }
+    }
+}
+
+/// A started process of either role, not yet waiting for its stop signal.
+pub struct Running {
+    comet: Comet,
+    http: Option<(Vec<SocketAddr>, actix_web::dev::Server)>,
+}
+
+impl Running {
+    /// The addresses the HTTP server is bound to (none for a hub server).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        self.http
+            .as_ref()
+            .map_or(&[], |(addrs, _)| addrs.as_slice())
+    }
+
+    /// The comet it runs.
+    pub fn comet(&self) -> &Comet {
+        &self.comet
+    }
+
+    /// Serves until SIGINT or SIGTERM (or until the HTTP server fails), then shuts down
+    /// gracefully: clients are closed with 1001, running actions may finish for up to
+    /// `shutdown_timeout`, then HTTP stops.
+    pub async fn run(self) -> io::Result<()> {
+        let Running { comet, http } = self;
+        let Some((_, server)) = http else {
+            stop_signal().await;
+            comet.shutdown().await;
+            return Ok(());
+        };
+        let handle = server.handle();
+        let mut serving = actix_web::rt::spawn(server);
+        let result = tokio::select! {
+            () = stop_signal() => {
+                comet.shutdown().await;
+                handle.stop(true).await;
+                (&mut serving).await
+            }
+            result = &mut serving => {
+                comet.shutdown().await;
+                result
+            }
+        };
+        result.map_err(io::Error::other)?
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(err) => {
+                log::warn!("cannot listen for SIGTERM ({err}); only Ctrl-C stops this process");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    log::info!("stop signal received: shutting down");
+}
