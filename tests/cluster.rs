@@ -1,0 +1,333 @@
+//! The seed's two flows across several real `cometd` processes on a real Redis (each test
+//! its own `redis-server` on a free port, and its own prefix), plus what a cluster must
+//! survive: a process killed in the middle of an action, and Redis restarting.
+
+#[path = "common/process.rs"]
+mod process;
+#[path = "common/redis.rs"]
+mod redis_server;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use process::{Client, Cometd};
+use redis_server::RedisServer;
+use serde_json::json;
+
+const SHORT: Duration = Duration::from_millis(300);
+const LONG: Duration = Duration::from_secs(15);
+
+/// `PUBSUB NUMSUB <channel>`: how many connections (here, processes) are subscribed.
+fn numsub(redis: &RedisServer, channel: &str) -> i64 {
+    let (_, count): (String, i64) = redis.query(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel));
+    count
+}
+
+/// `PUBSUB CHANNELS <pattern>`.
+fn channels(redis: &RedisServer, pattern: &str) -> Vec<String> {
+    redis.query(redis::cmd("PUBSUB").arg("CHANNELS").arg(pattern))
+}
+
+/// Waits (up to `LONG`) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !check() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_channel_message_reaches_subscribers_on_every_process() {
+    let redis = RedisServer::start();
+    let prefix = "chan:";
+    let a = Cometd::server("a", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let b = Cometd::server("b", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let c = Cometd::server("c", &redis.url(), prefix, &["--listen-actions", "false"]);
+
+    let mut a1 = a.connect().await;
+    let mut a2 = a.connect().await;
+    let mut b1 = b.connect().await;
+    let mut c1 = c.connect().await;
+    a1.subscribe("test").await;
+    a2.subscribe("test").await;
+    b1.subscribe("test").await;
+    c1.subscribe("other").await;
+
+    // A and B hold one Redis subscription each, however many clients; C holds none.
+    assert_eq!(numsub(&redis, "chan:channel:test"), 2);
+    assert_eq!(numsub(&redis, "chan:channel:other"), 1);
+
+    a2.publish("test", "hello").await;
+    assert!(
+        a1.receives("test", "hello", LONG).await,
+        "a1 on the publisher's process"
+    );
+    assert!(
+        a2.receives("test", "hello", LONG).await,
+        "a2, the publisher itself"
+    );
+    assert!(
+        b1.receives("test", "hello", LONG).await,
+        "b1 on another process"
+    );
+    assert!(
+        !c1.receives("test", "hello", SHORT).await,
+        "c1 never subscribed"
+    );
+
+    // Messages from one publisher arrive in order, fired without waiting.
+    for n in 0..50 {
+        a2.publish("test", &format!("n{n}")).await;
+    }
+    for n in 0..50 {
+        let frame = b1
+            .expect("the next numbered message", LONG, |f| {
+                f.starts_with("channel test n")
+            })
+            .await;
+        assert_eq!(frame, format!("channel test n{n}"));
+    }
+
+    // The last subscriber of a process leaving unsubscribes that process in Redis.
+    b1.unsubscribe("test").await;
+    eventually("b leaves chan:channel:test", || {
+        numsub(&redis, "chan:channel:test") == 1
+    })
+    .await;
+    a1.unsubscribe("test").await;
+    a2.unsubscribe("test").await;
+    eventually("nobody is subscribed to chan:channel:test", || {
+        !channels(&redis, "chan:channel:*").contains(&"chan:channel:test".to_owned())
+    })
+    .await;
+    assert_eq!(
+        channels(&redis, "chan:channel:*"),
+        vec!["chan:channel:other".to_owned()]
+    );
+
+    // Internal channels are out of clients' reach: this is a client channel of its own.
+    a1.subscribe("chan:actions").await;
+    assert_eq!(numsub(&redis, "chan:channel:chan:actions"), 1);
+    drop((a, b, c));
+}
+
+#[tokio::test]
+async fn actions_run_on_hub_servers_and_spread_over_them() {
+    let redis = RedisServer::start();
+    let prefix = "act:";
+    let server = Cometd::server("s", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let hub1 = Cometd::hub("h1", &redis.url(), prefix, &["--workers", "2"]);
+    let hub2 = Cometd::hub("h2", &redis.url(), prefix, &["--workers", "2"]);
+    let mut client = server.connect().await;
+
+    let echo = client
+        .call_and_wait("site/test", json!({ "text": "hi" }), LONG)
+        .await;
+    assert_eq!(echo["echo"], json!({ "text": "hi" }));
+
+    let missing = client.call_and_wait("site/nope", json!({}), LONG).await;
+    assert_eq!(missing["error"]["code"], "not_found", "{missing}");
+
+    // 12 calls of 300 ms, 4 workers in all: both hub servers must take some.
+    let mut uids = Vec::new();
+    for _ in 0..12 {
+        uids.push(client.call("site/sleep", json!({ "ms": 300 })).await);
+    }
+    let answers = client.answers(&uids, LONG).await;
+    let mut by_node: HashMap<String, usize> = HashMap::new();
+    for answer in answers.values() {
+        assert_eq!(answer["slept"], 300, "{answer}");
+        let node = answer["node"].as_str().expect("a node id").to_owned();
+        *by_node.entry(node).or_default() += 1;
+    }
+    let nodes: HashSet<&str> = by_node.keys().map(String::as_str).collect();
+    assert_eq!(
+        nodes,
+        HashSet::from([hub1.node.as_str(), hub2.node.as_str()]),
+        "calls ran on {by_node:?}"
+    );
+
+    // Nothing is left behind in Redis.
+    let processing: Vec<String> = redis.query(redis::cmd("KEYS").arg("act:processing:*"));
+    for key in processing {
+        let len: i64 = redis.query(redis::cmd("LLEN").arg(&key));
+        assert_eq!(len, 0, "{key} still holds calls");
+    }
+    let waiting: i64 = redis.query(redis::cmd("LLEN").arg("act:queue:site/sleep"));
+    assert_eq!(waiting, 0);
+}
+
+/// Waits for `started <node> <uid>` on the client's notify channel; answers the node.
+async fn started(client: &mut Client, uid: &str) -> String {
+    let suffix = format!(" {uid}");
+    let frame = client
+        .expect("a `started` notice", LONG, |f| {
+            f.starts_with("channel sleeps started ") && f.ends_with(&suffix)
+        })
+        .await;
+    frame["channel sleeps started ".len()..frame.len() - suffix.len()].to_owned()
+}
+
+#[tokio::test]
+async fn a_call_whose_process_is_killed_runs_again_elsewhere() {
+    let redis = RedisServer::start();
+    let prefix = "kill:";
+    let ttl = ["--process-ttl-ms", "1500"];
+    let server = Cometd::server("s", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let mut hubs = vec![
+        Cometd::hub("h1", &redis.url(), prefix, &ttl),
+        Cometd::hub("h2", &redis.url(), prefix, &ttl),
+    ];
+    let mut client = server.connect().await;
+    client.subscribe("sleeps").await;
+
+    let uid = client
+        .call("site/sleep", json!({ "ms": 2000, "notify": "sleeps" }))
+        .await;
+    let first = started(&mut client, &uid).await;
+    let victim = hubs
+        .iter()
+        .position(|hub| hub.node == first)
+        .expect("a hub server took the call");
+    hubs[victim].kill9();
+    let survivor = hubs[1 - victim].node.clone();
+
+    // After the victim's heartbeat expires, the survivor takes the call again.
+    let second = started(&mut client, &uid).await;
+    assert_eq!(second, survivor);
+    let answer = client.answer(&uid, LONG).await;
+    assert_eq!(answer["node"], json!(survivor), "{answer}");
+    assert_eq!(answer["slept"], 2000);
+
+    // A live process's long call (longer than the heartbeat TTL) is not run twice, even
+    // with an idle process beside it.
+    hubs.push(Cometd::hub("h3", &redis.url(), prefix, &ttl));
+    let uid = client
+        .call("site/sleep", json!({ "ms": 3500, "notify": "sleeps" }))
+        .await;
+    started(&mut client, &uid).await;
+    client.answer(&uid, LONG).await;
+    let suffix = format!(" {uid}");
+    let again = client
+        .find(SHORT, |f| {
+            f.starts_with("channel sleeps started ") && f.ends_with(&suffix)
+        })
+        .await;
+    assert_eq!(again, None, "the call ran twice");
+}
+
+#[tokio::test]
+async fn channel_delivery_resumes_after_redis_restarts() {
+    let mut redis = RedisServer::start();
+    let prefix = "restart:";
+    let a = Cometd::server("a", &redis.url(), prefix, &[]);
+    let b = Cometd::server("b", &redis.url(), prefix, &[]);
+    let mut a1 = a.connect().await;
+    let mut a2 = a.connect().await;
+    let mut b1 = b.connect().await;
+    a1.subscribe("test").await;
+    b1.subscribe("test").await;
+    a2.publish("test", "before").await;
+    assert!(a1.receives("test", "before", LONG).await);
+    assert!(b1.receives("test", "before", LONG).await);
+
+    redis.kill();
+
+    // Redis is down: a process still delivers its own clients' messages to its own
+    // subscribers, and tells the publisher the others did not get it.
+    a2.publish("test", "while-down").await;
+    assert!(a1.receives("test", "while-down", LONG).await);
+    let error = a2
+        .expect("the publish error", LONG, |f| f.starts_with("error "))
+        .await;
+    assert!(error.contains("unavailable"), "{error}");
+    assert!(!b1.receives("test", "while-down", SHORT).await);
+    // A subscription made meanwhile is recorded; `subscribed` comes when Redis is back.
+    let mut a3 = a.connect().await;
+    a3.send("subscribe late").await;
+    let refused = a3
+        .expect("the subscription error", LONG, |f| f.starts_with("error "))
+        .await;
+    assert!(refused.contains("unavailable"), "{refused}");
+
+    redis.restart();
+
+    a3.expect("subscribed late", LONG, |f| f == "subscribed late")
+        .await;
+    // Pub/sub is at most once: publish until both processes' subscribers hear it.
+    let (mut heard_a, mut heard_b) = (false, false);
+    let deadline = Instant::now() + LONG;
+    let mut n = 0;
+    while !(heard_a && heard_b) {
+        assert!(
+            Instant::now() < deadline,
+            "delivery did not resume (a: {heard_a}, b: {heard_b})"
+        );
+        a2.publish("test", &format!("after-{n}")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        heard_a |= a1
+            .find(Duration::ZERO, |f| f.starts_with("channel test after-"))
+            .await
+            .is_some();
+        heard_b |= b1
+            .find(Duration::ZERO, |f| f.starts_with("channel test after-"))
+            .await
+            .is_some();
+        n += 1;
+    }
+    a2.publish("test", "steady").await;
+    assert!(a1.receives("test", "steady", LONG).await);
+    assert!(b1.receives("test", "steady", LONG).await);
+    a2.publish("late", "hello-late").await;
+    assert!(a3.receives("late", "hello-late", LONG).await);
+
+    // Actions too: the routes are declared again at the next heartbeat.
+    let deadline = Instant::now() + LONG;
+    loop {
+        let answer = b1.call_and_wait("site/test", json!({ "n": 1 }), LONG).await;
+        if answer.get("echo").is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "actions never came back: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn processes_started_while_redis_is_down_join_once_it_is_up() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let prefix = "late:";
+    // Both start (and say ready) without Redis; their clients are served locally.
+    let a = Cometd::server("a", &redis.url(), prefix, &[]);
+    let b = Cometd::server("b", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let mut a1 = a.connect().await;
+    let mut b1 = b.connect().await;
+    a1.send("subscribe test").await;
+    b1.send("subscribe test").await;
+    let refused = b1.call_and_wait("site/test", json!({}), LONG).await;
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+
+    redis.restart();
+
+    a1.expect("subscribed test", LONG, |f| f == "subscribed test")
+        .await;
+    b1.expect("subscribed test", LONG, |f| f == "subscribed test")
+        .await;
+    let deadline = Instant::now() + LONG;
+    loop {
+        let answer = b1.call_and_wait("site/test", json!({ "n": 2 }), LONG).await;
+        if answer["echo"] == json!({ "n": 2 }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "actions never came: {answer}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b1.publish("test", "joined").await;
+    assert!(a1.receives("test", "joined", LONG).await);
+    assert!(b1.receives("test", "joined", LONG).await);
+}
