@@ -291,8 +291,8 @@ fn validate(config: &NodeConfig) -> Result<(), BuildError> {
 fn validate_redis(config: &RedisConfig) -> Result<(), BuildError> {
     config.check()?;
     let invalid = |what: &str| Err(BuildError::Invalid(what.to_owned()));
-    if config.pool_size == 0 || config.publish_buffer == 0 || config.publish_batch == 0 {
-        return invalid("Redis pool_size, publish_buffer and publish_batch must be at least 1");
+    if config.publish_buffer == 0 || config.publish_batch == 0 {
+        return invalid("Redis publish_buffer and publish_batch must be at least 1");
     }
     if config.connect_timeout.is_zero()
         || config.command_timeout.is_zero()

@@ -68,12 +68,20 @@ async fn calls_wait_per_route_first_come_first_served() {
     // The first route with a call wins; within a route, the oldest call.
     let first = queue.pop(&routes(&["b", "a"])).await.unwrap().unwrap();
     assert_eq!(first.call.id, "call-b-9");
-    let mut ids = Vec::new();
+    assert!(first.more, "calls for `a` still wait");
+    let mut popped = Vec::new();
     while let Some(claimed) = queue.pop(&routes(&["b", "a"])).await.unwrap() {
-        ids.push(claimed.call.id.clone());
+        popped.push((claimed.call.id.clone(), claimed.more));
         queue.ack(&claimed).await.unwrap();
     }
-    assert_eq!(ids, ["call-a-1", "call-a-2", "call-a-3"]);
+    assert_eq!(
+        popped,
+        [
+            ("call-a-1".to_owned(), true),
+            ("call-a-2".to_owned(), true),
+            ("call-a-3".to_owned(), false)
+        ]
+    );
 
     // Only the unacknowledged call is still held by this process.
     let processing = format!("q1:processing:{}", queue.consumer());

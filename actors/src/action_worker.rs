@@ -18,7 +18,7 @@ use crate::codes::ErrorCode;
 use crate::node::Node;
 use crate::protocol::{action_error_frame, action_response_frame};
 use crate::queue::{unix_millis, Claimed, QueueError};
-use crate::worker_supervisor::{WorkerIdle, WorkerSupervisor};
+use crate::worker_supervisor::{WorkFound, WorkerIdle, WorkerSupervisor};
 
 /// One action worker.
 pub struct ActionWorker {
@@ -84,10 +84,24 @@ impl Handler<Wake> for ActionWorker {
         }
         let node = self.node.clone();
         let stop = self.stop.clone();
+        let supervisor = self.supervisor.clone();
         let drain = async move {
+            let mut signalled = false;
             while !stop.load(Ordering::Relaxed) {
                 match node.queue().pop(&order).await {
-                    Ok(Some(claimed)) => run(&node, claimed).await,
+                    Ok(Some(claimed)) => {
+                        let more = claimed.more;
+                        // More wait: have another idle worker look too (once per wake).
+                        if more && !std::mem::replace(&mut signalled, true) {
+                            supervisor.do_send(WorkFound);
+                        }
+                        run(&node, claimed).await;
+                        // None left: calls queued meanwhile come with their own notice
+                        // (and the periodic sweep catches a lost one).
+                        if !more {
+                            break;
+                        }
+                    }
                     Ok(None) => break,
                     // The queue logs an outage once; every worker saying so each
                     // second would drown it.

@@ -98,14 +98,15 @@ impl Default for NodeConfig {
 /// How a process talks to Redis, for the [`RedisHub`](crate::RedisHub) and the
 /// [`RedisQueue`](crate::RedisQueue). Only the URL is required; every other field has a
 /// default that suits one Redis on the local network.
+///
+/// A process holds three connections to Redis: the hub's publisher, the hub's
+/// subscriber, and the queue's (shared by all its workers and clients; commands from
+/// many callers are pipelined on it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     /// Where Redis is, e.g. `redis://127.0.0.1:6379/` (see the `redis` crate for the
     /// forms: password, database number, `rediss://` for TLS is not built in).
     pub url: String,
-    /// Most pooled connections the queue opens (the hub's publisher uses one more, its
-    /// subscriber one more). Default 16.
-    pub pool_size: usize,
     /// How long opening a connection may take before Redis counts as unreachable.
     /// Default 1 s.
     pub connect_timeout: Duration,
@@ -139,7 +140,6 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: url.into(),
-            pool_size: 16,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(2),
             reconnect_min: Duration::from_millis(100),

@@ -33,6 +33,8 @@ struct ChannelRoute {
     listeners: Vec<(ListenerId, Recipient<ChannelMessage>)>,
     /// Whether the hub subscription is in effect.
     ready: bool,
+    /// Whether the hub refused it and the bridge keeps asking (logged once, not per try).
+    retrying: bool,
     /// Listeners added before it was, waiting to hear that it is.
     waiting: Vec<oneshot::Sender<Result<(), HubError>>>,
 }
@@ -98,6 +100,7 @@ impl HubBridge {
                 registries: Vec::new(),
                 listeners: Vec::new(),
                 ready: false,
+                retrying: false,
                 waiting: Vec::new(),
             })
     }
@@ -125,13 +128,20 @@ impl HubBridge {
             return; // unsubscribed meanwhile
         };
         match &result {
-            Ok(()) => route.ready = true,
+            Ok(()) => {
+                route.ready = true;
+                if std::mem::take(&mut route.retrying) {
+                    log::debug!("hub: channel `{channel}` subscribed at last");
+                }
+            }
             Err(err) => {
-                log::warn!(
-                    "hub: cannot subscribe to channel `{channel}` now: {err}; trying again in \
-                     {} ms",
-                    self.retry.as_millis()
-                );
+                if !std::mem::replace(&mut route.retrying, true) {
+                    log::warn!(
+                        "hub: cannot subscribe to channel `{channel}` now: {err}; trying again \
+                         every {} ms",
+                        self.retry.as_millis()
+                    );
+                }
                 let name = channel.clone();
                 ctx.run_later(self.retry, move |bridge, ctx| {
                     if bridge.routes.get(&name).is_some_and(|route| !route.ready) {

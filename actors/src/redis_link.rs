@@ -3,11 +3,19 @@
 //!
 //! Nothing here connects: a pool opens connections when first used, so a process starts
 //! (and serves local clients) even while Redis is down, and catches up when it is back.
+//!
+//! Why [`SharedConnection`] rather than a pool checkout per command: deadpool-redis
+//! checks every connection it hands out with `UNWATCH` + `PING`, which would double the
+//! commands (and add a round trip) of every queue operation. A multiplexed connection
+//! already pipelines concurrent commands over one socket, so the queue shares one, taken
+//! from the pool, and takes a fresh one only when it breaks.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use deadpool_redis::{Manager, Pool, Runtime};
-use redis::{AsyncConnectionConfig, Client};
+use deadpool_redis::{Connection as PooledConnection, Manager, Pool, Runtime};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError};
 use thiserror::Error;
 
 use crate::config::RedisConfig;
@@ -99,6 +107,86 @@ impl Backoff {
     /// Back to the shortest wait, after a success.
     pub(crate) fn reset(&mut self) {
         self.next = self.min;
+    }
+}
+
+/// One multiplexed connection from a pool, shared by every caller until it breaks; while
+/// Redis is unreachable, callers fail at once until the next attempt (with backoff).
+pub(crate) struct SharedConnection {
+    pool: Pool,
+    state: Mutex<Shared>,
+}
+
+struct Shared {
+    live: Option<(PooledConnection, MultiplexedConnection)>,
+    /// Redis is down: no attempt before this, and the error to answer until then.
+    down: Option<(Instant, String)>,
+    backoff: Backoff,
+}
+
+impl SharedConnection {
+    pub(crate) fn new(pool: Pool, config: &RedisConfig) -> SharedConnection {
+        SharedConnection {
+            pool,
+            state: Mutex::new(Shared {
+                live: None,
+                down: None,
+                backoff: Backoff::new(config),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Every update is one step, so a poisoned lock still guards consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The shared connection, opened if needed.
+    pub(crate) async fn get(&self) -> Result<MultiplexedConnection, String> {
+        {
+            let state = self.lock();
+            if let Some((_, connection)) = &state.live {
+                return Ok(connection.clone());
+            }
+            if let Some((retry_at, err)) = &state.down {
+                if Instant::now() < *retry_at {
+                    return Err(err.clone());
+                }
+            }
+        }
+        match self.pool.get().await {
+            Ok(pooled) => {
+                let connection = (*pooled).clone();
+                let mut state = self.lock();
+                state.down = None;
+                state.backoff.reset();
+                // Two callers may have opened one each; keep the first, return the other.
+                if let Some((_, live)) = &state.live {
+                    return Ok(live.clone());
+                }
+                state.live = Some((pooled, connection.clone()));
+                Ok(connection)
+            }
+            Err(err) => {
+                let err = err.to_string();
+                let mut state = self.lock();
+                let wait = state.backoff.next_wait();
+                state.down = Some((Instant::now() + wait, err.clone()));
+                Err(err)
+            }
+        }
+    }
+
+    /// A command failed: if the connection itself is to blame, drop it (for good, not
+    /// back into the pool) so that the next caller opens a fresh one.
+    pub(crate) fn failed(&self, err: &RedisError) {
+        if err.is_unrecoverable_error() || err.is_io_error() || err.is_timeout() {
+            if let Some((pooled, _)) = self.lock().live.take() {
+                drop(PooledConnection::take(pooled));
+            }
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The worker supervisor: where `listen_actions` is on, it declares this process's routes
 //! to the queue, starts the [`ActionWorker`]s (restarted by actix's `Supervisor` if one
 //! stops), and wakes them on "queue updated" notices and on a timer, so that a lost
-//! notice strands nothing. On shutdown it drains: no new call is taken, running ones may
+//! notice strands nothing. The timer wakes one idle worker, not all: a worker that finds
+//! a call has the next idle one look too ([`WorkFound`]), so a backlog still gets every
+//! worker while an idle process costs the queue one look per interval. On shutdown it drains: no new call is taken, running ones may
 //! finish for up to `shutdown_timeout`.
 
 use std::collections::BTreeSet;
@@ -94,10 +96,22 @@ impl WorkerSupervisor {
         if self.stop.load(Ordering::Relaxed) {
             return;
         }
-        let idle: Vec<usize> = self.idle.iter().copied().collect();
-        for index in idle {
+        if let Some(index) = self.idle.first().copied() {
             self.wake(index, None);
         }
+    }
+}
+
+/// From a worker: it found a call, so more may wait; wake another idle worker.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkFound;
+
+impl Handler<WorkFound> for WorkerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: WorkFound, _: &mut Context<Self>) {
+        self.handle_sweep();
     }
 }
 

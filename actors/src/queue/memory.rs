@@ -94,9 +94,13 @@ impl Queue for MemoryQueue {
         let call = routes
             .iter()
             .find_map(|route| state.lists.get_mut(route).and_then(VecDeque::pop_front));
+        let more = routes
+            .iter()
+            .any(|route| state.lists.get(route).is_some_and(|list| !list.is_empty()));
         let claimed = call.map(|call| Claimed {
             receipt: call.id.clone(),
             call,
+            more,
         });
         future::ready(Ok(claimed)).boxed()
     }

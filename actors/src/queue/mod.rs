@@ -63,6 +63,10 @@ pub struct Claimed {
     pub call: ActionCall,
     /// Backend-specific proof of the claim (e.g. the exact list entry in Redis).
     pub receipt: String,
+    /// Whether more calls waited on the popped routes right after this one was taken (a
+    /// hint: the worker looks again, and has another worker look too, only then; new
+    /// calls come with their own notice).
+    pub more: bool,
 }
 
 /// Why a queue operation failed.

@@ -27,13 +27,13 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use deadpool_redis::{Connection as PooledConnection, Pool};
 use futures::future::{self, BoxFuture, FutureExt};
-use redis::Script;
+use redis::aio::MultiplexedConnection;
+use redis::{RedisError, Script};
 
 use super::{ActionCall, Claimed, Queue, QueueError};
 use crate::config::RedisConfig;
-use crate::redis_link::{self, RedisSetupError};
+use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
 /// Pushes a call if a live process serves its route. KEYS: served, queue. ARGV: entry.
 const PUSH: &str = r"
@@ -46,12 +46,20 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 return 1
 ";
 
-/// Takes the oldest call of the first route that has one. KEYS: processing, queues...
+/// Takes the oldest call of the first route that has one, and tells whether more wait.
+/// KEYS: processing, queues... Returns `{entry, 0|1}`, or nil.
 const POP: &str = r"
 for i = 2, #KEYS do
   local entry = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'LEFT')
   if entry then
-    return entry
+    local more = 0
+    for j = i, #KEYS do
+      if redis.call('LLEN', KEYS[j]) > 0 then
+        more = 1
+        break
+      end
+    end
+    return {entry, more}
   end
 end
 return false
@@ -107,7 +115,7 @@ struct Scripts {
 }
 
 struct Inner {
-    pool: Pool,
+    link: SharedConnection,
     config: RedisConfig,
     prefix: String,
     consumer: String,
@@ -136,11 +144,11 @@ impl RedisQueue {
     /// A queue on the Redis at `config.url`, with every key under `prefix` (the node's
     /// prefix, e.g. `comet:`). Checks the URL; connects on first use.
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<RedisQueue, RedisSetupError> {
-        let pool = redis_link::pool(config, config.pool_size)?;
+        let link = SharedConnection::new(redis_link::pool(config, 2)?, config);
         let consumer = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         Ok(RedisQueue {
             inner: Arc::new(Inner {
-                pool,
+                link,
                 config: config.clone(),
                 prefix: prefix.to_owned(),
                 consumer,
@@ -182,8 +190,14 @@ impl Inner {
         self.key("processing", &self.consumer)
     }
 
-    async fn connection(&self) -> Result<PooledConnection, QueueError> {
-        self.pool.get().await.map_err(unavailable)
+    async fn connection(&self) -> Result<MultiplexedConnection, QueueError> {
+        self.link.get().await.map_err(QueueError::Unavailable)
+    }
+
+    /// A command failed: drop the connection if it is to blame, and say Redis is away.
+    fn failed(&self, err: RedisError) -> QueueError {
+        self.link.failed(&err);
+        unavailable(err)
     }
 
     /// Renews the heartbeat and the served routes.
@@ -201,9 +215,9 @@ impl Inner {
             .arg(self.config.process_ttl.as_millis().max(1) as u64);
         let mut connection = self.connection().await?;
         invocation
-            .invoke_async::<()>(&mut *connection)
+            .invoke_async::<()>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.failed(err))
     }
 
     /// Puts back the calls of dead processes; answers how many.
@@ -214,9 +228,9 @@ impl Inner {
             .key(format!("{}consumers", self.prefix))
             .arg(&self.prefix)
             .arg(&self.consumer)
-            .invoke_async::<u64>(&mut *connection)
+            .invoke_async::<u64>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.failed(err))
     }
 
     /// Sets an unreadable entry aside in `P dead`, out of the processing list.
@@ -228,9 +242,9 @@ impl Inner {
             .ignore()
             .rpush(format!("{}dead", self.prefix), entry)
             .ignore()
-            .query_async::<()>(&mut *connection)
+            .query_async::<()>(&mut connection)
             .await
-            .map_err(unavailable)
+            .map_err(|err| self.failed(err))
     }
 }
 
@@ -312,9 +326,9 @@ impl Queue for RedisQueue {
             for key in &keys {
                 pipe.zrem(key, &inner.consumer).ignore();
             }
-            pipe.query_async::<()>(&mut *connection)
+            pipe.query_async::<()>(&mut connection)
                 .await
-                .map_err(unavailable)
+                .map_err(|err| inner.failed(err))
         }
         .boxed()
     }
@@ -331,9 +345,9 @@ impl Queue for RedisQueue {
                 .key(inner.key("served", &call.route))
                 .key(inner.key("queue", &call.route))
                 .arg(entry)
-                .invoke_async(&mut *connection)
+                .invoke_async(&mut connection)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|err| inner.failed(err))?;
             if pushed == 1 {
                 Ok(())
             } else {
@@ -356,12 +370,12 @@ impl Queue for RedisQueue {
                 invocation.key(queue);
             }
             let mut connection = inner.connection().await?;
-            let entry: Option<Vec<u8>> = invocation
-                .invoke_async(&mut *connection)
+            let popped: Option<(Vec<u8>, u8)> = invocation
+                .invoke_async(&mut connection)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|err| inner.failed(err))?;
             drop(connection);
-            let Some(entry) = entry else {
+            let Some((entry, more)) = popped else {
                 return Ok(None);
             };
             let read = String::from_utf8(entry)
@@ -370,6 +384,7 @@ impl Queue for RedisQueue {
                     Ok(call) => Ok(Claimed {
                         call,
                         receipt: text,
+                        more: more == 1,
                     }),
                     Err(err) => Err((text.into_bytes(), err.to_string())),
                 });
@@ -396,9 +411,9 @@ impl Queue for RedisQueue {
                 .arg(inner.processing())
                 .arg(1)
                 .arg(receipt)
-                .query_async::<()>(&mut *connection)
+                .query_async::<()>(&mut connection)
                 .await
-                .map_err(unavailable)
+                .map_err(|err| inner.failed(err))
         }
         .boxed()
     }
