@@ -4,11 +4,11 @@
 //! Nothing here connects: a pool opens connections when first used, so a process starts
 //! (and serves local clients) even while Redis is down, and catches up when it is back.
 //!
-//! Why [`SharedConnection`] rather than a pool checkout per command: deadpool-redis
-//! checks every connection it hands out with `UNWATCH` + `PING`, which would double the
-//! commands (and add a round trip) of every queue operation. A multiplexed connection
-//! already pipelines concurrent commands over one socket, so the queue shares one, taken
-//! from the pool, and takes a fresh one only when it breaks.
+//! Why one shared connection (`SharedConnection`) rather than a pool checkout per
+//! command: deadpool-redis checks every connection it hands out with `UNWATCH` + `PING`,
+//! which would double the commands (and add a round trip) of every queue operation. A
+//! multiplexed connection already pipelines concurrent commands over one socket, so the
+//! queue shares one, taken from the pool, and takes a fresh one only when it breaks.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
