@@ -217,3 +217,35 @@ async fn stop_signal() {
     }
     log::info!("stop signal received: shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Action;
+
+    #[test]
+    fn a_hub_server_needs_actions_and_always_listens() {
+        actix::System::new().block_on(async {
+            assert!(Comet::builder().build_hub_server().is_err());
+            let hub = Comet::builder()
+                .listen_actions(false)
+                .action_fn("a/b", |_: Action| async { Ok(serde_json::json!({})) })
+                .build_hub_server()
+                .unwrap();
+            assert!(hub.comet().config().listen_actions);
+            assert!(hub.into_running().addrs().is_empty());
+            let edge = Comet::builder().listen_actions(false).build().unwrap();
+            assert!(HubServer::new(edge).is_err());
+        });
+    }
+
+    #[test]
+    fn a_server_binds_a_free_port_and_says_which() {
+        actix::System::new().block_on(async {
+            let comet = Comet::builder().build().unwrap();
+            let running = Server::new(comet).bind("127.0.0.1:0").unwrap();
+            assert!(running.addrs().iter().all(|addr| addr.port() != 0));
+            assert_eq!(running.addrs().len(), 1);
+        });
+    }
+}
