@@ -11,6 +11,7 @@ use comet_actors::{
 };
 use thiserror::Error;
 
+use crate::transport::sockjs::{ConnectionService, SockJs, SockJsConfig};
 use crate::{Comet, WebSettings};
 
 /// Why a comet could not be built.
@@ -127,6 +128,12 @@ impl CometBuilder {
         self
     }
 
+    /// The SockJS options (default [`SockJsConfig::default`]).
+    pub fn sockjs(mut self, config: SockJsConfig) -> Self {
+        self.settings.sockjs = config;
+        self
+    }
+
     /// Take the client ip from `X-Forwarded-For` (default off).
     pub fn trust_proxy_headers(mut self, trust: bool) -> Self {
         self.settings.trust_proxy_headers = trust;
@@ -167,12 +174,20 @@ impl CometBuilder {
             return Err(BuildError::NoSystem);
         }
         validate(&self.config)?;
+        self.settings
+            .sockjs
+            .validate()
+            .map_err(BuildError::Invalid)?;
         let hub = self.hub.unwrap_or_else(|| Arc::new(MemoryHub::new()));
         let queue = self.queue.unwrap_or_else(|| Arc::new(MemoryQueue::new()));
         let node = Node::start(self.config, hub, queue, self.router);
+        let service = ConnectionService::new(node.clone(), self.settings.trust_proxy_headers);
+        let sockjs = SockJs::new(self.settings.sockjs.clone(), service)
+            .map_err(|err| BuildError::Invalid(err.0))?;
         Ok(Comet {
             node,
             settings: Arc::new(self.settings),
+            sockjs,
         })
     }
 }

@@ -36,7 +36,7 @@
 //! | --- | --- |
 //! | `src/lib.rs` | [`Comet`]: the handle, and [`Comet::scope`] to mount it |
 //! | `src/builder.rs` | [`CometBuilder`]: configuration and parts |
-//! | `src/transport/` | transports on actix-web (raw WebSocket) |
+//! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
 //! | `src/bin/cometd.rs` | the standalone server |
 //! | `actors/` (crate `comet-actors`) | the actor system: protocol, connections, hub, queue, workers |
@@ -59,6 +59,7 @@ pub use comet_actors::{
     Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
     Router,
 };
+pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -66,6 +67,9 @@ pub struct WebSettings {
     /// Take the client's ip from `X-Forwarded-For` (only behind a proxy that sets it).
     /// Default off: the peer address is used.
     pub trust_proxy_headers: bool,
+    /// The SockJS options (heartbeat, disconnect delay, response limit, WebSocket on or
+    /// off, cookies, origins, client library URL); see [`SockJsConfig`].
+    pub sockjs: SockJsConfig,
 }
 
 /// A running comet: the [`Node`] (server API, reachable through `Deref`) plus what the
@@ -74,6 +78,7 @@ pub struct WebSettings {
 pub struct Comet {
     node: Node,
     settings: Arc<WebSettings>,
+    sockjs: SockJs,
 }
 
 impl Comet {
@@ -92,8 +97,17 @@ impl Comet {
         &self.settings
     }
 
+    /// The SockJS endpoint every [`scope`](Comet::scope) serves (sessions are shared
+    /// by all of them).
+    pub fn sockjs(&self) -> &SockJs {
+        &self.sockjs
+    }
+
     /// An actix-web scope at `path` (e.g. `/comet`) serving every transport:
-    /// `GET <path>/websocket` is the raw WebSocket endpoint.
+    /// `GET <path>/websocket` is the raw WebSocket endpoint (jii frames, no SockJS
+    /// framing); everything else under `<path>` is SockJS (`<path>/info`,
+    /// `<path>/<server>/<session>/<transport>`, …: point `sockjs-client` at
+    /// `http://host<path>`). See [`transport::sockjs`].
     ///
     /// ```no_run
     /// # use actix_web::{App, HttpServer};
@@ -105,9 +119,13 @@ impl Comet {
     /// # }
     /// ```
     pub fn scope(&self, path: &str) -> Scope {
-        web::scope(path)
-            .app_data(web::Data::new(self.clone()))
-            .route("/websocket", web::get().to(transport::websocket::websocket))
+        let scope = web::scope(path).app_data(web::Data::new(self.clone()));
+        let scope = if self.settings.sockjs.websocket {
+            scope.route("/websocket", web::get().to(transport::websocket::websocket))
+        } else {
+            scope
+        };
+        scope.configure(|cfg| self.sockjs.routes(cfg, false))
     }
 
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),
