@@ -54,6 +54,8 @@ async fn main() -> std::io::Result<()> {
             }),
         )
     })
+    // SockJS: notice at once a client that closes a waiting poll or stream.
+    .h1_allow_half_closed(false)
     .bind(&args.bind)?
     .shutdown_timeout(5)
     .run()
