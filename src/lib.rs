@@ -142,3 +142,8 @@ impl Deref for Comet {
         &self.node
     }
 }
+
+/// The README's examples, compiled as doc tests so that they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
