@@ -128,7 +128,9 @@ impl CometBuilder {
         self
     }
 
-    /// The SockJS options (default [`SockJsConfig::default`]).
+    /// The SockJS options (default [`SockJsConfig::default`]): heartbeat, disconnect
+    /// delay, response limit, WebSocket on or off, cookies, origins, the client library
+    /// URL of the iframe page. `heartbeat_delay` must stay below `client_timeout`.
     pub fn sockjs(mut self, config: SockJsConfig) -> Self {
         self.settings.sockjs = config;
         self
@@ -178,6 +180,12 @@ impl CometBuilder {
             .sockjs
             .validate()
             .map_err(BuildError::Invalid)?;
+        if self.settings.sockjs.heartbeat_delay >= self.config.client_timeout {
+            // A SockJS session shows its connection it is alive once per heartbeat.
+            return Err(BuildError::Invalid(
+                "sockjs heartbeat_delay must be shorter than client_timeout".into(),
+            ));
+        }
         let hub = self.hub.unwrap_or_else(|| Arc::new(MemoryHub::new()));
         let queue = self.queue.unwrap_or_else(|| Arc::new(MemoryQueue::new()));
         let node = Node::start(self.config, hub, queue, self.router);

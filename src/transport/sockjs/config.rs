@@ -113,6 +113,7 @@ impl SockJsConfig {
             let Some((want_host, want_port)) = pattern.rsplit_once(':') else {
                 return false;
             };
+            let want_host = want_host.trim_start_matches('[').trim_end_matches(']');
             (want_host == "*" || want_host.eq_ignore_ascii_case(host))
                 && (want_port == "*" || want_port == port)
         })
