@@ -130,7 +130,7 @@ impl CometBuilder {
 
     /// The SockJS options (default [`SockJsConfig::default`]): heartbeat, disconnect
     /// delay, response limit, WebSocket on or off, cookies, origins, the client library
-    /// URL of the iframe page. `heartbeat_delay` must stay below `client_timeout`.
+    /// URL of the iframe page.
     pub fn sockjs(mut self, config: SockJsConfig) -> Self {
         self.settings.sockjs = config;
         self
@@ -180,12 +180,6 @@ impl CometBuilder {
             .sockjs
             .validate()
             .map_err(BuildError::Invalid)?;
-        if self.settings.sockjs.heartbeat_delay >= self.config.client_timeout {
-            // A SockJS session shows its connection it is alive once per heartbeat.
-            return Err(BuildError::Invalid(
-                "sockjs heartbeat_delay must be shorter than client_timeout".into(),
-            ));
-        }
         let hub = self.hub.unwrap_or_else(|| Arc::new(MemoryHub::new()));
         let queue = self.queue.unwrap_or_else(|| Arc::new(MemoryQueue::new()));
         let node = Node::start(self.config, hub, queue, self.router);

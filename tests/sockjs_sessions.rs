@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use sockjs_support::{session, start, TestServer, FAST_DISCONNECT, FAST_HEARTBEAT};
+use sockjs_support::{session, start, start_comet, TestServer, FAST_DISCONNECT, FAST_HEARTBEAT};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
@@ -407,5 +407,27 @@ async fn shutdown_tells_sockjs_clients_to_reconnect() {
     assert_eq!(
         waiting.read_all().await.body,
         "c[1001,\"Server shutting down\"]\n"
+    );
+}
+
+#[actix_web::test]
+async fn a_silent_listener_outlives_a_short_client_timeout() {
+    // The comet connection drops clients silent for 200 ms; a SockJS client that only
+    // listens is silent, and its session (25 s heartbeat) vouches for it.
+    let builder =
+        comet::Comet::builder().heartbeat(Duration::from_millis(50), Duration::from_millis(200));
+    let server = start_comet(builder).await;
+    let url = session("/comet");
+    let mut stream = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(stream.chunk().await.is_some(), "prelude");
+    assert_eq!(stream.chunk().await.as_deref(), Some("o\n"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(comet_connections(&server).await.len(), 1);
+    xhr_send(&server, &url, &["subscribe quiet"]).await;
+    assert_eq!(
+        stream.chunk().await.as_deref(),
+        Some("a[\"subscribed quiet\"]\n")
     );
 }

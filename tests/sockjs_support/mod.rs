@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpServer};
 use bytestring::ByteString;
 use comet::transport::sockjs::{SessionHandler, SessionSink, SockJs, SockJsConfig};
-use comet::{Action, ActionResult, Comet};
+use comet::{Action, ActionResult, Comet, CometBuilder};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -125,6 +125,15 @@ pub async fn start() -> TestServer {
         .action_fn("test/echo", test_echo)
         .build()
         .expect("comet builds");
+    serve(comet, endpoints)
+}
+
+/// Serves only `/comet`, from `builder`.
+pub async fn start_comet(builder: CometBuilder) -> TestServer {
+    serve(builder.build().expect("comet builds"), Vec::new())
+}
+
+fn serve(comet: Comet, endpoints: Vec<(&'static str, SockJs)>) -> TestServer {
     let app_comet = comet.clone();
     let server = HttpServer::new(move || {
         let mut app = App::new().service(app_comet.scope("/comet"));

@@ -1,6 +1,8 @@
 //! [`ConnectionService`]: comet's own SockJS application. Every session is a comet
 //! [`Connection`] speaking the jii protocol, exactly as over the raw WebSocket.
 
+use std::time::Duration;
+
 use actix::{Actor, Addr};
 use actix_web::HttpRequest;
 use bytestring::ByteString;
@@ -36,6 +38,12 @@ impl SockJsService for ConnectionService {
         );
         let connection = Connection::new(self.node.clone(), info, Box::new(sink)).start();
         Box::new(ConnectionHandler(connection))
+    }
+
+    /// The connection closes a client silent for `client_timeout`; a SockJS client may
+    /// rightly be silent longer (it only listens), so its session vouches for it in time.
+    fn touch_interval(&self) -> Option<Duration> {
+        Some(self.node.config().client_timeout / 3)
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Addr;
 use actix_web::HttpRequest;
@@ -25,6 +26,13 @@ pub trait SockJsService: Send + Sync + 'static {
     /// opened it (peer address, headers, query). Called on the thread that will run the
     /// session, so the handler may start actors there.
     fn open(&self, sink: SessionSink, request: &HttpRequest) -> Box<dyn SessionHandler>;
+
+    /// How often each session should call [`SessionHandler::touch`] at least, for an
+    /// application with an idle timeout of its own. Sessions touch on every heartbeat
+    /// anyway; a shorter interval adds a timer. Default: none.
+    fn touch_interval(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<F> SockJsService for F
@@ -41,7 +49,10 @@ pub trait SessionHandler: 'static {
     /// A message from the client.
     fn message(&mut self, message: ByteString);
 
-    /// The client showed it is alive without sending (a receiving connection is open).
+    /// The client is alive though it may send nothing: the session vouches for it (it
+    /// reaps itself after `disconnect_delay` without a receiving request). Called when a
+    /// receiving request arrives, every heartbeat, and every
+    /// [`SockJsService::touch_interval`].
     fn touch(&mut self) {}
 
     /// The session is over (the client left, it was reaped, or the application closed

@@ -8,7 +8,9 @@
 //! second one, and, once closed, its close frame to every later one until
 //! `disconnect_delay` passes. A session without a receiver for `disconnect_delay` is
 //! reaped: its application handler hears `closed` (the comet connection behind it stops
-//! and releases its subscriptions) and it leaves the registry.
+//! and releases its subscriptions) and it leaves the registry. Until then the session
+//! vouches for its client to the application (`touch`), which may listen silently for
+//! any length of time.
 //!
 //! WebSocket sessions are sessions too, with the socket as their only receiver; they end
 //! with it.
@@ -16,6 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::HttpRequest;
@@ -52,6 +55,7 @@ pub(crate) struct Session {
     receiver: Option<Receiver>,
     timeout: Option<SpawnHandle>,
     waiting_for_room: bool,
+    touch_interval: Option<Duration>,
 }
 
 impl Session {
@@ -68,6 +72,7 @@ impl Session {
         let service = endpoint.service.clone();
         let sessions = endpoint.sessions.clone();
         let transport = receiver.transport_name();
+        let touch_interval = service.touch_interval().filter(|every| !every.is_zero());
         Session::create(move |ctx| {
             let queued = Arc::new(AtomicUsize::new(0));
             let sink = SessionSink::new(
@@ -90,6 +95,7 @@ impl Session {
                 receiver: None,
                 timeout: None,
                 waiting_for_room: false,
+                touch_interval,
             }
         })
     }
@@ -131,9 +137,7 @@ impl Session {
             }
             State::Open => self.receiver = Some(receiver),
         }
-        if let Some(handler) = &mut self.handler {
-            handler.touch();
-        }
+        self.touch();
         self.flush(ctx);
     }
 
@@ -284,15 +288,20 @@ impl Session {
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        self.touch();
         let Some(receiver) = &self.receiver else {
             return;
         };
-        let (kind, room) = (receiver.kind, receiver.has_room());
+        if receiver.kind != ReceiverKind::RawWebSocket && receiver.has_room() {
+            self.write(HEARTBEAT, ctx);
+        }
+    }
+
+    /// Vouches for the client to the application: the session itself reaps clients
+    /// that stopped coming.
+    fn touch(&mut self) {
         if let Some(handler) = &mut self.handler {
             handler.touch();
-        }
-        if kind != ReceiverKind::RawWebSocket && room {
-            self.write(HEARTBEAT, ctx);
         }
     }
 
@@ -326,9 +335,11 @@ impl Actor for Session {
         if let Some(first) = self.first.take() {
             self.attach(first, ctx);
         }
-        ctx.run_interval(self.config.heartbeat_delay, |session, ctx| {
-            session.heartbeat(ctx)
-        });
+        let heartbeat = self.config.heartbeat_delay;
+        ctx.run_interval(heartbeat, |session, ctx| session.heartbeat(ctx));
+        if let Some(every) = self.touch_interval.filter(|every| *every < heartbeat) {
+            ctx.run_interval(every, |session, _| session.touch());
+        }
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
