@@ -209,8 +209,20 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Response {
+    request_version(addr, "1.1", method, path, headers, body).await
+}
+
+/// A request in HTTP version `version` (`1.0` or `1.1`).
+pub async fn request_version(
+    addr: SocketAddr,
+    version: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    let mut head = format!("{method} {path} HTTP/{version}\r\nHost: {addr}\r\n");
     if !body.is_empty() || method == "POST" {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }

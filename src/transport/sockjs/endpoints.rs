@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, ConnectionType, Method, StatusCode, Version};
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures::StreamExt;
@@ -148,7 +148,13 @@ impl Receive {
             headers::cors(&mut res, req);
         }
         headers::session_cookie(&mut res, req, &endpoint.config);
-        res.streaming(ReceiverBody::new(self.prelude, frames, session, id))
+        let mut res = res.streaming(ReceiverBody::new(self.prelude, frames, session, id));
+        if req.version() == Version::HTTP_10 {
+            // HTTP/1.0 has no chunked encoding: the body ends when the connection does.
+            res.head_mut().no_chunking(true);
+            res.head_mut().set_connection_type(ConnectionType::Close);
+        }
+        res
     }
 }
 
