@@ -28,6 +28,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8081")]
     bind: String,
+    /// The SockJS client library the iframe page loads (for the iframe transports);
+    /// default: sockjs-client 1.6.1 from a CDN.
+    #[arg(long)]
+    sockjs_url: Option<String>,
 }
 
 /// Writes every message back to its session.
@@ -58,10 +62,12 @@ fn close(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
 }
 
 /// The test services share these: a small response limit, so that tests see it work.
-fn base() -> SockJsConfig {
+fn base(sockjs_url: &Option<String>) -> SockJsConfig {
+    let defaults = SockJsConfig::default();
     SockJsConfig {
         response_limit: 4096,
-        ..SockJsConfig::default()
+        sockjs_url: sockjs_url.clone().unwrap_or(defaults.sockjs_url.clone()),
+        ..defaults
     }
 }
 
@@ -100,6 +106,7 @@ async fn test_publish(action: Action) -> ActionResult {
 async fn main() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    let base = || base(&args.sockjs_url);
     let invalid = std::io::Error::other;
     let echo_endpoint = SockJs::new(base(), echo).map_err(invalid)?;
     let close_endpoint = SockJs::new(base(), close).map_err(invalid)?;
