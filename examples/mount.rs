@@ -41,6 +41,8 @@ async fn main() -> std::io::Result<()> {
             )
             .service(app_comet.scope("/realtime"))
     })
+    // SockJS: notice at once a client that closes a waiting poll or stream.
+    .h1_allow_half_closed(false)
     .bind(("127.0.0.1", 4101))?
     .run()
     .await?;

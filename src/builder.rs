@@ -11,6 +11,7 @@ use comet_actors::{
 };
 use thiserror::Error;
 
+use crate::transport::sockjs::{ConnectionService, SockJs, SockJsConfig};
 use crate::{Comet, HubServer, WebSettings};
 
 /// Why a comet could not be built.
@@ -169,6 +170,14 @@ impl CometBuilder {
         self
     }
 
+    /// The SockJS options (default [`SockJsConfig::default`]): heartbeat, disconnect
+    /// delay, response limit, WebSocket on or off, cookies, origins, the client library
+    /// URL of the iframe page.
+    pub fn sockjs(mut self, config: SockJsConfig) -> Self {
+        self.settings.sockjs = config;
+        self
+    }
+
     /// Take the client ip from `X-Forwarded-For` (default off).
     pub fn trust_proxy_headers(mut self, trust: bool) -> Self {
         self.settings.trust_proxy_headers = trust;
@@ -209,6 +218,10 @@ impl CometBuilder {
             return Err(BuildError::NoSystem);
         }
         validate(&self.config)?;
+        self.settings
+            .sockjs
+            .validate()
+            .map_err(BuildError::Invalid)?;
         if let Some(redis) = &self.redis {
             validate_redis(redis)?;
         }
@@ -223,9 +236,13 @@ impl CometBuilder {
             (None, None) => Arc::new(MemoryQueue::new()),
         };
         let node = Node::start(self.config, hub, queue, self.router);
+        let service = ConnectionService::new(node.clone(), self.settings.trust_proxy_headers);
+        let sockjs = SockJs::new(self.settings.sockjs.clone(), service)
+            .map_err(|err| BuildError::Invalid(err.0))?;
         Ok(Comet {
             node,
             settings: Arc::new(self.settings),
+            sockjs,
         })
     }
 }

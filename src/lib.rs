@@ -39,7 +39,7 @@
 //! | `src/server.rs` | the process roles: [`Server`] (HTTP), [`HubServer`] (actions only) |
 //! | `src/cli.rs` | [`cli::Settings`]: flags, environment and config file of a process |
 //! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
-//! | `src/transport/` | transports on actix-web (raw WebSocket) |
+//! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
 //! | `src/bin/cometd.rs` | the standalone server |
 //! | `actors/` (crate `comet-actors`) | the actor system: protocol, connections, hub, queue, workers |
@@ -66,6 +66,7 @@ pub use comet_actors::{
     RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
 };
 pub use server::{HubServer, Running, Server};
+pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,6 +74,9 @@ pub struct WebSettings {
     /// Take the client's ip from `X-Forwarded-For` (only behind a proxy that sets it).
     /// Default off: the peer address is used.
     pub trust_proxy_headers: bool,
+    /// The SockJS options (heartbeat, disconnect delay, response limit, WebSocket on or
+    /// off, cookies, origins, client library URL); see [`SockJsConfig`].
+    pub sockjs: SockJsConfig,
 }
 
 /// A running comet: the [`Node`] (server API, reachable through `Deref`) plus what the
@@ -81,6 +85,7 @@ pub struct WebSettings {
 pub struct Comet {
     node: Node,
     settings: Arc<WebSettings>,
+    sockjs: SockJs,
 }
 
 impl Comet {
@@ -99,8 +104,17 @@ impl Comet {
         &self.settings
     }
 
+    /// The SockJS endpoint every [`scope`](Comet::scope) serves (sessions are shared
+    /// by all of them).
+    pub fn sockjs(&self) -> &SockJs {
+        &self.sockjs
+    }
+
     /// An actix-web scope at `path` (e.g. `/comet`) serving every transport:
-    /// `GET <path>/websocket` is the raw WebSocket endpoint.
+    /// `GET <path>/websocket` is the raw WebSocket endpoint (jii frames, no SockJS
+    /// framing); everything else under `<path>` is SockJS (`<path>/info`,
+    /// `<path>/<server>/<session>/<transport>`, …: point `sockjs-client` at
+    /// `http://host<path>`). See [`transport::sockjs`].
     ///
     /// ```no_run
     /// # use actix_web::{App, HttpServer};
@@ -112,9 +126,13 @@ impl Comet {
     /// # }
     /// ```
     pub fn scope(&self, path: &str) -> Scope {
-        web::scope(path)
-            .app_data(web::Data::new(self.clone()))
-            .route("/websocket", web::get().to(transport::websocket::websocket))
+        let scope = web::scope(path).app_data(web::Data::new(self.clone()));
+        let scope = if self.settings.sockjs.websocket {
+            scope.route("/websocket", web::get().to(transport::websocket::websocket))
+        } else {
+            scope
+        };
+        scope.configure(|cfg| self.sockjs.routes(cfg, false))
     }
 
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),

@@ -101,6 +101,8 @@ impl Server {
         })
         // The signals are ours: comet closes its clients first, then HTTP stops.
         .disable_signals()
+        // SockJS: notice at once a client that closes a waiting poll or stream.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(shutdown_timeout)
         .bind(addr)?;
         let addrs = http.addrs();

@@ -2,5 +2,8 @@
 //! [`Connection`](comet_actors::Connection) actor and back.
 //!
 //! - [`websocket`]: raw WebSocket at `<scope>/websocket`.
+//! - [`sockjs`]: the SockJS protocol (WebSocket, streaming and polling fallbacks) under
+//!   `<scope>/`.
 
+pub mod sockjs;
 pub mod websocket;

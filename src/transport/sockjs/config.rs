@@ -1,0 +1,186 @@
+//! [`SockJsConfig`]: every option of a SockJS endpoint, with the defaults of the SockJS
+//! protocol (and of sockjs-node, its reference server), and the check of a request's
+//! `Origin` against the allowed origins.
+
+use std::time::Duration;
+
+/// Where the iframe page loads the SockJS client library from, unless configured.
+pub const DEFAULT_SOCKJS_URL: &str =
+    "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js";
+
+/// The options of one SockJS endpoint.
+///
+/// ```
+/// use std::time::Duration;
+/// use comet::transport::sockjs::SockJsConfig;
+///
+/// let config = SockJsConfig {
+///     cookie_needed: true,
+///     disconnect_delay: Duration::from_secs(10),
+///     ..SockJsConfig::default()
+/// };
+/// assert_eq!(config.heartbeat_delay, Duration::from_secs(25));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SockJsConfig {
+    /// How often an `h` frame goes to an open receiving connection when nothing else
+    /// does, so that proxies and load balancers do not close idle connections; a polling
+    /// request waits at most this long. Default 25 s.
+    pub heartbeat_delay: Duration,
+    /// How long a session lives without a receiving connection (between two polls, or
+    /// after a streaming response ended) before it is closed and its subscriptions
+    /// released. It is also how long a closed session keeps answering its close frame.
+    /// Default 5 s.
+    pub disconnect_delay: Duration,
+    /// Bytes a streaming response (xhr-streaming, eventsource, htmlfile) carries before
+    /// the server ends it and the client opens a new one, so that the browser can free
+    /// what it has read. Default 128 KiB.
+    pub response_limit: usize,
+    /// Whether the WebSocket transports (`<prefix>/<server>/<session>/websocket` and the
+    /// raw `<prefix>/websocket`) are served; `/info` tells clients. Default true.
+    pub websocket: bool,
+    /// Set a `JSESSIONID` cookie on session requests, for load balancers that keep a
+    /// client on one server only when they see one; `/info` tells clients. Default false.
+    pub cookie_needed: bool,
+    /// The origins allowed to connect, as `host:port` patterns where either part may be
+    /// `*` (`example.com:*`, `*:8080`); `*:*` allows every origin. A browser request
+    /// from any other origin is refused with 403. Requests without an `Origin` header
+    /// (not from a browser) are always allowed. Default `["*:*"]`.
+    pub origins: Vec<String>,
+    /// The URL of the SockJS client library that the iframe page (`iframe.html`) loads;
+    /// serve it from your own site if the page must not load scripts from a CDN.
+    /// Default [`DEFAULT_SOCKJS_URL`].
+    pub sockjs_url: String,
+    /// Messages a session buffers for its client while no receiving connection takes
+    /// them (e.g. between two polls). When full, the session refuses more: the comet
+    /// connection behind it then closes as a slow consumer (4001). Default 1024.
+    pub max_queued_messages: usize,
+    /// Largest request body (`xhr_send`, `jsonp_send`) or WebSocket message a client may
+    /// send, in bytes; larger ones get 413 (or close the WebSocket with 1009).
+    /// Default 1 MiB.
+    pub max_request_bytes: usize,
+}
+
+impl Default for SockJsConfig {
+    fn default() -> Self {
+        SockJsConfig {
+            heartbeat_delay: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            response_limit: 128 * 1024,
+            websocket: true,
+            cookie_needed: false,
+            origins: vec!["*:*".to_owned()],
+            sockjs_url: DEFAULT_SOCKJS_URL.to_owned(),
+            max_queued_messages: 1024,
+            max_request_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl SockJsConfig {
+    /// Why this configuration cannot be used, if it cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_delay.is_zero() || self.disconnect_delay.is_zero() {
+            return Err("sockjs heartbeat_delay and disconnect_delay must be above zero".into());
+        }
+        if self.response_limit == 0 || self.max_queued_messages == 0 {
+            return Err("sockjs response_limit and max_queued_messages must be at least 1".into());
+        }
+        if self.max_request_bytes < 64 {
+            return Err("sockjs max_request_bytes must be at least 64".into());
+        }
+        if let Some(bad) = self.origins.iter().find(|o| !o.contains(':')) {
+            return Err(format!("sockjs origin `{bad}` is not a host:port pattern"));
+        }
+        if self.sockjs_url.contains('"') || self.sockjs_url.contains('<') {
+            return Err("sockjs_url must not hold `\"` or `<`".into());
+        }
+        Ok(())
+    }
+
+    /// Whether a request with this `Origin` header (if any) may use the endpoint.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        if self.origins.iter().any(|o| o == "*:*") {
+            return true;
+        }
+        let Some(origin) = origin else {
+            return true;
+        };
+        let Some((host, port)) = split_origin(origin) else {
+            return false;
+        };
+        self.origins.iter().any(|pattern| {
+            let Some((want_host, want_port)) = pattern.rsplit_once(':') else {
+                return false;
+            };
+            let want_host = want_host.trim_start_matches('[').trim_end_matches(']');
+            (want_host == "*" || want_host.eq_ignore_ascii_case(host))
+                && (want_port == "*" || want_port == port)
+        })
+    }
+}
+
+/// `https://example.com:8443` → `("example.com", "8443")`; the port defaults from the
+/// scheme. `None` for `null` and anything that is not `scheme://host[:port]`.
+fn split_origin(origin: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = origin.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => "443",
+        _ => "80",
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':').unwrap_or(default_port))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port),
+            None => (authority, default_port),
+        }
+    };
+    (!host.is_empty() && !port.is_empty()).then_some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn only(origins: &[&str]) -> SockJsConfig {
+        SockJsConfig {
+            origins: origins.iter().map(|o| o.to_string()).collect(),
+            ..SockJsConfig::default()
+        }
+    }
+
+    #[test]
+    fn star_star_allows_everything() {
+        let config = SockJsConfig::default();
+        assert!(config.origin_allowed(Some("null")));
+        assert!(config.origin_allowed(Some("http://evil.test")));
+        assert!(config.origin_allowed(None));
+    }
+
+    #[test]
+    fn patterns_match_host_and_port() {
+        let config = only(&["example.com:*", "*:8080", "[::1]:443"]);
+        assert!(config.origin_allowed(Some("https://example.com")));
+        assert!(config.origin_allowed(Some("http://EXAMPLE.com:81")));
+        assert!(config.origin_allowed(Some("http://other.test:8080")));
+        assert!(config.origin_allowed(Some("https://[::1]")));
+        assert!(!config.origin_allowed(Some("http://other.test")));
+        assert!(!config.origin_allowed(Some("null")));
+        assert!(!config.origin_allowed(Some("garbage")));
+        assert!(config.origin_allowed(None), "non-browser clients pass");
+    }
+
+    #[test]
+    fn defaults_are_valid_and_zero_delays_are_not() {
+        assert_eq!(SockJsConfig::default().validate(), Ok(()));
+        let bad = SockJsConfig {
+            heartbeat_delay: Duration::ZERO,
+            ..SockJsConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(only(&["nocolon"]).validate().is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! A receiving connection of a session: the HTTP response of a poll or a stream, or a
+//! WebSocket. The session writes wrapped frames into a small bounded channel; the other
+//! end is the response body ([`ReceiverBody`]) or a WebSocket writer task.
+//!
+//! A body dropped before the session ended it means the client went away (actix drops
+//! the body of a response whose connection closed): the body tells its session, which
+//! ends as "Connection interrupted".
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use actix::Addr;
+use actix_web::web::Bytes;
+use bytestring::ByteString;
+use comet_actors::TransportError;
+use futures::Stream;
+use tokio::sync::mpsc;
+
+use super::frames::Framing;
+use super::session::{ReceiverClosed, Session};
+
+/// Wrapped frames waiting between a session and its receiver; a receiver this far
+/// behind makes the session hold further messages in its own bounded buffer.
+const RECEIVER_BUFFER: usize = 16;
+
+static NEXT_RECEIVER: AtomicU64 = AtomicU64::new(1);
+
+/// What goes from a session to its receiver.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Bytes for the wire (an HTTP chunk, a WebSocket text message).
+    Data(ByteString),
+    /// End the receiver; a raw WebSocket closes with this code and reason.
+    End {
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+}
+
+/// How a receiver takes frames, and when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReceiverKind {
+    /// One frame per request (xhr, jsonp).
+    Polling,
+    /// Frames until `response_limit` bytes went out (xhr_streaming, eventsource,
+    /// htmlfile).
+    Streaming,
+    /// A SockJS-framed WebSocket: the session lives as long as it does.
+    WebSocket,
+    /// A raw WebSocket: messages without SockJS framing, no open or heartbeat frames.
+    RawWebSocket,
+}
+
+impl ReceiverKind {
+    /// The transport name shown to the application (e.g. in `ConnectionInfo`).
+    pub(crate) fn transport_name(self, framing: &Framing) -> &'static str {
+        match (self, framing) {
+            (ReceiverKind::RawWebSocket, _) => "websocket",
+            (ReceiverKind::WebSocket, _) => "sockjs-websocket",
+            (_, Framing::EventSource) => "eventsource",
+            (_, Framing::HtmlFile) => "htmlfile",
+            (_, Framing::Jsonp { .. }) => "jsonp-polling",
+            (ReceiverKind::Streaming, _) => "xhr-streaming",
+            _ => "xhr-polling",
+        }
+    }
+}
+
+/// The session's end of a receiving connection.
+pub(crate) struct Receiver {
+    pub(crate) id: u64,
+    pub(crate) kind: ReceiverKind,
+    framing: Framing,
+    out: mpsc::Sender<Outgoing>,
+    written: usize,
+    limit: usize,
+}
+
+/// What writing a frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// The frame is on its way; the receiver takes more.
+    More,
+    /// The frame is on its way and the receiver is done (a poll answered, a stream at
+    /// its limit): the session should end it.
+    Done,
+}
+
+impl Receiver {
+    /// A receiver and the channel end its response body or writer task reads.
+    /// `response_limit` counts for streaming receivers only.
+    pub(crate) fn new(
+        kind: ReceiverKind,
+        framing: Framing,
+        response_limit: usize,
+    ) -> (Receiver, mpsc::Receiver<Outgoing>) {
+        let (out, rx) = mpsc::channel(RECEIVER_BUFFER);
+        let limit = match kind {
+            ReceiverKind::Polling => 1,
+            ReceiverKind::Streaming => response_limit.max(1),
+            ReceiverKind::WebSocket | ReceiverKind::RawWebSocket => usize::MAX,
+        };
+        let receiver = Receiver {
+            id: NEXT_RECEIVER.fetch_add(1, Ordering::Relaxed),
+            kind,
+            framing,
+            out,
+            written: 0,
+            limit,
+        };
+        (receiver, rx)
+    }
+
+    /// The transport name shown to the application.
+    pub(crate) fn transport_name(&self) -> &'static str {
+        self.kind.transport_name(&self.framing)
+    }
+
+    /// Whether a frame would be taken now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.out.capacity() > 0
+    }
+
+    /// Whether the other end is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+
+    /// A clone of the channel, to wait for room in it.
+    pub(crate) fn channel(&self) -> mpsc::Sender<Outgoing> {
+        self.out.clone()
+    }
+
+    /// Wraps and queues one frame (or, for a raw WebSocket, one message).
+    pub(crate) fn send(&mut self, frame: &str) -> Result<Written, TransportError> {
+        let data = match self.kind {
+            ReceiverKind::RawWebSocket => ByteString::from(frame),
+            _ => self.framing.wrap(frame),
+        };
+        let len = data.len();
+        self.out
+            .try_send(Outgoing::Data(data))
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => TransportError::Full,
+                mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
+            })?;
+        self.written = self.written.saturating_add(len);
+        Ok(if self.written >= self.limit {
+            Written::Done
+        } else {
+            Written::More
+        })
+    }
+
+    /// Ends the receiver. A raw WebSocket closes with `code`; the others have sent their
+    /// close frame already and just end.
+    pub(crate) fn end(self, code: u16, reason: &str) {
+        if self.kind == ReceiverKind::RawWebSocket {
+            let _ = self.out.try_send(Outgoing::End {
+                code,
+                reason: reason.to_owned(),
+            });
+        }
+        // Dropping the sender ends the response body (or the WebSocket writer).
+    }
+}
+
+/// The body of a polling or streaming response: an optional prelude, then what the
+/// session writes, until the session ends the receiver.
+pub(crate) struct ReceiverBody {
+    prelude: Option<Bytes>,
+    frames: mpsc::Receiver<Outgoing>,
+    session: Addr<Session>,
+    receiver: u64,
+    finished: bool,
+}
+
+impl ReceiverBody {
+    /// The body for receiver `receiver` of `session`.
+    pub(crate) fn new(
+        prelude: Option<Bytes>,
+        frames: mpsc::Receiver<Outgoing>,
+        session: Addr<Session>,
+        receiver: u64,
+    ) -> ReceiverBody {
+        ReceiverBody {
+            prelude,
+            frames,
+            session,
+            receiver,
+            finished: false,
+        }
+    }
+}
+
+impl Stream for ReceiverBody {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(prelude) = self.prelude.take() {
+            return Poll::Ready(Some(Ok(prelude)));
+        }
+        match self.frames.poll_recv(cx) {
+            Poll::Ready(Some(Outgoing::Data(data))) => Poll::Ready(Some(Ok(data.into_bytes()))),
+            Poll::Ready(Some(Outgoing::End { .. })) | Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for ReceiverBody {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.session.do_send(ReceiverClosed {
+                receiver: self.receiver,
+            });
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! SockJS session behaviour over real connections: the WebSocket transports, clients
+//! that vanish, heartbeats, reaping, the bounded buffer, and comet's own protocol over
+//! SockJS.
+
+mod sockjs_support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use sockjs_support::{session, start, start_comet, TestServer, FAST_DISCONNECT, FAST_HEARTBEAT};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws(server: &TestServer, path: &str) -> Socket {
+    connect_async(server.ws_url(path))
+        .await
+        .expect("websocket")
+        .0
+}
+
+/// The next text message, skipping pings.
+async fn text(socket: &mut Socket) -> String {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("timed out waiting for a message")
+            .expect("socket open")
+            .expect("message");
+        match message {
+            Message::Text(text) => return text.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// The close code the server ends the socket with (`None` if it just drops it).
+async fn closed(socket: &mut Socket) -> Option<u16> {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("timed out waiting for the close");
+        match next {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(other)) => panic!("expected the close, got {other:?}"),
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, text: &str) {
+    socket.send(Message::text(text)).await.expect("send");
+}
+
+#[actix_web::test]
+async fn websocket_transport() {
+    let server = start().await;
+    let mut socket = ws(&server, &format!("{}/websocket", session("/echo"))).await;
+    assert_eq!(text(&mut socket).await, "o");
+    send(&mut socket, "").await; // empty messages are ignored
+    send(&mut socket, "[\"a\"]").await;
+    assert_eq!(text(&mut socket).await, "a[\"a\"]");
+    send(&mut socket, "\"single\"").await;
+    assert_eq!(text(&mut socket).await, "a[\"single\"]");
+    send(&mut socket, "[\"a").await;
+    assert_eq!(
+        closed(&mut socket).await,
+        Some(3000),
+        "broken framing closes"
+    );
+
+    let mut socket = ws(&server, &format!("{}/websocket", session("/close"))).await;
+    assert_eq!(text(&mut socket).await, "o");
+    assert_eq!(text(&mut socket).await, "c[3000,\"Go away!\"]");
+    assert_eq!(closed(&mut socket).await, Some(1000));
+
+    // WebSocket sessions are their socket: two may share a session id.
+    let path = format!("{}/websocket", session("/echo"));
+    let (mut one, mut two) = (ws(&server, &path).await, ws(&server, &path).await);
+    assert_eq!(text(&mut one).await, "o");
+    assert_eq!(text(&mut two).await, "o");
+    send(&mut one, "[\"a\"]").await;
+    send(&mut two, "[\"b\"]").await;
+    assert_eq!(text(&mut one).await, "a[\"a\"]");
+    assert_eq!(text(&mut two).await, "a[\"b\"]");
+}
+
+#[actix_web::test]
+async fn websocket_refuses_what_is_not_an_upgrade() {
+    let server = start().await;
+    let r = server.get("/echo/0/0/websocket").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Can \"Upgrade\" only to \"WebSocket\".")
+    );
+    let headers = [("Upgrade", "WebSocket"), ("Connection", "close")];
+    let r = server
+        .request("GET", "/echo/0/0/websocket", &headers, "")
+        .await
+        .read_all()
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "\"Connection\" must be \"Upgrade\".")
+    );
+    for headers in [
+        &[("Upgrade", "WebSocket"), ("Connection", "Upgrade")][..],
+        &[],
+    ] {
+        let r = server
+            .request("POST", "/echo/0/0/websocket", headers, "")
+            .await
+            .read_all()
+            .await;
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+    }
+    assert_eq!(
+        server
+            .get("/disabled_websocket_echo/0/0/websocket")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        server
+            .get("/disabled_websocket_echo/websocket")
+            .await
+            .status,
+        404
+    );
+    // RFC 6455 and the hybi-07/08 drafts (same wire format), and Firefox 6's
+    // `Connection: keep-alive, Upgrade`.
+    for (version, connection) in [
+        ("7", "keep-alive, Upgrade"),
+        ("8", "Upgrade"),
+        ("13", "Upgrade"),
+    ] {
+        let headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", connection),
+            ("Sec-WebSocket-Version", version),
+            ("Sec-WebSocket-Origin", "http://asd"),
+            ("Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+        ];
+        let path = format!("{}/websocket", session("/echo"));
+        let r = server.request("GET", &path, &headers, "").await;
+        assert_eq!(r.status, 101, "version {version}");
+        assert_eq!(
+            r.header("sec-websocket-accept"),
+            Some("HSmrc0sMlYUkAGmm5OPpG2HaGWk=")
+        );
+        assert_eq!(
+            r.header("connection")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("upgrade")
+        );
+        assert_eq!(
+            r.header("upgrade").map(str::to_ascii_lowercase).as_deref(),
+            Some("websocket")
+        );
+        assert_eq!(r.header("content-length"), None);
+    }
+}
+
+#[actix_web::test]
+async fn raw_websocket_of_a_custom_service() {
+    let server = start().await;
+    let mut socket = ws(&server, "/echo/websocket").await;
+    send(&mut socket, "Hello world!\u{ffff}").await;
+    assert_eq!(text(&mut socket).await, "Hello world!\u{ffff}");
+    let mut socket = ws(&server, "/close/websocket").await;
+    assert_eq!(closed(&mut socket).await, Some(3000));
+}
+
+#[actix_web::test]
+async fn a_vanished_receiver_ends_the_session_with_1002() {
+    let server = start().await;
+    let url = session("/echo");
+    let mut first = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(first.chunk().await.is_some(), "prelude");
+    assert_eq!(first.chunk().await.as_deref(), Some("o\n"));
+    let mut second = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(second.chunk().await.is_some(), "prelude");
+    assert_eq!(
+        second.chunk().await.as_deref(),
+        Some("c[2010,\"Another connection still open\"]\n")
+    );
+    assert_eq!(second.chunk().await, None);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(third.chunk().await.is_some(), "prelude");
+    assert_eq!(
+        third.chunk().await.as_deref(),
+        Some("c[1002,\"Connection interrupted\"]\n")
+    );
+
+    // The same for a waiting poll.
+    let url = session("/echo");
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+    let waiting = server.request("POST", &format!("{url}/xhr"), &[], "").await;
+    let r = server.post(&format!("{url}/xhr"), "").await;
+    assert_eq!(r.body, "c[2010,\"Another connection still open\"]\n");
+    drop(waiting);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = server.post(&format!("{url}/xhr"), "").await;
+    assert_eq!(r.body, "c[1002,\"Connection interrupted\"]\n");
+}
+
+#[actix_web::test]
+async fn heartbeats_and_reaping() {
+    let server = start().await;
+    let url = session("/fast_echo");
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+    // A poll with nothing to say answers `h` within the heartbeat delay.
+    let started = std::time::Instant::now();
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "h\n");
+    assert!(started.elapsed() <= FAST_HEARTBEAT + Duration::from_millis(300));
+    // A stream gets `h` while idle.
+    let mut stream = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(stream.chunk().await.is_some(), "prelude");
+    assert_eq!(stream.chunk().await.as_deref(), Some("h\n"));
+    drop(stream);
+
+    // A session nobody polls is gone after the disconnect delay.
+    let url = session("/fast_echo");
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+    assert_eq!(
+        server
+            .post(&format!("{url}/xhr_send"), "[\"x\"]")
+            .await
+            .status,
+        204
+    );
+    tokio::time::sleep(FAST_DISCONNECT + Duration::from_millis(300)).await;
+    assert_eq!(
+        server
+            .post(&format!("{url}/xhr_send"), "[\"x\"]")
+            .await
+            .status,
+        404
+    );
+    // A new request with that id starts a new session.
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+}
+
+/// Polls `url` until an `a[...]` frame comes, skipping heartbeats; its messages.
+async fn poll(server: &TestServer, url: &str) -> Vec<String> {
+    for _ in 0..20 {
+        let r = server.post(&format!("{url}/xhr"), "").await;
+        assert_eq!(r.status, 200);
+        if let Some(array) = r.body.strip_prefix('a') {
+            return serde_json::from_str(array.trim_end()).expect("a frame");
+        }
+        assert_eq!(r.body, "h\n", "only heartbeats in between");
+    }
+    panic!("no messages on {url}");
+}
+
+/// Sends jii frames over xhr_send.
+async fn xhr_send(server: &TestServer, url: &str, frames: &[&str]) {
+    let body = serde_json::to_string(frames).expect("json");
+    assert_eq!(
+        server.post(&format!("{url}/xhr_send"), &body).await.status,
+        204
+    );
+}
+
+async fn comet_connections(server: &TestServer) -> Vec<comet::ConnectionInfo> {
+    server.comet.connections().await.expect("connections")
+}
+
+#[actix_web::test]
+async fn comet_protocol_over_xhr_polling() {
+    let server = start().await;
+    let url = session("/comet");
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+    let connections = comet_connections(&server).await;
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0].transport, "xhr-polling");
+
+    xhr_send(&server, &url, &["subscribe room"]).await;
+    assert_eq!(poll(&server, &url).await, ["subscribed room"]);
+    server
+        .comet
+        .publish("room", json!({ "from": "server" }))
+        .await
+        .expect("publish");
+    assert_eq!(
+        poll(&server, &url).await,
+        ["channel room {\"from\":\"server\"}"]
+    );
+    xhr_send(
+        &server,
+        &url,
+        &["action test/echo {\"requestUid\":\"r1\",\"x\":1}"],
+    )
+    .await;
+    let answer = poll(&server, &url).await;
+    let answer: serde_json::Value =
+        serde_json::from_str(answer[0].strip_prefix("action ").expect("action frame"))
+            .expect("json");
+    assert_eq!(answer["requestUid"], "r1");
+    assert_eq!(answer["echo"]["x"], 1);
+    assert_eq!(answer["transport"], "xhr-polling");
+    xhr_send(&server, &url, &["nonsense"]).await;
+    let error = poll(&server, &url).await;
+    assert!(
+        error[0].starts_with("error {\"code\":\"bad_frame\""),
+        "{error:?}"
+    );
+
+    // Reaped after the disconnect delay: the connection is gone with its subscriptions.
+    tokio::time::sleep(FAST_DISCONNECT + Duration::from_millis(300)).await;
+    assert!(comet_connections(&server).await.is_empty());
+    assert_eq!(server.comet.sockjs().session_count(), 0);
+}
+
+#[actix_web::test]
+async fn comet_protocol_over_websockets() {
+    let server = start().await;
+    let mut socket = ws(&server, &format!("{}/websocket", session("/comet"))).await;
+    assert_eq!(text(&mut socket).await, "o");
+    send(&mut socket, "[\"subscribe room\"]").await;
+    assert_eq!(text(&mut socket).await, "a[\"subscribed room\"]");
+    server
+        .comet
+        .publish("room", "hi \u{2028}")
+        .await
+        .expect("publish");
+    assert_eq!(text(&mut socket).await, "a[\"channel room hi \\u2028\"]");
+    assert_eq!(
+        comet_connections(&server).await[0].transport,
+        "sockjs-websocket"
+    );
+    socket.close(None).await.expect("close");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        comet_connections(&server).await.is_empty(),
+        "released with the socket"
+    );
+
+    // The raw endpoint of the comet scope speaks jii frames without SockJS framing.
+    let mut raw = ws(&server, "/comet/websocket").await;
+    send(&mut raw, "subscribe room").await;
+    assert_eq!(text(&mut raw).await, "subscribed room");
+}
+
+#[actix_web::test]
+async fn a_client_that_stops_polling_is_bounded() {
+    let server = start().await;
+    let url = session("/comet");
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+    xhr_send(&server, &url, &["subscribe room"]).await;
+    assert_eq!(poll(&server, &url).await, ["subscribed room"]);
+    // The endpoint buffers 4 messages; the fifth closes the connection as a slow consumer.
+    for i in 0..10 {
+        server
+            .comet
+            .publish("room", format!("m{i}"))
+            .await
+            .expect("publish");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let expected: Vec<String> = (0..4).map(|i| format!("channel room m{i}")).collect();
+    assert_eq!(poll(&server, &url).await, expected);
+    let r = server.post(&format!("{url}/xhr"), "").await;
+    assert_eq!(r.body, "c[4001,\"Slow consumer\"]\n");
+    assert!(comet_connections(&server).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_vanished_client_releases_its_comet_connection_at_once() {
+    let server = start().await;
+    let url = session("/comet");
+    let mut stream = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(stream.chunk().await.is_some(), "prelude");
+    assert_eq!(stream.chunk().await.as_deref(), Some("o\n"));
+    assert_eq!(comet_connections(&server).await.len(), 1);
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(comet_connections(&server).await.is_empty());
+}
+
+#[actix_web::test]
+async fn shutdown_tells_sockjs_clients_to_reconnect() {
+    let server = start().await;
+    let url = session("/comet");
+    assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
+    let waiting = server.request("POST", &format!("{url}/xhr"), &[], "").await;
+    server.comet.shutdown().await;
+    assert_eq!(
+        waiting.read_all().await.body,
+        "c[1001,\"Server shutting down\"]\n"
+    );
+}
+
+#[actix_web::test]
+async fn a_silent_listener_outlives_a_short_client_timeout() {
+    // The comet connection drops clients silent for 200 ms; a SockJS client that only
+    // listens is silent, and its session (25 s heartbeat) vouches for it.
+    let builder =
+        comet::Comet::builder().heartbeat(Duration::from_millis(50), Duration::from_millis(200));
+    let server = start_comet(builder).await;
+    let url = session("/comet");
+    let mut stream = server
+        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+        .await;
+    assert!(stream.chunk().await.is_some(), "prelude");
+    assert_eq!(stream.chunk().await.as_deref(), Some("o\n"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(comet_connections(&server).await.len(), 1);
+    xhr_send(&server, &url, &["subscribe quiet"]).await;
+    assert_eq!(
+        stream.chunk().await.as_deref(),
+        Some("a[\"subscribed quiet\"]\n")
+    );
+}
