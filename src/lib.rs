@@ -37,6 +37,7 @@
 //! | `src/lib.rs` | [`Comet`]: the handle, and [`Comet::scope`] to mount it |
 //! | `src/builder.rs` | [`CometBuilder`]: configuration and parts |
 //! | `src/transport/` | transports on actix-web (raw WebSocket) |
+//! | `src/client_js.rs` | the JS client (`client/`), embedded and served at `<prefix>/client.js` |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
 //! | `src/bin/cometd.rs` | the standalone server |
 //! | `actors/` (crate `comet-actors`) | the actor system: protocol, connections, hub, queue, workers |
@@ -44,6 +45,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod client_js;
 pub mod request_info;
 pub mod transport;
 
@@ -93,7 +95,8 @@ impl Comet {
     }
 
     /// An actix-web scope at `path` (e.g. `/comet`) serving every transport:
-    /// `GET <path>/websocket` is the raw WebSocket endpoint.
+    /// `GET <path>/websocket` is the raw WebSocket endpoint. It also serves the JS client:
+    /// `GET <path>/client.js` and the modules it imports.
     ///
     /// ```no_run
     /// # use actix_web::{App, HttpServer};
@@ -108,6 +111,7 @@ impl Comet {
         web::scope(path)
             .app_data(web::Data::new(self.clone()))
             .route("/websocket", web::get().to(transport::websocket::websocket))
+            .configure(client_js::configure)
     }
 
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),
