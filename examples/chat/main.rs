@@ -42,9 +42,8 @@ async fn main() -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     room_context.run(room::ChatRoom::new(comet.node().clone()));
 
-    log::info!("chat demo on http://{}/", args.bind);
     let app_comet = comet.clone();
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new().service(app_comet.scope("/comet")).route(
             "/",
             web::get().to(|| async {
@@ -56,8 +55,40 @@ async fn main() -> std::io::Result<()> {
     })
     .bind(&args.bind)?
     .shutdown_timeout(5)
-    .run()
-    .await?;
-    comet.shutdown().await;
-    Ok(())
+    .disable_signals();
+    // The bound address, not the asked one: with `--bind 127.0.0.1:0` this line is how a
+    // test learns the port.
+    for addr in server.addrs() {
+        log::info!("chat demo on http://{addr}/");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        stop_requested().await;
+        // Tell the clients first (close code 1001: reconnect), then stop serving: the
+        // other way round, actix would hold their sockets until `shutdown_timeout` and
+        // drop them without a word.
+        comet.shutdown().await;
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = actix_web::rt::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(err) => log::warn!("cannot listen for SIGTERM ({err}); Ctrl-C still works"),
+        }
+    }
+    let _ = actix_web::rt::signal::ctrl_c().await;
 }
