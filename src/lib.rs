@@ -128,3 +128,8 @@ impl Deref for Comet {
         &self.node
     }
 }
+
+/// The README's examples, compiled as doc tests so that they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

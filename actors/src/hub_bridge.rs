@@ -142,7 +142,7 @@ impl HubBridge {
         }
     }
 
-    fn deliver_channel(&mut self, name: &str, payload: bytes::Bytes) {
+    fn deliver_channel(&self, name: &str, payload: bytes::Bytes) {
         let Some((channel, route)) = self.routes.get_key_value(name) else {
             return;
         };
@@ -167,7 +167,7 @@ impl HubBridge {
         }
     }
 
-    fn deliver_to_connection(&mut self, message: ProcessMessage) {
+    fn deliver_to_connection(&self, message: ProcessMessage) {
         match self.connections.get(message.to()) {
             Some(connection) => connection.messages.do_send(message),
             None => log::debug!(
@@ -216,13 +216,11 @@ impl Handler<HubMessage> for HubBridge {
     type Result = ();
 
     fn handle(&mut self, message: HubMessage, _: &mut Context<Self>) {
-        match self.names.classify(&message.channel) {
-            HubChannel::Channel(name) => {
-                let name = name.to_owned();
-                self.deliver_channel(&name, message.payload);
-            }
+        let HubMessage { channel, payload } = message;
+        match self.names.classify(&channel) {
+            HubChannel::Channel(name) => self.deliver_channel(name, payload),
             HubChannel::Process(id) if id == self.process_id => {
-                match ProcessMessage::decode(&message.payload) {
+                match ProcessMessage::decode(&payload) {
                     Ok(message) => self.deliver_to_connection(message),
                     Err(err) => log::warn!("hub: dropped an unreadable process message: {err}"),
                 }
@@ -230,12 +228,12 @@ impl Handler<HubMessage> for HubBridge {
             HubChannel::Actions => {
                 if let Some(supervisor) = &self.supervisor {
                     supervisor.do_send(QueueUpdated {
-                        route: String::from_utf8_lossy(&message.payload).into_owned(),
+                        route: String::from_utf8_lossy(&payload).into_owned(),
                     });
                 }
             }
             HubChannel::Process(_) | HubChannel::Unknown => {
-                log::debug!("hub: ignored a message on `{}`", message.channel);
+                log::debug!("hub: ignored a message on `{channel}`");
             }
         }
     }

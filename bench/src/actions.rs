@@ -1,0 +1,147 @@
+//! The actions workload: action calls with a fixed number in flight, round trips per
+//! second and their latency. Point it at a process that holds connections; which process
+//! runs the calls (itself, or others through Redis) is the cluster's business.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{connect_many, Target, Ws};
+use crate::procstat;
+use crate::report::{bar, counter_bar};
+
+/// What the actions run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub route: String,
+    pub connections: usize,
+    pub in_flight: usize,
+    pub calls: u64,
+    pub errors: u64,
+    pub calls_per_s: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub cpu_us_per_call: Option<f64>,
+}
+
+/// The knobs of an actions run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub route: String,
+    pub connections: usize,
+    pub in_flight: usize,
+    pub calls: usize,
+    pub pids: Vec<u32>,
+}
+
+/// Runs the calls and measures.
+pub async fn run(plan: &Plan) -> Result<Outcome, String> {
+    let progress = bar(plan.connections as u64, "actions: connecting");
+    let sockets = connect_many(&plan.targets, plan.connections, 128, &progress).await?;
+    progress.finish_and_clear();
+
+    let done = Arc::new(AtomicU64::new(0));
+    let per_connection = plan.calls / plan.connections.max(1);
+    let total = (per_connection * plan.connections) as u64;
+    let progress = counter_bar(total, "actions: calls", done.clone());
+    let before = procstat::sample_all(&plan.pids).ok();
+    let started = Instant::now();
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| {
+            tokio::spawn(caller(
+                ws,
+                plan.route.clone(),
+                per_connection,
+                plan.in_flight.max(1),
+                done.clone(),
+            ))
+        })
+        .collect();
+    let mut latencies = Histogram::<u64>::new(3).map_err(|err| err.to_string())?;
+    let mut errors = 0;
+    for task in tasks {
+        let (histogram, failed) = task.await.map_err(|err| err.to_string())??;
+        latencies.add(&histogram).map_err(|err| err.to_string())?;
+        errors += failed;
+    }
+    let elapsed = started.elapsed();
+    let after = procstat::sample_all(&plan.pids).ok();
+    progress.finish_and_clear();
+    Ok(Outcome {
+        route: plan.route.clone(),
+        connections: plan.connections,
+        in_flight: plan.in_flight,
+        calls: total,
+        errors,
+        calls_per_s: total as f64 / elapsed.as_secs_f64().max(1e-9),
+        p50_us: latencies.value_at_quantile(0.5),
+        p99_us: latencies.value_at_quantile(0.99),
+        max_us: latencies.max(),
+        cpu_us_per_call: match (before, after) {
+            (Some(b), Some(a)) if total > 0 => {
+                Some((a.cpu_ns - b.cpu_ns) as f64 / 1000.0 / total as f64)
+            }
+            _ => None,
+        },
+    })
+}
+
+/// One connection: keeps `in_flight` calls outstanding until `calls` are answered.
+async fn caller(
+    mut ws: Ws,
+    route: String,
+    calls: usize,
+    in_flight: usize,
+    done: Arc<AtomicU64>,
+) -> Result<(Histogram<u64>, u64), String> {
+    let mut latencies = Histogram::<u64>::new(3).map_err(|err| err.to_string())?;
+    let mut sent_at: Vec<Option<Instant>> = vec![None; calls];
+    let (mut sent, mut answered, mut errors) = (0, 0, 0);
+    let frame = |n: usize| Message::text(format!(r#"action {route} {{"requestUid":{n},"n":{n}}}"#));
+    while sent < calls.min(in_flight) {
+        sent_at[sent] = Some(Instant::now());
+        ws.send(frame(sent)).await.map_err(|err| err.to_string())?;
+        sent += 1;
+    }
+    while answered < calls {
+        let next = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .map_err(|_| "no answer within 60 s".to_owned())?;
+        let text = match next {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
+            other => return Err(format!("connection ended: {other:?}")),
+        };
+        let Some(json) = text.as_str().strip_prefix("action ") else {
+            continue;
+        };
+        let answer: Value = serde_json::from_str(json).map_err(|err| err.to_string())?;
+        let Some(n) = answer["requestUid"].as_u64().map(|n| n as usize) else {
+            continue;
+        };
+        if answer.get("error").is_some() {
+            errors += 1;
+        }
+        if let Some(at) = sent_at.get_mut(n).and_then(Option::take) {
+            let _ = latencies.record(at.elapsed().as_micros() as u64);
+            answered += 1;
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        if sent < calls {
+            sent_at[sent] = Some(Instant::now());
+            ws.send(frame(sent)).await.map_err(|err| err.to_string())?;
+            sent += 1;
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok((latencies, errors))
+}

@@ -1,0 +1,264 @@
+//! The fan-out engine: N subscribers on one channel, one publisher, M messages with a
+//! sequence number and a send timestamp. It counts every delivery, lost and duplicated
+//! ones, the latency of each, and what the server processes spent (CPU, RSS).
+//!
+//! The `fanout`, `cluster` and baseline runs are all this engine with different targets.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{connect_many, Target, Ws};
+use crate::procstat;
+use crate::report::{bar, counter_bar};
+
+/// What one fan-out run does.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// A name for the report ("comet", "baseline", …).
+    pub label: String,
+    /// Where the publisher connects.
+    pub publisher: Target,
+    /// Where subscribers connect, round-robin.
+    pub subscribers: Vec<Target>,
+    /// How many subscribers.
+    pub count: usize,
+    /// How many messages the publisher sends.
+    pub messages: usize,
+    /// Messages per second; `None` sends as fast as the socket takes them.
+    pub rate: Option<f64>,
+    /// Payload size, roughly, in bytes.
+    pub payload_bytes: usize,
+    /// Channel name.
+    pub channel: String,
+    /// Whether subscribers send `subscribe` (comet) or are subscribed by connecting
+    /// (the bare baseline).
+    pub subscribe: bool,
+    /// Server processes to measure.
+    pub pids: Vec<u32>,
+    /// How long to wait for stragglers after the last message was sent.
+    pub grace: Duration,
+}
+
+/// What one fan-out run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub label: String,
+    pub subscribers: usize,
+    pub messages: usize,
+    pub expected: u64,
+    pub deliveries: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    /// Messages per second the publisher achieved.
+    pub publish_rate: f64,
+    pub deliveries_per_s: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// Server CPU time per delivery, in microseconds, over all measured processes.
+    pub cpu_us_per_delivery: Option<f64>,
+    /// Server RSS after the run, in MiB, summed over processes.
+    pub rss_mib: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    s: usize,
+    t: u64,
+}
+
+struct Tally {
+    latencies: Histogram<u64>,
+    distinct: u64,
+    duplicated: u64,
+    last: Option<Instant>,
+}
+
+/// Runs one fan-out.
+pub async fn run(plan: &Plan) -> Result<Outcome, String> {
+    let connecting = bar(plan.count as u64, &format!("{}: connecting", plan.label));
+    let mut subscribers = connect_many(&plan.subscribers, plan.count, 256, &connecting).await?;
+    connecting.finish_and_clear();
+    if plan.subscribe {
+        let frame = format!("subscribe {}", plan.channel);
+        let ack = format!("subscribed {}", plan.channel);
+        let joining = bar(plan.count as u64, &format!("{}: subscribing", plan.label));
+        for ws in &mut subscribers {
+            ws.send(Message::text(frame.clone()))
+                .await
+                .map_err(|err| err.to_string())?;
+        }
+        for ws in &mut subscribers {
+            wait_for(ws, &ack).await?;
+            joining.inc(1);
+        }
+        joining.finish_and_clear();
+    }
+    let mut publisher = plan.publisher.connect(plan.count).await?;
+
+    let epoch = Instant::now();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let prefix = format!("channel {} ", plan.channel);
+    let tasks: Vec<_> = subscribers
+        .into_iter()
+        .map(|ws| {
+            tokio::spawn(subscriber(
+                ws,
+                prefix.clone(),
+                plan.messages,
+                epoch,
+                delivered.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+
+    let before = procstat::sample_all(&plan.pids).ok();
+    let expected = (plan.count * plan.messages) as u64;
+    let progress = counter_bar(
+        expected,
+        &format!("{}: deliveries", plan.label),
+        delivered.clone(),
+    );
+    let pad = "x".repeat(plan.payload_bytes.saturating_sub(24));
+    let started = Instant::now();
+    for seq in 0..plan.messages {
+        if let Some(rate) = plan.rate {
+            let due = started + Duration::from_secs_f64(seq as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let sent_at = epoch.elapsed().as_micros() as u64;
+        let frame = format!("{prefix}{{\"s\":{seq},\"t\":{sent_at},\"p\":\"{pad}\"}}");
+        let message = Message::text(frame);
+        let sent = if plan.rate.is_some() || seq % 64 == 63 || seq + 1 == plan.messages {
+            publisher.send(message).await
+        } else {
+            publisher.feed(message).await
+        };
+        sent.map_err(|err| format!("publisher: {err}"))?;
+    }
+    let publish_time = started.elapsed();
+
+    // Wait for everything, or for the grace period after the last delivery stalls.
+    let mut last_count = 0;
+    let mut stalled_since = Instant::now();
+    while delivered.load(Ordering::Relaxed) < expected {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = delivered.load(Ordering::Relaxed);
+        if now != last_count {
+            last_count = now;
+            stalled_since = Instant::now();
+        } else if stalled_since.elapsed() > plan.grace {
+            break;
+        }
+    }
+    let after = procstat::sample_all(&plan.pids).ok();
+    let _ = stop_tx.send(true);
+    progress.finish_and_clear();
+
+    let mut latencies = Histogram::<u64>::new(3).map_err(|err| err.to_string())?;
+    let (mut distinct, mut duplicated, mut last) = (0, 0, None::<Instant>);
+    for task in tasks {
+        let tally = task.await.map_err(|err| err.to_string())?;
+        latencies
+            .add(&tally.latencies)
+            .map_err(|err| err.to_string())?;
+        distinct += tally.distinct;
+        duplicated += tally.duplicated;
+        last = last.max(tally.last);
+    }
+    let elapsed = last.map_or(publish_time, |last| last.duration_since(started));
+    let deliveries = distinct + duplicated;
+    let cpu_us_per_delivery = match (before, after) {
+        (Some(b), Some(a)) if deliveries > 0 => {
+            Some((a.cpu_ns - b.cpu_ns) as f64 / 1000.0 / deliveries as f64)
+        }
+        _ => None,
+    };
+    Ok(Outcome {
+        label: plan.label.clone(),
+        subscribers: plan.count,
+        messages: plan.messages,
+        expected,
+        deliveries,
+        lost: expected - distinct,
+        duplicated,
+        publish_rate: plan.messages as f64 / publish_time.as_secs_f64().max(1e-9),
+        deliveries_per_s: deliveries as f64 / elapsed.as_secs_f64().max(1e-9),
+        p50_us: latencies.value_at_quantile(0.50),
+        p99_us: latencies.value_at_quantile(0.99),
+        max_us: latencies.max(),
+        cpu_us_per_delivery,
+        rss_mib: after.map(|a| a.rss_bytes as f64 / (1024.0 * 1024.0)),
+    })
+}
+
+/// Reads until the frame `expected` arrives.
+async fn wait_for(ws: &mut Ws, expected: &str) -> Result<(), String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.as_str() == expected => return Ok(()),
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => return Err(format!("waiting for `{expected}`: {other:?}")),
+            Err(_) => return Err(format!("no `{expected}` within 30 s")),
+        }
+    }
+}
+
+/// One subscriber: counts what arrives until it has everything or is told to stop.
+async fn subscriber(
+    mut ws: Ws,
+    prefix: String,
+    messages: usize,
+    epoch: Instant,
+    delivered: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) -> Tally {
+    let mut tally = Tally {
+        latencies: Histogram::new(3).expect("3 significant digits is a valid histogram"),
+        distinct: 0,
+        duplicated: 0,
+        last: None,
+    };
+    let mut seen = vec![false; messages];
+    while (tally.distinct as usize) < messages {
+        let next = tokio::select! {
+            next = ws.next() => next,
+            _ = stop.changed() => break,
+        };
+        let Some(Ok(Message::Text(text))) = next else {
+            if matches!(next, Some(Ok(_))) {
+                continue;
+            }
+            break;
+        };
+        let Some(payload) = text.as_str().strip_prefix(prefix.as_str()) else {
+            continue;
+        };
+        let Ok(probe) = serde_json::from_str::<Probe>(payload) else {
+            continue;
+        };
+        let now = epoch.elapsed().as_micros() as u64;
+        let _ = tally.latencies.record(now.saturating_sub(probe.t));
+        match seen.get_mut(probe.s) {
+            Some(seen) if *seen => tally.duplicated += 1,
+            Some(seen) => {
+                *seen = true;
+                tally.distinct += 1;
+            }
+            None => continue,
+        }
+        tally.last = Some(Instant::now());
+        delivered.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = ws.close(None).await;
+    tally
+}

@@ -1,0 +1,338 @@
+//! `comet-bench`: the load generator. It speaks jii's wire frames over raw WebSocket, so
+//! it can be pointed at comet or at the original jii server alike.
+//!
+//! ```text
+//! cargo run --release -p comet-bench -- fanout  --url ws://127.0.0.1:4100/comet/websocket --pid <server pid>
+//! cargo run --release -p comet-bench -- idle    --url … --pid <server pid> --connections 10000
+//! cargo run --release -p comet-bench -- actions --url … --pid <pid> [--pid <pid>…]
+//! cargo run --release -p comet-bench -- cluster --url <A> --url <B> --pid <A> --pid <B> --reference-url … --reference-pid …
+//! ```
+//! Each run prints a summary table and one JSON line; `docs/BENCHMARKS.md` has the
+//! figures and the commands that made them.
+
+mod actions;
+mod baseline;
+mod fanout;
+mod idle;
+mod net;
+mod procstat;
+mod report;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::net::Target;
+
+#[derive(Parser)]
+#[command(about = "Load generator for comet (and any server speaking jii's frames)")]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Subcommand)]
+enum Workload {
+    /// N subscribers on one channel, one publisher; compared with the bare baseline.
+    Fanout(FanoutArgs),
+    /// N idle subscribed connections; server memory per connection.
+    Idle(IdleArgs),
+    /// Action round trips.
+    Actions(ActionsArgs),
+    /// Fan-out from a publisher on the first URL to subscribers spread over all URLs.
+    Cluster(ClusterArgs),
+    /// Runs the bare WebSocket broadcast server (used by `fanout`).
+    #[command(hide = true)]
+    BaselineServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct FanoutKnobs {
+    /// Subscriber connections.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Messages the publisher sends.
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
+    /// `max`, `half` (max, then half the max message rate), or messages per second.
+    #[arg(long, default_value = "max")]
+    rate: String,
+    /// Approximate payload size in bytes.
+    #[arg(long, default_value_t = 64)]
+    payload_bytes: usize,
+    /// Source addresses 127.0.0.1..=127.0.0.N to connect from.
+    #[arg(long, default_value_t = 1)]
+    sources: u8,
+    /// Seconds to wait for stragglers once deliveries stop.
+    #[arg(long, default_value_t = 5)]
+    grace_secs: u64,
+}
+
+#[derive(Args)]
+struct FanoutArgs {
+    /// The server's raw WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:4100/comet/websocket")]
+    url: String,
+    /// The server's pid, to measure its CPU and memory.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Skip the bare baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    #[command(flatten)]
+    knobs: FanoutKnobs,
+}
+
+#[derive(Args)]
+struct IdleArgs {
+    #[arg(long, default_value = "ws://127.0.0.1:4100/comet/websocket")]
+    url: String,
+    #[arg(long)]
+    pid: u32,
+    #[arg(long, default_value_t = 10_000)]
+    connections: usize,
+    /// Spread the subscriptions over this many channels.
+    #[arg(long, default_value_t = 100)]
+    channels: usize,
+    #[arg(long, default_value_t = 4)]
+    sources: u8,
+    /// Seconds to let the server settle before measuring.
+    #[arg(long, default_value_t = 2)]
+    settle_secs: u64,
+}
+
+#[derive(Args)]
+struct ActionsArgs {
+    /// Endpoints to call through (repeat for several processes).
+    #[arg(long, default_value = "ws://127.0.0.1:4100/comet/websocket")]
+    url: Vec<String>,
+    /// Processes whose CPU to count (repeat).
+    #[arg(long)]
+    pid: Vec<u32>,
+    #[arg(long, default_value = "site/test")]
+    route: String,
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+    /// Calls outstanding per connection.
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
+    #[arg(long, default_value_t = 100_000)]
+    calls: usize,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// Endpoints of the cluster's processes (repeat); the publisher uses the first.
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Processes whose CPU to count (repeat).
+    #[arg(long)]
+    pid: Vec<u32>,
+    /// A single in-memory process to compare with, run in the same invocation.
+    #[arg(long)]
+    reference_url: Option<String>,
+    #[arg(long)]
+    reference_pid: Option<u32>,
+    #[command(flatten)]
+    knobs: FanoutKnobs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Workload::BaselineServer { bind } = &cli.workload {
+        return match baseline::serve(bind) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("baseline server: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.workload)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(workload: Workload) -> Result<(), String> {
+    match workload {
+        Workload::Fanout(args) => fanout_workload(args).await,
+        Workload::Idle(args) => {
+            let target = Target::new(&args.url, args.sources).await?;
+            let outcome = idle::run(
+                &target,
+                args.pid,
+                args.connections,
+                args.channels,
+                Duration::from_secs(args.settle_secs),
+            )
+            .await?;
+            println!(
+                "\nidle: {} connections on {} channels: server RSS {:.1} → {:.1} MiB, {:.2} KiB per connection",
+                outcome.connections,
+                outcome.channels,
+                outcome.rss_before_mib,
+                outcome.rss_after_mib,
+                outcome.kib_per_connection
+            );
+            report::print_json("idle", json!({ "result": outcome }));
+            Ok(())
+        }
+        Workload::Actions(args) => {
+            let mut targets = Vec::new();
+            for url in &args.url {
+                targets.push(Target::new(url, 1).await?);
+            }
+            let outcome = actions::run(&actions::Plan {
+                targets,
+                route: args.route,
+                connections: args.connections,
+                in_flight: args.in_flight,
+                calls: args.calls,
+                pids: args.pid,
+            })
+            .await?;
+            println!(
+                "\nactions `{}`: {} calls over {}×{} in flight: {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors, cpu {} µs/call",
+                outcome.route,
+                outcome.calls,
+                outcome.connections,
+                outcome.in_flight,
+                outcome.calls_per_s,
+                outcome.p50_us as f64 / 1000.0,
+                outcome.p99_us as f64 / 1000.0,
+                outcome.max_us as f64 / 1000.0,
+                outcome.errors,
+                outcome.cpu_us_per_call.map_or("-".into(), |c| format!("{c:.2}")),
+            );
+            report::print_json("actions", json!({ "result": outcome }));
+            Ok(())
+        }
+        Workload::Cluster(args) => cluster_workload(args).await,
+        Workload::BaselineServer { .. } => Ok(()),
+    }
+}
+
+/// The plans for one target at the rates `knobs` asks for, measured in order.
+async fn fanout_passes(
+    label: &str,
+    publisher: Target,
+    subscribers: Vec<Target>,
+    subscribe: bool,
+    pids: Vec<u32>,
+    knobs: &FanoutKnobs,
+) -> Result<Vec<fanout::Outcome>, String> {
+    let mut plan = fanout::Plan {
+        label: format!("{label} max"),
+        publisher,
+        subscribers,
+        count: knobs.subscribers,
+        messages: knobs.messages,
+        rate: None,
+        payload_bytes: knobs.payload_bytes,
+        channel: "bench".into(),
+        subscribe,
+        pids,
+        grace: Duration::from_secs(knobs.grace_secs),
+    };
+    match knobs.rate.as_str() {
+        "max" => Ok(vec![fanout::run(&plan).await?]),
+        "half" => {
+            let max = fanout::run(&plan).await?;
+            plan.label = format!("{label} half");
+            plan.rate = Some(max.deliveries_per_s / knobs.subscribers.max(1) as f64 / 2.0);
+            let half = fanout::run(&plan).await?;
+            Ok(vec![max, half])
+        }
+        fixed => {
+            let rate: f64 = fixed
+                .parse()
+                .map_err(|_| format!("--rate is max, half or a number, not `{fixed}`"))?;
+            plan.label = format!("{label} {rate}/s");
+            plan.rate = Some(rate);
+            Ok(vec![fanout::run(&plan).await?])
+        }
+    }
+}
+
+async fn fanout_workload(args: FanoutArgs) -> Result<(), String> {
+    let knobs = &args.knobs;
+    let target = Target::new(&args.url, knobs.sources).await?;
+    let mut outcomes = fanout_passes(
+        "comet",
+        target.clone(),
+        vec![target],
+        true,
+        args.pid.into_iter().collect(),
+        knobs,
+    )
+    .await?;
+    let mut baseline_max = None;
+    if !args.no_baseline {
+        let server = baseline::spawn()?;
+        let url = format!("ws://{}/ws", server.addr);
+        let publisher = Target::new(&format!("{url}?publisher"), 1).await?;
+        let subscribers = Target::new(&url, knobs.sources).await?;
+        let base = fanout_passes(
+            "baseline",
+            publisher,
+            vec![subscribers],
+            false,
+            vec![server.pid()],
+            knobs,
+        )
+        .await?;
+        baseline_max = base.first().cloned();
+        outcomes.extend(base);
+    }
+    report::print_fanout(&outcomes, baseline_max.as_ref());
+    report::print_json("fanout", json!({ "runs": outcomes }));
+    Ok(())
+}
+
+async fn cluster_workload(args: ClusterArgs) -> Result<(), String> {
+    let knobs = &args.knobs;
+    let mut outcomes = Vec::new();
+    let mut reference = None;
+    if let Some(url) = &args.reference_url {
+        let target = Target::new(url, knobs.sources).await?;
+        let single = fanout_passes(
+            "single process",
+            target.clone(),
+            vec![target],
+            true,
+            args.reference_pid.into_iter().collect(),
+            knobs,
+        )
+        .await?;
+        reference = single.first().cloned();
+        outcomes.extend(single);
+    }
+    let mut targets = Vec::new();
+    for url in &args.url {
+        targets.push(Target::new(url, knobs.sources).await?);
+    }
+    let publisher = targets[0].clone();
+    outcomes.extend(fanout_passes("cluster", publisher, targets, true, args.pid, knobs).await?);
+    report::print_fanout(&outcomes, reference.as_ref());
+    report::print_json("cluster", json!({ "runs": outcomes }));
+    Ok(())
+}
