@@ -122,4 +122,21 @@ describe('the chat page in Chromium', () => {
     assert.equal(await alice.locator('#error').textContent(), '');
     assert.deepEqual(pageErrors, []);
   });
+
+  it('connects by default to the server it was loaded from', async () => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    const answer = await page.evaluate(async () => {
+      const { Client } = await import('/comet/client.js');
+      const client = new Client();
+      const echo = await client.request('site/test', { from: 'default serverUrl' });
+      client.close();
+      return { serverUrl: client.getServerUrl(), echo: echo.echo };
+    });
+    assert.deepEqual(answer, {
+      serverUrl: `${server.cometUrl}/`,
+      echo: { from: 'default serverUrl' },
+    });
+    await page.close();
+  });
 });

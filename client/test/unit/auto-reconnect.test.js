@@ -133,6 +133,17 @@ describe('AutoReconnect', () => {
     assert.equal(client.isForceClosed(), false);
   });
 
+  it('lets the app decide in a `close` handler: close() there means no retry', (t) => {
+    const { client, transport, autoReconnect } = setup(t, { random: () => 0 });
+    client.on('close', ({ code }) => {
+      if (code === CloseCode.NORMAL) client.close();
+    });
+    transport.accept();
+    transport.drop(CloseCode.NORMAL, 'kicked');
+    assert.equal(autoReconnect.isWaiting, false);
+    assert.equal(reopenedWithin(t, transport, 60_000), false);
+  });
+
   it('does nothing when disabled, and can be enabled again', (t) => {
     const { transport, autoReconnect } = setup(t, { enable: false, random: () => 0 });
     transport.drop();
