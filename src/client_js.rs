@@ -44,6 +44,7 @@ const ASSETS: &[Asset] = &[
     asset!("lib/CometError.js"),
     asset!("lib/Emitter.js"),
     asset!("lib/SockJsTransport.js"),
+    asset!("lib/protocol.js"),
     asset!("lib/WebSocketTransport.js"),
 ];
 

@@ -8,6 +8,15 @@ import { ClientErrorCode, ErrorCode } from '../codes.js';
 import { AutoReconnect } from './AutoReconnect.js';
 import { CometError } from './CometError.js';
 import { Emitter } from './Emitter.js';
+import {
+  actionFrame,
+  channelFrame,
+  checkName,
+  parseServerFrame,
+  readPayload,
+  subscribeFrame,
+  unsubscribeFrame,
+} from './protocol.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
 
 /** The prefix of the per-channel event names: `channel:chat` fires for channel `chat`. */
@@ -282,7 +291,7 @@ export class Client extends Emitter {
     if (this.#state !== 'open' || !this.#sentChannels.delete(channel)) return Promise.resolve();
     const waiter = this.#unsubscribing.get(channel) ?? deferred();
     this.#unsubscribing.set(channel, waiter);
-    this.#sendFrame(`unsubscribe ${channel}`);
+    this.#sendFrame(unsubscribeFrame(channel));
     return waiter.promise;
   }
 
@@ -298,7 +307,7 @@ export class Client extends Emitter {
   send(channel, data) {
     checkName('channel', channel);
     const payload = typeof data === 'string' ? data : JSON.stringify(data);
-    return this.#sendFrame(`channel ${channel} ${payload}`);
+    return this.#sendFrame(channelFrame(channel, payload));
   }
 
   /**
@@ -335,7 +344,7 @@ export class Client extends Emitter {
           });
         }, timeout);
       }
-      this.#sendFrame(`action ${route} ${JSON.stringify(data)}`, requestUid);
+      this.#sendFrame(actionFrame(route, data), requestUid);
     });
   }
 
@@ -382,7 +391,7 @@ export class Client extends Emitter {
 
   #sendSubscribe(channel) {
     this.#sentChannels.add(channel);
-    this.#sendFrame(`subscribe ${channel}`);
+    this.#sendFrame(subscribeFrame(channel));
   }
 
   /** Resolves or rejects a pending request, once. */
@@ -468,42 +477,36 @@ export class Client extends Emitter {
 
   /** Reads one frame from the server. */
   #onTransportMessage(text) {
-    const space = text.indexOf(' ');
-    const keyword = space === -1 ? text : text.slice(0, space);
-    const rest = space === -1 ? '' : text.slice(space + 1);
-    switch (keyword) {
-      case 'channel':
-        this.#onChannel(rest);
+    const frame = parseServerFrame(text);
+    switch (frame.type) {
+      case 'channel': {
+        const event = {
+          channel: frame.channel,
+          ...readPayload(frame.payload),
+          payload: frame.payload,
+        };
+        this.emit(CHANNEL_EVENT_PREFIX + frame.channel, event);
+        this.emit('channel', event);
         break;
+      }
       case 'action':
-        this.#onAnswer(parseObject(rest));
+        this.#onAnswer(frame.body);
         break;
       case 'subscribed':
-        this.#subscribing.get(rest)?.resolve();
-        this.#subscribing.delete(rest);
+        this.#subscribing.get(frame.channel)?.resolve();
+        this.#subscribing.delete(frame.channel);
         break;
       case 'unsubscribed':
-        this.#unsubscribing.get(rest)?.resolve();
-        this.#unsubscribing.delete(rest);
+        this.#unsubscribing.get(frame.channel)?.resolve();
+        this.#unsubscribing.delete(frame.channel);
         break;
       case 'error':
-        this.#onError(parseObject(rest));
+        this.#onError(frame.body);
         break;
       default:
         break; // unknown frames are for newer clients
     }
     this.emit('message', { message: text });
-  }
-
-  #onChannel(rest) {
-    const space = rest.indexOf(' ');
-    if (space === -1) return;
-    const channel = rest.slice(0, space);
-    const payload = rest.slice(space + 1);
-    const params = /^[{[]/.test(payload) ? parseJson(payload) : null;
-    const event = { channel, params, message: params === null ? payload : null, payload };
-    this.emit(CHANNEL_EVENT_PREFIX + channel, event);
-    this.emit('channel', event);
   }
 
   #onAnswer(answer) {
@@ -600,26 +603,4 @@ function channelOfEvent(name) {
   return name.startsWith(CHANNEL_EVENT_PREFIX) && name.length > CHANNEL_EVENT_PREFIX.length
     ? name.slice(CHANNEL_EVENT_PREFIX.length)
     : null;
-}
-
-/** Throws a TypeError for a name the server would refuse: empty, or with whitespace. */
-function checkName(what, name) {
-  if (typeof name !== 'string' || name === '' || /\s/.test(name)) {
-    throw new TypeError(
-      `comet: a ${what} name is a non-empty string without spaces, not ${JSON.stringify(name)}`,
-    );
-  }
-}
-
-function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
-function parseObject(text) {
-  const value = parseJson(text);
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null;
 }
