@@ -40,6 +40,7 @@
 //! | `src/cli.rs` | [`cli::Settings`]: flags, environment and config file of a process |
 //! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
 //! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
+//! | `src/client_js.rs` | the JS client (`client/`), embedded and served at `<prefix>/client.js` |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
 //! | `src/bin/cometd.rs` | the standalone server |
 //! | `actors/` (crate `comet-actors`) | the actor system: protocol, connections, hub, queue, workers |
@@ -48,6 +49,7 @@
 
 mod builder;
 pub mod cli;
+mod client_js;
 pub mod demo;
 pub mod request_info;
 mod server;
@@ -115,6 +117,7 @@ impl Comet {
     /// framing); everything else under `<path>` is SockJS (`<path>/info`,
     /// `<path>/<server>/<session>/<transport>`, …: point `sockjs-client` at
     /// `http://host<path>`). See [`transport::sockjs`].
+    /// It also serves the JS client: `GET <path>/client.js` and the modules it imports.
     ///
     /// ```no_run
     /// # use actix_web::{App, HttpServer};
@@ -126,7 +129,10 @@ impl Comet {
     /// # }
     /// ```
     pub fn scope(&self, path: &str) -> Scope {
-        let scope = web::scope(path).app_data(web::Data::new(self.clone()));
+        let scope = web::scope(path)
+            .app_data(web::Data::new(self.clone()))
+            // The client's exact routes come before SockJS's `/{server}/{session}/…`.
+            .configure(client_js::configure);
         let scope = if self.settings.sockjs.websocket {
             scope.route("/websocket", web::get().to(transport::websocket::websocket))
         } else {

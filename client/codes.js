@@ -1,0 +1,83 @@
+/**
+ * The error codes and close codes of comet, mirroring `actors/src/codes.rs` on the server
+ * (a Rust test checks that both files name the same codes).
+ *
+ * Error codes travel in `action {"requestUid":…,"error":{"code":…}}` answers and in
+ * `error {"code":…}` frames; the client adds a few of its own for failures that never
+ * reach the server. Close codes end a connection: below 4000 they are the WebSocket
+ * standard ones, 4000–4099 say "reconnect", 4100–4199 say "do not reconnect".
+ *
+ * @module comet-client/codes
+ */
+
+/**
+ * Error codes sent by the server. Action handlers may answer codes of their own (such as
+ * the chat demo's `nick_taken`): branch on these, pass the others through.
+ */
+export const ErrorCode = Object.freeze({
+  /** The frame is empty, has an unknown keyword, or misses a part. */
+  BAD_FRAME: 'bad_frame',
+  /** The JSON of an `action` frame does not parse, or is not an object. */
+  BAD_JSON: 'bad_json',
+  /** The channel name is empty, too long, or holds a space or a control character. */
+  BAD_CHANNEL: 'bad_channel',
+  /** The route is empty, too long, or holds a space or a control character. */
+  BAD_ROUTE: 'bad_route',
+  /** The frame is larger than the server's `max_frame_bytes`. */
+  TOO_LARGE: 'too_large',
+  /** No process serves this action route. */
+  NOT_FOUND: 'not_found',
+  /** The connection may not do this. */
+  FORBIDDEN: 'forbidden',
+  /** The action handler failed. */
+  HANDLER_FAILED: 'handler_failed',
+  /** No answer in time (from the server's `action_timeout`, or the client's `requestTimeout`). */
+  TIMEOUT: 'timeout',
+  /** The hub or the queue could not be reached; try again later. */
+  UNAVAILABLE: 'unavailable',
+  /** The connection already holds the most subscriptions the server allows. */
+  TOO_MANY_CHANNELS: 'too_many_channels',
+  /** The connection already waits for the most answers the server allows. */
+  TOO_MANY_PENDING: 'too_many_pending',
+  /** A bug on the server's side; its log has the details. */
+  INTERNAL: 'internal',
+});
+
+/** Error codes made by the client itself, for failures the server never saw. */
+export const ClientErrorCode = Object.freeze({
+  /** The connection closed after the request was sent and before its answer came. */
+  DISCONNECTED: 'disconnected',
+  /** The client was not connected and its queue of frames waiting to be sent was full. */
+  QUEUE_FULL: 'queue_full',
+  /** The app gave up on it: `close()` dropped a queued request, `unsubscribe()` a pending subscribe. */
+  CANCELLED: 'cancelled',
+});
+
+/** Close codes a server sends when it ends a connection. */
+export const CloseCode = Object.freeze({
+  /** Closed on purpose (by the server's `disconnect`, or because the client asked). */
+  NORMAL: 1000,
+  /** The server process is shutting down: reconnect, a balancer sends you elsewhere. */
+  GOING_AWAY: 1001,
+  /** A frame exceeded the transport's hard size cap. */
+  MESSAGE_TOO_BIG: 1009,
+  /** An unexpected failure on the server. */
+  INTERNAL_ERROR: 1011,
+  /** The client sent nothing (not even a pong) for the server's `client_timeout`. */
+  HEARTBEAT_TIMEOUT: 4000,
+  /** The client read too slowly and its outbound queue on the server filled up. */
+  SLOW_CONSUMER: 4001,
+  /** The server refuses this connection; reconnecting will not help. */
+  FORBIDDEN: 4100,
+});
+
+/**
+ * Whether a client should reconnect after a connection closed with `code`: every code
+ * except the "do not reconnect" range 4100–4199.
+ *
+ * @param {number | undefined} code
+ * @returns {boolean}
+ */
+export function shouldReconnect(code) {
+  return !(typeof code === 'number' && code >= 4100 && code <= 4199);
+}

@@ -1,0 +1,127 @@
+// The client in Node against the real Rust chat server, over the raw WebSocket transport.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import WebSocket from 'ws';
+
+import { Client, CometError, WebSocketTransport } from '../../client.js';
+import { startChat, stopAllChats } from '../support/chatServer.js';
+import { nextEvent } from '../support/events.js';
+
+describe('over WebSocket, against the chat server', () => {
+  let server;
+  const clients = [];
+
+  before(async () => {
+    server = await startChat();
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    await server?.stop();
+    await stopAllChats();
+  });
+
+  /** A client of the test server; resolves once it is open unless `wait` is false. */
+  async function connect(options = {}, wait = true) {
+    const client = new Client({ serverUrl: server.cometUrl, WebSocket, ...options });
+    clients.push(client);
+    if (wait) await nextEvent(client, 'open');
+    return client;
+  }
+
+  it('connects to <prefix>/websocket and calls an action', async () => {
+    const client = await connect();
+    assert.ok(client.transport instanceof WebSocketTransport);
+    const answer = await client.request('site/test', { text: 'hi', n: [1, 2] });
+    assert.deepEqual(answer.echo, { text: 'hi', n: [1, 2] });
+    assert.match(answer.requestUid, /-/);
+  });
+
+  it('rejects unknown routes and error answers with their codes', async () => {
+    const client = await connect();
+    await assert.rejects(client.request('site/nothing-here'), (error) => {
+      assert.ok(error instanceof CometError);
+      assert.equal(error.code, 'not_found');
+      assert.equal(error.route, 'site/nothing-here');
+      return true;
+    });
+    await assert.rejects(client.request('chat/nick', { nick: '   ' }), { code: 'bad_nick' });
+  });
+
+  it('delivers what one client sends on a channel to another subscribed client', async () => {
+    const [alice, bob] = [await connect(), await connect()];
+    const heard = nextEvent(alice, 'channel:room');
+    await alice.subscribe('room');
+    bob.send('room', { text: 'hello', from: 'bob' });
+    const event = await heard;
+    assert.equal(event.channel, 'room');
+    assert.deepEqual(event.params, { text: 'hello', from: 'bob' });
+  });
+
+  it('delivers server-side publishes (site/publish), text as text', async () => {
+    const [alice, bob] = [await connect(), await connect()];
+    const heard = nextEvent(alice, 'channel');
+    await alice.subscribe('news');
+    const answer = await bob.request('site/publish', { channel: 'news', message: 'plain words' });
+    assert.equal(answer.published, true);
+    const event = await heard;
+    assert.equal(event.params, null);
+    assert.equal(event.message, 'plain words');
+  });
+
+  it('on("channel:x") subscribes and its last off() unsubscribes', async () => {
+    const [alice, bob] = [await connect(), await connect()];
+    const heardX = [];
+    const onX = (event) => heardX.push(event.payload);
+    const subscribed = nextEvent(alice, 'message', (e) => e.message === 'subscribed x');
+    alice.on('channel:x', onX);
+    alice.on('channel:y', () => {});
+    await subscribed;
+    bob.send('x', 'first');
+    await nextEvent(alice, 'channel:x');
+
+    const unsubscribed = nextEvent(alice, 'message', (e) => e.message === 'unsubscribed x');
+    alice.off('channel:x', onX);
+    await unsubscribed;
+    // Sent after x: once y arrives, x would have too, had it been delivered.
+    const heardY = nextEvent(alice, 'channel:y');
+    bob.send('x', 'second');
+    bob.send('y', 'marker');
+    await heardY;
+    assert.deepEqual(heardX, ['first']);
+  });
+
+  it('queues what is sent before the connection opens, and sends it on open', async () => {
+    const listener = await connect();
+    await listener.subscribe('early');
+    const heard = nextEvent(listener, 'channel:early');
+    const client = await connect({}, false);
+    assert.equal(client.isOpened(), false);
+    client.send('early', { queued: true });
+    const answer = client.request('site/test', { queued: true });
+    assert.deepEqual((await answer).echo, { queued: true });
+    assert.deepEqual((await heard).params, { queued: true });
+  });
+
+  it('says `error` for a frame the server refuses, and stays connected', async () => {
+    const client = await connect();
+    const refused = nextEvent(client, 'error');
+    client.transport.send('shout hello');
+    const error = await refused;
+    assert.equal(error.code, 'bad_frame');
+    assert.match(error.message, /unknown frame keyword/);
+    assert.equal(client.isOpened(), true);
+    assert.ok(await client.request('site/test'));
+  });
+
+  it('serves itself at <prefix>/client.js with its modules', async () => {
+    const response = await fetch(`${server.cometUrl}/client.js`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(await response.text(), /export \{ Client \} from '\.\/lib\/Client\.js';/);
+    const module = await fetch(`${server.cometUrl}/lib/Client.js`);
+    assert.equal(module.status, 200);
+  });
+});

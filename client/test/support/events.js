@@ -1,0 +1,28 @@
+/** Awaiting events of the client's emitter, for tests that must not sleep. */
+
+/** How long a test waits for an event before it fails, in ms. */
+const EVENT_TIMEOUT_MS = 15_000;
+
+/**
+ * The next `name` event of `emitter` that `matches`, or a rejection naming what never came.
+ *
+ * @param {{ on: Function, off: Function }} emitter
+ * @param {string} name
+ * @param {(event: any) => boolean} [matches]
+ * @returns {Promise<any>}
+ */
+export function nextEvent(emitter, name, matches = () => true) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(name, handler);
+      reject(new Error(`no "${name}" event within ${EVENT_TIMEOUT_MS} ms`));
+    }, EVENT_TIMEOUT_MS);
+    function handler(event) {
+      if (!matches(event)) return;
+      clearTimeout(timer);
+      emitter.off(name, handler);
+      resolve(event);
+    }
+    emitter.on(name, handler);
+  });
+}

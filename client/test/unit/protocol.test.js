@@ -1,0 +1,77 @@
+// The wire format, client side.
+
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+
+import {
+  actionFrame,
+  channelFrame,
+  checkName,
+  parseServerFrame,
+  readPayload,
+  subscribeFrame,
+  unsubscribeFrame,
+} from '../../lib/protocol.js';
+
+it('formats the client frames', () => {
+  assert.equal(subscribeFrame('chat'), 'subscribe chat');
+  assert.equal(unsubscribeFrame('chat'), 'unsubscribe chat');
+  assert.equal(channelFrame('chat', 'a  b '), 'channel chat a  b ');
+  assert.equal(
+    actionFrame('site/test', { a: 1, requestUid: 'u' }),
+    'action site/test {"a":1,"requestUid":"u"}',
+  );
+});
+
+it('parses the server frames, keeping payloads as they came', () => {
+  assert.deepEqual(parseServerFrame('channel chat hello  world '), {
+    type: 'channel',
+    channel: 'chat',
+    payload: 'hello  world ',
+  });
+  assert.deepEqual(parseServerFrame('channel chat '), {
+    type: 'channel',
+    channel: 'chat',
+    payload: '',
+  });
+  assert.deepEqual(parseServerFrame('action {"requestUid":"u","x":[1]}'), {
+    type: 'action',
+    body: { requestUid: 'u', x: [1] },
+  });
+  assert.deepEqual(parseServerFrame('error {"code":"bad_frame","message":"m","channel":"c"}'), {
+    type: 'error',
+    body: { code: 'bad_frame', message: 'm', channel: 'c' },
+  });
+  assert.deepEqual(parseServerFrame('subscribed a:b/c'), { type: 'subscribed', channel: 'a:b/c' });
+  assert.deepEqual(parseServerFrame('unsubscribed x'), { type: 'unsubscribed', channel: 'x' });
+});
+
+it('parses broken and unknown frames without throwing', () => {
+  assert.deepEqual(parseServerFrame('action {oops'), { type: 'action', body: null });
+  assert.deepEqual(parseServerFrame('action [1,2]'), { type: 'action', body: null });
+  assert.deepEqual(parseServerFrame('error'), { type: 'error', body: null });
+  for (const text of [
+    '',
+    'channel',
+    'channel only-name',
+    'subscribed',
+    'hello world',
+    'CHANNEL a b',
+  ]) {
+    assert.deepEqual(parseServerFrame(text), { type: 'unknown' }, JSON.stringify(text));
+  }
+});
+
+it('reads payloads as jii did: JSON objects and arrays parsed, the rest as text', () => {
+  assert.deepEqual(readPayload('{"a":1}'), { params: { a: 1 }, message: null });
+  assert.deepEqual(readPayload('[1]'), { params: [1], message: null });
+  assert.deepEqual(readPayload('"quoted"'), { params: null, message: '"quoted"' });
+  assert.deepEqual(readPayload('{not json'), { params: null, message: '{not json' });
+});
+
+it('refuses names with spaces, empty or not strings', () => {
+  checkName('channel', 'ok:chan/1');
+  for (const bad of ['', ' ', 'a b', 'a\nb', null, 7]) {
+    assert.throws(() => checkName('channel', bad), TypeError);
+  }
+});
