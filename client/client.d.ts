@@ -191,6 +191,7 @@ export const ErrorCode: Readonly<{
   TOO_MANY_CHANNELS: 'too_many_channels';
   TOO_MANY_PENDING: 'too_many_pending';
   INTERNAL: 'internal';
+  MESSAGES_DROPPED: 'messages_dropped';
 }>;
 
 export const ClientErrorCode: Readonly<{

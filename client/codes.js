@@ -41,6 +41,11 @@ export const ErrorCode = Object.freeze({
   TOO_MANY_PENDING: 'too_many_pending',
   /** A bug on the server's side; its log has the details. */
   INTERNAL: 'internal',
+  /**
+   * The client read too slowly and the server dropped frames queued for it, oldest first
+   * (the server's `drop-oldest` slow-consumer policy); the frame says how many (`dropped`).
+   */
+  MESSAGES_DROPPED: 'messages_dropped',
 });
 
 /** Error codes made by the client itself, for failures the server never saw. */

@@ -202,6 +202,7 @@ mod tests {
             ErrorCode::TooManyChannels,
             ErrorCode::TooManyPending,
             ErrorCode::Internal,
+            ErrorCode::MessagesDropped,
         ] {
             assert!(
                 codes_js.contains(&format!(": '{code}',")),

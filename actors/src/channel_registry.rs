@@ -6,143 +6,180 @@
 //! [`HubBridge`](crate::HubBridge) when a channel gains its first local subscriber
 //! ([`Activate`]) and loses its last ([`Deactivate`]); the bridge keeps the process's hub
 //! subscription reference-counted over all registries and server-side listeners.
+//!
+//! A registry writes each message straight to the [`Outlet`] of each subscriber (the
+//! connection's transport), not through the connection actor's mailbox: see
+//! [`crate::outlet`] for why that is both faster and exact. Connections of its thread
+//! join and leave through a [`LocalRegistry`] by plain calls; the actor itself takes
+//! what comes from other threads: the bridge's [`Dispatch`] and [`ChannelReady`], and
+//! [`ListSubscribers`].
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use bytestring::ByteString;
 
 use crate::codes::ErrorCode;
-use crate::connection::Deliver;
 use crate::connection_info::ConnectionId;
 use crate::hub::HubError;
 use crate::hub_bridge::{Activate, Deactivate, HubBridge};
+use crate::outlet::Outlet;
 use crate::protocol::{error_frame, subscribed_frame};
 
+/// The local subscribers of one channel. A `Vec` so that fan-out is a straight walk;
+/// `index` finds a member's slot for O(1) removal (`swap_remove`).
+#[derive(Default)]
 struct Subscribers {
-    members: HashMap<ConnectionId, Recipient<Deliver>>,
+    members: Vec<Outlet>,
+    index: HashMap<usize, usize>,
     /// Whether the hub subscription is in effect.
     ready: bool,
-    /// Members that still wait for `subscribed <channel>`, and whether they were told
-    /// that the hub failed (they hear `subscribed` when it is back, the error only once).
-    waiting: Vec<(ConnectionId, bool)>,
+    /// Members (by outlet key) that still wait for `subscribed <channel>`, and whether
+    /// they were told that the hub failed (they hear `subscribed` when it is back, the
+    /// error only once).
+    waiting: Vec<(usize, bool)>,
+}
+
+impl Subscribers {
+    fn insert(&mut self, outlet: Outlet) {
+        self.index.insert(outlet.key(), self.members.len());
+        self.members.push(outlet);
+    }
+
+    fn remove(&mut self, key: usize) {
+        let Some(slot) = self.index.remove(&key) else {
+            return;
+        };
+        self.members.swap_remove(slot);
+        if let Some(moved) = self.members.get(slot) {
+            self.index.insert(moved.key(), slot);
+        }
+        self.waiting.retain(|(waiting, _)| *waiting != key);
+    }
+
+    fn get(&self, key: usize) -> Option<&Outlet> {
+        self.index.get(&key).map(|slot| &self.members[*slot])
+    }
+}
+
+/// What a registry holds, shared by the actor (messages from other threads: the bridge's
+/// fan-out and answers) and the connections of its thread (joining and leaving are plain
+/// calls, see [`crate::outlet`]).
+struct Channels {
+    bridge: Addr<HubBridge>,
+    /// The registry actor, as the bridge knows it.
+    registry: Option<Addr<ChannelRegistry>>,
+    channels: HashMap<Arc<str>, Subscribers>,
+}
+
+impl Channels {
+    fn join(&mut self, channel: Arc<str>, outlet: &Outlet) {
+        let subscribers = match self.channels.get_mut(&channel) {
+            Some(subscribers) => subscribers,
+            None => {
+                if let Some(registry) = &self.registry {
+                    self.bridge.do_send(Activate {
+                        channel: channel.clone(),
+                        registry: registry.clone(),
+                    });
+                }
+                self.channels.entry(channel.clone()).or_default()
+            }
+        };
+        if subscribers.index.contains_key(&outlet.key()) {
+            return;
+        }
+        if subscribers.ready {
+            outlet.deliver(subscribed_frame(&channel));
+        } else {
+            subscribers.waiting.push((outlet.key(), false));
+        }
+        subscribers.insert(outlet.clone());
+    }
+
+    fn leave(&mut self, channel: &str, outlet: &Outlet) {
+        let Some(subscribers) = self.channels.get_mut(channel) else {
+            return;
+        };
+        subscribers.remove(outlet.key());
+        if subscribers.members.is_empty() {
+            let Some((channel, _)) = self.channels.remove_entry(channel) else {
+                return;
+            };
+            if let Some(registry) = &self.registry {
+                self.bridge.do_send(Deactivate {
+                    channel,
+                    registry: registry.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// The subscriptions of the connections on one thread.
 pub struct ChannelRegistry {
-    bridge: Addr<HubBridge>,
-    channels: HashMap<Arc<str>, Subscribers>,
-}
-
-impl ChannelRegistry {
-    /// A registry reporting channel activity to `bridge`.
-    pub fn new(bridge: Addr<HubBridge>) -> ChannelRegistry {
-        ChannelRegistry {
-            bridge,
-            channels: HashMap::new(),
-        }
-    }
-
-    fn leave(&mut self, channel: &Arc<str>, id: &ConnectionId, ctx: &mut Context<Self>) {
-        let Some(subscribers) = self.channels.get_mut(channel) else {
-            return;
-        };
-        subscribers.members.remove(id);
-        subscribers.waiting.retain(|(waiting, _)| waiting != id);
-        if subscribers.members.is_empty() {
-            self.channels.remove(channel);
-            self.bridge.do_send(Deactivate {
-                channel: channel.clone(),
-                registry: ctx.address(),
-            });
-        }
-    }
+    channels: Rc<RefCell<Channels>>,
 }
 
 impl Actor for ChannelRegistry {
     type Context = Context<Self>;
 }
 
-/// Subscribe connection `id` to `channel`; it gets `subscribed <channel>` once the
-/// subscription is in effect.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Join {
-    /// Channel name.
-    pub channel: Arc<str>,
-    /// The connection.
-    pub id: ConnectionId,
-    /// Where its frames go.
-    pub recipient: Recipient<Deliver>,
+/// A thread's registry as its connections use it: join and leave channels by plain
+/// calls, in order with everything else the connection writes. Not `Send`: it belongs to
+/// the thread it was made on ([`Node`](crate::Node) keeps one per thread).
+#[derive(Clone)]
+pub struct LocalRegistry {
+    channels: Rc<RefCell<Channels>>,
+    addr: Addr<ChannelRegistry>,
 }
 
-impl Handler<Join> for ChannelRegistry {
-    type Result = ();
-
-    fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
-        let subscribers = match self.channels.get_mut(&join.channel) {
-            Some(subscribers) => subscribers,
-            None => {
-                self.bridge.do_send(Activate {
-                    channel: join.channel.clone(),
-                    registry: ctx.address(),
-                });
-                self.channels
-                    .entry(join.channel.clone())
-                    .or_insert(Subscribers {
-                        members: HashMap::new(),
-                        ready: false,
-                        waiting: Vec::new(),
-                    })
-            }
-        };
-        if subscribers.ready {
-            join.recipient.do_send(Deliver {
-                channel: Some(join.channel.clone()),
-                frame: subscribed_frame(&join.channel),
-            });
-        } else {
-            subscribers.waiting.push((join.id.clone(), false));
+impl LocalRegistry {
+    /// Starts a registry on the current thread, reporting channel activity to `bridge`.
+    pub fn start(bridge: Addr<HubBridge>) -> LocalRegistry {
+        let channels = Rc::new(RefCell::new(Channels {
+            bridge,
+            registry: None,
+            channels: HashMap::new(),
+        }));
+        let addr = ChannelRegistry {
+            channels: channels.clone(),
         }
-        subscribers.members.insert(join.id, join.recipient);
+        .start();
+        channels.borrow_mut().registry = Some(addr.clone());
+        LocalRegistry { channels, addr }
     }
-}
 
-/// Unsubscribe connection `id` from `channel`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Leave {
-    /// Channel name.
-    pub channel: Arc<str>,
-    /// The connection.
-    pub id: ConnectionId,
-}
-
-impl Handler<Leave> for ChannelRegistry {
-    type Result = ();
-
-    fn handle(&mut self, leave: Leave, ctx: &mut Context<Self>) {
-        self.leave(&leave.channel, &leave.id, ctx);
+    /// The registry actor, for messages from other threads.
+    pub fn addr(&self) -> &Addr<ChannelRegistry> {
+        &self.addr
     }
-}
 
-/// Connection `id` is gone: release all its subscriptions.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LeaveAll {
-    /// The connection.
-    pub id: ConnectionId,
-    /// The channels it was subscribed to.
-    pub channels: Vec<Arc<str>>,
-}
+    /// Subscribes `outlet` to `channel`: it gets `subscribed <channel>` once the hub
+    /// subscription is in effect (at once, if it is already), then the channel's
+    /// messages.
+    pub(crate) fn join(&self, channel: Arc<str>, outlet: &Outlet) {
+        self.channels.borrow_mut().join(channel, outlet);
+    }
 
-impl Handler<LeaveAll> for ChannelRegistry {
-    type Result = ();
+    /// Unsubscribes `outlet` from `channel`; no frame of it reaches the outlet after
+    /// this returns.
+    pub(crate) fn leave(&self, channel: &str, outlet: &Outlet) {
+        self.channels.borrow_mut().leave(channel, outlet);
+    }
 
-    fn handle(&mut self, leave: LeaveAll, ctx: &mut Context<Self>) {
-        for channel in &leave.channels {
-            self.leave(channel, &leave.id, ctx);
+    /// Unsubscribes `outlet` from every channel in `channels` (a connection that is gone).
+    pub(crate) fn leave_all<'a>(
+        &self,
+        channels: impl IntoIterator<Item = &'a Arc<str>>,
+        outlet: &Outlet,
+    ) {
+        let mut registry = self.channels.borrow_mut();
+        for channel in channels {
+            registry.leave(channel, outlet);
         }
     }
 }
@@ -161,7 +198,8 @@ impl Handler<ChannelReady> for ChannelRegistry {
     type Result = ();
 
     fn handle(&mut self, ready: ChannelReady, _: &mut Context<Self>) {
-        let Some(subscribers) = self.channels.get_mut(&ready.channel) else {
+        let mut registry = self.channels.borrow_mut();
+        let Some(subscribers) = registry.channels.get_mut(&ready.channel) else {
             return;
         };
         let (frame, told) = match &ready.result {
@@ -183,21 +221,19 @@ impl Handler<ChannelReady> for ChannelRegistry {
                 subscribers.waiting.clone(),
             ),
         };
-        for (id, told) in subscribers.waiting.drain(..) {
+        let waiting = std::mem::take(&mut subscribers.waiting);
+        for (key, told) in waiting {
             if told && ready.result.is_err() {
                 continue;
             }
-            if let Some(recipient) = subscribers.members.get(&id) {
-                recipient.do_send(Deliver {
-                    channel: Some(ready.channel.clone()),
-                    frame: frame.clone(),
-                });
+            if let Some(outlet) = subscribers.get(key) {
+                outlet.deliver(frame.clone());
             }
         }
         // Those told of the failure still wait for `subscribed`.
         subscribers
             .waiting
-            .extend(told.into_iter().map(|(id, _)| (id, true)));
+            .extend(told.into_iter().map(|(key, _)| (key, true)));
     }
 }
 
@@ -216,14 +252,12 @@ impl Handler<Dispatch> for ChannelRegistry {
     type Result = ();
 
     fn handle(&mut self, dispatch: Dispatch, _: &mut Context<Self>) {
-        let Some(subscribers) = self.channels.get(&dispatch.channel) else {
+        let registry = self.channels.borrow();
+        let Some(subscribers) = registry.channels.get(&dispatch.channel) else {
             return;
         };
-        for recipient in subscribers.members.values() {
-            recipient.do_send(Deliver {
-                channel: Some(dispatch.channel.clone()),
-                frame: dispatch.frame.clone(),
-            });
+        for outlet in &subscribers.members {
+            outlet.deliver(dispatch.frame.clone());
         }
     }
 }
@@ -238,8 +272,16 @@ impl Handler<ListSubscribers> for ChannelRegistry {
 
     fn handle(&mut self, list: ListSubscribers, _: &mut Context<Self>) -> Vec<ConnectionId> {
         self.channels
+            .borrow()
+            .channels
             .get(&list.0)
-            .map(|subscribers| subscribers.members.keys().cloned().collect())
+            .map(|subscribers| {
+                subscribers
+                    .members
+                    .iter()
+                    .map(|outlet| outlet.id().clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -43,6 +43,10 @@ pub enum ErrorCode {
     TooManyPending,
     /// A bug on our side; the log has the details.
     Internal,
+    /// The client read too slowly and frames queued for it were dropped, oldest first
+    /// ([`SlowConsumerPolicy::DropOldest`](crate::SlowConsumerPolicy)); the frames after
+    /// this notice follow the gap.
+    MessagesDropped,
     /// A code chosen by an action handler.
     Custom(String),
 }
@@ -64,6 +68,7 @@ impl ErrorCode {
             ErrorCode::TooManyChannels => "too_many_channels",
             ErrorCode::TooManyPending => "too_many_pending",
             ErrorCode::Internal => "internal",
+            ErrorCode::MessagesDropped => "messages_dropped",
             ErrorCode::Custom(code) => code,
         }
     }
@@ -84,6 +89,7 @@ impl ErrorCode {
             "too_many_channels" => ErrorCode::TooManyChannels,
             "too_many_pending" => ErrorCode::TooManyPending,
             "internal" => ErrorCode::Internal,
+            "messages_dropped" => ErrorCode::MessagesDropped,
             other => ErrorCode::Custom(other.to_owned()),
         }
     }
@@ -174,6 +180,7 @@ mod tests {
             ErrorCode::TooManyChannels,
             ErrorCode::TooManyPending,
             ErrorCode::Internal,
+            ErrorCode::MessagesDropped,
         ] {
             assert_eq!(ErrorCode::parse(code.as_str()), code);
         }

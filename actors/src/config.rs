@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::protocol::{ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_NAME_BYTES};
 
 /// What one connection may do. Each exceeded limit answers a clear error frame (see
-/// [`crate::ErrorCode`]); none of them closes the connection except `outbound_queue`.
+/// [`crate::ErrorCode`]); none of them closes the connection except a full outbound
+/// queue under [`SlowConsumerPolicy::Close`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest frame a client may send, in bytes; larger ones answer `too_large`.
@@ -19,9 +20,56 @@ pub struct Limits {
     /// Most action calls one connection may wait on at once; one more answers
     /// `too_many_pending`. Default 64.
     pub max_pending_actions: usize,
-    /// Frames buffered for a client that reads slowly; when full, the connection is
-    /// closed with 4001 "Slow consumer" so that memory stays bounded. Default 1024.
+    /// Frames buffered for a client that reads slowly; when full, `slow_consumer` says
+    /// what happens, so that memory stays bounded. Default 1024.
     pub outbound_queue: usize,
+    /// Bytes of frames buffered for a client that reads slowly, the other bound of the
+    /// same queue (whichever fills first): 1,024 frames of 64 KiB would be 64 MiB per
+    /// connection. A single frame larger than this is still taken into an empty queue.
+    /// Default 1 MiB.
+    pub outbound_queue_bytes: usize,
+    /// What happens when a client's outbound queue is full. Default
+    /// [`SlowConsumerPolicy::Close`].
+    pub slow_consumer: SlowConsumerPolicy,
+}
+
+/// What the server does with a client whose outbound queue (`outbound_queue`,
+/// `outbound_queue_bytes`) is full: it reads more slowly than messages come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SlowConsumerPolicy {
+    /// Close the connection with 4001 "Slow consumer"; the client reconnects and knows
+    /// that it missed messages. The default: nothing is ever lost silently.
+    #[default]
+    Close,
+    /// Drop the oldest queued frames to make room, and tell the client: before the frames
+    /// that follow the gap it gets `error {"code":"messages_dropped","message":…,
+    /// "dropped":N}`. The connection lives on; for clients that only want the latest
+    /// state (tickers, positions).
+    DropOldest,
+}
+
+impl SlowConsumerPolicy {
+    /// The policy's name in configuration files and flags: `close` or `drop-oldest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlowConsumerPolicy::Close => "close",
+            SlowConsumerPolicy::DropOldest => "drop-oldest",
+        }
+    }
+}
+
+impl std::str::FromStr for SlowConsumerPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "close" => Ok(SlowConsumerPolicy::Close),
+            "drop-oldest" | "drop_oldest" => Ok(SlowConsumerPolicy::DropOldest),
+            other => Err(format!(
+                "slow consumer policy is `close` or `drop-oldest`, not `{other}`"
+            )),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -32,6 +80,8 @@ impl Default for Limits {
             max_channels_per_connection: 128,
             max_pending_actions: 64,
             outbound_queue: 1024,
+            outbound_queue_bytes: 1024 * 1024,
+            slow_consumer: SlowConsumerPolicy::Close,
         }
     }
 }

@@ -15,12 +15,13 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use futures::FutureExt;
 
-use crate::channel_registry::{ChannelRegistry, Join, Leave, LeaveAll};
+use crate::channel_registry::LocalRegistry;
 use crate::codes::{CloseCode, ErrorCode};
 use crate::connection_info::ConnectionInfo;
 use crate::hub::HubError;
 use crate::hub_bridge::{Register, Unregister};
 use crate::node::{Node, NodeError};
+use crate::outlet::Outlet;
 use crate::process_message::ProcessMessage;
 use crate::protocol::{
     action_error_frame, error_frame, parse_client_frame, subscribed_frame, unsubscribed_frame,
@@ -49,9 +50,12 @@ fn publish_failed(channel: &str, err: &HubError) -> ByteString {
 pub struct Connection {
     node: Node,
     info: Arc<ConnectionInfo>,
-    transport: Box<dyn Transport>,
+    /// The transport until the actor starts; then it lives in `outlet`.
+    transport: Option<Box<dyn Transport>>,
+    /// The transport, shared with this thread's registry (see [`crate::outlet`]).
+    outlet: Option<Outlet>,
     limits: ParseLimits,
-    registry: Option<Addr<ChannelRegistry>>,
+    registry: Option<LocalRegistry>,
     channels: HashSet<Arc<str>>,
     pending: HashMap<RequestUid, SpawnHandle>,
     last_seen: Instant,
@@ -66,7 +70,8 @@ impl Connection {
         Connection {
             node,
             info: Arc::new(info),
-            transport,
+            transport: Some(transport),
+            outlet: None,
             limits,
             registry: None,
             channels: HashSet::new(),
@@ -81,7 +86,10 @@ impl Connection {
         if self.closed {
             return;
         }
-        match self.transport.send(frame) {
+        let Some(outlet) = &self.outlet else {
+            return;
+        };
+        match outlet.send(frame) {
             Ok(()) => {}
             Err(TransportError::Full) => {
                 log::warn!(
@@ -100,7 +108,9 @@ impl Connection {
     fn close(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
         if !self.closed {
             self.closed = true;
-            self.transport.close(code);
+            if let Some(outlet) = &self.outlet {
+                outlet.with(|transport| transport.close(code));
+            }
         }
         ctx.stop();
     }
@@ -121,22 +131,16 @@ impl Connection {
         }
         let channel: Arc<str> = Arc::from(channel);
         self.channels.insert(channel.clone());
-        if let Some(registry) = &self.registry {
-            registry.do_send(Join {
-                channel,
-                id: self.info.id.clone(),
-                recipient: ctx.address().recipient(),
-            });
+        if let (Some(registry), Some(outlet)) = (&self.registry, &self.outlet) {
+            registry.join(channel, outlet);
         }
     }
 
     fn unsubscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
-        if let Some(channel) = self.channels.take(channel) {
-            if let Some(registry) = &self.registry {
-                registry.do_send(Leave {
-                    channel,
-                    id: self.info.id.clone(),
-                });
+        if self.channels.remove(channel) {
+            if let (Some(registry), Some(outlet)) = (&self.registry, &self.outlet) {
+                // A plain call: no frame of `channel` can follow `unsubscribed`.
+                registry.leave(channel, outlet);
             }
         }
         self.write(unsubscribed_frame(channel), ctx);
@@ -241,6 +245,13 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(transport) = self.transport.take() {
+            self.outlet = Some(Outlet::new(
+                self.info.id.clone(),
+                transport,
+                ctx.address().downgrade(),
+            ));
+        }
         self.registry = Some(self.node.local_registry());
         self.node.bridge().do_send(Register {
             info: self.info.clone(),
@@ -253,23 +264,23 @@ impl Actor for Connection {
             if conn.last_seen.elapsed() > client_timeout {
                 log::info!("connection {}: heartbeat timeout", conn.info.id);
                 conn.close(CloseCode::HeartbeatTimeout, ctx);
-            } else {
-                conn.transport.heartbeat();
+            } else if let Some(outlet) = &conn.outlet {
+                outlet.with(|transport| transport.heartbeat());
             }
         });
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
-        if !self.closed {
-            self.closed = true;
-            self.transport.close(CloseCode::Normal);
+        if let Some(outlet) = &self.outlet {
+            if !self.closed {
+                self.closed = true;
+                outlet.with(|transport| transport.close(CloseCode::Normal));
+            }
+            if let Some(registry) = &self.registry {
+                registry.leave_all(self.channels.iter(), outlet);
+            }
         }
-        if let Some(registry) = &self.registry {
-            registry.do_send(LeaveAll {
-                id: self.info.id.clone(),
-                channels: self.channels.drain().collect(),
-            });
-        }
+        self.channels.clear();
         self.node.bridge().do_send(Unregister(self.info.id.clone()));
         Running::Stop
     }
@@ -340,31 +351,6 @@ impl Handler<TransportClosed> for Connection {
     fn handle(&mut self, _: TransportClosed, ctx: &mut Context<Self>) {
         self.closed = true;
         ctx.stop();
-    }
-}
-
-/// A frame for this connection from its registry. `channel` names the subscription it
-/// belongs to: a frame for a channel already left is dropped, so nothing arrives after
-/// `unsubscribed`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    /// The subscription this frame belongs to.
-    pub channel: Option<Arc<str>>,
-    /// The frame.
-    pub frame: ByteString,
-}
-
-impl Handler<Deliver> for Connection {
-    type Result = ();
-
-    fn handle(&mut self, deliver: Deliver, ctx: &mut Context<Self>) {
-        if let Some(channel) = &deliver.channel {
-            if !self.channels.contains(channel) {
-                return;
-            }
-        }
-        self.write(deliver.frame, ctx);
     }
 }
 

@@ -23,6 +23,8 @@
 //! | `queue/` | the [`Queue`] trait, [`MemoryQueue`], [`RedisQueue`] |
 //! | `redis_link.rs` | what the Redis hub and queue share: pool, backoff, setup errors |
 //! | `transport.rs` | the [`Transport`] trait transports implement |
+//! | `outbox.rs` | [`Outbox`]: a slow client's bounded frame queue and its policy |
+//! | `outlet.rs` | a connection's transport, shared with its thread's registry |
 //! | `process_message.rs` | messages for one connection, routed to its process |
 //!
 //! # How a message travels
@@ -30,7 +32,7 @@
 //! A client's `channel test hi` reaches its [`Connection`], which publishes on the hub.
 //! The hub delivers it to the [`HubBridge`] of every process subscribed to `test`; each
 //! bridge formats the frame once and hands it to the [`ChannelRegistry`] of every thread
-//! with subscribers, which writes it to each subscribed connection.
+//! with subscribers, which writes it to each subscribed connection's transport.
 //!
 //! An `action site/test {…}` is pushed on the queue, and a "queue updated" notice goes
 //! out on the hub. A process serving `site/test` wakes an [`ActionWorker`], which pops
@@ -49,6 +51,8 @@ pub mod connection_info;
 pub mod hub;
 pub mod hub_bridge;
 pub mod node;
+pub mod outbox;
+mod outlet;
 pub mod process_message;
 pub mod protocol;
 pub mod queue;
@@ -58,14 +62,15 @@ pub mod worker_supervisor;
 
 pub use action::{handler_fn, Action, ActionError, ActionHandler, ActionResult, Router};
 pub use action_worker::ActionWorker;
-pub use channel_registry::ChannelRegistry;
+pub use channel_registry::{ChannelRegistry, LocalRegistry};
 pub use codes::{CloseCode, ErrorCode};
-pub use config::{Limits, NodeConfig, RedisConfig};
+pub use config::{Limits, NodeConfig, RedisConfig, SlowConsumerPolicy};
 pub use connection::{Close, Connection, Inbound, Refused, Touch, TransportClosed};
 pub use connection_info::{ConnectionId, ConnectionInfo};
 pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisHub};
 pub use hub_bridge::HubBridge;
 pub use node::{ChannelMessage, ConnectionEvent, ListenerId, Node, NodeError, Payload};
+pub use outbox::Outbox;
 pub use process_message::ProcessMessage;
 pub use queue::{ActionCall, Claimed, MemoryQueue, Queue, QueueError, RedisQueue};
 pub use redis_link::RedisSetupError;

@@ -18,7 +18,7 @@ use thiserror::Error;
 use tokio::sync::broadcast;
 
 use crate::action::Router;
-use crate::channel_registry::{ChannelRegistry, ListSubscribers};
+use crate::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
 use crate::config::NodeConfig;
 use crate::connection_info::{ConnectionId, ConnectionInfo};
 use crate::hub::{Hub, HubError, HubNames};
@@ -430,18 +430,27 @@ impl Node {
     }
 
     /// The channel registry of the calling thread, started on first use: one per arbiter,
-    /// so fan-out runs on every thread that holds connections, not on one.
-    pub(crate) fn local_registry(&self) -> Addr<ChannelRegistry> {
-        let thread = thread::current().id();
-        let mut registries = self.registries();
-        match registries.get(&thread) {
-            Some(registry) if registry.connected() => registry.clone(),
-            _ => {
-                let registry = ChannelRegistry::new(self.inner.bridge.clone()).start();
-                registries.insert(thread, registry.clone());
-                registry
-            }
+    /// so fan-out runs on every thread that holds connections, not on one. The handle
+    /// lives in a thread-local (it is not `Send`), keyed by node, since one thread may
+    /// serve several nodes (tests do).
+    pub(crate) fn local_registry(&self) -> LocalRegistry {
+        thread_local! {
+            static LOCAL: std::cell::RefCell<HashMap<String, LocalRegistry>> =
+                std::cell::RefCell::new(HashMap::new());
         }
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            // A registry whose arbiter stopped (a test's system ended) is not reused.
+            local.retain(|_, registry| registry.addr().connected());
+            if let Some(registry) = local.get(&self.inner.id) {
+                return registry.clone();
+            }
+            let registry = LocalRegistry::start(self.inner.bridge.clone());
+            self.registries()
+                .insert(thread::current().id(), registry.addr().clone());
+            local.insert(self.inner.id.clone(), registry.clone());
+            registry
+        })
     }
 
     /// Puts an action call on the queue and notifies the workers of its route.

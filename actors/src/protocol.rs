@@ -403,6 +403,18 @@ pub fn error_frame(code: &ErrorCode, message: &str, channel: Option<&str>) -> By
     ByteString::from(format!("error {body}"))
 }
 
+/// Formats the notice that `dropped` frames queued for a slow client were dropped
+/// (`error {"code":"messages_dropped","message":…,"dropped":N}`); see
+/// [`SlowConsumerPolicy::DropOldest`](crate::SlowConsumerPolicy::DropOldest).
+pub fn messages_dropped_frame(dropped: u64) -> ByteString {
+    let body = serde_json::json!({
+        "code": ErrorCode::MessagesDropped.as_str(),
+        "message": format!("{dropped} messages were dropped: the connection read too slowly"),
+        "dropped": dropped,
+    });
+    ByteString::from(format!("error {body}"))
+}
+
 /// A frame from the server, parsed; for Rust clients, tests and the load generator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerFrame<'a> {

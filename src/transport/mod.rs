@@ -5,5 +5,6 @@
 //! - [`sockjs`]: the SockJS protocol (WebSocket, streaming and polling fallbacks) under
 //!   `<scope>/`.
 
+mod socket;
 pub mod sockjs;
 pub mod websocket;
