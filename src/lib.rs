@@ -65,7 +65,7 @@ pub use comet_actors::{
     self as actors, handler_fn, protocol, Action, ActionError, ActionHandler, ActionResult,
     ChannelMessage, CloseCode, ConnectionEvent, ConnectionId, ConnectionInfo, ErrorCode, Hub,
     Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
-    RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
+    RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, SlowConsumerPolicy,
 };
 pub use server::{HubServer, Running, Server};
 pub use transport::sockjs::{SockJs, SockJsConfig};

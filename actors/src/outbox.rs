@@ -82,6 +82,12 @@ impl Outbox {
         Ok(())
     }
 
+    /// Counts `dropped` frames that were dropped before they reached the outbox (e.g. on
+    /// their way to it): the next notice includes them.
+    pub fn note_dropped(&mut self, dropped: u64) {
+        self.dropped += dropped;
+    }
+
     /// Takes the next frame for the client: the `messages_dropped` notice first when
     /// frames were dropped since the last one, then the queued frames in order.
     pub fn pop(&mut self) -> Option<ByteString> {

@@ -22,8 +22,9 @@ pub struct Outcome {
     pub kib_per_connection: f64,
 }
 
-/// Opens `connections` subscribed connections spread over `channels` channels, waits for
-/// the server to settle, and measures its RSS.
+/// Opens `connections` subscribed connections spread over `channels` channels (no
+/// subscriptions when `channels` is 0: the bare baseline has none), waits for the server
+/// to settle, and measures its RSS.
 pub async fn run(
     target: &Target,
     pid: u32,
@@ -38,13 +39,13 @@ pub async fn run(
     progress.finish_and_clear();
 
     let progress = bar(connections as u64, "idle: subscribing");
-    for (n, ws) in sockets.iter_mut().enumerate() {
+    for (n, ws) in sockets.iter_mut().enumerate().filter(|_| channels > 0) {
         let channel = format!("idle-{}", n % channels.max(1));
         ws.send(Message::text(format!("subscribe {channel}")))
             .await
             .map_err(|err| err.to_string())?;
     }
-    for ws in &mut sockets {
+    for ws in sockets.iter_mut().filter(|_| channels > 0) {
         loop {
             match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
                 Ok(Some(Ok(Message::Text(text)))) if text.starts_with("subscribed ") => break,

@@ -104,6 +104,10 @@ struct IdleArgs {
     /// Seconds to let the server settle before measuring.
     #[arg(long, default_value_t = 2)]
     settle_secs: u64,
+    /// Measure the bare baseline server (no protocol, no subscriptions) too: the stack's
+    /// own cost per connection.
+    #[arg(long)]
+    baseline: bool,
 }
 
 #[derive(Args)]
@@ -193,7 +197,25 @@ async fn run(workload: Workload) -> Result<(), String> {
                 outcome.rss_after_mib,
                 outcome.kib_per_connection
             );
-            report::print_json("idle", json!({ "result": outcome }));
+            let mut runs = vec![outcome];
+            if args.baseline {
+                let server = baseline::spawn()?;
+                let target = Target::new(&format!("ws://{}/ws", server.addr), args.sources).await?;
+                let bare = idle::run(
+                    &target,
+                    server.pid(),
+                    args.connections,
+                    0,
+                    Duration::from_secs(args.settle_secs),
+                )
+                .await?;
+                println!(
+                    "idle baseline (bare actix-ws, no subscriptions): server RSS {:.1} → {:.1} MiB, {:.2} KiB per connection",
+                    bare.rss_before_mib, bare.rss_after_mib, bare.kib_per_connection
+                );
+                runs.push(bare);
+            }
+            report::print_json("idle", json!({ "runs": runs }));
             Ok(())
         }
         Workload::Actions(args) => {

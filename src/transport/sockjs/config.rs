@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use comet_actors::SlowConsumerPolicy;
+
 /// Where the iframe page loads the SockJS client library from, unless configured.
 pub const DEFAULT_SOCKJS_URL: &str =
     "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js";
@@ -52,9 +54,19 @@ pub struct SockJsConfig {
     /// Default [`DEFAULT_SOCKJS_URL`].
     pub sockjs_url: String,
     /// Messages a session buffers for its client while no receiving connection takes
-    /// them (e.g. between two polls). When full, the session refuses more: the comet
-    /// connection behind it then closes as a slow consumer (4001). Default 1024.
+    /// them (e.g. between two polls, or while a WebSocket client does not read). When
+    /// full, `slow_consumer` says what happens. Default 1024.
     pub max_queued_messages: usize,
+    /// Bytes of messages a session buffers, the other bound of the same buffer
+    /// (whichever fills first; one larger message is still taken into an empty buffer).
+    /// Default 1 MiB.
+    pub max_queued_bytes: usize,
+    /// What a session does when its buffer is full: close with `c[4001,"Slow consumer"]`
+    /// (the default), or drop the oldest messages and give the client
+    /// `error {"code":"messages_dropped",…}` before the ones that follow the gap.
+    /// For comet's own endpoint ([`Comet::scope`](crate::Comet::scope)) the node's
+    /// [`Limits::slow_consumer`](comet_actors::Limits) decides, over whatever is set here.
+    pub slow_consumer: SlowConsumerPolicy,
     /// Largest request body (`xhr_send`, `jsonp_send`) or WebSocket message a client may
     /// send, in bytes; larger ones get 413 (or close the WebSocket with 1009).
     /// Default 1 MiB.
@@ -72,6 +84,8 @@ impl Default for SockJsConfig {
             origins: vec!["*:*".to_owned()],
             sockjs_url: DEFAULT_SOCKJS_URL.to_owned(),
             max_queued_messages: 1024,
+            max_queued_bytes: 1024 * 1024,
+            slow_consumer: SlowConsumerPolicy::Close,
             max_request_bytes: 1024 * 1024,
         }
     }

@@ -21,7 +21,9 @@ use super::frames::Framing;
 use super::session::{ReceiverClosed, Session};
 
 /// Wrapped frames waiting between a session and its receiver; a receiver this far
-/// behind makes the session hold further messages in its own bounded buffer.
+/// behind makes the session hold further messages in its own bounded buffer. One more
+/// slot is kept for the end (a close frame, or a raw socket's close), so that even a
+/// client that stopped reading gets told why, after what it was sent.
 const RECEIVER_BUFFER: usize = 16;
 
 static NEXT_RECEIVER: AtomicU64 = AtomicU64::new(1);
@@ -97,7 +99,7 @@ impl Receiver {
         framing: Framing,
         response_limit: usize,
     ) -> (Receiver, mpsc::Receiver<Outgoing>) {
-        let (out, rx) = mpsc::channel(RECEIVER_BUFFER);
+        let (out, rx) = mpsc::channel(RECEIVER_BUFFER + 1);
         let limit = match kind {
             ReceiverKind::Polling => 1,
             ReceiverKind::Streaming => response_limit.max(1),
@@ -119,9 +121,9 @@ impl Receiver {
         self.kind.transport_name(&self.framing)
     }
 
-    /// Whether a frame would be taken now.
+    /// Whether a frame would be taken now (the slot kept for the end does not count).
     pub(crate) fn has_room(&self) -> bool {
-        self.out.capacity() > 0
+        self.out.capacity() > 1
     }
 
     /// Whether the other end is gone.
@@ -136,6 +138,18 @@ impl Receiver {
 
     /// Wraps and queues one frame (or, for a raw WebSocket, one message).
     pub(crate) fn send(&mut self, frame: &str) -> Result<Written, TransportError> {
+        if !self.has_room() && !self.out.is_closed() {
+            return Err(TransportError::Full);
+        }
+        self.push(frame)
+    }
+
+    /// Queues the last frame (a close frame) into the slot kept for it.
+    pub(crate) fn send_last(&mut self, frame: &str) -> Result<Written, TransportError> {
+        self.push(frame)
+    }
+
+    fn push(&mut self, frame: &str) -> Result<Written, TransportError> {
         let data = match self.kind {
             ReceiverKind::RawWebSocket => ByteString::from(frame),
             _ => self.framing.wrap(frame),

@@ -7,14 +7,14 @@
 //! writes every message back. Both are a few lines, because the session does the
 //! protocol.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use actix_web::HttpRequest;
 use bytestring::ByteString;
-use comet_actors::{CloseCode, Transport, TransportError};
+use comet_actors::{CloseCode, SlowConsumerPolicy, Transport, TransportError};
 
 use super::session::{CloseSession, Push, Session};
 
@@ -60,30 +60,46 @@ pub trait SessionHandler: 'static {
     fn closed(&mut self) {}
 }
 
+/// Messages on their way from a [`SessionSink`] to its session (in the session's
+/// mailbox), and those dropped on the way.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    /// Pushes sent and not yet handled by the session.
+    pub(crate) messages: AtomicUsize,
+    /// Pushes dropped because too many were on their way (drop-oldest policy only).
+    pub(crate) dropped: AtomicU64,
+}
+
 /// Writes to one session's client. Cheap to clone; every method returns at once.
 ///
-/// Messages wait in the session until a receiving connection takes them; at most
-/// `max_queued_messages` may wait, beyond that [`SessionSink::send`] fails with
-/// [`TransportError::Full`], so a client that stopped polling cannot grow memory.
+/// Messages wait in the session until a receiving connection takes them, at most
+/// `max_queued_messages` (and `max_queued_bytes`). Beyond that the session applies its
+/// `slow_consumer` policy: under `Close` it closes with `c[4001,"Slow consumer"]` (and
+/// [`SessionSink::send`] fails with [`TransportError::Full`] once that many are on their
+/// way), under `DropOldest` it drops the oldest and tells the client. Either way a client
+/// that stopped reading cannot grow memory.
 #[derive(Clone)]
 pub struct SessionSink {
     session: Addr<Session>,
-    queued: Arc<AtomicUsize>,
+    in_flight: Arc<InFlight>,
     capacity: usize,
+    policy: SlowConsumerPolicy,
     transport: &'static str,
 }
 
 impl SessionSink {
     pub(crate) fn new(
         session: Addr<Session>,
-        queued: Arc<AtomicUsize>,
+        in_flight: Arc<InFlight>,
         capacity: usize,
+        policy: SlowConsumerPolicy,
         transport: &'static str,
     ) -> SessionSink {
         SessionSink {
             session,
-            queued,
+            in_flight,
             capacity,
+            policy,
             transport,
         }
     }
@@ -93,10 +109,18 @@ impl SessionSink {
         if !self.session.connected() {
             return Err(TransportError::Closed);
         }
-        let queued = self.queued.fetch_add(1, Ordering::Relaxed);
-        if queued >= self.capacity {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(TransportError::Full);
+        // The session takes its mailbox as fast as it runs; this bounds what may wait
+        // there meanwhile (its own buffer is bounded by the session).
+        let on_the_way = self.in_flight.messages.fetch_add(1, Ordering::Relaxed);
+        if on_the_way >= self.capacity {
+            self.in_flight.messages.fetch_sub(1, Ordering::Relaxed);
+            return match self.policy {
+                SlowConsumerPolicy::Close => Err(TransportError::Full),
+                SlowConsumerPolicy::DropOldest => {
+                    self.in_flight.dropped.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+            };
         }
         self.session.do_send(Push(message.into()));
         Ok(())

@@ -15,19 +15,19 @@
 //! WebSocket sessions are sessions too, with the socket as their only receiver; they end
 //! with it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::HttpRequest;
 use bytestring::ByteString;
-use comet_actors::TransportError;
+use comet_actors::{Outbox, TransportError};
 
 use super::frames::{close_frame, messages_frame, HEARTBEAT, OPEN};
 use super::receiver::{Receiver, ReceiverKind, Written};
-use super::service::{SessionHandler, SessionSink};
+use super::service::{InFlight, SessionHandler, SessionSink};
 use super::Endpoint;
 
 /// Where the session is in its life.
@@ -49,8 +49,10 @@ pub(crate) struct Session {
     config: Arc<super::SockJsConfig>,
     handler: Option<Box<dyn SessionHandler>>,
     state: State,
-    pending: VecDeque<ByteString>,
-    queued: Arc<AtomicUsize>,
+    /// Messages for the client that no receiver took yet, bounded by
+    /// `max_queued_messages` and `max_queued_bytes` under the `slow_consumer` policy.
+    pending: Outbox,
+    in_flight: Arc<InFlight>,
     first: Option<Receiver>,
     receiver: Option<Receiver>,
     timeout: Option<SpawnHandle>,
@@ -74,23 +76,29 @@ impl Session {
         let transport = receiver.transport_name();
         let touch_interval = service.touch_interval().filter(|every| !every.is_zero());
         Session::create(move |ctx| {
-            let queued = Arc::new(AtomicUsize::new(0));
+            let in_flight = Arc::new(InFlight::default());
             let sink = SessionSink::new(
                 ctx.address(),
-                queued.clone(),
+                in_flight.clone(),
                 config.max_queued_messages,
+                config.slow_consumer,
                 transport,
             );
             let handler = service.open(sink, request);
             log::debug!("sockjs session {id:?} opened ({transport})");
+            let pending = Outbox::with_bounds(
+                config.max_queued_messages,
+                config.max_queued_bytes,
+                config.slow_consumer,
+            );
             Session {
                 id,
                 sessions,
                 config,
                 handler: Some(handler),
                 state: State::Connecting,
-                pending: VecDeque::new(),
-                queued,
+                pending,
+                in_flight,
                 first: Some(receiver),
                 receiver: None,
                 timeout: None,
@@ -176,8 +184,7 @@ impl Session {
                 return;
             }
             if receiver.kind == ReceiverKind::RawWebSocket {
-                if let Some(message) = self.pending.pop_front() {
-                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                if let Some(message) = self.pending.pop() {
                     self.write(&message, ctx);
                 }
             } else {
@@ -190,10 +197,8 @@ impl Session {
 
     /// Everything buffered, as one `a[...]` frame.
     fn take_pending_frame(&mut self) -> ByteString {
-        let frame = messages_frame(self.pending.iter().map(|m| &**m));
-        self.queued.fetch_sub(self.pending.len(), Ordering::Relaxed);
-        self.pending.clear();
-        frame
+        let messages: Vec<ByteString> = std::iter::from_fn(|| self.pending.pop()).collect();
+        messages_frame(messages.iter().map(|m| &**m))
     }
 
     /// Flushes again once the receiver's channel has room.
@@ -282,7 +287,7 @@ impl Session {
             return;
         };
         if receiver.kind != ReceiverKind::RawWebSocket {
-            let _ = receiver.send(&close_frame(code, &reason));
+            let _ = receiver.send_last(&close_frame(code, &reason));
         }
         self.end_receiver(code, &reason, ctx);
     }
@@ -350,7 +355,6 @@ impl Actor for Session {
         if let Some(receiver) = self.receiver.take() {
             receiver.end(1001, "Server shutting down");
         }
-        self.queued.fetch_sub(self.pending.len(), Ordering::Relaxed);
         self.pending.clear();
         Running::Stop
     }
@@ -398,11 +402,24 @@ impl Handler<Push> for Session {
     type Result = ();
 
     fn handle(&mut self, Push(message): Push, ctx: &mut Context<Self>) {
+        self.in_flight.messages.fetch_sub(1, Ordering::Relaxed);
         if self.state != State::Open {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        self.pending.push_back(message);
+        let dropped = self.in_flight.dropped.swap(0, Ordering::Relaxed);
+        self.pending.note_dropped(dropped);
+        if self.pending.push(message).is_err() {
+            log::warn!(
+                "sockjs session {:?}: {} messages queued, closing as a slow consumer",
+                self.id,
+                self.pending.len()
+            );
+            // What it did not take it will not take: the close frame comes next.
+            self.pending.clear();
+            let code = comet_actors::CloseCode::SlowConsumer;
+            self.close(code.code(), code.reason().to_owned(), ctx);
+            return;
+        }
         self.flush(ctx);
     }
 }
