@@ -8,6 +8,7 @@ use actix::Recipient;
 use comet_actors::{
     handler_fn, Action, ActionHandler, ActionResult, Hub, Limits, MemoryHub, MemoryQueue, Node,
     NodeConfig, Queue, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
+    SlowConsumerPolicy,
 };
 use thiserror::Error;
 
@@ -81,6 +82,14 @@ impl CometBuilder {
     /// Replaces the whole node configuration.
     pub fn config(mut self, config: NodeConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// What happens to a client whose outbound queue is full (`Limits::slow_consumer`):
+    /// closed with 4001 (the default), or its oldest frames dropped with a
+    /// `messages_dropped` notice. Over the raw WebSocket and SockJS alike.
+    pub fn slow_consumer(mut self, policy: SlowConsumerPolicy) -> Self {
+        self.config.limits.slow_consumer = policy;
         self
     }
 

@@ -18,6 +18,7 @@
 //! | `--queue-poll-ms MS` | `COMET_QUEUE_POLL_MS` | `queue_poll_ms` | `1000` |
 //! | `--process-ttl-ms MS` | `COMET_PROCESS_TTL_MS` | `process_ttl_ms` | `10000` |
 //! | `--demo-actions true\|false` | `COMET_DEMO_ACTIONS` | `demo_actions` | `true` |
+//! | `--slow-consumer close\|drop-oldest` | `COMET_SLOW_CONSUMER` | `slow_consumer` | `close` |
 //!
 //! ```toml
 //! # cometd.toml: a process that only runs actions
@@ -37,7 +38,10 @@ use clap::{ArgAction, Args, ValueEnum};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::{BuildError, Comet, CometBuilder, HubServer, NodeConfig, RedisConfig, Running, Server};
+use crate::{
+    BuildError, Comet, CometBuilder, HubServer, NodeConfig, RedisConfig, Running, Server,
+    SlowConsumerPolicy,
+};
 
 /// Which of the seed's process roles to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -102,6 +106,10 @@ pub struct Flags {
     /// Register the demo actions site/test, site/publish and site/sleep. [default: true]
     #[arg(long, env = "COMET_DEMO_ACTIONS", action = ArgAction::Set)]
     pub demo_actions: Option<bool>,
+    /// What to do with a client whose outbound queue is full: `close` it with 4001, or
+    /// `drop-oldest` frames and tell it (`messages_dropped`). [default: close]
+    #[arg(long, env = "COMET_SLOW_CONSUMER")]
+    pub slow_consumer: Option<SlowConsumerPolicy>,
 }
 
 /// The config file's keys: the flags' names, all optional.
@@ -119,6 +127,7 @@ struct FileSettings {
     queue_poll_ms: Option<u64>,
     process_ttl_ms: Option<u64>,
     demo_actions: Option<bool>,
+    slow_consumer: Option<String>,
 }
 
 /// Why the settings could not be made.
@@ -173,6 +182,8 @@ pub struct Settings {
     pub process_ttl: Duration,
     /// Whether to register the demo actions (the caller does; see [`crate::demo`]).
     pub demo_actions: bool,
+    /// What happens to a client whose outbound queue is full.
+    pub slow_consumer: SlowConsumerPolicy,
 }
 
 impl Default for Settings {
@@ -190,6 +201,7 @@ impl Default for Settings {
             queue_poll_interval: node.queue_poll_interval,
             process_ttl: RedisConfig::new("").process_ttl,
             demo_actions: true,
+            slow_consumer: node.limits.slow_consumer,
         }
     }
 }
@@ -210,8 +222,14 @@ impl Flags {
                 "role `hub` runs actions; `listen_actions = false` contradicts it".into(),
             ));
         }
+        let slow_consumer = match (self.slow_consumer, &file.slow_consumer) {
+            (Some(policy), _) => policy,
+            (None, Some(text)) => text.parse().map_err(SettingsError::Invalid)?,
+            (None, None) => defaults.slow_consumer,
+        };
         Ok(Settings {
             role,
+            slow_consumer,
             bind: self.bind.clone().or(file.bind).unwrap_or(defaults.bind),
             path: self.path.clone().or(file.path).unwrap_or(defaults.path),
             redis: self
@@ -266,7 +284,8 @@ impl Settings {
             .listen_actions(self.listen_actions)
             .workers(self.workers)
             .action_timeout(self.action_timeout)
-            .queue_poll_interval(self.queue_poll_interval);
+            .queue_poll_interval(self.queue_poll_interval)
+            .slow_consumer(self.slow_consumer);
         if let Some(url) = &self.redis {
             let mut redis = RedisConfig::new(url.clone());
             redis.process_ttl = self.process_ttl;
@@ -376,5 +395,33 @@ mod tests {
         assert!(matches!(err, SettingsError::Invalid(_)));
         let plain = flags(&[]).settings().unwrap();
         assert_eq!(plain, Settings::default());
+    }
+
+    #[test]
+    fn the_slow_consumer_policy_comes_from_a_flag_or_the_file() {
+        assert_eq!(
+            flags(&[]).settings().unwrap().slow_consumer,
+            SlowConsumerPolicy::Close
+        );
+        let flagged = flags(&["--slow-consumer", "drop-oldest"])
+            .settings()
+            .unwrap();
+        assert_eq!(flagged.slow_consumer, SlowConsumerPolicy::DropOldest);
+        assert!(Cli::try_parse_from(["test", "--slow-consumer", "ignore"]).is_err());
+
+        let dir = std::env::temp_dir().join(format!("comet-cli-slow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cometd.toml");
+        std::fs::write(&file, "slow_consumer = \"drop-oldest\"\n").unwrap();
+        let from_file = flags(&["--config", file.to_str().unwrap()])
+            .settings()
+            .unwrap();
+        assert_eq!(from_file.slow_consumer, SlowConsumerPolicy::DropOldest);
+        std::fs::write(&file, "slow_consumer = \"never\"\n").unwrap();
+        let err = flags(&["--config", file.to_str().unwrap()])
+            .settings()
+            .unwrap_err();
+        assert!(matches!(err, SettingsError::Invalid(_)), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
