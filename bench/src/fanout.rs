@@ -29,6 +29,8 @@ pub struct Plan {
     pub subscribers: Vec<Target>,
     /// How many subscribers.
     pub count: usize,
+    /// Extra subscribers that never read once subscribed (not counted in deliveries).
+    pub stalled: usize,
     /// How many messages the publisher sends.
     pub messages: usize,
     /// Messages per second; `None` sends as fast as the socket takes them.
@@ -66,6 +68,10 @@ pub struct Outcome {
     pub cpu_us_per_delivery: Option<f64>,
     /// Server RSS after the run, in MiB, summed over processes.
     pub rss_mib: Option<f64>,
+    /// Server RSS just before the first message, in MiB.
+    pub rss_before_mib: Option<f64>,
+    /// Subscribers that never read.
+    pub stalled: usize,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +106,15 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
             joining.inc(1);
         }
         joining.finish_and_clear();
+    }
+    // Stalled subscribers: subscribed (ack read), then never read again until the end.
+    let hidden = indicatif::ProgressBar::hidden();
+    let mut stalled = connect_many(&plan.subscribers, plan.stalled, 256, &hidden).await?;
+    for ws in &mut stalled {
+        ws.send(Message::text(format!("subscribe {}", plan.channel)))
+            .await
+            .map_err(|err| err.to_string())?;
+        wait_for(ws, &format!("subscribed {}", plan.channel)).await?;
     }
     let mut publisher = plan.publisher.connect(plan.count).await?;
 
@@ -162,6 +177,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     }
     let after = procstat::sample_all(&plan.pids).ok();
     let _ = stop_tx.send(true);
+    drop(stalled);
     progress.finish_and_clear();
 
     let mut latencies = Histogram::<u64>::new(3).map_err(|err| err.to_string())?;
@@ -198,6 +214,8 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         max_us: latencies.max(),
         cpu_us_per_delivery,
         rss_mib: after.map(|a| a.rss_bytes as f64 / (1024.0 * 1024.0)),
+        rss_before_mib: before.map(|b| b.rss_bytes as f64 / (1024.0 * 1024.0)),
+        stalled: plan.stalled,
     })
 }
 

@@ -71,6 +71,10 @@ struct FanoutKnobs {
     /// Seconds to wait for stragglers once deliveries stop.
     #[arg(long, default_value_t = 5)]
     grace_secs: u64,
+    /// Extra subscribers that subscribe and then never read (backpressure: the server's
+    /// RSS before and after shows what they cost; the others must still get everything).
+    #[arg(long, default_value_t = 0)]
+    stalled: usize,
 }
 
 #[derive(Args)]
@@ -267,6 +271,7 @@ async fn fanout_passes(
         publisher,
         subscribers,
         count: knobs.subscribers,
+        stalled: if subscribe { knobs.stalled } else { 0 },
         messages: knobs.messages,
         rate: None,
         payload_bytes: knobs.payload_bytes,
@@ -326,6 +331,15 @@ async fn fanout_workload(args: FanoutArgs) -> Result<(), String> {
         outcomes.extend(base);
     }
     report::print_fanout(&outcomes, baseline_max.as_ref());
+    for outcome in outcomes.iter().filter(|o| o.stalled > 0) {
+        println!(
+            "{}: {} stalled subscribers; server RSS {:.1} MiB before the messages, {:.1} MiB after",
+            outcome.label,
+            outcome.stalled,
+            outcome.rss_before_mib.unwrap_or(0.0),
+            outcome.rss_mib.unwrap_or(0.0),
+        );
+    }
     report::print_json("fanout", json!({ "runs": outcomes }));
     Ok(())
 }
