@@ -1,6 +1,6 @@
 //! Micro-benchmark of fan-out inside one process: one publish reaching N connections
-//! through the hub, the bridge, the registry and each Connection actor, ending at a
-//! transport that only counts. No sockets: this is the actors' own cost.
+//! through the hub, the bridge and the registry, which writes to each connection's
+//! transport (here one that only counts). No sockets: this is the actors' own cost.
 //! `cargo bench -p comet-actors --bench fanout`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

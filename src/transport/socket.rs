@@ -125,7 +125,7 @@ impl SocketWriter {
         state.wake();
     }
 
-    /// Clone of the handle, for the reader (pongs).
+    /// A second handle on the same socket, for the reader (which answers pings).
     pub(crate) fn clone_handle(&self) -> SocketWriter {
         SocketWriter(self.0.clone())
     }
@@ -208,9 +208,13 @@ impl Drop for SocketBody {
 
 /// A message from the client, continuations joined.
 pub(crate) enum Incoming {
+    /// A text message (valid UTF-8).
     Text(ByteString),
+    /// A binary message.
     Binary(Bytes),
+    /// A ping, with the payload its pong must carry.
     Ping(Bytes),
+    /// A pong.
     Pong,
 }
 
