@@ -414,8 +414,7 @@ impl Handler<Push> for Session {
                 self.id,
                 self.pending.len()
             );
-            // What it did not take it will not take: the close frame comes next.
-            self.pending.clear();
+            // As for any close, the messages buffered before go out first.
             let code = comet_actors::CloseCode::SlowConsumer;
             self.close(code.code(), code.reason().to_owned(), ctx);
             return;
