@@ -2,8 +2,15 @@
 
 mod common;
 
-use comet::{Comet, Limits};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Recipient;
+use actix_web::web::Bytes;
+use comet::actors::{HubError, HubMessage};
+use comet::{Comet, Hub, Limits, MemoryHub};
 use common::TestServer;
+use futures::future::BoxFuture;
 
 #[actix_web::test]
 async fn a_message_reaches_every_subscriber_including_the_sender() {
@@ -148,5 +155,53 @@ async fn many_subscribers_on_both_worker_threads_all_receive() {
             .len(),
         40
     );
+    server.stop().await;
+}
+
+/// A hub whose subscriptions take effect 50 ms late, as over a network (Redis' SUBSCRIBE
+/// needs a round trip), while publishes go at once.
+struct SlowSubscribeHub(Arc<MemoryHub>);
+
+impl Hub for SlowSubscribeHub {
+    fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>> {
+        self.0.start(sink)
+    }
+
+    fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>> {
+        self.0.publish(channel, payload)
+    }
+
+    fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
+        let (hub, channel) = (self.0.clone(), channel.to_owned());
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            hub.subscribe(&channel).await
+        })
+    }
+
+    fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
+        self.0.unsubscribe(channel)
+    }
+
+    fn name(&self) -> &'static str {
+        "slow-subscribe"
+    }
+}
+
+#[actix_web::test]
+async fn a_client_that_publishes_right_after_subscribing_gets_its_own_message() {
+    let hub = SlowSubscribeHub(Arc::new(MemoryHub::new()));
+    let server = TestServer::start(Comet::builder().hub(hub)).await;
+    for round in 0..5 {
+        let mut client = server.client().await;
+        let channel = format!("eager-{round}");
+        // No waiting for the ack between the two, as a hasty client does.
+        client.send(&format!("subscribe {channel}")).await;
+        client.send(&format!("channel {channel} mine")).await;
+        client.send(&format!("channel {channel} also mine")).await;
+        assert_eq!(client.recv().await, format!("subscribed {channel}"));
+        assert_eq!(client.recv_on(&channel).await, "mine");
+        assert_eq!(client.recv_on(&channel).await, "also mine");
+    }
     server.stop().await;
 }

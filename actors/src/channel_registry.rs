@@ -76,7 +76,9 @@ struct Channels {
 }
 
 impl Channels {
-    fn join(&mut self, channel: Arc<str>, outlet: &Outlet) {
+    /// Returns whether the subscription is in effect already; if not, the connection
+    /// hears [`SubscriptionSettled`](crate::connection::SubscriptionSettled) when it is.
+    fn join(&mut self, channel: Arc<str>, outlet: &Outlet) -> bool {
         let subscribers = match self.channels.get_mut(&channel) {
             Some(subscribers) => subscribers,
             None => {
@@ -90,14 +92,20 @@ impl Channels {
             }
         };
         if subscribers.index.contains_key(&outlet.key()) {
-            return;
+            return subscribers.ready
+                || subscribers
+                    .waiting
+                    .iter()
+                    .all(|(key, _)| *key != outlet.key());
         }
-        if subscribers.ready {
+        let ready = subscribers.ready;
+        if ready {
             outlet.deliver(subscribed_frame(&channel));
         } else {
             subscribers.waiting.push((outlet.key(), false));
         }
         subscribers.insert(outlet.clone());
+        ready
     }
 
     fn leave(&mut self, channel: &str, outlet: &Outlet) {
@@ -161,8 +169,10 @@ impl LocalRegistry {
     /// Subscribes `outlet` to `channel`: it gets `subscribed <channel>` once the hub
     /// subscription is in effect (at once, if it is already), then the channel's
     /// messages.
-    pub(crate) fn join(&self, channel: Arc<str>, outlet: &Outlet) {
-        self.channels.borrow_mut().join(channel, outlet);
+    /// Whether the subscription is in effect already (else the connection hears
+    /// [`SubscriptionSettled`](crate::connection::SubscriptionSettled) when it is).
+    pub(crate) fn join(&self, channel: Arc<str>, outlet: &Outlet) -> bool {
+        self.channels.borrow_mut().join(channel, outlet)
     }
 
     /// Unsubscribes `outlet` from `channel`; no frame of it reaches the outlet after
@@ -228,6 +238,9 @@ impl Handler<ChannelReady> for ChannelRegistry {
             }
             if let Some(outlet) = subscribers.get(key) {
                 outlet.deliver(frame.clone());
+                // In effect, or failed with local delivery going on: either way the
+                // connection's own publishes need not wait for it any more.
+                outlet.settled(&ready.channel);
             }
         }
         // Those told of the failure still wait for `subscribed`.

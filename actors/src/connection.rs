@@ -7,7 +7,7 @@
 //! per-connection limits, a timer for every pending action call, and, when it stops, the
 //! release of every subscription.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,13 @@ pub struct Connection {
     limits: ParseLimits,
     registry: Option<LocalRegistry>,
     channels: HashSet<Arc<str>>,
+    /// This connection's subscriptions not in effect yet. While there are any, its own
+    /// publishes wait in `held`, so that a client that sends `subscribe x` and then
+    /// `channel x …` receives its own message, as it would expect.
+    unsettled: HashSet<Arc<str>>,
+    /// Publish frames held back by `unsettled`, in the order they came (at most
+    /// `outbound_queue`; beyond that they go out at once).
+    held: VecDeque<ByteString>,
     pending: HashMap<RequestUid, SpawnHandle>,
     last_seen: Instant,
     closed: bool,
@@ -75,6 +82,8 @@ impl Connection {
             limits,
             registry: None,
             channels: HashSet::new(),
+            unsettled: HashSet::new(),
+            held: VecDeque::new(),
             pending: HashMap::new(),
             last_seen: Instant::now(),
             closed: false,
@@ -132,11 +141,27 @@ impl Connection {
         let channel: Arc<str> = Arc::from(channel);
         self.channels.insert(channel.clone());
         if let (Some(registry), Some(outlet)) = (&self.registry, &self.outlet) {
-            registry.join(channel, outlet);
+            if !registry.join(channel.clone(), outlet) {
+                self.unsettled.insert(channel);
+            }
+        }
+    }
+
+    /// A subscription is in effect (or failed for good): publish what waited for it.
+    fn settle(&mut self, channel: &str, ctx: &mut Context<Self>) {
+        if self.unsettled.remove(channel) && self.unsettled.is_empty() {
+            while let Some(frame) = self.held.pop_front() {
+                if let Ok(ClientFrame::Publish { channel, payload }) =
+                    parse_client_frame(&frame, &self.limits)
+                {
+                    self.publish(&frame, channel, payload, ctx);
+                }
+            }
         }
     }
 
     fn unsubscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
+        self.settle(channel, ctx);
         if self.channels.remove(channel) {
             if let (Some(registry), Some(outlet)) = (&self.registry, &self.outlet) {
                 // A plain call: no frame of `channel` can follow `unsubscribed`.
@@ -271,6 +296,16 @@ impl Actor for Connection {
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        // Publishes still held for a subscription go out now: the client sent them. A hub
+        // queues a publish when called, so the futures need not be awaited here.
+        for frame in std::mem::take(&mut self.held) {
+            if let Ok(ClientFrame::Publish { channel, payload }) =
+                parse_client_frame(&frame, &self.limits)
+            {
+                let payload = frame.as_bytes().slice_ref(payload.as_bytes());
+                drop(self.node.publish_bytes(channel, payload));
+            }
+        }
         if let Some(outlet) = &self.outlet {
             if !self.closed {
                 self.closed = true;
@@ -297,6 +332,12 @@ impl Handler<Inbound> for Connection {
     fn handle(&mut self, Inbound(frame): Inbound, ctx: &mut Context<Self>) {
         self.last_seen = Instant::now();
         match parse_client_frame(&frame, &self.limits) {
+            Ok(ClientFrame::Publish { .. })
+                if !self.unsettled.is_empty()
+                    && self.held.len() < self.node.config().limits.outbound_queue =>
+            {
+                self.held.push_back(frame)
+            }
             Ok(ClientFrame::Publish { channel, payload }) => {
                 self.publish(&frame, channel, payload, ctx)
             }
@@ -324,6 +365,24 @@ impl Handler<Refused> for Connection {
         self.last_seen = Instant::now();
         log::debug!("connection {}: refused a frame: {err}", self.info.id);
         self.write(err.to_frame(), ctx);
+    }
+}
+
+/// From the registry: this connection's subscription to a channel is in effect (or
+/// failed with local delivery going on), so publishes held back for it may go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscriptionSettled(pub Arc<str>);
+
+impl Handler<SubscriptionSettled> for Connection {
+    type Result = ();
+
+    fn handle(
+        &mut self,
+        SubscriptionSettled(channel): SubscriptionSettled,
+        ctx: &mut Context<Self>,
+    ) {
+        self.settle(&channel, ctx);
     }
 }
 

@@ -12,12 +12,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix::WeakAddr;
 use bytestring::ByteString;
 
 use crate::codes::CloseCode;
-use crate::connection::{Close, Connection};
+use crate::connection::{Close, Connection, SubscriptionSettled};
 use crate::connection_info::ConnectionId;
 use crate::transport::{Transport, TransportError};
 
@@ -80,6 +81,13 @@ impl Outlet {
             }
         }
         // `Closed`: the transport already told the connection, which is stopping.
+    }
+
+    /// Tells the connection that its subscription to `channel` has settled.
+    pub(crate) fn settled(&self, channel: &Arc<str>) {
+        if let Some(connection) = self.0.connection.upgrade() {
+            connection.do_send(SubscriptionSettled(channel.clone()));
+        }
     }
 
     /// Writes a frame, reporting a full queue or a closed transport to the caller.
