@@ -32,7 +32,7 @@ pub enum BuildError {
 
 /// Configures and starts a [`Comet`].
 ///
-/// Defaults: in-memory hub and queue, `listen_actions` on with 8 workers, the limits of
+/// Defaults: in-memory hub and queue, `listen_actions` on with 32 workers, the limits of
 /// [`Limits::default`], timeouts of [`NodeConfig::default`]. With
 /// [`redis`](Self::redis), the processes of a cluster share a Redis hub and queue.
 ///
@@ -146,7 +146,7 @@ impl CometBuilder {
         self
     }
 
-    /// How many action calls run at once (default 8).
+    /// How many action calls run at once (default 32).
     pub fn workers(mut self, workers: usize) -> Self {
         self.config.workers = workers;
         self
@@ -168,6 +168,13 @@ impl CometBuilder {
     /// (default 1 s).
     pub fn queue_poll_interval(mut self, interval: Duration) -> Self {
         self.config.queue_poll_interval = interval;
+        self
+    }
+
+    /// On shutdown, how long running action calls may still run before they are put back
+    /// on the queue for another process (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
         self
     }
 
@@ -322,6 +329,9 @@ fn validate_redis(config: &RedisConfig) -> Result<(), BuildError> {
     let invalid = |what: &str| Err(BuildError::Invalid(what.to_owned()));
     if config.publish_buffer == 0 || config.publish_batch == 0 {
         return invalid("Redis publish_buffer and publish_batch must be at least 1");
+    }
+    if config.queue_buffer == 0 || !(1..=1000).contains(&config.queue_batch) {
+        return invalid("Redis queue_buffer must be at least 1, queue_batch 1 to 1,000");
     }
     if config.connect_timeout.is_zero()
         || config.command_timeout.is_zero()

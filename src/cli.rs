@@ -13,10 +13,11 @@
 //! | `--redis URL` | `COMET_REDIS` | `redis` | none: in-memory hub and queue |
 //! | `--prefix P` | `COMET_PREFIX` | `prefix` | `comet:` |
 //! | `--listen-actions true\|false` | `COMET_LISTEN_ACTIONS` | `listen_actions` | `true` |
-//! | `--workers N` | `COMET_WORKERS` | `workers` | `8` |
+//! | `--workers N` | `COMET_WORKERS` | `workers` | `32` |
 //! | `--action-timeout-ms MS` | `COMET_ACTION_TIMEOUT_MS` | `action_timeout_ms` | `30000` |
 //! | `--queue-poll-ms MS` | `COMET_QUEUE_POLL_MS` | `queue_poll_ms` | `1000` |
 //! | `--process-ttl-ms MS` | `COMET_PROCESS_TTL_MS` | `process_ttl_ms` | `10000` |
+//! | `--shutdown-timeout-ms MS` | `COMET_SHUTDOWN_TIMEOUT_MS` | `shutdown_timeout_ms` | `10000` |
 //! | `--demo-actions true\|false` | `COMET_DEMO_ACTIONS` | `demo_actions` | `true` |
 //! | `--slow-consumer close\|drop-oldest` | `COMET_SLOW_CONSUMER` | `slow_consumer` | `close` |
 //!
@@ -90,7 +91,7 @@ pub struct Flags {
     /// Whether this process runs action calls (role `server`). [default: true]
     #[arg(long, env = "COMET_LISTEN_ACTIONS", action = ArgAction::Set)]
     pub listen_actions: Option<bool>,
-    /// How many action calls run at once. [default: 8]
+    /// How many action calls run at once. [default: 32]
     #[arg(long, env = "COMET_WORKERS")]
     pub workers: Option<usize>,
     /// How long a caller waits for an answer, in ms. [default: 30000]
@@ -103,6 +104,10 @@ pub struct Flags {
     /// in ms; then its unanswered calls go to another process. [default: 10000]
     #[arg(long, env = "COMET_PROCESS_TTL_MS")]
     pub process_ttl_ms: Option<u64>,
+    /// On SIGTERM/Ctrl-C, how long running actions may finish before they are put back on
+    /// the queue for another process, in ms. [default: 10000]
+    #[arg(long, env = "COMET_SHUTDOWN_TIMEOUT_MS")]
+    pub shutdown_timeout_ms: Option<u64>,
     /// Register the demo actions site/test, site/publish and site/sleep. [default: true]
     #[arg(long, env = "COMET_DEMO_ACTIONS", action = ArgAction::Set)]
     pub demo_actions: Option<bool>,
@@ -126,6 +131,7 @@ struct FileSettings {
     action_timeout_ms: Option<u64>,
     queue_poll_ms: Option<u64>,
     process_ttl_ms: Option<u64>,
+    shutdown_timeout_ms: Option<u64>,
     demo_actions: Option<bool>,
     slow_consumer: Option<String>,
 }
@@ -180,6 +186,8 @@ pub struct Settings {
     pub queue_poll_interval: Duration,
     /// With Redis: how long an action process counts as alive without a heartbeat.
     pub process_ttl: Duration,
+    /// How long running actions may finish on shutdown.
+    pub shutdown_timeout: Duration,
     /// Whether to register the demo actions (the caller does; see [`crate::demo`]).
     pub demo_actions: bool,
     /// What happens to a client whose outbound queue is full.
@@ -200,6 +208,7 @@ impl Default for Settings {
             action_timeout: node.action_timeout,
             queue_poll_interval: node.queue_poll_interval,
             process_ttl: RedisConfig::new("").process_ttl,
+            shutdown_timeout: node.shutdown_timeout,
             demo_actions: true,
             slow_consumer: node.limits.slow_consumer,
         }
@@ -256,6 +265,10 @@ impl Flags {
                 .process_ttl_ms
                 .or(file.process_ttl_ms)
                 .map_or(defaults.process_ttl, ms),
+            shutdown_timeout: self
+                .shutdown_timeout_ms
+                .or(file.shutdown_timeout_ms)
+                .map_or(defaults.shutdown_timeout, ms),
             demo_actions: self
                 .demo_actions
                 .or(file.demo_actions)
@@ -285,7 +298,8 @@ impl Settings {
             .workers(self.workers)
             .action_timeout(self.action_timeout)
             .queue_poll_interval(self.queue_poll_interval)
-            .slow_consumer(self.slow_consumer);
+            .slow_consumer(self.slow_consumer)
+            .shutdown_timeout(self.shutdown_timeout);
         if let Some(url) = &self.redis {
             let mut redis = RedisConfig::new(url.clone());
             redis.process_ttl = self.process_ttl;

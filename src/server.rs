@@ -1,7 +1,10 @@
 //! The two process roles of the seed, ready to run: [`Server`] holds client connections
 //! over HTTP (and runs actions too when `listen_actions` is on), [`HubServer`] only runs
-//! actions. Both run until SIGINT or SIGTERM and then shut down gracefully: clients are
-//! told to reconnect elsewhere (close code 1001), running actions may finish.
+//! actions. Both run until SIGINT or SIGTERM and then shut down gracefully: the server
+//! stops accepting connections, clients are told to reconnect elsewhere (close code 1001:
+//! a WebSocket close frame, a SockJS `c[1001,…]` frame), no new action call is taken,
+//! running ones may finish for up to `shutdown_timeout` and are otherwise put back on the
+//! queue for another process (see [`Node::shutdown`](crate::Node::shutdown)).
 //!
 //! | role | holds connections | runs actions |
 //! | --- | --- | --- |
@@ -169,21 +172,25 @@ impl Running {
     }
 
     /// Serves until SIGINT or SIGTERM (or until the HTTP server fails), then shuts down
-    /// gracefully: clients are closed with 1001, running actions may finish for up to
-    /// `shutdown_timeout`, then HTTP stops.
+    /// gracefully: no new connection is accepted, clients are closed with 1001, running
+    /// actions may finish for up to `shutdown_timeout` (or are put back on the queue),
+    /// then HTTP stops. A second signal meanwhile stops at once: the calls still running
+    /// then go back to the queue when this process's heartbeat expires.
     pub async fn run(self) -> io::Result<()> {
         let Running { comet, http } = self;
         let Some((_, server)) = http else {
             stop_signal().await;
-            comet.shutdown().await;
+            shut_down(&comet).await;
             return Ok(());
         };
         let handle = server.handle();
         let mut serving = actix_web::rt::spawn(server);
         let result = tokio::select! {
             () = stop_signal() => {
-                comet.shutdown().await;
-                handle.stop(true).await;
+                // Stop accepting first, so nobody connects to a process on its way out.
+                handle.pause().await;
+                let graceful = shut_down(&comet).await;
+                handle.stop(graceful).await;
                 (&mut serving).await
             }
             result = &mut serving => {
@@ -192,6 +199,21 @@ impl Running {
             }
         };
         result.map_err(io::Error::other)?
+    }
+}
+
+/// Shuts `comet` down gracefully, unless a second stop signal comes first; answers
+/// whether it was graceful.
+async fn shut_down(comet: &Comet) -> bool {
+    tokio::select! {
+        () = comet.shutdown() => true,
+        () = stop_signal() => {
+            log::warn!(
+                "second stop signal: stopping now; calls still running go back to the queue \
+                 when this process's heartbeat expires"
+            );
+            false
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use comet::actors::protocol::RequestUid;
 use comet::actors::queue::unix_millis;
-use comet::actors::{ActionCall, QueueError};
+use comet::actors::{ActionCall, Claimed, Popped, QueueError};
 use comet::{ConnectionId, ConnectionInfo, Queue, RedisConfig, RedisQueue};
 use redis_server::RedisServer;
 use serde_json::Map;
@@ -41,6 +41,19 @@ fn routes(names: &[&str]) -> Vec<String> {
     names.iter().map(|name| (*name).to_owned()).collect()
 }
 
+fn ids(calls: &[Claimed]) -> Vec<&str> {
+    calls
+        .iter()
+        .map(|claimed| claimed.call.id.as_str())
+        .collect()
+}
+
+/// Pops one call, which must be there.
+async fn pop_one(queue: &RedisQueue, route: &str) -> Claimed {
+    let popped = queue.pop(&routes(&[route]), 1).await.unwrap();
+    popped.calls.into_iter().next().expect("a call waits")
+}
+
 fn llen(redis: &RedisServer, key: &str) -> i64 {
     redis.query(redis::cmd("LLEN").arg(key))
 }
@@ -64,29 +77,30 @@ async fn calls_wait_per_route_first_come_first_served() {
     }
     queue.push(call("b", 9)).await.unwrap();
 
-    assert_eq!(queue.pop(&routes(&["c"])).await.unwrap(), None);
-    // The first route with a call wins; within a route, the oldest call.
-    let first = queue.pop(&routes(&["b", "a"])).await.unwrap().unwrap();
-    assert_eq!(first.call.id, "call-b-9");
-    assert!(first.more, "calls for `a` still wait");
-    let mut popped = Vec::new();
-    while let Some(claimed) = queue.pop(&routes(&["b", "a"])).await.unwrap() {
-        popped.push((claimed.call.id.clone(), claimed.more));
-        queue.ack(&claimed).await.unwrap();
-    }
     assert_eq!(
-        popped,
-        [
-            ("call-a-1".to_owned(), true),
-            ("call-a-2".to_owned(), true),
-            ("call-a-3".to_owned(), false)
-        ]
+        queue.pop(&routes(&["c"]), 8).await.unwrap(),
+        Popped::default()
     );
+    // The first route with a call wins; within a route, the oldest call.
+    let popped = queue.pop(&routes(&["b", "a"]), 1).await.unwrap();
+    assert!(popped.more, "calls for `a` still wait");
+    let [first]: [Claimed; 1] = popped.calls.try_into().unwrap();
+    assert_eq!(first.call.id, "call-b-9");
+    // One pop takes several calls, oldest first, and says whether more wait.
+    let two = queue.pop(&routes(&["b", "a"]), 2).await.unwrap();
+    assert_eq!(ids(&two.calls), ["call-a-1", "call-a-2"]);
+    assert!(two.more);
+    let last = queue.pop(&routes(&["b", "a"]), 2).await.unwrap();
+    assert_eq!(ids(&last.calls), ["call-a-3"]);
+    assert!(!last.more);
+    for claimed in two.calls.iter().chain(&last.calls) {
+        queue.ack(claimed, None).await.unwrap();
+    }
 
     // Only the unacknowledged call is still held by this process.
     let processing = format!("q1:processing:{}", queue.consumer());
     assert_eq!(llen(&redis, &processing), 1);
-    queue.ack(&first).await.unwrap();
+    queue.ack(&first, None).await.unwrap();
     assert_eq!(llen(&redis, &processing), 0);
 
     // A retired route is no longer served.
@@ -109,12 +123,9 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
     for n in 1..=4 {
         dying.push(call("a", n)).await.unwrap();
     }
-    let taken_by_dying = [
-        dying.pop(&routes(&["a"])).await.unwrap().unwrap(),
-        dying.pop(&routes(&["a"])).await.unwrap().unwrap(),
-    ];
-    assert_eq!(taken_by_dying[0].call.id, "call-a-1");
-    let taken_by_living = living.pop(&routes(&["a"])).await.unwrap().unwrap();
+    let taken_by_dying = dying.pop(&routes(&["a"]), 2).await.unwrap().calls;
+    assert_eq!(ids(&taken_by_dying), ["call-a-1", "call-a-2"]);
+    let taken_by_living = pop_one(&living, "a").await;
     assert_eq!(taken_by_living.call.id, "call-a-3");
 
     // Both alive well past the TTL: nothing moves.
@@ -138,16 +149,15 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut order = Vec::new();
-    while let Some(claimed) = living.pop(&routes(&["a"])).await.unwrap() {
-        order.push(claimed.call.id.clone());
-        living.ack(&claimed).await.unwrap();
+    let order = living.pop(&routes(&["a"]), 10).await.unwrap().calls;
+    assert_eq!(ids(&order), ["call-a-1", "call-a-2", "call-a-4"]);
+    for claimed in &order {
+        living.ack(claimed, None).await.unwrap();
     }
-    assert_eq!(order, ["call-a-1", "call-a-2", "call-a-4"]);
     assert_eq!(llen(&redis, &format!("q2:processing:{dead}")), 0);
     let consumers: Vec<String> = redis.query(redis::cmd("SMEMBERS").arg("q2:consumers"));
     assert_eq!(consumers, [living.consumer().to_owned()]);
-    living.ack(&taken_by_living).await.unwrap();
+    living.ack(&taken_by_living, None).await.unwrap();
 }
 
 #[tokio::test]
@@ -158,13 +168,12 @@ async fn an_unreadable_entry_is_set_aside_not_retried() {
     let _: i64 = redis.query(redis::cmd("RPUSH").arg("q3:queue:a").arg("{not json"));
     queue.push(call("a", 1)).await.unwrap();
 
-    let err = queue.pop(&routes(&["a"])).await.unwrap_err();
-    assert!(matches!(err, QueueError::Corrupt(_)), "{err}");
+    // The readable call is taken; the unreadable entry is set aside, not returned.
+    let popped = queue.pop(&routes(&["a"]), 10).await.unwrap();
+    assert_eq!(ids(&popped.calls), ["call-a-1"]);
     let dead: Vec<String> = redis.query(redis::cmd("LRANGE").arg("q3:dead").arg(0).arg(-1));
     assert_eq!(dead, ["{not json"]);
-    let next = queue.pop(&routes(&["a"])).await.unwrap().unwrap();
-    assert_eq!(next.call.id, "call-a-1");
-    queue.ack(&next).await.unwrap();
+    queue.ack(&popped.calls[0], None).await.unwrap();
     assert_eq!(
         llen(&redis, &format!("q3:processing:{}", queue.consumer())),
         0
@@ -182,7 +191,7 @@ async fn redis_down_is_an_error_not_a_hang_or_a_panic() {
     assert!(matches!(err, QueueError::Unavailable(_)), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(
-        queue.pop(&routes(&["a"])).await,
+        queue.pop(&routes(&["a"]), 1).await,
         Err(QueueError::Unavailable(_))
     ));
     redis.restart();
@@ -195,4 +204,101 @@ async fn redis_down_is_an_error_not_a_hang_or_a_panic() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds() {
+    let redis = RedisServer::start();
+    let (queue, other) = (queue(&redis, "q5:", 10_000), queue(&redis, "q5:", 10_000));
+    queue.serve(&routes(&["a"])).await.unwrap();
+    other.serve(&routes(&["a"])).await.unwrap();
+    for n in 1..=4 {
+        queue.push(call("a", n)).await.unwrap();
+    }
+    let held = queue.pop(&routes(&["a"]), 3).await.unwrap().calls;
+    assert_eq!(ids(&held), ["call-a-1", "call-a-2", "call-a-3"]);
+
+    // Put back: at the head of the queue, and only once.
+    assert!(queue.requeue(&held[1]).await.unwrap());
+    assert!(!queue.requeue(&held[1]).await.unwrap(), "put back twice");
+    assert_eq!(llen(&redis, "q5:queue:a"), 2);
+    // Answered and acknowledged: a late put-back does nothing.
+    queue.ack(&held[0], None).await.unwrap();
+    assert!(!queue.requeue(&held[0]).await.unwrap());
+
+    // Leaving gives back what is still held (call 3), ahead of the waiting ones, and
+    // removes the process from the queue's books at once.
+    assert_eq!(queue.leave().await.unwrap(), 1);
+    assert_eq!(
+        llen(&redis, &format!("q5:processing:{}", queue.consumer())),
+        0
+    );
+    let alive: i64 =
+        redis.query(redis::cmd("EXISTS").arg(format!("q5:alive:{}", queue.consumer())));
+    assert_eq!(alive, 0);
+    let consumers: Vec<String> = redis.query(redis::cmd("SMEMBERS").arg("q5:consumers"));
+    assert_eq!(consumers, [other.consumer().to_owned()]);
+    let served: Vec<String> = redis.query(redis::cmd("ZRANGE").arg("q5:served:a").arg(0).arg(-1));
+    assert_eq!(served, [other.consumer().to_owned()]);
+    assert!(!queue.requeue(&held[2]).await.unwrap(), "given back twice");
+
+    let rest = other.pop(&routes(&["a"]), 10).await.unwrap().calls;
+    assert_eq!(ids(&rest), ["call-a-3", "call-a-2", "call-a-4"]);
+}
+
+#[tokio::test]
+async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held() {
+    use comet::actors::Reply;
+    let redis = RedisServer::start();
+    let queue = queue(&redis, "q6:", 10_000);
+    queue.serve(&routes(&["a"])).await.unwrap();
+    let (heard, hearing) = std::sync::mpsc::channel();
+    let (subscribed, ready) = std::sync::mpsc::channel();
+    let mut connection = redis.connection();
+    std::thread::spawn(move || {
+        let mut pubsub = connection.as_pubsub();
+        pubsub.subscribe("q6:process:p1").expect("SUBSCRIBE");
+        let _ = subscribed.send(());
+        while let Ok(message) = pubsub.get_message() {
+            let payload: String = message.get_payload().unwrap_or_default();
+            if heard.send(payload).is_err() {
+                break;
+            }
+        }
+    });
+    ready.recv_timeout(Duration::from_secs(10)).unwrap();
+    let reply = |text: &str| Reply {
+        channel: "q6:process:p1".into(),
+        payload: text.to_owned().into_bytes().into(),
+    };
+
+    queue.push(call("a", 1)).await.unwrap();
+    queue.push(call("a", 2)).await.unwrap();
+    let [answered, given_back]: [Claimed; 2] = queue
+        .pop(&routes(&["a"]), 2)
+        .await
+        .unwrap()
+        .calls
+        .try_into()
+        .unwrap();
+    queue.ack(&answered, Some(reply("answer 1"))).await.unwrap();
+    assert!(queue.requeue(&given_back).await.unwrap());
+    // Put back meanwhile: its answer must not go out (whoever runs it next answers).
+    queue
+        .ack(&given_back, Some(reply("answer 2")))
+        .await
+        .unwrap();
+    queue.push(call("a", 3)).await.unwrap();
+    let last = queue.pop(&routes(&["a"]), 1).await.unwrap().calls;
+    assert_eq!(ids(&last), ["call-a-2"]);
+    queue
+        .ack(&last[0], Some(reply("answer 2 again")))
+        .await
+        .unwrap();
+
+    let mut got = Vec::new();
+    while let Ok(payload) = hearing.recv_timeout(Duration::from_millis(500)) {
+        got.push(payload);
+    }
+    assert_eq!(got, ["answer 1", "answer 2 again"]);
 }

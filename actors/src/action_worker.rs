@@ -1,151 +1,103 @@
-//! The action worker: takes calls off the queue and runs them, one at a time.
+//! The action worker: runs one claimed call at a time, handed to it by its
+//! [`WorkerSupervisor`].
 //!
-//! Woken by its [`WorkerSupervisor`], it pops until the queue is empty; for each call it
-//! runs the handler of the route with what remains of the caller's timeout, catches
-//! errors and panics, sends the answer to the caller's connection (whichever process
-//! holds it), and acknowledges the call so that it is never run again.
+//! For each call it runs the handler of the route with what remains of the caller's
+//! timeout, catches errors and panics, sends the answer to the caller's connection
+//! (whichever process holds it), and acknowledges the call so that it is never run again:
+//! after the answer was sent, or, with the Redis queue, together with the answer in one
+//! command (after anything the handler published, so that the answer overtakes nothing). It does not wait for Redis to confirm either
+//! before it takes the next call: those confirmations are [`Completions`], which a drain
+//! waits for. A call it is told to [`Abandon`] (a drain that ran out of time) is put back
+//! on the queue for another process instead of being answered: never both, never twice.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures::FutureExt;
+use tokio::sync::watch;
 
 use crate::action::{Action, ActionError, ActionResult};
 use crate::codes::ErrorCode;
 use crate::node::Node;
 use crate::protocol::{action_error_frame, action_response_frame};
-use crate::queue::{unix_millis, Claimed, QueueError};
-use crate::worker_supervisor::{WorkFound, WorkerIdle, WorkerSupervisor};
+use crate::queue::{unix_millis, Claimed};
+use crate::worker_supervisor::{WorkerIdle, WorkerSupervisor};
+
+/// Answers, acknowledgements and put-backs on their way to the hub and the queue, counted
+/// so that a drain can wait until every one of them is confirmed.
+#[derive(Clone)]
+pub struct Completions(Arc<watch::Sender<usize>>);
+
+impl Completions {
+    /// None yet.
+    pub fn new() -> Completions {
+        Completions(Arc::new(watch::channel(0).0))
+    }
+
+    /// Runs `work` on the current thread, counted until it ends.
+    pub fn track(&self, work: impl Future<Output = ()> + 'static) {
+        self.0.send_modify(|count| *count += 1);
+        let count = self.0.clone();
+        actix::spawn(async move {
+            work.await;
+            count.send_modify(|count| *count -= 1);
+        });
+    }
+
+    /// How many are on their way now.
+    pub fn pending(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Resolves once none is on its way.
+    pub async fn settled(&self) {
+        let mut count = self.0.subscribe();
+        let _ = count.wait_for(|count| *count == 0).await;
+    }
+}
+
+impl Default for Completions {
+    fn default() -> Self {
+        Completions::new()
+    }
+}
 
 /// One action worker.
 pub struct ActionWorker {
     index: usize,
     node: Node,
-    routes: Arc<[String]>,
-    stop: Arc<AtomicBool>,
     supervisor: Addr<WorkerSupervisor>,
-    busy: bool,
+    completions: Completions,
+    /// The call running now, and the handle of its future.
+    current: Option<(Claimed, SpawnHandle)>,
 }
 
 impl ActionWorker {
-    /// Worker number `index` for `routes`; the supervisor makes these.
+    /// Worker number `index`; the supervisor makes these.
     pub fn new(
         index: usize,
         node: Node,
-        routes: Arc<[String]>,
-        stop: Arc<AtomicBool>,
         supervisor: Addr<WorkerSupervisor>,
+        completions: Completions,
     ) -> ActionWorker {
         ActionWorker {
             index,
             node,
-            routes,
-            stop,
             supervisor,
-            busy: false,
+            completions,
+            current: None,
         }
     }
-}
 
-impl Actor for ActionWorker {
-    type Context = Context<Self>;
-}
-
-impl Supervised for ActionWorker {
-    fn restarting(&mut self, _: &mut Context<Self>) {
-        log::warn!("action worker {} restarting", self.index);
-        self.busy = false;
-        self.supervisor.do_send(WorkerIdle(self.index));
-    }
-}
-
-/// Look at the queue; `route` names the route a notice was about, tried first.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Wake {
-    /// The route to try first.
-    pub route: Option<String>,
-}
-
-impl Handler<Wake> for ActionWorker {
-    type Result = ();
-
-    fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
-        if self.busy {
-            return;
-        }
-        self.busy = true;
-        let mut order: Vec<String> = self.routes.to_vec();
-        if let Some(first) = wake.route.and_then(|r| order.iter().position(|o| *o == r)) {
-            order[..=first].rotate_right(1);
-        }
-        let node = self.node.clone();
-        let stop = self.stop.clone();
-        let supervisor = self.supervisor.clone();
-        let drain = async move {
-            let mut signalled = false;
-            while !stop.load(Ordering::Relaxed) {
-                match node.queue().pop(&order).await {
-                    Ok(Some(claimed)) => {
-                        let more = claimed.more;
-                        // More wait: have another idle worker look too (once per wake).
-                        if more && !std::mem::replace(&mut signalled, true) {
-                            supervisor.do_send(WorkFound);
-                        }
-                        run(&node, claimed).await;
-                        // None left: calls queued meanwhile come with their own notice
-                        // (and the periodic sweep catches a lost one).
-                        if !more {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    // The queue logs an outage once; every worker saying so each
-                    // second would drown it.
-                    Err(err @ QueueError::Unavailable(_)) => {
-                        log::debug!("cannot take an action call from the queue: {err}");
-                        break;
-                    }
-                    Err(err) => {
-                        log::warn!("cannot take an action call from the queue: {err}");
-                        break;
-                    }
-                }
-            }
+    /// The handler ended: send the answer now, acknowledge once it is sent, take the next.
+    fn finish(&mut self, result: ActionResult) {
+        let Some((claimed, _)) = self.current.take() else {
+            return; // abandoned meanwhile: put back instead
         };
-        ctx.spawn(drain.into_actor(self).map(|(), worker, _| {
-            worker.busy = false;
-            worker.supervisor.do_send(WorkerIdle(worker.index));
-        }));
-    }
-}
-
-/// Runs one claimed call and answers it.
-async fn run(node: &Node, claimed: Claimed) {
-    let call = &claimed.call;
-    if call.is_expired() {
-        log::warn!(
-            "action `{}` ({}) from {} waited past its deadline; dropped unrun",
-            call.route,
-            call.request_uid,
-            call.connection.id
-        );
-    } else {
-        let result = match node.router().get(&call.route) {
-            Some(handler) => {
-                let remaining =
-                    Duration::from_millis(call.deadline_ms.saturating_sub(unix_millis()));
-                let action = Action::new(call.clone(), node.clone());
-                guarded(call.route.clone(), remaining, move || handler.call(action)).await
-            }
-            None => Err(ActionError::with_code(
-                ErrorCode::NotFound,
-                format!("no handler for action `{}`", call.route),
-            )),
-        };
+        let call = &claimed.call;
         let frame = match result {
             Ok(value) => action_response_frame(&call.request_uid, value),
             Err(err) => {
@@ -158,19 +110,164 @@ async fn run(node: &Node, claimed: Claimed) {
                 action_error_frame(&call.request_uid, err.code(), err.message())
             }
         };
-        if let Err(err) = node
-            .answer(&call.connection.id, &call.request_uid, frame)
-            .await
+        let queue = self.node.queue().clone();
+        match self
+            .node
+            .reply(&call.connection.id, &call.request_uid, &frame)
         {
+            // The queue publishes the answer with the acknowledgement, one command for
+            // both; after whatever the handler published, which must not be overtaken.
+            Some(reply) => {
+                let flushed = self.node.flush();
+                self.completions.track(async move {
+                    let _ = flushed.await;
+                    if let Err(err) = queue.ack(&claimed, Some(reply)).await {
+                        log::warn!(
+                            "cannot answer and acknowledge action `{}` for {}: {err}",
+                            claimed.call.route,
+                            claimed.call.connection.id
+                        );
+                    }
+                });
+            }
+            None => {
+                // Queued now, in order after anything the handler sent; confirmed later.
+                let answered = self
+                    .node
+                    .answer(&call.connection.id, &call.request_uid, frame);
+                self.completions.track(async move {
+                    let call = &claimed.call;
+                    if let Err(err) = answered.await {
+                        log::warn!(
+                            "cannot answer action `{}` to {}: {err}",
+                            call.route,
+                            call.connection.id
+                        );
+                    }
+                    // Only after the answer left: a process dying in between has the call
+                    // run again (at least once), never lost.
+                    if let Err(err) = queue.ack(&claimed, None).await {
+                        log::warn!("cannot acknowledge action `{}`: {err}", call.route);
+                    }
+                });
+            }
+        }
+        self.supervisor.do_send(WorkerIdle(self.index));
+    }
+
+    /// Puts the current call (if any) back on the queue, unanswered.
+    fn give_back(&mut self, why: &str, ctx: &mut Context<Self>) {
+        let Some((claimed, handle)) = self.current.take() else {
+            return;
+        };
+        ctx.cancel_future(handle);
+        log::warn!(
+            "action `{}` ({}) from {}: {why}; putting it back for another process",
+            claimed.call.route,
+            claimed.call.request_uid,
+            claimed.call.connection.id
+        );
+        let queue = self.node.queue().clone();
+        self.completions.track(async move {
+            match queue.requeue(&claimed).await {
+                Ok(true) => {}
+                Ok(false) => log::warn!(
+                    "action `{}` was no longer held by this process (put back already)",
+                    claimed.call.route
+                ),
+                Err(err) => log::warn!(
+                    "cannot put back action `{}` now ({err}); it goes back when this process \
+                     leaves the queue, or when its heartbeat expires",
+                    claimed.call.route
+                ),
+            }
+        });
+    }
+}
+
+impl Actor for ActionWorker {
+    type Context = Context<Self>;
+}
+
+impl Supervised for ActionWorker {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        log::warn!("action worker {} restarting", self.index);
+        self.give_back("its worker restarted", ctx);
+        self.supervisor.do_send(WorkerIdle(self.index));
+    }
+}
+
+/// Run this call (the supervisor took it off the queue for this worker).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Run(pub Claimed);
+
+impl Handler<Run> for ActionWorker {
+    type Result = ();
+
+    fn handle(&mut self, Run(claimed): Run, ctx: &mut Context<Self>) {
+        if self.current.is_some() {
+            // The supervisor hands calls to idle workers only; stay total anyway.
+            log::error!("action worker {} got a call while busy", self.index);
+            let queue = self.node.queue().clone();
+            self.completions.track(async move {
+                let _ = queue.requeue(&claimed).await;
+            });
+            return;
+        }
+        let call = &claimed.call;
+        if call.is_expired() {
             log::warn!(
-                "cannot answer action `{}` to {}: {err}",
+                "action `{}` ({}) from {} waited past its deadline; dropped unrun",
                 call.route,
+                call.request_uid,
                 call.connection.id
             );
+            let queue = self.node.queue().clone();
+            self.completions.track(async move {
+                if let Err(err) = queue.ack(&claimed, None).await {
+                    log::warn!("cannot acknowledge action `{}`: {err}", claimed.call.route);
+                }
+            });
+            self.supervisor.do_send(WorkerIdle(self.index));
+            return;
         }
+        let running = match self.node.router().get(&call.route) {
+            Some(handler) => {
+                let remaining =
+                    Duration::from_millis(call.deadline_ms.saturating_sub(unix_millis()));
+                let action = Action::new(call.clone(), self.node.clone());
+                guarded(call.route.clone(), remaining, move || handler.call(action)).boxed_local()
+            }
+            None => {
+                let message = format!("no handler for action `{}`", call.route);
+                async move { Err(ActionError::with_code(ErrorCode::NotFound, message)) }
+                    .boxed_local()
+            }
+        };
+        let handle = ctx.spawn(
+            running
+                .into_actor(self)
+                .map(|result, worker, _| worker.finish(result)),
+        );
+        self.current = Some((claimed, handle));
     }
-    if let Err(err) = node.queue().ack(&claimed).await {
-        log::warn!("cannot acknowledge action `{}`: {err}", call.route);
+}
+
+/// Stop the current call and put it back on the queue, unanswered (a drain ran out of
+/// time). Answered once the put-back is under way.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Abandon;
+
+impl Handler<Abandon> for ActionWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: Abandon, ctx: &mut Context<Self>) {
+        if self.current.is_some() {
+            self.give_back("still running when shutdown_timeout ran out", ctx);
+            self.supervisor.do_send(WorkerIdle(self.index));
+        }
     }
 }
 

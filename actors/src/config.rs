@@ -105,7 +105,10 @@ pub struct NodeConfig {
     /// Whether this process runs action calls from the queue (jii's `listenActions`).
     /// Default true.
     pub listen_actions: bool,
-    /// Action workers when `listen_actions` is on: how many calls run at once. Default 8.
+    /// Action workers when `listen_actions` is on: how many calls run at once. Calls are
+    /// taken off the queue for all idle workers at once, so more workers also mean
+    /// fewer queue round trips per call under load (jii ran every call at once, without a
+    /// bound). Default 32.
     pub workers: usize,
     /// How long a caller waits for an action's answer before it gets `timeout`; a handler
     /// still running then is abandoned. Default 30 s.
@@ -122,7 +125,9 @@ pub struct NodeConfig {
     /// A connection that sends nothing (not even a pong) for this long is closed with
     /// 4000. Default 60 s.
     pub client_timeout: Duration,
-    /// On shutdown, how long in-flight actions may still run. Default 10 s.
+    /// On shutdown, how long in-flight actions may still run; one still running then is
+    /// put back on the queue, unanswered, for another process to run. (Then as long
+    /// again, at most, for answers and put-backs to reach the queue.) Default 10 s.
     pub shutdown_timeout: Duration,
     /// Per-connection limits.
     pub limits: Limits,
@@ -133,7 +138,7 @@ impl Default for NodeConfig {
         NodeConfig {
             prefix: "comet:".into(),
             listen_actions: true,
-            workers: 8,
+            workers: 32,
             action_timeout: Duration::from_secs(30),
             queue_poll_interval: Duration::from_secs(1),
             hub_retry_interval: Duration::from_secs(1),
@@ -173,6 +178,14 @@ pub struct RedisConfig {
     /// Most publishes sent to Redis in one pipeline (one write, one round trip).
     /// Default 512.
     pub publish_batch: usize,
+    /// Action calls (and acknowledgements) of this process waiting to be sent to the
+    /// queue; beyond this a call fails at once (`unavailable`) instead of holding memory
+    /// while Redis is slow. Default 65,536.
+    pub queue_buffer: usize,
+    /// Most action calls pushed, taken or acknowledged in one Redis command: what piled
+    /// up while the previous command was on its way goes out as one. At most 1,000.
+    /// Default 256.
+    pub queue_batch: usize,
     /// How often the subscriber connection is pinged, so that a connection that died
     /// silently (no FIN, e.g. a network cut) is noticed and replaced. Default 10 s.
     pub ping_interval: Duration,
@@ -196,6 +209,8 @@ impl RedisConfig {
             reconnect_max: Duration::from_secs(5),
             publish_buffer: 65_536,
             publish_batch: 512,
+            queue_buffer: 65_536,
+            queue_batch: 256,
             ping_interval: Duration::from_secs(10),
             process_ttl: Duration::from_secs(10),
         }

@@ -62,6 +62,8 @@ pub struct HubBridge {
     supervisor: Option<Recipient<QueueUpdated>>,
     routes: HashMap<Arc<str>, ChannelRoute>,
     connections: HashMap<ConnectionId, Registered>,
+    /// Set by [`CloseAll`] (shutdown): a connection that comes later is closed at once.
+    closing: Option<CloseCode>,
 }
 
 impl HubBridge {
@@ -85,6 +87,7 @@ impl HubBridge {
             supervisor: None,
             routes: HashMap::new(),
             connections: HashMap::new(),
+            closing: None,
         }
     }
 
@@ -409,6 +412,10 @@ impl Handler<Register> for HubBridge {
         let _ = self
             .events
             .send(ConnectionEvent::Added(register.info.clone()));
+        if let Some(code) = self.closing {
+            // Shutting down: reconnect elsewhere (it unregisters as it closes).
+            register.close.do_send(Close(code));
+        }
         self.connections.insert(
             register.info.id.clone(),
             Registered {
@@ -455,7 +462,7 @@ impl Handler<ListConnections> for HubBridge {
     }
 }
 
-/// Closes every connection of this process with `code`.
+/// Closes every connection of this process with `code`, and any that comes later.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseAll(pub CloseCode);
@@ -464,6 +471,7 @@ impl Handler<CloseAll> for HubBridge {
     type Result = ();
 
     fn handle(&mut self, close: CloseAll, _: &mut Context<Self>) {
+        self.closing = Some(close.0);
         for connection in self.connections.values() {
             connection.close.do_send(Close(close.0));
         }

@@ -16,8 +16,8 @@
 //! | `connection.rs` | [`Connection`]: one actor per client |
 //! | `channel_registry.rs` | [`ChannelRegistry`]: channel → local subscribers, one per thread |
 //! | `hub_bridge.rs` | [`HubBridge`]: the process's link to the hub |
-//! | `worker_supervisor.rs` | [`WorkerSupervisor`]: starts and wakes the workers |
-//! | `action_worker.rs` | [`ActionWorker`]: pops calls and runs handlers |
+//! | `worker_supervisor.rs` | [`WorkerSupervisor`]: starts the workers, takes calls for them, drains them |
+//! | `action_worker.rs` | [`ActionWorker`]: runs one call at a time and answers it |
 //! | `action.rs` | [`Action`], [`ActionResult`], [`Router`]: what handlers see |
 //! | `hub/` | the [`Hub`] trait, [`MemoryHub`], [`RedisHub`] |
 //! | `queue/` | the [`Queue`] trait, [`MemoryQueue`], [`RedisQueue`] |
@@ -35,9 +35,9 @@
 //! with subscribers, which writes it to each subscribed connection's transport.
 //!
 //! An `action site/test {…}` is pushed on the queue, and a "queue updated" notice goes
-//! out on the hub. A process serving `site/test` wakes an [`ActionWorker`], which pops
-//! the call, runs the handler and sends the answer to the caller's process, whose bridge
-//! hands it to the caller's connection.
+//! out on the hub. The [`WorkerSupervisor`] of a process serving `site/test` takes calls
+//! for its idle [`ActionWorker`]s, each of which runs the handler and sends the answer to
+//! the caller's process, whose bridge hands it to the caller's connection.
 
 #![warn(missing_docs)]
 
@@ -72,7 +72,7 @@ pub use hub_bridge::HubBridge;
 pub use node::{ChannelMessage, ConnectionEvent, ListenerId, Node, NodeError, Payload};
 pub use outbox::Outbox;
 pub use process_message::ProcessMessage;
-pub use queue::{ActionCall, Claimed, MemoryQueue, Queue, QueueError, RedisQueue};
+pub use queue::{ActionCall, Claimed, MemoryQueue, Popped, Queue, QueueError, RedisQueue, Reply};
 pub use redis_link::RedisSetupError;
 pub use transport::{Transport, TransportError};
 pub use worker_supervisor::WorkerSupervisor;

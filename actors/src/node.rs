@@ -27,7 +27,7 @@ use crate::hub_bridge::{
 };
 use crate::process_message::ProcessMessage;
 use crate::protocol::{check_name, RequestUid};
-use crate::queue::{ActionCall, Queue, QueueError};
+use crate::queue::{ActionCall, Queue, QueueError, Reply};
 use crate::worker_supervisor::{Drain, Started, WorkerSupervisor};
 
 /// Why a server API call failed.
@@ -393,8 +393,11 @@ impl Node {
     }
 
     /// Shuts the node down gracefully: every connection is closed with 1001 ("reconnect
-    /// elsewhere"), then running actions may finish for up to `shutdown_timeout`, and no
-    /// new call is taken.
+    /// elsewhere"), and so is any that connects later; no new action call is taken; running
+    /// ones may finish for up to `shutdown_timeout` (their callers on other processes get
+    /// their answers); a call still running then is put back on the queue, unanswered, for
+    /// another process. Each call is answered or put back, once. Resolves when the process
+    /// has left the queue.
     pub async fn shutdown(&self) {
         log::info!("comet node {} shutting down", self.inner.id);
         let _ = self
@@ -453,10 +456,14 @@ impl Node {
         })
     }
 
-    /// Puts an action call on the queue and notifies the workers of its route.
+    /// Puts an action call on the queue and notifies the workers of its route (unless the
+    /// queue's push does, as the Redis queue's does).
     pub(crate) fn enqueue(&self, call: ActionCall) -> BoxFuture<'static, Result<(), NodeError>> {
         let route = call.route.clone();
         let pushed = self.inner.queue.push(call);
+        if self.inner.queue.shares_hub() {
+            return async move { Ok(pushed.await?) }.boxed();
+        }
         let hub = self.inner.hub.clone();
         let actions = self.inner.names.actions().to_owned();
         async move {
@@ -485,6 +492,35 @@ impl Node {
         })
     }
 
+    /// The answer of an action call as a hub message for the caller's process, to go with
+    /// the call's acknowledgement (see [`Queue::shares_hub`]); `None` if the caller is on
+    /// this process, or the queue cannot carry it: then use [`answer`](Self::answer).
+    pub(crate) fn reply(
+        &self,
+        to: &ConnectionId,
+        request_uid: &RequestUid,
+        frame: &ByteString,
+    ) -> Option<Reply> {
+        let process = to.process();
+        if process == self.inner.id || !self.inner.queue.shares_hub() {
+            return None;
+        }
+        let message = ProcessMessage::Answer {
+            to: to.clone(),
+            request_uid: request_uid.clone(),
+            frame: frame.to_string(),
+        };
+        Some(Reply {
+            channel: self.inner.names.process(process),
+            payload: Bytes::from(message.encode().ok()?),
+        })
+    }
+
+    /// Resolves once everything this process published so far has reached the hub.
+    pub(crate) fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
+        self.inner.hub.flush()
+    }
+
     /// Delivers a process message: straight to the bridge when the connection is ours,
     /// else over the hub to the process that holds it.
     fn route(&self, message: ProcessMessage) -> BoxFuture<'static, Result<(), NodeError>> {
@@ -499,7 +535,8 @@ impl Node {
                 let sent = self.inner.hub.publish(&channel, Bytes::from(bytes));
                 async move { Ok(sent.await?) }.boxed()
             }
-            // Encoding plain strings and ids cannot fail; stay total anyway.
+            // Only an id made up by the caller (with a space in it) cannot be encoded; no
+            // process holds such a connection anyway.
             Err(err) => future::ready(Err(NodeError::Hub(HubError::Unavailable(format!(
                 "cannot encode process message: {err}"
             )))))

@@ -1,30 +1,50 @@
 //! The worker supervisor: where `listen_actions` is on, it declares this process's routes
 //! to the queue, starts the [`ActionWorker`]s (restarted by actix's `Supervisor` if one
-//! stops), and wakes them on "queue updated" notices and on a timer, so that a lost
-//! notice strands nothing. The timer wakes one idle worker, not all: a worker that finds
-//! a call has the next idle one look too ([`WorkFound`]), so a backlog still gets every
-//! worker while an idle process costs the queue one look per interval. On shutdown it drains: no new call is taken, running ones may
-//! finish for up to `shutdown_timeout`.
+//! stops), takes calls off the queue for them, and drains them on shutdown.
+//!
+//! **Taking calls.** One pop at a time takes as many calls as there are idle workers
+//! (one Redis command for all of them) and hands one to each. A pop happens when there
+//! may be something to take: a "queue updated" notice came, the last pop said more calls
+//! wait, or the periodic look (`queue_poll_interval`, so that a lost notice strands
+//! nothing) is due; and only while a worker is idle, so a busy process leaves calls to
+//! the others instead of racing them for every notice. Routes take turns at being looked
+//! at first, so that a busy route does not starve the others.
+//!
+//! **Draining** ([`Drain`]): no new call is taken and the routes are withdrawn; running
+//! calls may finish for up to `shutdown_timeout`, and their answers and acknowledgements
+//! reach the queue. A call still running then is abandoned: put back on the queue for
+//! another process, unanswered (each call is either answered or put back, once). Last,
+//! the process leaves the queue ([`Queue::leave`](crate::Queue::leave)): anything it still
+//! holds goes back, its heartbeat goes. The heartbeat keeps running until then, so that
+//! no other process takes this one for dead and runs its calls a second time meanwhile;
+//! if it dies in the middle, its heartbeat expires and the others put back its calls.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use crate::action_worker::{ActionWorker, Wake};
+use crate::action_worker::{Abandon, ActionWorker, Completions, Run};
 use crate::node::Node;
+use crate::queue::{Claimed, QueueError};
 
-/// Starts, wakes and drains the action workers of one process.
+/// Starts, feeds and drains the action workers of one process.
 pub struct WorkerSupervisor {
     node: Node,
     routes: Arc<[String]>,
     workers: Vec<Addr<ActionWorker>>,
     idle: BTreeSet<usize>,
-    /// A notice came while every worker was busy: the next idle one looks again.
-    missed: bool,
-    stop: Arc<AtomicBool>,
+    /// A pop is on its way.
+    popping: bool,
+    /// Calls may wait (a notice came, or the last pop said so) since the last pop began.
+    look: bool,
+    /// Which route the next pop looks at first.
+    turn: usize,
+    draining: bool,
+    /// The drain ran out of time: calls still arriving go back at once.
+    gave_up: bool,
+    completions: Completions,
     drained: Vec<oneshot::Sender<()>>,
 }
 
@@ -37,21 +57,90 @@ impl WorkerSupervisor {
             routes,
             workers: Vec::new(),
             idle: BTreeSet::new(),
-            missed: false,
-            stop: Arc::new(AtomicBool::new(false)),
+            popping: false,
+            look: false,
+            turn: 0,
+            draining: false,
+            gave_up: false,
+            completions: Completions::new(),
             drained: Vec::new(),
         }
     }
 
-    fn wake(&mut self, index: usize, route: Option<String>) {
-        if let Some(worker) = self.workers.get(index) {
-            self.idle.remove(&index);
-            worker.do_send(Wake { route });
+    /// No worker runs a call and no pop is on its way (whose calls would be run).
+    fn quiet(&self) -> bool {
+        self.idle.len() == self.workers.len() && !self.popping
+    }
+
+    /// Calls may wait: pop if a worker is free and no pop is on its way.
+    fn look(&mut self, ctx: &mut Context<Self>) {
+        self.look = true;
+        self.pop(ctx);
+    }
+
+    fn pop(&mut self, ctx: &mut Context<Self>) {
+        if self.draining
+            || self.popping
+            || !self.look
+            || self.idle.is_empty()
+            || self.routes.is_empty()
+        {
+            return;
+        }
+        self.look = false;
+        self.popping = true;
+        let mut order = self.routes.to_vec();
+        order.rotate_left(self.turn % self.routes.len());
+        self.turn = self.turn.wrapping_add(1);
+        let popped = self.node.queue().pop(&order, self.idle.len());
+        ctx.spawn(popped.into_actor(self).map(|result, supervisor, ctx| {
+            supervisor.popping = false;
+            match result {
+                Ok(popped) => {
+                    supervisor.look |= popped.more;
+                    for claimed in popped.calls {
+                        supervisor.dispatch(claimed);
+                    }
+                }
+                // The queue logs an outage once; saying so at every look would
+                // drown it.
+                Err(err @ QueueError::Unavailable(_)) => {
+                    log::debug!("cannot take action calls from the queue: {err}");
+                }
+                Err(err) => log::warn!("cannot take action calls from the queue: {err}"),
+            }
+            supervisor.check_drained();
+            supervisor.pop(ctx);
+        }));
+    }
+
+    /// Hands a taken call to an idle worker (a pop takes no more calls than there are).
+    fn dispatch(&mut self, claimed: Claimed) {
+        let idle = if self.gave_up {
+            None
+        } else {
+            self.idle.pop_first()
+        };
+        match idle {
+            Some(index) => self.workers[index].do_send(Run(claimed)),
+            None => {
+                if !self.gave_up {
+                    log::error!("took an action call with no idle worker; putting it back");
+                }
+                let queue = self.node.queue().clone();
+                self.completions.track(async move {
+                    let _ = queue.requeue(&claimed).await;
+                });
+            }
         }
     }
 
-    fn all_idle(&self) -> bool {
-        self.idle.len() == self.workers.len()
+    fn check_drained(&mut self) {
+        if self.draining && self.quiet() {
+            for done in self.drained.drain(..) {
+                let _ = done.send(());
+            }
+        }
     }
 }
 
@@ -74,44 +163,19 @@ impl Actor for WorkerSupervisor {
         let count = self.node.config().workers.max(1);
         for index in 0..count {
             let node = self.node.clone();
-            let routes = self.routes.clone();
-            let stop = self.stop.clone();
+            let completions = self.completions.clone();
             let supervisor = ctx.address();
             self.workers.push(Supervisor::start(move |_| {
-                ActionWorker::new(index, node, routes, stop, supervisor)
+                ActionWorker::new(index, node, supervisor, completions)
             }));
             self.idle.insert(index);
         }
-        // The first sweep picks up calls queued before this process started.
+        // The first look picks up calls queued before this process started.
         let interval = self.node.config().queue_poll_interval;
-        ctx.run_later(std::time::Duration::ZERO, |supervisor, _| {
-            supervisor.handle_sweep()
+        ctx.run_later(std::time::Duration::ZERO, |supervisor, ctx| {
+            supervisor.look(ctx)
         });
-        ctx.run_interval(interval, |supervisor, _| supervisor.handle_sweep());
-    }
-}
-
-impl WorkerSupervisor {
-    fn handle_sweep(&mut self) {
-        if self.stop.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Some(index) = self.idle.first().copied() {
-            self.wake(index, None);
-        }
-    }
-}
-
-/// From a worker: it found a call, so more may wait; wake another idle worker.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct WorkFound;
-
-impl Handler<WorkFound> for WorkerSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, _: WorkFound, _: &mut Context<Self>) {
-        self.handle_sweep();
+        ctx.run_interval(interval, |supervisor, ctx| supervisor.look(ctx));
     }
 }
 
@@ -126,18 +190,14 @@ pub struct QueueUpdated {
 impl Handler<QueueUpdated> for WorkerSupervisor {
     type Result = ();
 
-    fn handle(&mut self, notice: QueueUpdated, _: &mut Context<Self>) {
-        if self.stop.load(Ordering::Relaxed) || !self.routes.contains(&notice.route) {
-            return;
-        }
-        match self.idle.first().copied() {
-            Some(index) => self.wake(index, Some(notice.route)),
-            None => self.missed = true,
+    fn handle(&mut self, notice: QueueUpdated, ctx: &mut Context<Self>) {
+        if self.routes.contains(&notice.route) {
+            self.look(ctx);
         }
     }
 }
 
-/// From a worker: it found the queue empty and waits.
+/// From a worker: it is done with its call (answered, or put back) and waits.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct WorkerIdle(pub usize);
@@ -145,17 +205,10 @@ pub struct WorkerIdle(pub usize);
 impl Handler<WorkerIdle> for WorkerSupervisor {
     type Result = ();
 
-    fn handle(&mut self, WorkerIdle(index): WorkerIdle, _: &mut Context<Self>) {
+    fn handle(&mut self, WorkerIdle(index): WorkerIdle, ctx: &mut Context<Self>) {
         self.idle.insert(index);
-        if self.stop.load(Ordering::Relaxed) {
-            if self.all_idle() {
-                for done in self.drained.drain(..) {
-                    let _ = done.send(());
-                }
-            }
-        } else if std::mem::take(&mut self.missed) {
-            self.wake(index, None);
-        }
+        self.check_drained();
+        self.pop(ctx);
     }
 }
 
@@ -171,19 +224,21 @@ impl Handler<Started> for WorkerSupervisor {
     fn handle(&mut self, _: Started, _: &mut Context<Self>) {}
 }
 
-/// Stop taking calls; resolves when running calls are done or `shutdown_timeout` passed.
+/// Stop taking calls and drain (see the module's docs); resolves once this process has
+/// left the queue.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Drain;
 
 impl Handler<Drain> for WorkerSupervisor {
-    type Result = ResponseFuture<()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
-        self.stop.store(true, Ordering::Relaxed);
-        let retired = self.node.queue().retire(&self.routes);
+        self.draining = true;
+        let queue = self.node.queue().clone();
+        let retired = queue.retire(&self.routes);
         let timeout = self.node.config().shutdown_timeout;
-        let done = if self.all_idle() {
+        let done = if self.quiet() {
             None
         } else {
             let (tx, rx) = oneshot::channel();
@@ -191,16 +246,80 @@ impl Handler<Drain> for WorkerSupervisor {
             Some(rx)
         };
         let busy = self.workers.len() - self.idle.len();
-        Box::pin(async move {
+        let completions = self.completions.clone();
+        let finished = async move {
             if let Err(err) = retired.await {
                 log::warn!("cannot withdraw routes from the queue: {err}");
             }
             if let Some(done) = done {
-                log::info!("waiting for {busy} running action(s) to finish");
+                log::info!("waiting up to {timeout:?} for {busy} running action(s) to finish");
                 if tokio::time::timeout(timeout, done).await.is_err() {
-                    log::warn!("actions still running after {timeout:?}; abandoning them");
+                    return false;
                 }
             }
-        })
+            // Answers and acknowledgements of the finished ones.
+            tokio::time::timeout(timeout, completions.settled())
+                .await
+                .is_ok()
+        };
+        Box::pin(
+            finished
+                .into_actor(self)
+                .then(move |finished, supervisor, _| {
+                    let abandoned: Vec<_> = if finished {
+                        Vec::new()
+                    } else {
+                        supervisor.gave_up = true;
+                        let busy: Vec<usize> = (0..supervisor.workers.len())
+                            .filter(|index| !supervisor.idle.contains(index))
+                            .collect();
+                        log::warn!(
+                            "{} action(s) still running after {timeout:?}: putting them back \
+                             for another process",
+                            busy.len()
+                        );
+                        busy.into_iter()
+                            .map(|index| supervisor.workers[index].send(Abandon))
+                            .collect()
+                    };
+                    leave(
+                        abandoned,
+                        supervisor.completions.clone(),
+                        supervisor.node.queue().clone(),
+                        timeout,
+                    )
+                    .into_actor(supervisor)
+                }),
+        )
+    }
+}
+
+/// The end of a drain: waits for the abandoned calls to be put back and for every answer
+/// and put-back to reach the queue (up to `timeout`), then leaves the queue.
+async fn leave(
+    abandoned: Vec<Request<ActionWorker, Abandon>>,
+    completions: Completions,
+    queue: Arc<dyn crate::queue::Queue>,
+    timeout: std::time::Duration,
+) {
+    futures::future::join_all(abandoned).await;
+    if tokio::time::timeout(timeout, completions.settled())
+        .await
+        .is_err()
+    {
+        log::warn!(
+            "{} answer(s) or put-back(s) still unconfirmed by the queue after {timeout:?}",
+            completions.pending()
+        );
+    }
+    match queue.leave().await {
+        Ok(0) => log::info!("left the action queue"),
+        Ok(moved) => {
+            log::warn!("left the action queue, putting back {moved} call(s) it still held")
+        }
+        Err(err) => log::warn!(
+            "cannot leave the action queue ({err}); calls it still holds go back when its \
+             heartbeat expires"
+        ),
     }
 }

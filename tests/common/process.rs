@@ -118,6 +118,33 @@ impl Cometd {
         Client::connect(&self.ws_url()).await
     }
 
+    /// Asks the process to stop gracefully (SIGTERM), as an orchestrator does.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("the process was killed already");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Waits (up to `within`) for the process to exit; its exit status, or `None` if it
+    /// still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process at once (SIGKILL): no goodbye, no cleanup.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -265,6 +292,20 @@ impl Client {
     pub async fn call_and_wait(&mut self, route: &str, params: Value, within: Duration) -> Value {
         let uid = self.call(route, params).await;
         self.answer(&uid, within).await
+    }
+
+    /// Reads (and keeps) frames until the server closes the connection; the close code,
+    /// or `None` if the connection did not close within `within` or ended without one.
+    pub async fn close_code(&mut self, within: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(Message::Text(text)))) => self.unread.push(text.to_string()),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) | Err(_) => return None,
+            }
+        }
     }
 
     /// Answers to several calls, by requestUid, within `within` in all.

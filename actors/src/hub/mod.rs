@@ -53,6 +53,14 @@ pub trait Hub: Send + Sync + 'static {
     /// Publishes `payload` on the hub channel `channel`.
     fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>>;
 
+    /// Resolves once every publish made before this call has reached the hub (or failed),
+    /// so that a message sent afterwards by other means (e.g. an action's answer that the
+    /// Redis queue publishes with its acknowledgement) cannot overtake them. The default,
+    /// for hubs that publish at once, resolves at once.
+    fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
+        Box::pin(futures::future::ready(Ok(())))
+    }
+
     /// Subscribes this process to `channel`. The future resolves once messages published
     /// after it will be delivered. A hub that reconnects resubscribes on its own.
     fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>>;

@@ -7,7 +7,8 @@
 //!   order, whoever calls), and the publisher sends everything queued as one pipeline:
 //!   one write and one round trip for many messages, in order. While Redis is away it
 //!   fails publishes at once (and retries the connection with backoff) instead of
-//!   letting them pile up.
+//!   letting them pile up. A [`Hub::flush`] is a marker in that queue, answered with its
+//!   batch (at once when nothing is unconfirmed).
 //! - the **subscriber** owns the one dedicated pub/sub connection. It remembers the set
 //!   of channels the process wants; after losing Redis it reconnects with backoff and
 //!   subscribes all of them again. A `subscribe` resolves once Redis confirmed it, or at
@@ -20,6 +21,7 @@
 //! for free.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -42,8 +44,8 @@ const RESUBSCRIBE_CHUNK: usize = 1000;
 
 /// One publish waiting for the publisher.
 struct Publish {
-    channel: String,
-    payload: Bytes,
+    /// Channel and payload; `None` for a [`Hub::flush`] marker, answered with its batch.
+    message: Option<(String, Bytes)>,
     done: oneshot::Sender<Result<(), HubError>>,
 }
 
@@ -86,6 +88,8 @@ pub struct RedisHub {
     client: Client,
     pool: Pool,
     publishes: mpsc::Sender<Publish>,
+    /// Publishes queued and not yet answered, so that a flush with none skips the queue.
+    unconfirmed: Arc<AtomicUsize>,
     changes: mpsc::UnboundedSender<Change>,
     pending: Mutex<Option<Pending>>,
 }
@@ -104,6 +108,7 @@ impl RedisHub {
             client,
             pool,
             publishes,
+            unconfirmed: Arc::new(AtomicUsize::new(0)),
             changes,
             pending: Mutex::new(Some(Pending {
                 publishes: publishes_rx,
@@ -146,6 +151,7 @@ impl Hub for RedisHub {
             self.pool.clone(),
             self.config.clone(),
             pending.publishes,
+            self.unconfirmed.clone(),
         ));
         runtime.spawn(subscriber(
             self.client.clone(),
@@ -158,27 +164,14 @@ impl Hub for RedisHub {
     }
 
     fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>> {
-        let (done, answer) = oneshot::channel();
-        let publish = Publish {
-            channel: channel.to_owned(),
-            payload,
-            done,
-        };
-        match self.publishes.try_send(publish) {
-            Ok(()) => answer
-                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
-                .boxed(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                future::ready(Err(HubError::Unavailable(format!(
-                    "{} publishes already wait for Redis",
-                    self.config.publish_buffer
-                ))))
-                .boxed()
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                future::ready(Err(HubError::NotRunning)).boxed()
-            }
+        self.queue(Some((channel.to_owned(), payload)))
+    }
+
+    fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
+        if self.unconfirmed.load(Ordering::Acquire) == 0 {
+            return future::ready(Ok(())).boxed();
         }
+        self.queue(None)
     }
 
     fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
@@ -196,12 +189,46 @@ impl Hub for RedisHub {
     }
 }
 
+impl RedisHub {
+    /// Queues a publish (or a flush marker) for the publisher.
+    fn queue(&self, message: Option<(String, Bytes)>) -> BoxFuture<'static, Result<(), HubError>> {
+        let (done, answer) = oneshot::channel();
+        let counted = message.is_some();
+        if counted {
+            self.unconfirmed.fetch_add(1, Ordering::AcqRel);
+        }
+        match self.publishes.try_send(Publish { message, done }) {
+            Ok(()) => answer
+                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
+                .boxed(),
+            Err(err) => {
+                if counted {
+                    self.unconfirmed.fetch_sub(1, Ordering::AcqRel);
+                }
+                future::ready(Err(match err {
+                    mpsc::error::TrySendError::Full(_) => HubError::Unavailable(format!(
+                        "{} publishes already wait for Redis",
+                        self.config.publish_buffer
+                    )),
+                    mpsc::error::TrySendError::Closed(_) => HubError::NotRunning,
+                }))
+                .boxed()
+            }
+        }
+    }
+}
+
 fn unavailable(err: impl std::fmt::Display) -> HubError {
     HubError::Unavailable(err.to_string())
 }
 
 /// The publisher task: sends queued publishes in order, as pipelines, on one connection.
-async fn publisher(pool: Pool, config: Arc<RedisConfig>, mut queue: mpsc::Receiver<Publish>) {
+async fn publisher(
+    pool: Pool,
+    config: Arc<RedisConfig>,
+    mut queue: mpsc::Receiver<Publish>,
+    unconfirmed: Arc<AtomicUsize>,
+) {
     let mut connection: Option<PooledConnection> = None;
     let mut backoff = Backoff::new(&config);
     // While Redis is down: when to try again, and the error to answer until then.
@@ -215,11 +242,14 @@ async fn publisher(pool: Pool, config: Arc<RedisConfig>, mut queue: mpsc::Receiv
         let attempt = down
             .as_ref()
             .is_none_or(|(retry_at, _)| Instant::now() >= *retry_at);
+        let messages = batch.iter().filter(|p| p.message.is_some()).count();
         let result = match &down {
+            // Only flush markers: everything before them is answered already.
+            _ if messages == 0 => Ok(()),
             Some((_, err)) if !attempt => Err(err.clone()),
             _ => send_batch(&pool, &mut connection, &batch).await,
         };
-        if attempt {
+        if attempt && messages > 0 {
             match &result {
                 Ok(()) => {
                     if down.take().is_some() {
@@ -238,6 +268,7 @@ async fn publisher(pool: Pool, config: Arc<RedisConfig>, mut queue: mpsc::Receiv
                 }
             }
         }
+        unconfirmed.fetch_sub(messages, Ordering::AcqRel);
         for publish in batch.drain(..) {
             let _ = publish.done.send(result.clone());
         }
@@ -258,10 +289,10 @@ async fn send_batch(
         return Err(HubError::NotRunning);
     };
     let mut pipe = redis::pipe();
-    for publish in batch {
+    for (channel, payload) in batch.iter().filter_map(|p| p.message.as_ref()) {
         pipe.cmd("PUBLISH")
-            .arg(&publish.channel)
-            .arg(publish.payload.as_ref())
+            .arg(channel)
+            .arg(payload.as_ref())
             .ignore();
     }
     match pipe.query_async::<()>(&mut **live).await {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::{self, BoxFuture, FutureExt};
 
-use super::{ActionCall, Claimed, Queue, QueueError};
+use super::{ActionCall, Claimed, Popped, Queue, QueueError, Reply};
 
 #[derive(Default)]
 struct State {
@@ -89,24 +89,54 @@ impl Queue for MemoryQueue {
         future::ready(result).boxed()
     }
 
-    fn pop(&self, routes: &[String]) -> BoxFuture<'static, Result<Option<Claimed>, QueueError>> {
+    fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
         let mut state = self.lock();
-        let call = routes
-            .iter()
-            .find_map(|route| state.lists.get_mut(route).and_then(VecDeque::pop_front));
+        let mut calls = Vec::new();
+        for route in routes {
+            let Some(list) = state.lists.get_mut(route) else {
+                continue;
+            };
+            while calls.len() < max {
+                let Some(call) = list.pop_front() else { break };
+                calls.push(Claimed {
+                    receipt: call.id.clone(),
+                    call,
+                });
+            }
+        }
         let more = routes
             .iter()
             .any(|route| state.lists.get(route).is_some_and(|list| !list.is_empty()));
-        let claimed = call.map(|call| Claimed {
-            receipt: call.id.clone(),
-            call,
-            more,
-        });
-        future::ready(Ok(claimed)).boxed()
+        future::ready(Ok(Popped { calls, more })).boxed()
     }
 
-    fn ack(&self, _claimed: &Claimed) -> BoxFuture<'static, Result<(), QueueError>> {
-        future::ready(Ok(())).boxed()
+    fn ack(
+        &self,
+        _claimed: &Claimed,
+        reply: Option<Reply>,
+    ) -> BoxFuture<'static, Result<(), QueueError>> {
+        let result = match reply {
+            None => Ok(()),
+            Some(_) => Err(QueueError::Unavailable(
+                "the in-memory queue does not publish answers".into(),
+            )),
+        };
+        future::ready(result).boxed()
+    }
+
+    fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {
+        // Only the worker holding a claim puts it back, once; there is no reaper here.
+        self.lock()
+            .lists
+            .entry(claimed.call.route.clone())
+            .or_default()
+            .push_front(claimed.call.clone());
+        future::ready(Ok(true)).boxed()
+    }
+
+    fn leave(&self) -> BoxFuture<'static, Result<u64, QueueError>> {
+        // Calls live and die with the process: nothing is held anywhere else.
+        future::ready(Ok(0)).boxed()
     }
 
     fn name(&self) -> &'static str {

@@ -8,9 +8,12 @@
 
 mod memory;
 mod redis;
+mod redis_batch;
+mod redis_scripts;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,16 +59,34 @@ pub fn unix_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A call taken off the queue by a worker, to be [acknowledged](Queue::ack) once answered.
+/// A call taken off the queue by a worker, to be [acknowledged](Queue::ack) once answered
+/// (or [put back](Queue::requeue) if it cannot be).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
     /// The call.
     pub call: ActionCall,
     /// Backend-specific proof of the claim (e.g. the exact list entry in Redis).
     pub receipt: String,
-    /// Whether more calls waited on the popped routes right after this one was taken (a
-    /// hint: the worker looks again, and has another worker look too, only then; new
-    /// calls come with their own notice).
+}
+
+/// An action's answer as a hub message for the caller's process, for a queue that
+/// publishes it together with the acknowledgement (see [`Queue::shares_hub`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The hub channel of the caller's process (with prefix).
+    pub channel: String,
+    /// The encoded [`ProcessMessage`](crate::ProcessMessage).
+    pub payload: Bytes,
+}
+
+/// What one [`Queue::pop`] took.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Popped {
+    /// The calls taken, oldest first per route.
+    pub calls: Vec<Claimed>,
+    /// Whether calls still waited on the popped routes right after these were taken (a
+    /// hint: the process looks again as soon as a worker is free, without waiting for a
+    /// notice; new calls come with their own notice).
     pub more: bool,
 }
 
@@ -92,14 +113,45 @@ pub trait Queue: Send + Sync + 'static {
     /// Withdraws a [`serve`](Queue::serve) (on shutdown).
     fn retire(&self, routes: &[String]) -> BoxFuture<'static, Result<(), QueueError>>;
 
-    /// Appends a call to its route's list.
+    /// Appends a call to its route's list. Calls pushed by one process are queued in the
+    /// order of the `push` calls (the call takes effect before the future is polled).
     fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>>;
 
-    /// Takes the oldest call of the first of `routes` that has one.
-    fn pop(&self, routes: &[String]) -> BoxFuture<'static, Result<Option<Claimed>, QueueError>>;
+    /// Whether the queue reaches the hub itself (the Redis queue, on the Redis of the
+    /// Redis hub): then [`push`](Queue::push) tells the workers of every process that a
+    /// call waits (else the node publishes a "queue updated" notice after each push), and
+    /// [`ack`](Queue::ack) takes the answer along ([`Reply`]), publishing it in the same
+    /// step as the acknowledgement: one command for both.
+    fn shares_hub(&self) -> bool {
+        false
+    }
 
-    /// Marks a claimed call as answered, so it is never run again.
-    fn ack(&self, claimed: &Claimed) -> BoxFuture<'static, Result<(), QueueError>>;
+    /// Takes up to `max` calls: the oldest ones of the first of `routes` that has any,
+    /// then of the next, and so on.
+    fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>>;
+
+    /// Marks a claimed call as answered, so it is never run again. Acknowledge only once
+    /// the answer is sent, or with the answer as `reply` (only to a queue that
+    /// [`shares_hub`](Queue::shares_hub); others refuse it): a process that dies before
+    /// has the call run again (at least once), never lost.
+    fn ack(
+        &self,
+        claimed: &Claimed,
+        reply: Option<Reply>,
+    ) -> BoxFuture<'static, Result<(), QueueError>>;
+
+    /// Puts a claimed call that will not be answered back at the head of its route's
+    /// list, for another worker (e.g. a draining process giving up on a call). Answers
+    /// whether it was put back: `false` if this process no longer held it (it was
+    /// acknowledged, or already put back by a reaper), so a call is never put back twice.
+    fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>>;
+
+    /// This process leaves the queue for good (the last step of a shutdown, once no
+    /// worker runs any more): any call it still holds goes back to the head of its
+    /// route's list, exactly once, and its heartbeat and registrations are removed, so
+    /// that others neither wait `process_ttl` for its calls nor reap it later. Answers how
+    /// many calls were put back.
+    fn leave(&self) -> BoxFuture<'static, Result<u64, QueueError>>;
 
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;

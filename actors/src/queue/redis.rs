@@ -11,123 +11,100 @@
 //! | `P consumers` | set | processes that may hold taken calls, for the reaper |
 //! | `P dead` | list | entries that could not be read, set aside for an operator |
 //!
-//! A call is pushed (RPUSH) only if some live process serves its route; it is taken with
-//! LMOVE into the taker's processing list, atomically, so at every moment it is in
-//! exactly one list; it is acknowledged (LREM) once answered. Every process that runs
-//! actions renews its heartbeat and its routes every third of `process_ttl`, and looks for
+//! A call is pushed (RPUSH) only if some live process serves its route, and the push
+//! itself publishes the "queue updated" notice (`P actions`); it is taken (LPOP into the
+//! taker's processing list, in one script) so that at every moment it is in exactly one
+//! list; it is acknowledged (LREM) once answered. Pushes and acknowledgements of a process
+//! go out in batches (one script call for all that piled up while the last one was on its
+//! way, see `redis_batch.rs`), and a pop takes as many calls as the process has idle
+//! workers, so a busy cluster spends a few Redis commands per batch, not per call.
+//!
+//! Every process that runs actions renews its heartbeat and its routes every third of `process_ttl`, and looks for
 //! dead processes: a consumer whose heartbeat key expired has its processing list put
 //! back at the head of the queues, in order, in one Lua script (so two reapers never put
 //! a call back twice). A live process's calls are never put back, so a call is run twice
 //! only if its process stalled for longer than `process_ttl` or died after answering but
-//! before acknowledging. Every check uses Redis's clock, never the processes'.
+//! before acknowledging. A process that stops gracefully gives back what it still holds
+//! itself ([`Queue::requeue`], [`Queue::leave`]), each call at most once (the scripts
+//! move a call only from a list that still holds it). Every check uses Redis's clock,
+//! never the processes'. The scripts are in `redis_scripts.rs`.
 //!
-//! Needs Redis 6.2 or later (LMOVE). Keys are computed inside the scripts, so this is for
-//! a single Redis (or a primary with replicas), not Redis Cluster.
+//! Needs Redis 6.2 or later (LPOP with a count). Keys are computed inside the scripts, so
+//! this is for a single Redis (or a primary with replicas), not Redis Cluster.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use futures::future::{self, BoxFuture, FutureExt};
 use redis::aio::MultiplexedConnection;
-use redis::{RedisError, Script};
+use redis::{FromRedisValue, RedisError, Script};
 
-use super::{ActionCall, Claimed, Queue, QueueError};
+use super::redis_batch::{Batcher, SendBatch};
+use super::redis_scripts as scripts;
+use super::{ActionCall, Claimed, Popped, Queue, QueueError, Reply};
 use crate::config::RedisConfig;
+use crate::hub::HubNames;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
-/// Pushes a call if a live process serves its route. KEYS: served, queue. ARGV: entry.
-const PUSH: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('ZCOUNT', KEYS[1], now, '+inf') == 0 then
-  return 0
-end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-return 1
-";
-
-/// Takes the oldest call of the first route that has one, and tells whether more wait.
-/// KEYS: processing, queues... Returns `{entry, 0|1}`, or nil.
-const POP: &str = r"
-for i = 2, #KEYS do
-  local entry = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'LEFT')
-  if entry then
-    local more = 0
-    for j = i, #KEYS do
-      if redis.call('LLEN', KEYS[j]) > 0 then
-        more = 1
-        break
-      end
-    end
-    return {entry, more}
-  end
-end
-return false
-";
-
-/// Renews a process's heartbeat and routes. KEYS: alive, consumers, served...
-/// ARGV: consumer, ttl in ms.
-const HEARTBEAT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], now + ttl, 'PX', ttl)
-redis.call('SADD', KEYS[2], ARGV[1])
-for i = 3, #KEYS do
-  redis.call('ZADD', KEYS[i], now + ttl, ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
-end
-return 1
-";
-
-/// Puts back the calls of every consumer whose heartbeat expired. KEYS: consumers.
-/// ARGV: prefix, this consumer. Returns how many calls were put back.
-const REAP: &str = r"
-local prefix = ARGV[1]
-local moved = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if id ~= ARGV[2] and redis.call('EXISTS', prefix .. 'alive:' .. id) == 0 then
-    local processing = prefix .. 'processing:' .. id
-    while true do
-      local entry = redis.call('LPOP', processing)
-      if not entry then
-        break
-      end
-      local ok, call = pcall(cjson.decode, entry)
-      if ok and type(call) == 'table' and type(call.route) == 'string' then
-        redis.call('LPUSH', prefix .. 'queue:' .. call.route, entry)
-      else
-        redis.call('RPUSH', prefix .. 'dead', entry)
-      end
-      moved = moved + 1
-    end
-    redis.call('SREM', KEYS[1], id)
-  end
-end
-return moved
-";
-
+/// The scripts the queue runs itself (the batching tasks hold their own).
 struct Scripts {
-    push: Script,
-    pop: Script,
+    requeue: Script,
     heartbeat: Script,
     reap: Script,
+    leave: Script,
+}
+
+/// What every part of the queue needs to reach Redis; the batching tasks hold this, not
+/// the queue, so that dropping the queue still stops its heartbeat.
+struct Link {
+    connection: SharedConnection,
+    prefix: String,
+    /// The "queue updated" channel, `P actions`.
+    notice: String,
+    /// This process's processing list.
+    processing: String,
+}
+
+impl Link {
+    async fn connection(&self) -> Result<MultiplexedConnection, QueueError> {
+        self.connection.get().await.map_err(QueueError::Unavailable)
+    }
+
+    /// A command failed: drop the connection if it is to blame, and say Redis is away.
+    fn failed(&self, err: RedisError) -> QueueError {
+        self.connection.failed(&err);
+        unavailable(err)
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}:{name}", self.prefix)
+    }
 }
 
 struct Inner {
-    link: SharedConnection,
+    link: Arc<Link>,
     config: RedisConfig,
-    prefix: String,
     consumer: String,
     scripts: Scripts,
+    /// Pushes, acknowledgements and takes, sent together (see [`scripts::EXCHANGE`]).
+    exchange: Batcher<Op, Outcome>,
     /// The routes this process serves now.
     served: Mutex<BTreeSet<String>>,
     /// Whether the heartbeat task runs.
     upkeep: Mutex<bool>,
+    /// Set by [`Queue::leave`]: the heartbeat stops for good.
+    left: AtomicBool,
 }
 
 /// A [`Queue`] in Redis lists: first come first served, at least once, shared by every
 /// process on the same Redis and prefix.
+///
+/// Its pushes publish the "queue updated" notice on `<prefix>actions` in the same Redis
+/// ([`Queue::notifies`]), where the workers of a [`RedisHub`](crate::RedisHub) on that
+/// Redis and prefix hear it (as `CometBuilder::redis` of the `comet` crate sets up). With
+/// another hub the workers still find calls, at their periodic look
+/// (`queue_poll_interval`).
 ///
 /// ```
 /// use comet_actors::{Queue, RedisConfig, RedisQueue};
@@ -144,22 +121,29 @@ impl RedisQueue {
     /// A queue on the Redis at `config.url`, with every key under `prefix` (the node's
     /// prefix, e.g. `comet:`). Checks the URL; connects on first use.
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<RedisQueue, RedisSetupError> {
-        let link = SharedConnection::new(redis_link::pool(config, 2)?, config);
         let consumer = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let link = Arc::new(Link {
+            connection: SharedConnection::new(redis_link::pool(config, 2)?, config),
+            prefix: prefix.to_owned(),
+            notice: HubNames::new(prefix).actions().to_owned(),
+            processing: format!("{prefix}processing:{consumer}"),
+        });
+        let (buffer, batch) = (config.queue_buffer, config.queue_batch);
         Ok(RedisQueue {
             inner: Arc::new(Inner {
+                exchange: Batcher::new("call", buffer, batch, send_exchange(link.clone())),
                 link,
                 config: config.clone(),
-                prefix: prefix.to_owned(),
                 consumer,
                 scripts: Scripts {
-                    push: Script::new(PUSH),
-                    pop: Script::new(POP),
-                    heartbeat: Script::new(HEARTBEAT),
-                    reap: Script::new(REAP),
+                    requeue: Script::new(scripts::REQUEUE),
+                    heartbeat: Script::new(scripts::HEARTBEAT),
+                    reap: Script::new(&scripts::reap()),
+                    leave: Script::new(&scripts::leave()),
                 },
                 served: Mutex::new(BTreeSet::new()),
                 upkeep: Mutex::new(false),
+                left: AtomicBool::new(false),
             }),
         })
     }
@@ -168,6 +152,86 @@ impl RedisQueue {
     pub fn consumer(&self) -> &str {
         &self.inner.consumer
     }
+}
+
+/// One operation for the [`scripts::EXCHANGE`] script.
+enum Op {
+    /// Acknowledge a call (entry), publishing its answer if any.
+    Ack(String, Option<Reply>),
+    /// Push a call (route, entry).
+    Push(String, Vec<u8>),
+    /// Take up to `max` calls from these queues' routes.
+    Take(usize, Vec<String>),
+}
+
+/// What Redis answered to one [`Op`].
+enum Outcome {
+    /// Acknowledged (false: it was no longer held), or pushed (false: not served).
+    Done(bool),
+    /// Taken entries, and whether more wait.
+    Taken(bool, Vec<Vec<u8>>),
+}
+
+impl Outcome {
+    fn read(value: redis::Value) -> Result<Outcome, QueueError> {
+        use redis::Value;
+        match value {
+            Value::Int(n) => Ok(Outcome::Done(n == 1)),
+            Value::Array(parts) => {
+                match <(u8, Vec<Vec<u8>>)>::from_redis_value(Value::Array(parts)) {
+                    Ok((more, entries)) => Ok(Outcome::Taken(more == 1, entries)),
+                    Err(err) => Err(unavailable(format!("unexpected answer to a take: {err}"))),
+                }
+            }
+            other => Err(unavailable(format!(
+                "unexpected answer from the queue script: {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Sends a batch of operations as one EXCHANGE script call.
+fn send_exchange(link: Arc<Link>) -> SendBatch<Op, Outcome> {
+    let script = Arc::new(Script::new(scripts::EXCHANGE));
+    Arc::new(move |ops: Vec<Op>| {
+        let (link, script) = (link.clone(), script.clone());
+        async move {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .arg(&link.prefix)
+                .arg(&link.notice)
+                .arg(&link.processing);
+            for op in &ops {
+                match op {
+                    Op::Ack(entry, reply) => {
+                        invocation.arg("a").arg(entry);
+                        match reply {
+                            Some(reply) => {
+                                invocation.arg(&reply.channel).arg(reply.payload.as_ref())
+                            }
+                            None => invocation.arg("").arg(""),
+                        };
+                    }
+                    Op::Push(route, entry) => {
+                        invocation.arg("p").arg(route).arg(entry);
+                    }
+                    Op::Take(max, routes) => {
+                        invocation.arg("t").arg(*max).arg(routes.len());
+                        for route in routes {
+                            invocation.arg(route);
+                        }
+                    }
+                }
+            }
+            let mut connection = link.connection().await?;
+            let values: Vec<redis::Value> = invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|err| link.failed(err))?;
+            values.into_iter().map(Outcome::read).collect()
+        }
+        .boxed()
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -182,74 +246,87 @@ fn unavailable(err: impl std::fmt::Display) -> QueueError {
 }
 
 impl Inner {
-    fn key(&self, kind: &str, name: &str) -> String {
-        format!("{}{kind}:{name}", self.prefix)
-    }
-
-    fn processing(&self) -> String {
-        self.key("processing", &self.consumer)
-    }
-
-    async fn connection(&self) -> Result<MultiplexedConnection, QueueError> {
-        self.link.get().await.map_err(QueueError::Unavailable)
-    }
-
-    /// A command failed: drop the connection if it is to blame, and say Redis is away.
-    fn failed(&self, err: RedisError) -> QueueError {
-        self.link.failed(&err);
-        unavailable(err)
-    }
-
     /// Renews the heartbeat and the served routes.
     async fn heartbeat(&self) -> Result<(), QueueError> {
+        let link = &self.link;
         let routes: Vec<String> = lock(&self.served).iter().cloned().collect();
         let mut invocation = self.scripts.heartbeat.prepare_invoke();
         invocation
-            .key(self.key("alive", &self.consumer))
-            .key(format!("{}consumers", self.prefix));
+            .key(link.key("alive", &self.consumer))
+            .key(format!("{}consumers", link.prefix));
         for route in &routes {
-            invocation.key(self.key("served", route));
+            invocation.key(link.key("served", route));
         }
         invocation
             .arg(&self.consumer)
             .arg(self.config.process_ttl.as_millis().max(1) as u64);
-        let mut connection = self.connection().await?;
+        let mut connection = link.connection().await?;
         invocation
             .invoke_async::<()>(&mut connection)
             .await
-            .map_err(|err| self.failed(err))
+            .map_err(|err| link.failed(err))
     }
 
     /// Puts back the calls of dead processes; answers how many.
     async fn reap(&self) -> Result<u64, QueueError> {
-        let mut connection = self.connection().await?;
+        let link = &self.link;
+        let mut connection = link.connection().await?;
         self.scripts
             .reap
-            .key(format!("{}consumers", self.prefix))
-            .arg(&self.prefix)
+            .key(format!("{}consumers", link.prefix))
+            .arg(&link.prefix)
             .arg(&self.consumer)
+            .arg(&link.notice)
             .invoke_async::<u64>(&mut connection)
             .await
-            .map_err(|err| self.failed(err))
+            .map_err(|err| link.failed(err))
     }
 
     /// Sets an unreadable entry aside in `P dead`, out of the processing list.
     async fn set_aside(&self, entry: &[u8]) -> Result<(), QueueError> {
-        let mut connection = self.connection().await?;
+        let link = &self.link;
+        let mut connection = link.connection().await?;
         redis::pipe()
             .atomic()
-            .lrem(self.processing(), 1, entry)
+            .lrem(&link.processing, 1, entry)
             .ignore()
-            .rpush(format!("{}dead", self.prefix), entry)
+            .rpush(format!("{}dead", link.prefix), entry)
             .ignore()
             .query_async::<()>(&mut connection)
             .await
-            .map_err(|err| self.failed(err))
+            .map_err(|err| link.failed(err))
+    }
+
+    /// Reads popped entries; unreadable ones are set aside (and logged), not returned.
+    async fn read(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Claimed>, QueueError> {
+        let mut calls = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let read = String::from_utf8(entry)
+                .map_err(|err| (err.into_bytes(), "not UTF-8".to_owned()))
+                .and_then(|text| match serde_json::from_str::<ActionCall>(&text) {
+                    Ok(call) => Ok(Claimed {
+                        call,
+                        receipt: text,
+                    }),
+                    Err(err) => Err((text.into_bytes(), err.to_string())),
+                });
+            match read {
+                Ok(claimed) => calls.push(claimed),
+                Err((entry, why)) => {
+                    log::error!(
+                        "redis queue: a queue entry could not be read ({why}); moved to `{}dead`",
+                        self.link.prefix
+                    );
+                    self.set_aside(&entry).await?;
+                }
+            }
+        }
+        Ok(calls)
     }
 }
 
 /// The heartbeat task: renews the heartbeat, puts back calls of dead processes; stops
-/// when the queue is dropped.
+/// when the queue is dropped or has left.
 async fn upkeep(queue: Weak<Inner>, interval: std::time::Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -257,6 +334,9 @@ async fn upkeep(queue: Weak<Inner>, interval: std::time::Duration) {
     loop {
         ticks.tick().await;
         let Some(queue) = queue.upgrade() else { break };
+        if queue.left.load(Ordering::Relaxed) {
+            break;
+        }
         let result = match queue.heartbeat().await {
             Ok(()) => queue.reap().await,
             Err(err) => Err(err),
@@ -319,101 +399,135 @@ impl Queue for RedisQueue {
             }
         }
         let inner = self.inner.clone();
-        let keys: Vec<String> = routes.iter().map(|r| inner.key("served", r)).collect();
+        let keys: Vec<String> = routes.iter().map(|r| inner.link.key("served", r)).collect();
         async move {
-            let mut connection = inner.connection().await?;
+            let link = &inner.link;
+            let mut connection = link.connection().await?;
             let mut pipe = redis::pipe();
             for key in &keys {
                 pipe.zrem(key, &inner.consumer).ignore();
             }
             pipe.query_async::<()>(&mut connection)
                 .await
-                .map_err(|err| inner.failed(err))
+                .map_err(|err| link.failed(err))
         }
         .boxed()
     }
 
     fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>> {
-        let inner = self.inner.clone();
+        let entry = match serde_json::to_vec(&call) {
+            Ok(entry) => entry,
+            Err(err) => {
+                return future::ready(Err(QueueError::Corrupt(format!(
+                    "cannot encode the call: {err}"
+                ))))
+                .boxed()
+            }
+        };
+        let pushed = self
+            .inner
+            .exchange
+            .submit(Op::Push(call.route.clone(), entry));
         async move {
-            let entry = serde_json::to_vec(&call)
-                .map_err(|err| QueueError::Corrupt(format!("cannot encode the call: {err}")))?;
-            let mut connection = inner.connection().await?;
-            let pushed: i64 = inner
+            match pushed.await? {
+                Outcome::Done(true) => Ok(()),
+                Outcome::Done(false) => Err(QueueError::NotServed(call.route)),
+                Outcome::Taken(..) => Err(unavailable("a push answered as a take")),
+            }
+        }
+        .boxed()
+    }
+
+    fn shares_hub(&self) -> bool {
+        true
+    }
+
+    fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
+        if routes.is_empty() || max == 0 {
+            return future::ready(Ok(Popped::default())).boxed();
+        }
+        let inner = self.inner.clone();
+        let max = max.min(self.inner.config.queue_batch.max(1));
+        let taken = self.inner.exchange.submit(Op::Take(max, routes.to_vec()));
+        async move {
+            match taken.await? {
+                Outcome::Taken(more, entries) => Ok(Popped {
+                    calls: inner.read(entries).await?,
+                    more,
+                }),
+                Outcome::Done(_) => Err(unavailable("a take answered as a push")),
+            }
+        }
+        .boxed()
+    }
+
+    fn ack(
+        &self,
+        claimed: &Claimed,
+        reply: Option<Reply>,
+    ) -> BoxFuture<'static, Result<(), QueueError>> {
+        let acked = self
+            .inner
+            .exchange
+            .submit(Op::Ack(claimed.receipt.clone(), reply));
+        async move {
+            if let Outcome::Done(false) = acked.await? {
+                log::warn!(
+                    "redis queue: an answered call had been put back meanwhile (this process \
+                     was taken for dead, longer than process_ttl without a heartbeat, or gave \
+                     it back); it runs again elsewhere, and answers from there"
+                );
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {
+        let inner = self.inner.clone();
+        let (entry, route) = (claimed.receipt.clone(), claimed.call.route.clone());
+        async move {
+            let link = &inner.link;
+            let mut connection = link.connection().await?;
+            let moved: u8 = inner
                 .scripts
-                .push
-                .key(inner.key("served", &call.route))
-                .key(inner.key("queue", &call.route))
+                .requeue
+                .key(&link.processing)
+                .key(link.key("queue", &route))
                 .arg(entry)
+                .arg(&link.notice)
+                .arg(&route)
                 .invoke_async(&mut connection)
                 .await
-                .map_err(|err| inner.failed(err))?;
-            if pushed == 1 {
-                Ok(())
-            } else {
-                Err(QueueError::NotServed(call.route))
-            }
+                .map_err(|err| link.failed(err))?;
+            Ok(moved == 1)
         }
         .boxed()
     }
 
-    fn pop(&self, routes: &[String]) -> BoxFuture<'static, Result<Option<Claimed>, QueueError>> {
-        if routes.is_empty() {
-            return future::ready(Ok(None)).boxed();
-        }
+    fn leave(&self) -> BoxFuture<'static, Result<u64, QueueError>> {
+        self.inner.left.store(true, Ordering::Relaxed);
         let inner = self.inner.clone();
-        let queues: Vec<String> = routes.iter().map(|r| inner.key("queue", r)).collect();
+        let routes: Vec<String> = lock(&inner.served).iter().cloned().collect();
         async move {
-            let mut invocation = inner.scripts.pop.prepare_invoke();
-            invocation.key(inner.processing());
-            for queue in &queues {
-                invocation.key(queue);
+            let link = &inner.link;
+            let mut invocation = inner.scripts.leave.prepare_invoke();
+            invocation
+                .key(&link.processing)
+                .key(link.key("alive", &inner.consumer))
+                .key(format!("{}consumers", link.prefix));
+            for route in &routes {
+                invocation.key(link.key("served", route));
             }
-            let mut connection = inner.connection().await?;
-            let popped: Option<(Vec<u8>, u8)> = invocation
-                .invoke_async(&mut connection)
+            invocation
+                .arg(&link.prefix)
+                .arg(&inner.consumer)
+                .arg(&link.notice);
+            let mut connection = link.connection().await?;
+            invocation
+                .invoke_async::<u64>(&mut connection)
                 .await
-                .map_err(|err| inner.failed(err))?;
-            drop(connection);
-            let Some((entry, more)) = popped else {
-                return Ok(None);
-            };
-            let read = String::from_utf8(entry)
-                .map_err(|err| (err.into_bytes(), "not UTF-8".to_owned()))
-                .and_then(|text| match serde_json::from_str::<ActionCall>(&text) {
-                    Ok(call) => Ok(Claimed {
-                        call,
-                        receipt: text,
-                        more: more == 1,
-                    }),
-                    Err(err) => Err((text.into_bytes(), err.to_string())),
-                });
-            match read {
-                Ok(claimed) => Ok(Some(claimed)),
-                Err((entry, why)) => {
-                    inner.set_aside(&entry).await?;
-                    Err(QueueError::Corrupt(format!(
-                        "an entry of {queues:?} could not be read ({why}); moved to `{}dead`",
-                        inner.prefix
-                    )))
-                }
-            }
-        }
-        .boxed()
-    }
-
-    fn ack(&self, claimed: &Claimed) -> BoxFuture<'static, Result<(), QueueError>> {
-        let inner = self.inner.clone();
-        let receipt = claimed.receipt.clone();
-        async move {
-            let mut connection = inner.connection().await?;
-            redis::cmd("LREM")
-                .arg(inner.processing())
-                .arg(1)
-                .arg(receipt)
-                .query_async::<()>(&mut connection)
-                .await
-                .map_err(|err| inner.failed(err))
+                .map_err(|err| link.failed(err))
         }
         .boxed()
     }

@@ -1,0 +1,286 @@
+//! Graceful shutdown of real `cometd` processes on a real Redis (each test its own
+//! `redis-server` on a free port): on SIGTERM a process stops accepting, tells its
+//! clients to reconnect elsewhere (WebSocket close 1001, SockJS `c[1001,…]`), lets its
+//! running action calls finish, and gives back (once) those that do not finish in time.
+//! A process that dies in the middle of its drain has its calls run elsewhere, once.
+//!
+//! Runs are counted through `site/sleep`'s `notify`: it publishes `started <node> <uid>`
+//! on a channel the caller listens to, every time a process starts the call.
+
+#[path = "common/process.rs"]
+mod process;
+#[path = "common/redis.rs"]
+mod redis_server;
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use process::{Client, Cometd};
+use redis_server::RedisServer;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const LONG: Duration = Duration::from_secs(15);
+
+/// Waits for the next `started <node> <uid>` of call `uid`; answers the node.
+async fn started(client: &mut Client, uid: &str, within: Duration) -> Option<String> {
+    let suffix = format!(" {uid}");
+    let frame = client
+        .find(within, |f| {
+            f.starts_with("channel runs started ") && f.ends_with(&suffix)
+        })
+        .await?;
+    Some(frame["channel runs started ".len()..frame.len() - suffix.len()].to_owned())
+}
+
+/// Calls `site/sleep` for `ms`, notifying `runs`; answers the requestUid once a process
+/// started it, and which one.
+async fn call_sleep(client: &mut Client, ms: u64) -> (String, String) {
+    let uid = client
+        .call("site/sleep", json!({ "ms": ms, "notify": "runs" }))
+        .await;
+    let node = started(client, &uid, LONG)
+        .await
+        .expect("a process starts the call");
+    (uid, node)
+}
+
+/// What is left in Redis under `prefix`: calls waiting or held, and the processes the
+/// queue still counts.
+fn leftovers(redis: &RedisServer, prefix: &str) -> (i64, i64, Vec<String>) {
+    let mut waiting = 0;
+    for key in redis.query::<Vec<String>>(redis::cmd("KEYS").arg(format!("{prefix}queue:*"))) {
+        waiting += redis.query::<i64>(redis::cmd("LLEN").arg(&key));
+    }
+    let mut held = 0;
+    for key in redis.query::<Vec<String>>(redis::cmd("KEYS").arg(format!("{prefix}processing:*"))) {
+        held += redis.query::<i64>(redis::cmd("LLEN").arg(&key));
+    }
+    let consumers = redis.query(redis::cmd("SMEMBERS").arg(format!("{prefix}consumers")));
+    (waiting, held, consumers)
+}
+
+/// A SockJS client on the SockJS WebSocket transport of `server`; answers it once open.
+async fn sockjs_client(
+    server: &Cometd,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let addr = server.addr.as_deref().expect("a server process");
+    let url = format!("ws://{addr}/comet/000/drain1/websocket");
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("a SockJS WebSocket session");
+    let open = socket.next().await.expect("a frame").expect("a text frame");
+    assert_eq!(open, Message::text("o"));
+    socket
+}
+
+/// The next text frame of a SockJS session, skipping heartbeats.
+async fn sockjs_frame(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Option<String> {
+    loop {
+        match tokio::time::timeout(LONG, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.as_str() != "h" => {
+                return Some(text.to_string())
+            }
+            Ok(Some(Ok(Message::Text(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
+    let redis = RedisServer::start();
+    let prefix = "drain1:";
+    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
+    // Holds clients and runs actions; the only process that runs them when the call comes.
+    let mut leaving = Cometd::server("leaving", &redis.url(), prefix, &[]);
+    let mut caller = edge.connect().await;
+    caller.subscribe("runs").await;
+    let mut websocket = leaving.connect().await;
+    websocket.subscribe("news").await;
+    let mut sockjs = sockjs_client(&leaving).await;
+
+    let (uid, first) = call_sleep(&mut caller, 2500).await;
+    assert_eq!(first, leaving.node);
+    // Another process that could take the call, were it ever given back.
+    let staying = Cometd::hub("staying", &redis.url(), prefix, &[]);
+
+    leaving.terminate();
+
+    // Its clients are told to reconnect elsewhere, at once.
+    assert_eq!(websocket.close_code(LONG).await, Some(1001));
+    assert_eq!(
+        sockjs_frame(&mut sockjs).await.as_deref(),
+        Some("c[1001,\"Server shutting down\"]")
+    );
+    // It accepts nobody meanwhile.
+    let addr = leaving.addr.clone().expect("a server process");
+    let late = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio_tungstenite::connect_async(format!("ws://{addr}/comet/websocket")),
+    )
+    .await;
+    match late {
+        Err(_) | Ok(Err(_)) => {}
+        Ok(Ok((mut socket, _))) => {
+            // Accepted just before the pause: then it is closed with 1001 at once.
+            let frame = tokio::time::timeout(LONG, socket.next()).await;
+            assert!(
+                matches!(&frame, Ok(Some(Ok(Message::Close(Some(close))))) if u16::from(close.code) == 1001),
+                "a client connected during the drain: {frame:?}"
+            );
+        }
+    }
+
+    // The running call finishes there, and its caller (on another process) gets the answer.
+    let answer: Value = caller.answer(&uid, LONG).await;
+    assert_eq!(answer["node"], json!(leaving.node), "{answer}");
+    assert_eq!(answer["slept"], 2500);
+    let status = leaving
+        .wait_exit(LONG)
+        .expect("the process exits after its drain");
+    assert!(status.success(), "{status:?}");
+
+    // It ran once: no process started it again.
+    assert_eq!(
+        started(&mut caller, &uid, Duration::from_secs(1)).await,
+        None
+    );
+    let (waiting, held, consumers) = leftovers(&redis, prefix);
+    assert_eq!((waiting, held), (0, 0));
+    assert_eq!(
+        consumers.len(),
+        1,
+        "the leaving process left the queue: {consumers:?}"
+    );
+
+    // The cluster carries on without it.
+    let echo = caller
+        .call_and_wait("site/test", json!({ "after": true }), LONG)
+        .await;
+    assert_eq!(echo["echo"], json!({ "after": true }));
+    drop((edge, staying));
+}
+
+#[tokio::test]
+async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_elsewhere() {
+    let redis = RedisServer::start();
+    let prefix = "drain2:";
+    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let mut leaving = Cometd::hub(
+        "leaving",
+        &redis.url(),
+        prefix,
+        &["--shutdown-timeout-ms", "300"],
+    );
+    let mut caller = edge.connect().await;
+    caller.subscribe("runs").await;
+
+    let (uid, first) = call_sleep(&mut caller, 2500).await;
+    assert_eq!(first, leaving.node);
+    let staying = Cometd::hub("staying", &redis.url(), prefix, &[]);
+
+    let stopped_at = Instant::now();
+    leaving.terminate();
+    let status = leaving
+        .wait_exit(LONG)
+        .expect("the process exits once its drain timed out");
+    assert!(status.success(), "{status:?}");
+    // Well before its heartbeat (10 s) could have expired: it gave the call back itself.
+    assert!(stopped_at.elapsed() < Duration::from_secs(5));
+
+    let second = started(&mut caller, &uid, LONG).await;
+    assert_eq!(second.as_deref(), Some(staying.node.as_str()));
+    let answer = caller.answer(&uid, LONG).await;
+    assert_eq!(answer["node"], json!(staying.node), "{answer}");
+    // Given back once: no third run, no second answer.
+    assert_eq!(
+        started(&mut caller, &uid, Duration::from_secs(1)).await,
+        None
+    );
+    let again = caller
+        .find(Duration::from_millis(200), |f| f.contains(&uid))
+        .await;
+    assert_eq!(again, None);
+    let (waiting, held, consumers) = leftovers(&redis, prefix);
+    assert_eq!((waiting, held), (0, 0));
+    assert_eq!(consumers.len(), 1, "{consumers:?}");
+}
+
+#[tokio::test]
+async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere() {
+    let redis = RedisServer::start();
+    let prefix = "drain3:";
+    let ttl = ["--process-ttl-ms", "1500"];
+    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let mut leaving = Cometd::hub("leaving", &redis.url(), prefix, &ttl);
+    let mut caller = edge.connect().await;
+    caller.subscribe("runs").await;
+
+    let (uid, first) = call_sleep(&mut caller, 6000).await;
+    assert_eq!(first, leaving.node);
+    let staying = Cometd::hub("staying", &redis.url(), prefix, &ttl);
+
+    leaving.terminate();
+    // While it drains, its heartbeat goes on: nobody takes its call meanwhile.
+    assert_eq!(
+        started(&mut caller, &uid, Duration::from_millis(2000)).await,
+        None
+    );
+    leaving.kill9();
+
+    // Its heartbeat expires; the other process puts the call back and runs it, once.
+    let second = started(&mut caller, &uid, LONG).await;
+    assert_eq!(second.as_deref(), Some(staying.node.as_str()));
+    let answer = caller.answer(&uid, LONG).await;
+    assert_eq!(answer["node"], json!(staying.node), "{answer}");
+    assert_eq!(
+        started(&mut caller, &uid, Duration::from_secs(1)).await,
+        None
+    );
+    let (waiting, held, _) = leftovers(&redis, prefix);
+    assert_eq!((waiting, held), (0, 0));
+    drop(edge);
+}
+
+#[tokio::test]
+async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere() {
+    let redis = RedisServer::start();
+    let prefix = "drain4:";
+    let ttl = ["--process-ttl-ms", "1500"];
+    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let mut leaving = Cometd::hub("leaving", &redis.url(), prefix, &ttl);
+    let mut caller = edge.connect().await;
+    caller.subscribe("runs").await;
+
+    let (uid, first) = call_sleep(&mut caller, 6000).await;
+    assert_eq!(first, leaving.node);
+    let staying = Cometd::hub("staying", &redis.url(), prefix, &ttl);
+
+    leaving.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_at = Instant::now();
+    leaving.terminate();
+    let status = leaving
+        .wait_exit(LONG)
+        .expect("a second SIGTERM stops the process");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(3),
+        "it waited for the call"
+    );
+
+    let second = started(&mut caller, &uid, LONG).await;
+    assert_eq!(second.as_deref(), Some(staying.node.as_str()));
+    let answer = caller.answer(&uid, LONG).await;
+    assert_eq!(answer["node"], json!(staying.node), "{answer}");
+    assert_eq!(
+        started(&mut caller, &uid, Duration::from_secs(1)).await,
+        None
+    );
+    drop(edge);
+}
