@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
+use crate::redis_stats::{self, PerCall};
 use crate::report::{bar, counter_bar};
 
 /// What the actions run measured.
@@ -28,7 +29,14 @@ pub struct Outcome {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// CPU of every `--pid` process together, per call.
     pub cpu_us_per_call: Option<f64>,
+    /// The same, process by process: (pid, µs per call).
+    pub cpu_us_per_call_by_pid: Vec<(u32, f64)>,
+    /// CPU of Redis (`--redis-pid`), per call.
+    pub redis_cpu_us_per_call: Option<f64>,
+    /// What Redis did per call (`--redis`).
+    pub redis_per_call: Option<PerCall>,
 }
 
 /// The knobs of an actions run.
@@ -40,6 +48,10 @@ pub struct Plan {
     pub in_flight: usize,
     pub calls: usize,
     pub pids: Vec<u32>,
+    /// Redis's pid, to measure its CPU apart.
+    pub redis_pid: Option<u32>,
+    /// Redis's `host:port`, to read its counters.
+    pub redis_addr: Option<String>,
 }
 
 /// Runs the calls and measures.
@@ -52,7 +64,17 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let per_connection = plan.calls / plan.connections.max(1);
     let total = (per_connection * plan.connections) as u64;
     let progress = counter_bar(total, "actions: calls", done.clone());
-    let before = procstat::sample_all(&plan.pids).ok();
+    let cpu = |pids: &[u32]| -> Option<Vec<u64>> {
+        pids.iter()
+            .map(|pid| procstat::sample(*pid).ok().map(|s| s.cpu_ns))
+            .collect()
+    };
+    let redis_pid: Vec<u32> = plan.redis_pid.into_iter().collect();
+    let before = (cpu(&plan.pids), cpu(&redis_pid));
+    let redis_before = match &plan.redis_addr {
+        Some(addr) => Some(redis_stats::read(addr)?),
+        None => None,
+    };
     let started = Instant::now();
     let tasks: Vec<_> = sockets
         .into_iter()
@@ -74,8 +96,24 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         errors += failed;
     }
     let elapsed = started.elapsed();
-    let after = procstat::sample_all(&plan.pids).ok();
+    let after = (cpu(&plan.pids), cpu(&redis_pid));
+    let redis_per_call = match (&plan.redis_addr, redis_before) {
+        (Some(addr), Some(before)) => Some(before.per_call(&redis_stats::read(addr)?, total)),
+        _ => None,
+    };
     progress.finish_and_clear();
+    let per_call = |before: &Option<Vec<u64>>, after: &Option<Vec<u64>>| -> Option<Vec<f64>> {
+        match (before, after) {
+            (Some(b), Some(a)) if total > 0 && !b.is_empty() => Some(
+                b.iter()
+                    .zip(a)
+                    .map(|(b, a)| a.saturating_sub(*b) as f64 / 1000.0 / total as f64)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    let by_pid = per_call(&before.0, &after.0).unwrap_or_default();
     Ok(Outcome {
         route: plan.route.clone(),
         connections: plan.connections,
@@ -86,12 +124,10 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         p50_us: latencies.value_at_quantile(0.5),
         p99_us: latencies.value_at_quantile(0.99),
         max_us: latencies.max(),
-        cpu_us_per_call: match (before, after) {
-            (Some(b), Some(a)) if total > 0 => {
-                Some((a.cpu_ns - b.cpu_ns) as f64 / 1000.0 / total as f64)
-            }
-            _ => None,
-        },
+        cpu_us_per_call: (!by_pid.is_empty()).then(|| by_pid.iter().sum()),
+        cpu_us_per_call_by_pid: plan.pids.iter().copied().zip(by_pid).collect(),
+        redis_cpu_us_per_call: per_call(&before.1, &after.1).and_then(|r| r.first().copied()),
+        redis_per_call,
     })
 }
 

@@ -42,6 +42,10 @@ pub struct Plan {
     /// Whether subscribers send `subscribe` (comet) or are subscribed by connecting
     /// (the bare baseline).
     pub subscribe: bool,
+    /// Whether the server answers `subscribe` with `subscribed <channel>` (comet does,
+    /// jii does not). If not, the publisher sends warm-up messages until every subscriber
+    /// has heard one.
+    pub acked: bool,
     /// Server processes to measure.
     pub pids: Vec<u32>,
     /// How long to wait for stragglers after the last message was sent.
@@ -92,36 +96,42 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let connecting = bar(plan.count as u64, &format!("{}: connecting", plan.label));
     let mut subscribers = connect_many(&plan.subscribers, plan.count, 256, &connecting).await?;
     connecting.finish_and_clear();
+    let mut publisher = plan.publisher.connect(plan.count).await?;
+    let prefix = format!("channel {} ", plan.channel);
     if plan.subscribe {
         let frame = format!("subscribe {}", plan.channel);
-        let ack = format!("subscribed {}", plan.channel);
         let joining = bar(plan.count as u64, &format!("{}: subscribing", plan.label));
         for ws in &mut subscribers {
             ws.send(Message::text(frame.clone()))
                 .await
                 .map_err(|err| err.to_string())?;
         }
-        for ws in &mut subscribers {
-            wait_for(ws, &ack).await?;
-            joining.inc(1);
+        if plan.acked {
+            let ack = format!("subscribed {}", plan.channel);
+            for ws in &mut subscribers {
+                wait_for(ws, &ack).await?;
+                joining.inc(1);
+            }
+        } else {
+            publisher = warm_up(publisher, &mut subscribers, &prefix).await?;
         }
         joining.finish_and_clear();
     }
-    // Stalled subscribers: subscribed (ack read), then never read again until the end.
+    // Stalled subscribers: subscribed, then never read again until the end.
     let hidden = indicatif::ProgressBar::hidden();
     let mut stalled = connect_many(&plan.subscribers, plan.stalled, 256, &hidden).await?;
     for ws in &mut stalled {
         ws.send(Message::text(format!("subscribe {}", plan.channel)))
             .await
             .map_err(|err| err.to_string())?;
-        wait_for(ws, &format!("subscribed {}", plan.channel)).await?;
+        if plan.acked {
+            wait_for(ws, &format!("subscribed {}", plan.channel)).await?;
+        }
     }
-    let mut publisher = plan.publisher.connect(plan.count).await?;
 
     let epoch = Instant::now();
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let prefix = format!("channel {} ", plan.channel);
     let tasks: Vec<_> = subscribers
         .into_iter()
         .map(|ws| {
@@ -227,6 +237,48 @@ async fn wait_for(ws: &mut Ws, expected: &str) -> Result<(), String> {
             Ok(Some(Ok(_))) => continue,
             Ok(other) => return Err(format!("waiting for `{expected}`: {other:?}")),
             Err(_) => return Err(format!("no `{expected}` within 30 s")),
+        }
+    }
+}
+
+/// For a server that does not acknowledge `subscribe`: publishes a warm-up message (which
+/// the measuring subscribers ignore: it is no probe) every 100 ms until every subscriber
+/// has heard one, so that all of them are subscribed before the measured burst.
+async fn warm_up(publisher: Ws, subscribers: &mut [Ws], prefix: &str) -> Result<Ws, String> {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let frame = format!("{prefix}warm-up");
+    let sender = tokio::spawn(async move {
+        let mut publisher = publisher;
+        loop {
+            publisher
+                .send(Message::text(frame.clone()))
+                .await
+                .map_err(|err| format!("publisher: {err}"))?;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop_rx.changed() => break,
+            }
+        }
+        Ok::<Ws, String>(publisher)
+    });
+    let heard = futures_util::future::try_join_all(
+        subscribers.iter_mut().map(|ws| wait_for_prefix(ws, prefix)),
+    )
+    .await;
+    let _ = stop_tx.send(true);
+    let publisher = sender.await.map_err(|err| err.to_string())??;
+    heard?;
+    Ok(publisher)
+}
+
+/// Reads until a frame starting with `prefix` arrives.
+async fn wait_for_prefix(ws: &mut Ws, prefix: &str) -> Result<(), String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.as_str().starts_with(prefix) => return Ok(()),
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => return Err(format!("waiting for `{prefix}…`: {other:?}")),
+            Err(_) => return Err(format!("no `{prefix}…` within 30 s")),
         }
     }
 }

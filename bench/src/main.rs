@@ -16,6 +16,7 @@ mod fanout;
 mod idle;
 mod net;
 mod procstat;
+mod redis_stats;
 mod report;
 
 use std::process::ExitCode;
@@ -75,6 +76,11 @@ struct FanoutKnobs {
     /// RSS before and after shows what they cost; the others must still get everything).
     #[arg(long, default_value_t = 0)]
     stalled: usize,
+    /// Whether the server answers `subscribe` with `subscribed <channel>`: comet does,
+    /// the original jii does not (with `false`, warm-up messages show when every
+    /// subscriber is subscribed).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    subscribe_ack: bool,
 }
 
 #[derive(Args)]
@@ -131,6 +137,13 @@ struct ActionsArgs {
     in_flight: usize,
     #[arg(long, default_value_t = 100_000)]
     calls: usize,
+    /// Redis's pid: its CPU per call is reported apart.
+    #[arg(long)]
+    redis_pid: Option<u32>,
+    /// Redis's `host:port`: commands, script calls and read/write events per call, from
+    /// its INFO counters.
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 #[derive(Args)]
@@ -234,6 +247,8 @@ async fn run(workload: Workload) -> Result<(), String> {
                 in_flight: args.in_flight,
                 calls: args.calls,
                 pids: args.pid,
+                redis_pid: args.redis_pid,
+                redis_addr: args.redis,
             })
             .await?;
             println!(
@@ -249,6 +264,24 @@ async fn run(workload: Workload) -> Result<(), String> {
                 outcome.errors,
                 outcome.cpu_us_per_call.map_or("-".into(), |c| format!("{c:.2}")),
             );
+            if outcome.cpu_us_per_call_by_pid.len() > 1 {
+                let each: Vec<String> = outcome
+                    .cpu_us_per_call_by_pid
+                    .iter()
+                    .map(|(pid, cpu)| format!("{pid}: {cpu:.2}"))
+                    .collect();
+                println!("  cpu µs/call by process: {}", each.join(", "));
+            }
+            if let Some(cpu) = outcome.redis_cpu_us_per_call {
+                println!("  redis cpu {cpu:.2} µs/call");
+            }
+            if let Some(redis) = &outcome.redis_per_call {
+                println!(
+                    "  redis per call: {:.2} commands (incl. inside scripts), {:.3} script calls, \
+                     {:.2} publishes, {:.3} reads, {:.3} writes",
+                    redis.commands, redis.scripts, redis.publishes, redis.reads, redis.writes
+                );
+            }
             report::print_json("actions", json!({ "result": outcome }));
             Ok(())
         }
@@ -277,6 +310,7 @@ async fn fanout_passes(
         payload_bytes: knobs.payload_bytes,
         channel: "bench".into(),
         subscribe,
+        acked: knobs.subscribe_ack,
         pids,
         grace: Duration::from_secs(knobs.grace_secs),
     };

@@ -1,0 +1,98 @@
+//! What Redis did during a run, from its `INFO` (read over a plain TCP connection, so the
+//! tool needs no Redis client): commands processed (including those run inside
+//! scripts), script calls, and read and write events (each a syscall on Redis's side,
+//! roughly a round trip of one client). Divided by the calls of a run, these are the
+//! figures that do not depend on how busy the machine is.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Counters of one `INFO` reading.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    counters: HashMap<String, u64>,
+}
+
+/// Per-call differences of two readings.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerCall {
+    /// Commands processed, including those run by scripts.
+    pub commands: f64,
+    /// Script calls (`EVALSHA` / `EVAL`): one round trip each.
+    pub scripts: f64,
+    /// `PUBLISH` commands, from clients or scripts.
+    pub publishes: f64,
+    /// Read events: requests (or pipelines) Redis read from clients.
+    pub reads: f64,
+    /// Write events: replies and pub/sub deliveries Redis wrote to clients.
+    pub writes: f64,
+}
+
+/// Reads `INFO stats` and `INFO commandstats` of the Redis at `addr` (`host:port`).
+pub fn read(addr: &str) -> Result<Reading, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|err| format!("redis {addr}: {err}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|err| err.to_string())?;
+    stream
+        .write_all(b"INFO all\r\n")
+        .map_err(|err| format!("redis {addr}: {err}"))?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader
+        .read_line(&mut header)
+        .map_err(|err| format!("redis {addr}: {err}"))?;
+    let length: usize = header
+        .trim_end()
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("redis {addr}: unexpected INFO reply {header:?}"))?;
+    let mut body = vec![0; length];
+    reader
+        .read_exact(&mut body)
+        .map_err(|err| format!("redis {addr}: {err}"))?;
+    let text = String::from_utf8_lossy(&body);
+    let mut counters = HashMap::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if let Some(command) = key.strip_prefix("cmdstat_") {
+            // cmdstat_publish:calls=12,usec=…
+            let calls = value
+                .split(',')
+                .find_map(|field| field.strip_prefix("calls="))
+                .and_then(|n| n.parse().ok());
+            if let Some(calls) = calls {
+                counters.insert(format!("cmd:{command}"), calls);
+            }
+        } else if let Ok(number) = value.trim().parse() {
+            counters.insert(key.to_owned(), number);
+        }
+    }
+    Ok(Reading { counters })
+}
+
+impl Reading {
+    fn get(&self, key: &str) -> u64 {
+        self.counters.get(key).copied().unwrap_or(0)
+    }
+
+    /// What happened between `self` and `later`, per call of `calls`.
+    pub fn per_call(&self, later: &Reading, calls: u64) -> PerCall {
+        let calls = calls.max(1) as f64;
+        let diff = |key: &str| later.get(key).saturating_sub(self.get(key)) as f64 / calls;
+        PerCall {
+            // INFO itself is one command and one read/write; negligible.
+            commands: diff("total_commands_processed"),
+            scripts: diff("cmd:evalsha") + diff("cmd:eval"),
+            publishes: diff("cmd:publish"),
+            reads: diff("total_reads_processed"),
+            writes: diff("total_writes_processed"),
+        }
+    }
+}
