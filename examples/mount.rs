@@ -43,6 +43,8 @@ async fn main() -> std::io::Result<()> {
     })
     // SockJS: notice at once a client that closes a waiting poll or stream.
     .h1_allow_half_closed(false)
+    // Each message goes out as soon as it is published: no waiting for delayed ACKs.
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", 4101))?
     .run()
     .await?;

@@ -21,6 +21,7 @@
 //!
 //!     let app_comet = comet.clone();
 //!     HttpServer::new(move || App::new().service(app_comet.scope("/comet")))
+//!         .tcp_nodelay(true) // comet writes at once; no 40 ms Nagle delays
 //!         .bind(("127.0.0.1", 4100))?
 //!         .run()
 //!         .await?;
@@ -119,10 +120,15 @@ impl Comet {
     /// `http://host<path>`). See [`transport::sockjs`].
     /// It also serves the JS client: `GET <path>/client.js` and the modules it imports.
     ///
+    /// Set `tcp_nodelay(true)` on the server, as comet's own [`Server`] does: comet
+    /// writes each message as soon as it is published, and with Nagle's algorithm on, a
+    /// small frame can wait up to 40 ms for the client's delayed ACK.
+    ///
     /// ```no_run
     /// # use actix_web::{App, HttpServer};
     /// # async fn run(comet: comet::Comet) -> std::io::Result<()> {
     /// HttpServer::new(move || App::new().service(comet.scope("/comet")))
+    ///     .tcp_nodelay(true)
     ///     .bind(("127.0.0.1", 4100))?
     ///     .run()
     ///     .await

@@ -106,6 +106,10 @@ impl Server {
         .disable_signals()
         // SockJS: notice at once a client that closes a waiting poll or stream.
         .h1_allow_half_closed(false)
+        // Each frame goes out when written: with Nagle's algorithm, a small frame
+        // written while an earlier one is unacknowledged waits for the client's delayed
+        // ACK (up to 40 ms); that was most of the latency at paced rates.
+        .tcp_nodelay(true)
         .shutdown_timeout(shutdown_timeout)
         .bind(addr)?;
         let addrs = http.addrs();

@@ -5,10 +5,11 @@
 //! timeout, catches errors and panics, sends the answer to the caller's connection
 //! (whichever process holds it), and acknowledges the call so that it is never run again:
 //! after the answer was sent, or, with the Redis queue, together with the answer in one
-//! command (after anything the handler published, so that the answer overtakes nothing). It does not wait for Redis to confirm either
-//! before it takes the next call: those confirmations are [`Completions`], which a drain
-//! waits for. A call it is told to [`Abandon`] (a drain that ran out of time) is put back
-//! on the queue for another process instead of being answered: never both, never twice.
+//! command (after anything the handler published, so that the answer overtakes nothing).
+//! It does not wait for Redis to confirm either before it takes the next call: those
+//! confirmations are [`Completions`], which a drain waits for. A call it is told to
+//! [`Abandon`] (a drain that ran out of time) is put back on the queue for another
+//! process instead of being answered: never both, never twice.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -138,6 +138,8 @@ async fn main() -> std::io::Result<()> {
     })
     // Notice at once a client that closes a waiting poll or stream.
     .h1_allow_half_closed(false)
+    // Frames go out when written, not after the client's delayed ACK.
+    .tcp_nodelay(true)
     .bind(&args.bind)?;
     for addr in server.addrs() {
         // Scripts wait for this line to learn the port (e.g. with --bind 127.0.0.1:0).

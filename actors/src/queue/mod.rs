@@ -2,9 +2,10 @@
 //!
 //! A call is pushed by the process holding the caller's connection and popped by any
 //! process that serves its route, first come first served. [`MemoryQueue`] is the
-//! in-process default; [`RedisQueue`] keeps calls in Redis lists, at least once. Calls are kept per route, so
-//! a process never takes a call it cannot run, and a push for a route that no process
-//! serves fails at once ([`QueueError::NotServed`]) instead of waiting forever.
+//! in-process default; [`RedisQueue`] keeps calls in Redis lists, at least once. Calls
+//! are kept per route, so a process never takes a call it cannot run, and a push for a
+//! route that no process serves fails at once ([`QueueError::NotServed`]) instead of
+//! waiting forever.
 
 mod memory;
 mod redis;

@@ -19,15 +19,15 @@
 //! way, see `redis_batch.rs`), and a pop takes as many calls as the process has idle
 //! workers, so a busy cluster spends a few Redis commands per batch, not per call.
 //!
-//! Every process that runs actions renews its heartbeat and its routes every third of `process_ttl`, and looks for
-//! dead processes: a consumer whose heartbeat key expired has its processing list put
-//! back at the head of the queues, in order, in one Lua script (so two reapers never put
-//! a call back twice). A live process's calls are never put back, so a call is run twice
-//! only if its process stalled for longer than `process_ttl` or died after answering but
-//! before acknowledging. A process that stops gracefully gives back what it still holds
-//! itself ([`Queue::requeue`], [`Queue::leave`]), each call at most once (the scripts
-//! move a call only from a list that still holds it). Every check uses Redis's clock,
-//! never the processes'. The scripts are in `redis_scripts.rs`.
+//! Every process that runs actions renews its heartbeat and its routes every third of
+//! `process_ttl`, and looks for dead processes: a consumer whose heartbeat key expired has
+//! its processing list put back at the head of the queues, in order, in one Lua script (so
+//! two reapers never put a call back twice). A live process's calls are never put back, so
+//! a call is run twice only if its process stalled for longer than `process_ttl` or died
+//! after answering but before acknowledging. A process that stops gracefully gives back
+//! what it still holds itself ([`Queue::requeue`], [`Queue::leave`]), each call at most
+//! once (the scripts move a call only from a list that still holds it). Every check uses
+//! Redis's clock, never the processes'. The scripts are in `redis_scripts.rs`.
 //!
 //! Needs Redis 6.2 or later (LPOP with a count). Keys are computed inside the scripts, so
 //! this is for a single Redis (or a primary with replicas), not Redis Cluster.
