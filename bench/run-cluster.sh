@@ -143,11 +143,11 @@ jii() {
         --bind "127.0.0.1:$((base + 14))"
     local redis="$cometd_pid"
     bench fanout-jii fanout --url "ws://127.0.0.1:$((base + 12))/comet/websocket" --pid "$jii" \
-        --subscribe-ack false --no-baseline
+        --subscribe-ack false --no-baseline --label jii
     bench fanout-comet-memory fanout --url "ws://127.0.0.1:$((base + 13))/comet/websocket" \
-        --pid "$memory" --no-baseline
+        --pid "$memory" --no-baseline --label comet-memory
     bench fanout-comet-redis fanout --url "ws://127.0.0.1:$((base + 14))/comet/websocket" \
-        --pid "$redis" --no-baseline
+        --pid "$redis" --no-baseline --label comet-redis
     node - "$logs" <<'EOF'
 const fs = require('fs');
 const dir = process.argv[2];
@@ -163,7 +163,7 @@ for (const [label, name] of [['comet, in-memory', 'fanout-comet-memory'], ['come
 EOF
 }
 
-cargo build --release -p comet --bin cometd -p comet-bench
+cargo build --release -p comet -p comet-bench --bin cometd --bin comet-bench
 case "$what" in
     actions) actions ;;
     cluster) cluster ;;

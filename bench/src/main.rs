@@ -94,6 +94,9 @@ struct FanoutArgs {
     /// Skip the bare baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// What the server is called in the table and the JSON line (e.g. `jii`).
+    #[arg(long, default_value = "comet")]
+    label: String,
     #[command(flatten)]
     knobs: FanoutKnobs,
 }
@@ -338,7 +341,7 @@ async fn fanout_workload(args: FanoutArgs) -> Result<(), String> {
     let knobs = &args.knobs;
     let target = Target::new(&args.url, knobs.sources).await?;
     let mut outcomes = fanout_passes(
-        "comet",
+        &args.label,
         target.clone(),
         vec![target],
         true,
