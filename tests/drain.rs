@@ -91,6 +91,58 @@ async fn sockjs_frame(
     }
 }
 
+/// A cluster in the middle of a handover: an edge process holding the caller, the
+/// process about to leave (started with `leaving_args`) running the caller's
+/// `site/sleep` call of `ms`, and another action process that could take the call over.
+struct Handover {
+    redis: RedisServer,
+    /// Holds the caller's connection; runs no actions. Kept for as long as the test.
+    _edge: Cometd,
+    leaving: Cometd,
+    staying: Cometd,
+    caller: Client,
+    uid: String,
+}
+
+impl Handover {
+    async fn start(
+        prefix: &str,
+        ms: u64,
+        leaving_args: &[&str],
+        staying_args: &[&str],
+    ) -> Handover {
+        let redis = RedisServer::start();
+        let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
+        let leaving = Cometd::hub("leaving", &redis.url(), prefix, leaving_args);
+        let mut caller = edge.connect().await;
+        caller.subscribe("runs").await;
+        let (uid, first) = call_sleep(&mut caller, ms).await;
+        assert_eq!(first, leaving.node);
+        let staying = Cometd::hub("staying", &redis.url(), prefix, staying_args);
+        Handover {
+            redis,
+            _edge: edge,
+            leaving,
+            staying,
+            caller,
+            uid,
+        }
+    }
+
+    /// The call is started again, on the staying process, which answers it; and never
+    /// a third time.
+    async fn runs_again_once_on_the_staying_process(&mut self) {
+        let second = started(&mut self.caller, &self.uid, LONG).await;
+        assert_eq!(second.as_deref(), Some(self.staying.node.as_str()));
+        let answer = self.caller.answer(&self.uid, LONG).await;
+        assert_eq!(answer["node"], json!(self.staying.node), "{answer}");
+        assert_eq!(
+            started(&mut self.caller, &self.uid, Duration::from_secs(1)).await,
+            None
+        );
+    }
+}
+
 #[tokio::test]
 async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
     let redis = RedisServer::start();
@@ -168,104 +220,68 @@ async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
 
 #[tokio::test]
 async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_elsewhere() {
-    let redis = RedisServer::start();
     let prefix = "drain2:";
-    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let mut leaving = Cometd::hub(
-        "leaving",
-        &redis.url(),
-        prefix,
-        &["--shutdown-timeout-ms", "300"],
-    );
-    let mut caller = edge.connect().await;
-    caller.subscribe("runs").await;
-
-    let (uid, first) = call_sleep(&mut caller, 2500).await;
-    assert_eq!(first, leaving.node);
-    let staying = Cometd::hub("staying", &redis.url(), prefix, &[]);
+    let mut cluster = Handover::start(prefix, 2500, &["--shutdown-timeout-ms", "300"], &[]).await;
 
     let stopped_at = Instant::now();
-    leaving.terminate();
-    let status = leaving
+    cluster.leaving.terminate();
+    let status = cluster
+        .leaving
         .wait_exit(LONG)
         .expect("the process exits once its drain timed out");
     assert!(status.success(), "{status:?}");
     // Well before its heartbeat (10 s) could have expired: it gave the call back itself.
     assert!(stopped_at.elapsed() < Duration::from_secs(5));
 
-    let second = started(&mut caller, &uid, LONG).await;
-    assert_eq!(second.as_deref(), Some(staying.node.as_str()));
-    let answer = caller.answer(&uid, LONG).await;
-    assert_eq!(answer["node"], json!(staying.node), "{answer}");
-    // Given back once: no third run, no second answer.
-    assert_eq!(
-        started(&mut caller, &uid, Duration::from_secs(1)).await,
-        None
-    );
-    let again = caller
+    // Given back once: run once more, no third run, no second answer.
+    cluster.runs_again_once_on_the_staying_process().await;
+    let uid = cluster.uid.clone();
+    let again = cluster
+        .caller
         .find(Duration::from_millis(200), |f| f.contains(&uid))
         .await;
     assert_eq!(again, None);
-    let (waiting, held, consumers) = leftovers(&redis, prefix);
+    let (waiting, held, consumers) = leftovers(&cluster.redis, prefix);
     assert_eq!((waiting, held), (0, 0));
     assert_eq!(consumers.len(), 1, "{consumers:?}");
 }
 
 #[tokio::test]
 async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere() {
-    let redis = RedisServer::start();
     let prefix = "drain3:";
     let ttl = ["--process-ttl-ms", "1500"];
-    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let mut leaving = Cometd::hub("leaving", &redis.url(), prefix, &ttl);
-    let mut caller = edge.connect().await;
-    caller.subscribe("runs").await;
+    let mut cluster = Handover::start(prefix, 6000, &ttl, &ttl).await;
 
-    let (uid, first) = call_sleep(&mut caller, 6000).await;
-    assert_eq!(first, leaving.node);
-    let staying = Cometd::hub("staying", &redis.url(), prefix, &ttl);
-
-    leaving.terminate();
+    cluster.leaving.terminate();
     // While it drains, its heartbeat goes on: nobody takes its call meanwhile.
     assert_eq!(
-        started(&mut caller, &uid, Duration::from_millis(2000)).await,
+        started(
+            &mut cluster.caller,
+            &cluster.uid,
+            Duration::from_millis(2000)
+        )
+        .await,
         None
     );
-    leaving.kill9();
+    cluster.leaving.kill9();
 
     // Its heartbeat expires; the other process puts the call back and runs it, once.
-    let second = started(&mut caller, &uid, LONG).await;
-    assert_eq!(second.as_deref(), Some(staying.node.as_str()));
-    let answer = caller.answer(&uid, LONG).await;
-    assert_eq!(answer["node"], json!(staying.node), "{answer}");
-    assert_eq!(
-        started(&mut caller, &uid, Duration::from_secs(1)).await,
-        None
-    );
-    let (waiting, held, _) = leftovers(&redis, prefix);
+    cluster.runs_again_once_on_the_staying_process().await;
+    let (waiting, held, _) = leftovers(&cluster.redis, prefix);
     assert_eq!((waiting, held), (0, 0));
-    drop(edge);
 }
 
 #[tokio::test]
 async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere() {
-    let redis = RedisServer::start();
-    let prefix = "drain4:";
     let ttl = ["--process-ttl-ms", "1500"];
-    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let mut leaving = Cometd::hub("leaving", &redis.url(), prefix, &ttl);
-    let mut caller = edge.connect().await;
-    caller.subscribe("runs").await;
+    let mut cluster = Handover::start("drain4:", 6000, &ttl, &ttl).await;
 
-    let (uid, first) = call_sleep(&mut caller, 6000).await;
-    assert_eq!(first, leaving.node);
-    let staying = Cometd::hub("staying", &redis.url(), prefix, &ttl);
-
-    leaving.terminate();
+    cluster.leaving.terminate();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopped_at = Instant::now();
-    leaving.terminate();
-    let status = leaving
+    cluster.leaving.terminate();
+    let status = cluster
+        .leaving
         .wait_exit(LONG)
         .expect("a second SIGTERM stops the process");
     assert!(status.success(), "{status:?}");
@@ -274,13 +290,5 @@ async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere()
         "it waited for the call"
     );
 
-    let second = started(&mut caller, &uid, LONG).await;
-    assert_eq!(second.as_deref(), Some(staying.node.as_str()));
-    let answer = caller.answer(&uid, LONG).await;
-    assert_eq!(answer["node"], json!(staying.node), "{answer}");
-    assert_eq!(
-        started(&mut caller, &uid, Duration::from_secs(1)).await,
-        None
-    );
-    drop(edge);
+    cluster.runs_again_once_on_the_staying_process().await;
 }
