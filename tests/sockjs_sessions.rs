@@ -257,6 +257,51 @@ async fn heartbeats_and_reaping() {
     assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
 }
 
+#[actix_web::test]
+async fn sessions_beyond_max_sessions_are_refused_and_the_open_ones_carry_on() {
+    let server = start().await;
+    let first = session("/two_sessions_echo");
+    let second = session("/two_sessions_echo");
+    let third = session("/two_sessions_echo");
+    assert_eq!(server.post(&format!("{first}/xhr"), "").await.body, "o\n");
+    let stream = server
+        .request("POST", &format!("{second}/xhr_streaming"), &[], "")
+        .await;
+    assert_eq!(stream.status, 200);
+
+    for (method, transport) in [
+        ("POST", "xhr"),
+        ("POST", "xhr_streaming"),
+        ("GET", "eventsource"),
+        ("GET", "jsonp?c=callback"),
+    ] {
+        let refused = server
+            .request(method, &format!("{third}/{transport}"), &[], "")
+            .await
+            .read_all()
+            .await;
+        assert_eq!(refused.status, 503, "{transport}");
+        assert_eq!(refused.body, "Too many sessions.", "{transport}");
+    }
+    // Nothing was opened for it: sending to it is sending to no session.
+    assert_eq!(
+        server
+            .post(&format!("{third}/xhr_send"), "[\"x\"]")
+            .await
+            .status,
+        404
+    );
+
+    // The open sessions are unaffected, and polling an open one is never refused.
+    xhr_send(&server, &first, &["still here"]).await;
+    assert_eq!(poll(&server, &first).await, ["still here"]);
+    drop(stream);
+
+    // Once they are reaped (nobody polls them now), there is room again.
+    tokio::time::sleep(FAST_DISCONNECT + Duration::from_millis(300)).await;
+    assert_eq!(server.post(&format!("{third}/xhr"), "").await.body, "o\n");
+}
+
 /// Polls `url` until an `a[...]` frame comes, skipping heartbeats; its messages.
 async fn poll(server: &TestServer, url: &str) -> Vec<String> {
     for _ in 0..20 {

@@ -106,6 +106,16 @@ pub async fn start() -> TestServer {
         ),
         ("/fast_echo", sockjs(fast(), echo)),
         (
+            "/two_sessions_echo",
+            sockjs(
+                SockJsConfig {
+                    max_sessions: 2,
+                    ..fast()
+                },
+                echo,
+            ),
+        ),
+        (
             "/strict_echo",
             sockjs(
                 SockJsConfig {

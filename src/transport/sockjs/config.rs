@@ -71,6 +71,12 @@ pub struct SockJsConfig {
     /// send, in bytes; larger ones get 413 (or close the WebSocket with 1009).
     /// Default 1 MiB.
     pub max_request_bytes: usize,
+    /// Most sessions held at once by the polling and streaming transports (a session
+    /// outlives its requests by `disconnect_delay`, so a client making up session ids
+    /// could otherwise pile them up); a request that would open one more gets 503
+    /// "Too many sessions.". WebSocket sessions are bounded by their connections instead.
+    /// Default 100,000.
+    pub max_sessions: usize,
 }
 
 impl Default for SockJsConfig {
@@ -87,6 +93,7 @@ impl Default for SockJsConfig {
             max_queued_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::Close,
             max_request_bytes: 1024 * 1024,
+            max_sessions: 100_000,
         }
     }
 }
@@ -97,8 +104,11 @@ impl SockJsConfig {
         if self.heartbeat_delay.is_zero() || self.disconnect_delay.is_zero() {
             return Err("sockjs heartbeat_delay and disconnect_delay must be above zero".into());
         }
-        if self.response_limit == 0 || self.max_queued_messages == 0 {
-            return Err("sockjs response_limit and max_queued_messages must be at least 1".into());
+        if self.response_limit == 0 || self.max_queued_messages == 0 || self.max_sessions == 0 {
+            return Err(
+                "sockjs response_limit, max_queued_messages and max_sessions must be at least 1"
+                    .into(),
+            );
         }
         if self.max_request_bytes < 64 {
             return Err("sockjs max_request_bytes must be at least 64".into());

@@ -6,7 +6,8 @@
 //! Bad input gets the protocol's exact answers: 404 for a malformed path, an unknown
 //! transport or (when sending) an unknown session; 405 with `Allow` for a wrong method;
 //! 500 `Payload expected.` / `Broken JSON encoding.` for a bad body; 500 for a missing or
-//! invalid jsonp/htmlfile callback.
+//! invalid jsonp/htmlfile callback; 503 `Too many sessions.` for a request that would open
+//! a session beyond `max_sessions`.
 
 use std::collections::HashMap;
 
@@ -135,12 +136,17 @@ impl Receive {
         let (receiver, frames) =
             Receiver::new(self.kind, self.framing, endpoint.config.response_limit);
         let id = receiver.id;
-        let session =
+        let max = endpoint.config.max_sessions;
+        let Some(session) =
             endpoint
                 .sessions
-                .attach_or_open(session_id, receiver, |session_id, receiver| {
+                .attach_or_open(session_id, receiver, max, |session_id, receiver| {
                     Session::start(endpoint, Some(session_id), receiver, req)
-                });
+                })
+        else {
+            log::warn!("sockjs: refused a new session: {max} sessions are open (max_sessions)");
+            return headers::error(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions.");
+        };
         let mut res = HttpResponse::Ok();
         res.content_type(self.content_type);
         headers::no_cache(&mut res);

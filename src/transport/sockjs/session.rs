@@ -472,22 +472,28 @@ impl Sessions {
     }
 
     /// Hands `receiver` to the session `id`, or starts the session with `open` if there
-    /// is none. Returns the session.
+    /// is none and fewer than `max` are open. Returns the session; `None` if it would
+    /// have been one too many.
     pub(crate) fn attach_or_open(
         &self,
         id: &str,
         receiver: Receiver,
+        max: usize,
         open: impl FnOnce(Arc<str>, Receiver) -> Addr<Session>,
-    ) -> Addr<Session> {
+    ) -> Option<Addr<Session>> {
         let mut sessions = self.lock();
         if let Some(session) = sessions.get(id).filter(|addr| addr.connected()) {
             session.do_send(Attach(receiver));
-            return session.clone();
+            return Some(session.clone());
+        }
+        // A dead entry under this id is replaced, so it does not count.
+        if !sessions.contains_key(id) && sessions.len() >= max {
+            return None;
         }
         let id: Arc<str> = Arc::from(id);
         let session = open(id.clone(), receiver);
         sessions.insert(id, session.clone());
-        session
+        Some(session)
     }
 
     fn remove(&self, id: &str, session: &Addr<Session>) {
