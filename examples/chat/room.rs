@@ -1,7 +1,9 @@
 //! The chat room: nicknames, the recent history and who is here, as one actor.
 //!
-//! It hears the `chat` channel like any subscriber would (a server-side listener), and
-//! hears connections leave through the node's connection events.
+//! It hears the `chat` channel like any subscriber would (a server-side listener). It
+//! hears connections leave on the `chat.left` channel, where every process of the demo
+//! publishes the ids of its connections that go, so that in a cluster the room learns of
+//! departures from every process, not only from the one it runs on.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -17,6 +19,10 @@ const HISTORY: usize = 50;
 const MAX_NICK: usize = 32;
 /// The channel the page chats on.
 pub const CHANNEL: &str = "chat";
+/// Where every process publishes the id of each of its connections that goes. (A client
+/// could publish there too; ids are not shown to clients, and the worst a guessed one
+/// does is take a nick off the demo's who-is-here list.)
+const LEFT: &str = "chat.left";
 
 /// The room's state; handles `chat/nick`, `chat/who` and `chat/history`.
 pub struct ChatRoom {
@@ -71,6 +77,13 @@ impl ChatRoom {
         Ok(json!({ "nick": nick }))
     }
 
+    /// A connection left (on any process): forget its nick and say so.
+    fn left(&mut self, id: ConnectionId) {
+        if let Some(nick) = self.nicks.remove(&id) {
+            self.announce(json!({ "type": "leave", "nick": nick }));
+        }
+    }
+
     fn who(&self) -> Vec<&str> {
         let mut nicks: Vec<&str> = self.nicks.values().map(String::as_str).collect();
         nicks.sort_unstable();
@@ -82,24 +95,31 @@ impl Actor for ChatRoom {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let node = self.node.clone();
-        let listener = ctx.address().recipient();
-        ctx.spawn(
-            async move { node.on_channel(CHANNEL, listener).await }
-                .into_actor(self)
-                .map(|result, _, _| {
-                    if let Err(err) = result {
-                        log::error!("chat: cannot listen to `{CHANNEL}`: {err}");
-                    }
-                }),
-        );
+        for channel in [CHANNEL, LEFT] {
+            let node = self.node.clone();
+            let listener = ctx.address().recipient();
+            ctx.spawn(
+                async move { node.on_channel(channel, listener).await }
+                    .into_actor(self)
+                    .map(move |result, _, _| {
+                        if let Err(err) = result {
+                            log::error!("chat: cannot listen to `{channel}`: {err}");
+                        }
+                    }),
+            );
+        }
+        // This process's connections that go, for whichever process holds the nicks.
         let mut events = self.node.events();
-        let room = ctx.address();
+        let node = self.node.clone();
         actix::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match events.recv().await {
-                    Ok(ConnectionEvent::Removed(info)) => room.do_send(Left(info.id.clone())),
+                    Ok(ConnectionEvent::Removed(info)) => {
+                        if let Err(err) = node.publish(LEFT, info.id.to_string()).await {
+                            log::warn!("chat: cannot say that {} left: {err}", info.id);
+                        }
+                    }
                     Ok(ConnectionEvent::Added(_)) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
                 }
@@ -128,6 +148,13 @@ impl Handler<ChannelMessage> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, message: ChannelMessage, _: &mut Context<Self>) {
+        if &*message.channel == LEFT {
+            match ConnectionId::parse(&message.payload) {
+                Some(id) => self.left(id),
+                None => log::warn!("chat: `{LEFT}` carried no connection id"),
+            }
+            return;
+        }
         let Ok(event) = serde_json::from_str::<Value>(&message.payload) else {
             return;
         };
@@ -136,21 +163,6 @@ impl Handler<ChannelMessage> for ChatRoom {
             if self.history.len() > HISTORY {
                 self.history.pop_front();
             }
-        }
-    }
-}
-
-/// A connection left: forget its nick and say so.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Left(ConnectionId);
-
-impl Handler<Left> for ChatRoom {
-    type Result = ();
-
-    fn handle(&mut self, Left(id): Left, _: &mut Context<Self>) {
-        if let Some(nick) = self.nicks.remove(&id) {
-            self.announce(json!({ "type": "leave", "nick": nick }));
         }
     }
 }

@@ -60,6 +60,29 @@ describe('over WebSocket, against the chat server', () => {
     assert.deepEqual(event.params, { text: 'hello', from: 'bob' });
   });
 
+  it("the chat room's who-is-here: nicks join, and leave with their connection", async () => {
+    const [alice, bob] = [await connect(), await connect()];
+    const [a, b] = [`alice-${process.pid}`, `bob-${process.pid}`];
+    await alice.subscribe('chat');
+    const events = [];
+    alice.on('channel:chat', (event) => events.push(event.params));
+    assert.equal((await alice.request('chat/nick', { nick: a })).nick, a);
+    assert.equal((await bob.request('chat/nick', { nick: b })).nick, b);
+    await assert.rejects(bob.request('chat/nick', { nick: a }), { code: 'nick_taken' });
+    const { nicks } = await alice.request('chat/who');
+    assert.ok(nicks.includes(a) && nicks.includes(b), JSON.stringify(nicks));
+
+    const left = nextEvent(alice, 'channel:chat', (e) => e.params?.type === 'leave');
+    bob.close();
+    assert.deepEqual((await left).params, { type: 'leave', nick: b });
+    const after = (await alice.request('chat/who')).nicks;
+    assert.ok(after.includes(a) && !after.includes(b), JSON.stringify(after));
+    assert.deepEqual(
+      events.filter((e) => e.type === 'join').map((e) => e.nick),
+      [a, b],
+    );
+  });
+
   it('delivers server-side publishes (site/publish), text as text', async () => {
     const [alice, bob] = [await connect(), await connect()];
     const heard = nextEvent(alice, 'channel');

@@ -48,7 +48,7 @@ export function buildChat() {
   built ??= (async () => {
     const cargo = spawn(
       'cargo',
-      ['build', '--quiet', '--example', 'chat', '--message-format=json'],
+      ['build', '--quiet', '--workspace', '--example', 'chat', '--message-format=json'],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let executable = null;
@@ -84,12 +84,13 @@ export function buildChat() {
 /**
  * Starts the chat demo on `port` (0 picks a free one) and waits until it listens.
  *
- * @param {{ port?: number }} [options]
+ * @param {{ port?: number, args?: string[] }} [options] `args`: more flags, e.g.
+ *   `['--redis', url]` for a process of a cluster
  * @returns {Promise<ChatServer>}
  */
-export async function startChat({ port = 0 } = {}) {
+export async function startChat({ port = 0, args = [] } = {}) {
   const executable = await buildChat();
-  const child = spawn(executable, ['--bind', `127.0.0.1:${port}`], {
+  const child = spawn(executable, ['--bind', `127.0.0.1:${port}`, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'info' },
   });
