@@ -178,6 +178,6 @@ async fn caller(
             sent += 1;
         }
     }
-    let _ = ws.close(None).await;
+    let _ = ws.close().await;
     Ok((latencies, errors))
 }

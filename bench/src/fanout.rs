@@ -329,6 +329,6 @@ async fn subscriber(
         tally.last = Some(Instant::now());
         delivered.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = ws.close(None).await;
+    let _ = ws.close().await;
     tally
 }

@@ -7,8 +7,10 @@
 //! cargo run --release -p comet-bench -- actions --url … --pid <pid> [--pid <pid>…]
 //! cargo run --release -p comet-bench -- cluster --url <A> --url <B> --pid <A> --pid <B> --reference-url … --reference-pid …
 //! ```
-//! Each run prints a summary table and one JSON line; `docs/BENCHMARKS.md` has the
-//! figures and the commands that made them.
+//! `--transport sockjs` (before or after the workload) talks to the same servers over
+//! SockJS's WebSocket transport instead (`--url` stays the raw endpoint's; the bare
+//! baseline stays raw). Each run prints a summary table and one JSON line;
+//! `docs/BENCHMARKS.md` has the figures and the commands that made them.
 
 mod actions;
 mod baseline;
@@ -25,13 +27,17 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::net::Target;
+use crate::net::{Target, Transport};
 
 #[derive(Parser)]
 #[command(about = "Load generator for comet (and any server speaking jii's frames)")]
 struct Cli {
     #[command(subcommand)]
     workload: Workload,
+    /// How to talk to the measured servers: jii's frames on the raw WebSocket endpoint
+    /// given by `--url`, or SockJS's WebSocket transport beside it.
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Websocket)]
+    transport: Transport,
 }
 
 #[derive(Subcommand)]
@@ -187,7 +193,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.workload)) {
+    match runtime.block_on(run(cli.workload, cli.transport)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -196,11 +202,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(workload: Workload) -> Result<(), String> {
+async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
     match workload {
-        Workload::Fanout(args) => fanout_workload(args).await,
+        Workload::Fanout(args) => fanout_workload(args, transport).await,
         Workload::Idle(args) => {
-            let target = Target::new(&args.url, args.sources).await?;
+            let target = Target::new(&args.url, args.sources)
+                .await?
+                .over(transport)?;
             let outcome = idle::run(
                 &target,
                 args.pid,
@@ -241,7 +249,7 @@ async fn run(workload: Workload) -> Result<(), String> {
         Workload::Actions(args) => {
             let mut targets = Vec::new();
             for url in &args.url {
-                targets.push(Target::new(url, 1).await?);
+                targets.push(Target::new(url, 1).await?.over(transport)?);
             }
             let outcome = actions::run(&actions::Plan {
                 targets,
@@ -288,7 +296,7 @@ async fn run(workload: Workload) -> Result<(), String> {
             report::print_json("actions", json!({ "result": outcome }));
             Ok(())
         }
-        Workload::Cluster(args) => cluster_workload(args).await,
+        Workload::Cluster(args) => cluster_workload(args, transport).await,
         Workload::BaselineServer { .. } => Ok(()),
     }
 }
@@ -337,9 +345,11 @@ async fn fanout_passes(
     }
 }
 
-async fn fanout_workload(args: FanoutArgs) -> Result<(), String> {
+async fn fanout_workload(args: FanoutArgs, transport: Transport) -> Result<(), String> {
     let knobs = &args.knobs;
-    let target = Target::new(&args.url, knobs.sources).await?;
+    let target = Target::new(&args.url, knobs.sources)
+        .await?
+        .over(transport)?;
     let mut outcomes = fanout_passes(
         &args.label,
         target.clone(),
@@ -381,12 +391,12 @@ async fn fanout_workload(args: FanoutArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn cluster_workload(args: ClusterArgs) -> Result<(), String> {
+async fn cluster_workload(args: ClusterArgs, transport: Transport) -> Result<(), String> {
     let knobs = &args.knobs;
     let mut outcomes = Vec::new();
     let mut reference = None;
     if let Some(url) = &args.reference_url {
-        let target = Target::new(url, knobs.sources).await?;
+        let target = Target::new(url, knobs.sources).await?.over(transport)?;
         let single = fanout_passes(
             "single process",
             target.clone(),
@@ -401,7 +411,7 @@ async fn cluster_workload(args: ClusterArgs) -> Result<(), String> {
     }
     let mut targets = Vec::new();
     for url in &args.url {
-        targets.push(Target::new(url, knobs.sources).await?);
+        targets.push(Target::new(url, knobs.sources).await?.over(transport)?);
     }
     let publisher = targets[0].clone();
     outcomes.extend(fanout_passes("cluster", publisher, targets, true, args.pid, knobs).await?);

@@ -1,12 +1,24 @@
 //! Opening many WebSocket connections fast: bounded concurrency, and several 127.0.0.x
 //! source addresses so that 10,000+ connections to one port never run out of ports.
+//!
+//! A connection speaks jii's frames over the raw WebSocket endpoint (`<prefix>/websocket`,
+//! one frame per message) or, with [`Transport::Sockjs`], over SockJS's WebSocket
+//! transport (`<prefix>/<server>/<session>/websocket`: `o` first, frames sent as
+//! `["…"]`, received in `a[…]` batches, `h` heartbeats, `c[…]` to close). [`Ws`] hides
+//! the difference: the workloads send and receive one text message per frame either way.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::Sink;
 use indicatif::ProgressBar;
 use tokio::net::{lookup_host, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{client_async_with_config, WebSocketStream};
 
 /// The read buffer of each client connection. tungstenite zero-fills its whole read
@@ -15,8 +27,100 @@ use tokio_tungstenite::{client_async_with_config, WebSocketStream};
 /// not the server, the bottleneck. A small buffer still grows for large messages.
 const READ_BUFFER: usize = 8 * 1024;
 
-/// A client WebSocket over plain TCP.
-pub type Ws = WebSocketStream<TcpStream>;
+/// How the generator talks to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// jii's frames, one per WebSocket message, at the given `…/websocket` URL.
+    #[default]
+    Websocket,
+    /// SockJS's WebSocket transport beside it: `…/websocket` becomes
+    /// `…/<server>/<session>/websocket`, a new session per connection.
+    Sockjs,
+}
+
+/// A client connection: one text message per jii frame, whatever the transport.
+pub struct Ws {
+    inner: WebSocketStream<TcpStream>,
+    sockjs: bool,
+    /// Frames of a SockJS `a[…]` batch not handed out yet.
+    pending: VecDeque<String>,
+}
+
+impl Ws {
+    /// Reads the next frame (SockJS: of the current batch, or of the next one).
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Poll::Ready(Some(Ok(Message::text(frame))));
+            }
+            let message = match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => message,
+                other => return other,
+            };
+            if !self.sockjs {
+                return Poll::Ready(Some(Ok(message)));
+            }
+            let Message::Text(text) = &message else {
+                return Poll::Ready(Some(Ok(message)));
+            };
+            let text = text.as_str();
+            if let Some(batch) = text.strip_prefix('a') {
+                match serde_json::from_str::<Vec<String>>(batch) {
+                    Ok(frames) => self.pending.extend(frames),
+                    Err(err) => {
+                        let reason = format!("a broken SockJS `a` frame ({err}): {text:.80}");
+                        return Poll::Ready(Some(Err(Error::Io(std::io::Error::other(reason)))));
+                    }
+                }
+            } else if text.starts_with('c') {
+                // The server closes the session: as a WebSocket close to the workloads.
+                return Poll::Ready(Some(Ok(Message::Close(None))));
+            }
+            // `h` (heartbeat), or a stray `o`: nothing for the workload.
+        }
+    }
+}
+
+impl Stream for Ws {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_frame(cx)
+    }
+}
+
+impl Sink<Message> for Ws {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.get_mut().inner).poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        let this = self.get_mut();
+        let message = match message {
+            // One frame per SockJS message: a JSON array of one string.
+            Message::Text(text) if this.sockjs => {
+                let array = serde_json::to_string(&[text.as_str()])
+                    .map_err(|err| Error::Io(std::io::Error::other(err)))?;
+                Message::text(array)
+            }
+            other => other,
+        };
+        Pin::new(&mut this.inner).start_send(message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
+
+/// Numbers SockJS sessions, so that no two connections of a run share one.
+static SESSIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Where to connect, and from which source addresses.
 #[derive(Debug, Clone)]
@@ -27,6 +131,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// How many 127.0.0.x source addresses to spread over (1 = the OS's choice).
     pub sources: u8,
+    /// Raw WebSocket or SockJS.
+    pub transport: Transport,
 }
 
 impl Target {
@@ -45,7 +151,38 @@ impl Target {
             url: url.to_owned(),
             addr,
             sources: sources.max(1),
+            transport: Transport::Websocket,
         })
+    }
+
+    /// The same server over `transport`; SockJS needs the raw endpoint's URL
+    /// (`…/websocket`) to find the prefix.
+    pub fn over(mut self, transport: Transport) -> Result<Target, String> {
+        if transport == Transport::Sockjs && !self.url.ends_with("/websocket") {
+            return Err(format!(
+                "--transport sockjs needs the raw endpoint's URL (`ws://host/<prefix>/websocket`), \
+                 not {}",
+                self.url
+            ));
+        }
+        self.transport = transport;
+        Ok(self)
+    }
+
+    /// The URL connection number `n` opens.
+    fn url_for(&self, n: usize) -> String {
+        match self.transport {
+            Transport::Websocket => self.url.clone(),
+            Transport::Sockjs => {
+                let prefix = self.url.trim_end_matches("/websocket");
+                let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
+                format!(
+                    "{prefix}/{:03}/bench{}x{session}/websocket",
+                    n % 1000,
+                    std::process::id()
+                )
+            }
+        }
     }
 
     /// Opens connection number `n`.
@@ -64,9 +201,21 @@ impl Target {
             .map_err(|err| format!("connect {}: {err}", self.addr))?;
         stream.set_nodelay(true).map_err(|err| err.to_string())?;
         let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-        let (ws, _) = client_async_with_config(self.url.as_str(), stream, Some(config))
+        let url = self.url_for(n);
+        let (inner, _) = client_async_with_config(url.as_str(), stream, Some(config))
             .await
-            .map_err(|err| format!("websocket handshake: {err}"))?;
+            .map_err(|err| format!("websocket handshake with {url}: {err}"))?;
+        let mut ws = Ws {
+            inner,
+            sockjs: self.transport == Transport::Sockjs,
+            pending: VecDeque::new(),
+        };
+        if ws.sockjs {
+            match ws.inner.next().await {
+                Some(Ok(Message::Text(open))) if open.as_str() == "o" => {}
+                other => return Err(format!("{url}: expected SockJS `o`, got {other:?}")),
+            }
+        }
         Ok(ws)
     }
 }
