@@ -476,3 +476,60 @@ async fn a_silent_listener_outlives_a_short_client_timeout() {
         Some("a[\"subscribed quiet\"]\n")
     );
 }
+
+/// A WebSocket handshake to `url` with `origin` (if any): the socket, or the HTTP status
+/// that refused it.
+async fn ws_from(url: &str, origin: Option<&str>) -> Result<Socket, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error;
+    let mut request = url.into_client_request().expect("a request");
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().expect("a header value"));
+    }
+    match connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("handshake with {url}: {other}"),
+    }
+}
+
+#[actix_web::test]
+async fn allowed_origins_guard_the_raw_websocket_endpoint_too() {
+    let builder = comet::Comet::builder().sockjs(comet::transport::sockjs::SockJsConfig {
+        origins: vec!["good.test:*".into()],
+        ..Default::default()
+    });
+    let server = start_comet(builder).await;
+    let raw = server.ws_url("/comet/websocket");
+    let sockjs = server.ws_url(&format!("{}/websocket", session("/comet")));
+
+    for url in [&raw, &sockjs] {
+        for evil in ["http://evil.test", "null", "good.test"] {
+            assert_eq!(
+                ws_from(url, Some(evil)).await.err(),
+                Some(403),
+                "{url} {evil}"
+            );
+        }
+    }
+    assert!(
+        comet_connections(&server).await.is_empty(),
+        "none was opened"
+    );
+
+    // An allowed page, and a client that is no browser (no Origin), get in.
+    let mut page = ws_from(&raw, Some("https://good.test:8443"))
+        .await
+        .expect("an allowed origin");
+    send(&mut page, "subscribe news").await;
+    assert_eq!(text(&mut page).await, "subscribed news");
+    let mut service = ws_from(&raw, None).await.expect("no Origin, no check");
+    send(&mut service, "subscribe news").await;
+    assert_eq!(text(&mut service).await, "subscribed news");
+    let mut session_page = ws_from(&sockjs, Some("http://good.test"))
+        .await
+        .expect("an allowed origin over SockJS");
+    assert_eq!(text(&mut session_page).await, "o");
+}

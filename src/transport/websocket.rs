@@ -6,9 +6,14 @@
 //! ([`super::socket`]): the connection's transport pushes frames into a bounded
 //! [`Outbox`](comet_actors::Outbox) that the body drains, on the same thread, with no
 //! task or channel between them. A close request skips what a slow consumer did not take.
+//!
+//! A browser's handshake (one with an `Origin` header) from an origin that the SockJS
+//! options do not allow gets 403, as on the SockJS transports: one list of origins for
+//! the whole endpoint, so a page on another site cannot use a visitor's cookies here.
 
 use actix::{Actor, Addr};
 use actix_web::body::BoxBody;
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytestring::ByteString;
 use comet_actors::codes::ErrorCode;
@@ -64,6 +69,17 @@ pub async fn websocket(
     body: web::Payload,
     comet: web::Data<Comet>,
 ) -> actix_web::Result<HttpResponse> {
+    // An `Origin` that is not text matches no pattern.
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|origin| origin.to_str().unwrap_or(""));
+    if !comet.settings().sockjs.origin_allowed(origin) {
+        log::info!("websocket: refused a handshake from origin {origin:?}");
+        return Ok(HttpResponse::Forbidden()
+            .content_type("text/plain; charset=UTF-8")
+            .body("Origin not allowed."));
+    }
     let mut response = actix_http::ws::handshake(req.head())?;
     let node = comet.node().clone();
     let limits = &node.config().limits;

@@ -46,7 +46,8 @@ pub struct SockJsConfig {
     pub cookie_needed: bool,
     /// The origins allowed to connect, as `host:port` patterns where either part may be
     /// `*` (`example.com:*`, `*:8080`); `*:*` allows every origin. A browser request
-    /// from any other origin is refused with 403. Requests without an `Origin` header
+    /// from any other origin is refused with 403, on every transport (for comet's own
+    /// endpoint, the raw `<prefix>/websocket` too). Requests without an `Origin` header
     /// (not from a browser) are always allowed. Default `["*:*"]`.
     pub origins: Vec<String>,
     /// The URL of the SockJS client library that the iframe page (`iframe.html`) loads;

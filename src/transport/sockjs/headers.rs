@@ -20,11 +20,12 @@ pub(crate) const JAVASCRIPT: &str = "application/javascript; charset=UTF-8";
 /// `text/html; charset=UTF-8`.
 pub(crate) const HTML: &str = "text/html; charset=UTF-8";
 
-/// The request's `Origin` header, if it has a readable one.
+/// The request's `Origin` header, if it has one (empty if it is not text).
 pub(crate) fn origin(req: &HttpRequest) -> Option<&str> {
+    // An `Origin` that is not text matches no pattern (but is still a browser's).
     req.headers()
         .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
+        .map(|o| o.to_str().unwrap_or(""))
 }
 
 /// Session traffic and `/info` must never be cached (iOS 6 even caches POSTs).
