@@ -20,6 +20,8 @@
 //! | `--shutdown-timeout-ms MS` | `COMET_SHUTDOWN_TIMEOUT_MS` | `shutdown_timeout_ms` | `10000` |
 //! | `--demo-actions true\|false` | `COMET_DEMO_ACTIONS` | `demo_actions` | `true` |
 //! | `--slow-consumer close\|drop-oldest` | `COMET_SLOW_CONSUMER` | `slow_consumer` | `close` |
+//! | `--origins P,P…` | `COMET_ORIGINS` | `origins` (a list) | `*:*` (every origin) |
+//! | `--trust-proxy-headers true\|false` | `COMET_TRUST_PROXY_HEADERS` | `trust_proxy_headers` | `false` |
 //!
 //! ```toml
 //! # cometd.toml: a process that only runs actions
@@ -39,6 +41,7 @@ use clap::{ArgAction, Args, ValueEnum};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::transport::sockjs::SockJsConfig;
 use crate::{
     BuildError, Comet, CometBuilder, HubServer, NodeConfig, RedisConfig, Running, Server,
     SlowConsumerPolicy,
@@ -115,6 +118,16 @@ pub struct Flags {
     /// `drop-oldest` frames and tell it (`messages_dropped`). [default: close]
     #[arg(long, env = "COMET_SLOW_CONSUMER")]
     pub slow_consumer: Option<SlowConsumerPolicy>,
+    /// The browser origins allowed to connect, as `host:port` patterns with `*` for
+    /// either part (`example.com:*`), comma-separated; other origins get 403 on every
+    /// transport. Clients that send no `Origin` (not browsers) are not checked.
+    /// [default: *:*]
+    #[arg(long, env = "COMET_ORIGINS", value_delimiter = ',')]
+    pub origins: Option<Vec<String>>,
+    /// Take a client's ip from `X-Forwarded-For` (behind a proxy that sets it).
+    /// [default: false]
+    #[arg(long, env = "COMET_TRUST_PROXY_HEADERS", action = ArgAction::Set)]
+    pub trust_proxy_headers: Option<bool>,
 }
 
 /// The config file's keys: the flags' names, all optional.
@@ -134,6 +147,8 @@ struct FileSettings {
     shutdown_timeout_ms: Option<u64>,
     demo_actions: Option<bool>,
     slow_consumer: Option<String>,
+    origins: Option<Vec<String>>,
+    trust_proxy_headers: Option<bool>,
 }
 
 /// Why the settings could not be made.
@@ -192,6 +207,10 @@ pub struct Settings {
     pub demo_actions: bool,
     /// What happens to a client whose outbound queue is full.
     pub slow_consumer: SlowConsumerPolicy,
+    /// The browser origins allowed, as `host:port` patterns.
+    pub origins: Vec<String>,
+    /// Whether the client ip comes from `X-Forwarded-For`.
+    pub trust_proxy_headers: bool,
 }
 
 impl Default for Settings {
@@ -211,6 +230,8 @@ impl Default for Settings {
             shutdown_timeout: node.shutdown_timeout,
             demo_actions: true,
             slow_consumer: node.limits.slow_consumer,
+            origins: SockJsConfig::default().origins,
+            trust_proxy_headers: false,
         }
     }
 }
@@ -273,6 +294,16 @@ impl Flags {
                 .demo_actions
                 .or(file.demo_actions)
                 .unwrap_or(defaults.demo_actions),
+            origins: self
+                .origins
+                .clone()
+                .or(file.origins)
+                .map(|origins| origins.into_iter().map(|o| o.trim().to_owned()).collect())
+                .unwrap_or(defaults.origins),
+            trust_proxy_headers: self
+                .trust_proxy_headers
+                .or(file.trust_proxy_headers)
+                .unwrap_or(defaults.trust_proxy_headers),
         })
     }
 }
@@ -299,7 +330,12 @@ impl Settings {
             .action_timeout(self.action_timeout)
             .queue_poll_interval(self.queue_poll_interval)
             .slow_consumer(self.slow_consumer)
-            .shutdown_timeout(self.shutdown_timeout);
+            .shutdown_timeout(self.shutdown_timeout)
+            .trust_proxy_headers(self.trust_proxy_headers)
+            .sockjs(SockJsConfig {
+                origins: self.origins.clone(),
+                ..SockJsConfig::default()
+            });
         if let Some(url) = &self.redis {
             let mut redis = RedisConfig::new(url.clone());
             redis.process_ttl = self.process_ttl;
@@ -437,5 +473,54 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, SettingsError::Invalid(_)), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[actix_web::test]
+    async fn origins_and_proxy_headers_come_from_flags_or_the_file_and_bad_origins_are_refused() {
+        let plain = flags(&[]).settings().unwrap();
+        assert_eq!(plain.origins, ["*:*"]);
+        assert!(!plain.trust_proxy_headers);
+        let flagged = flags(&[
+            "--origins",
+            "example.com:*, *:8080",
+            "--trust-proxy-headers",
+            "true",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(flagged.origins, ["example.com:*", "*:8080"]);
+        assert!(flagged.trust_proxy_headers);
+        let comet = flagged.builder().unwrap().build().unwrap();
+        assert!(comet.settings().trust_proxy_headers);
+        assert!(!comet
+            .settings()
+            .sockjs
+            .origin_allowed(Some("http://evil.test")));
+        assert!(comet
+            .settings()
+            .sockjs
+            .origin_allowed(Some("https://example.com")));
+
+        let dir = std::env::temp_dir().join(format!("comet-cli-origins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cometd.toml");
+        std::fs::write(
+            &file,
+            "origins = [\"a.test:443\"]\ntrust_proxy_headers = true\n",
+        )
+        .unwrap();
+        let from_file = flags(&["--config", file.to_str().unwrap()])
+            .settings()
+            .unwrap();
+        assert_eq!(from_file.origins, ["a.test:443"]);
+        assert!(from_file.trust_proxy_headers);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // A pattern without a port part is a mistake, said at build time.
+        let bad = flags(&["--origins", "example.com"]).settings().unwrap();
+        match bad.builder().unwrap().build() {
+            Err(err) => assert!(err.to_string().contains("example.com"), "{err}"),
+            Ok(_) => panic!("an origin without a port part was taken"),
+        }
     }
 }
