@@ -1,5 +1,5 @@
 //! Turns the HTTP request that opened a connection into a
-//! [`ConnectionInfo`](comet_actors::ConnectionInfo): peer ip, headers, query.
+//! [`ConnectionInfo`]: peer ip, headers, query.
 
 use std::collections::BTreeMap;
 

@@ -3,13 +3,13 @@
 //! There is one registry per thread that holds connections (one per actix-web worker),
 //! so a message for 10,000 subscribers is fanned out by every thread at once, each to its
 //! own connections, never funnelled through one. A registry tells the
-//! [`HubBridge`](crate::HubBridge) when a channel gains its first local subscriber
+//! [`HubBridge`] when a channel gains its first local subscriber
 //! ([`Activate`]) and loses its last ([`Deactivate`]); the bridge keeps the process's hub
 //! subscription reference-counted over all registries and server-side listeners.
 //!
-//! A registry writes each message straight to the [`Outlet`] of each subscriber (the
-//! connection's transport), not through the connection actor's mailbox: see
-//! [`crate::outlet`] for why that is both faster and exact. Connections of its thread
+//! A registry writes each message straight to the outlet of each subscriber (the
+//! connection's transport, shared with it), not through the connection actor's mailbox:
+//! see `outlet.rs` for why that is both faster and exact. Connections of its thread
 //! join and leave through a [`LocalRegistry`] by plain calls; the actor itself takes
 //! what comes from other threads: the bridge's [`Dispatch`] and [`ChannelReady`], and
 //! [`ListSubscribers`].

@@ -3,8 +3,8 @@
 //!
 //! Each client gets a [`Connection`] actor, one reader task that turns WebSocket
 //! messages into actor messages, and a response body that writes the socket
-//! ([`super::socket`]): the connection's transport pushes frames into a bounded
-//! [`Outbox`](comet_actors::Outbox) that the body drains, on the same thread, with no
+//! (`socket.rs`): the connection's transport pushes frames into a bounded
+//! [`Outbox`] that the body drains, on the same thread, with no
 //! task or channel between them. A close request skips what a slow consumer did not take.
 //!
 //! A browser's handshake (one with an `Origin` header) from an origin that the SockJS

@@ -101,7 +101,7 @@ struct Inner {
 /// process on the same Redis and prefix.
 ///
 /// Its pushes publish the "queue updated" notice on `<prefix>actions` in the same Redis
-/// ([`Queue::notifies`]), where the workers of a [`RedisHub`](crate::RedisHub) on that
+/// ([`Queue::shares_hub`]), where the workers of a [`RedisHub`](crate::RedisHub) on that
 /// Redis and prefix hear it (as `CometBuilder::redis` of the `comet` crate sets up). With
 /// another hub the workers still find calls, at their periodic look
 /// (`queue_poll_interval`).
