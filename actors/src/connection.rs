@@ -3,9 +3,9 @@
 //! It takes the client's frames ([`Inbound`]), parses them ([`crate::protocol`]) and acts:
 //! subscriptions go to its thread's [`ChannelRegistry`](crate::ChannelRegistry),
 //! publishes to the hub, action calls to the queue. It writes what comes back (channel
-//! messages, answers, errors) to its [`Transport`]. It owns the connection's life: heartbeats, the idle timeout, the
-//! per-connection limits, a timer for every pending action call, and, when it stops, the
-//! release of every subscription.
+//! messages, answers, errors) to its [`Transport`]. It owns the connection's life:
+//! heartbeats, the idle timeout, the per-connection limits, a timer for every pending
+//! action call, and, when it stops, the release of every subscription.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
