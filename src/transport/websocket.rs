@@ -13,7 +13,6 @@
 
 use actix::{Actor, Addr};
 use actix_web::body::BoxBody;
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytestring::ByteString;
 use comet_actors::codes::ErrorCode;
@@ -69,16 +68,8 @@ pub async fn websocket(
     body: web::Payload,
     comet: web::Data<Comet>,
 ) -> actix_web::Result<HttpResponse> {
-    // An `Origin` that is not text matches no pattern.
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .map(|origin| origin.to_str().unwrap_or(""));
-    if !comet.settings().sockjs.origin_allowed(origin) {
-        log::info!("websocket: refused a handshake from origin {origin:?}");
-        return Ok(HttpResponse::Forbidden()
-            .content_type("text/plain; charset=UTF-8")
-            .body("Origin not allowed."));
+    if let Some(refusal) = super::sockjs::refuse_origin(&comet.settings().sockjs, &req) {
+        return Ok(refusal);
     }
     let mut response = actix_http::ws::handshake(req.head())?;
     let node = comet.node().clone();

@@ -36,8 +36,8 @@ pub(crate) async fn session_request(
     if !valid_path_part(&server) || !valid_path_part(&session) {
         return Ok(headers::not_found());
     }
-    if !endpoint.config.origin_allowed(headers::origin(&req)) {
-        return Ok(headers::forbidden_origin());
+    if let Some(refusal) = headers::refuse_origin(&endpoint.config, &req) {
+        return Ok(refusal);
     }
     let method = req.method().clone();
     let response = match (transport.as_str(), method) {

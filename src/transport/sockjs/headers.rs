@@ -21,7 +21,7 @@ pub(crate) const JAVASCRIPT: &str = "application/javascript; charset=UTF-8";
 pub(crate) const HTML: &str = "text/html; charset=UTF-8";
 
 /// The request's `Origin` header, if it has one (empty if it is not text).
-pub(crate) fn origin(req: &HttpRequest) -> Option<&str> {
+fn origin(req: &HttpRequest) -> Option<&str> {
     // An `Origin` that is not text matches no pattern (but is still a browser's).
     req.headers()
         .get(header::ORIGIN)
@@ -113,7 +113,14 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
         .finish()
 }
 
-/// 403 for a browser request from an origin not in `origins`.
-pub(crate) fn forbidden_origin() -> HttpResponse {
-    error(StatusCode::FORBIDDEN, "Origin not allowed.")
+/// 403 `Origin not allowed.` for a browser request from an origin not in the allowed
+/// `origins`; `None` when the request may go on. Every endpoint of comet asks this, the
+/// raw WebSocket one included, so one list of origins guards them all.
+pub(crate) fn refuse_origin(config: &SockJsConfig, req: &HttpRequest) -> Option<HttpResponse> {
+    let origin = origin(req);
+    if config.origin_allowed(origin) {
+        return None;
+    }
+    log::info!("refused a request from origin {origin:?} to {}", req.path());
+    Some(error(StatusCode::FORBIDDEN, "Origin not allowed."))
 }

@@ -20,8 +20,8 @@ pub(crate) async fn greeting() -> HttpResponse {
 /// `GET|OPTIONS <prefix>/info`.
 pub(crate) async fn info(req: HttpRequest, endpoint: web::Data<Endpoint>) -> HttpResponse {
     let config = &endpoint.config;
-    if !config.origin_allowed(headers::origin(&req)) {
-        return headers::forbidden_origin();
+    if let Some(refusal) = headers::refuse_origin(config, &req) {
+        return refusal;
     }
     match *req.method() {
         Method::GET => {

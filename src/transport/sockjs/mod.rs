@@ -48,6 +48,8 @@ mod info;
 mod receiver;
 mod service;
 mod session;
+
+pub(crate) use headers::refuse_origin;
 mod websocket;
 
 use std::sync::Arc;

@@ -36,8 +36,8 @@ pub(crate) async fn raw_websocket(
     body: web::Payload,
     endpoint: web::Data<Endpoint>,
 ) -> actix_web::Result<HttpResponse> {
-    if !endpoint.config.origin_allowed(headers::origin(&req)) {
-        return Ok(headers::forbidden_origin());
+    if let Some(refusal) = headers::refuse_origin(&endpoint.config, &req) {
+        return Ok(refusal);
     }
     open(req, body, &endpoint, ReceiverKind::RawWebSocket)
 }
