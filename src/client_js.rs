@@ -188,22 +188,7 @@ mod tests {
     #[test]
     fn codes_js_names_every_code_of_the_server() {
         let codes_js = ASSETS.iter().find(|a| a.path == "codes.js").unwrap().body;
-        for code in [
-            ErrorCode::BadFrame,
-            ErrorCode::BadJson,
-            ErrorCode::BadChannel,
-            ErrorCode::BadRoute,
-            ErrorCode::TooLarge,
-            ErrorCode::NotFound,
-            ErrorCode::Forbidden,
-            ErrorCode::HandlerFailed,
-            ErrorCode::Timeout,
-            ErrorCode::Unavailable,
-            ErrorCode::TooManyChannels,
-            ErrorCode::TooManyPending,
-            ErrorCode::Internal,
-            ErrorCode::MessagesDropped,
-        ] {
+        for code in ErrorCode::BUILTIN {
             assert!(
                 codes_js.contains(&format!(": '{code}',")),
                 "codes.js lacks `{code}`"
