@@ -43,6 +43,7 @@ const ASSETS: &[Asset] = &[
     asset!("lib/Client.js"),
     asset!("lib/CometError.js"),
     asset!("lib/Emitter.js"),
+    asset!("lib/SocketTransport.js"),
     asset!("lib/SockJsTransport.js"),
     asset!("lib/protocol.js"),
     asset!("lib/WebSocketTransport.js"),

@@ -5,7 +5,7 @@
  * @module comet-client/lib/SockJsTransport
  */
 
-import { Emitter } from './Emitter.js';
+import { SocketTransport } from './SocketTransport.js';
 
 /**
  * Carries the client's text frames over a SockJS connection to the comet prefix URL
@@ -22,11 +22,9 @@ import { Emitter } from './Emitter.js';
  * Events: `open`, `message` (the frame's text), `close` (`{ code, reason, wasClean }`).
  * After `close()` it emits nothing more about that connection.
  */
-export class SockJsTransport extends Emitter {
+export class SockJsTransport extends SocketTransport {
   /** @type {any} */
   #SockJS;
-  /** @type {any} */
-  #socket = null;
 
   /**
    * @param {object} [options]
@@ -71,38 +69,8 @@ export class SockJsTransport extends Emitter {
    * @param {string} serverUrl
    */
   open(serverUrl) {
-    this.close();
     const options = { ...this.sockjsOptions };
     if (this.transports) options.transports = this.transports;
-    const socket = new this.#SockJS(this.url(serverUrl), null, options);
-    this.#socket = socket;
-    const current = () => this.#socket === socket;
-    socket.onopen = () => {
-      if (current()) this.emit('open');
-    };
-    socket.onmessage = (event) => {
-      if (current() && typeof event.data === 'string') this.emit('message', event.data);
-    };
-    socket.onclose = (event) => {
-      if (!current()) return;
-      this.#socket = null;
-      this.emit('close', { code: event.code, reason: event.reason, wasClean: event.wasClean });
-    };
-  }
-
-  /**
-   * Sends one text frame; the client calls it only while the connection is open.
-   *
-   * @param {string} text
-   */
-  send(text) {
-    this.#socket?.send(text);
-  }
-
-  /** Closes the connection, if any, and forgets it. */
-  close() {
-    const socket = this.#socket;
-    this.#socket = null;
-    socket?.close(1000, 'closed by client');
+    this.connect(() => new this.#SockJS(this.url(serverUrl), null, options));
   }
 }

@@ -4,7 +4,7 @@
  * @module comet-client/lib/WebSocketTransport
  */
 
-import { Emitter } from './Emitter.js';
+import { SocketTransport } from './SocketTransport.js';
 
 /**
  * Carries the client's text frames over one WebSocket at a time.
@@ -20,11 +20,9 @@ import { Emitter } from './Emitter.js';
  * Events: `open`, `message` (the frame's text), `close` (`{ code, reason, wasClean }`).
  * After `close()` it emits nothing more about that connection.
  */
-export class WebSocketTransport extends Emitter {
+export class WebSocketTransport extends SocketTransport {
   /** @type {typeof WebSocket} */
   #WebSocket;
-  /** @type {WebSocket | null} */
-  #socket = null;
 
   /**
    * @param {object} [options]
@@ -66,39 +64,6 @@ export class WebSocketTransport extends Emitter {
    * @param {string} serverUrl
    */
   open(serverUrl) {
-    this.close();
-    const socket = new this.#WebSocket(this.url(serverUrl));
-    this.#socket = socket;
-    const current = () => this.#socket === socket;
-    socket.onopen = () => {
-      if (current()) this.emit('open');
-    };
-    socket.onmessage = (event) => {
-      if (current() && typeof event.data === 'string') this.emit('message', event.data);
-    };
-    socket.onclose = (event) => {
-      if (!current()) return;
-      this.#socket = null;
-      this.emit('close', { code: event.code, reason: event.reason, wasClean: event.wasClean });
-    };
-    // A failure is followed by `close`, which says all there is to say. The handler must
-    // stay set: the `ws` package throws an `error` event that nobody listens to.
-    socket.onerror = () => {};
-  }
-
-  /**
-   * Sends one text frame; the client calls it only while the connection is open.
-   *
-   * @param {string} text
-   */
-  send(text) {
-    this.#socket?.send(text);
-  }
-
-  /** Closes the connection (code 1000), if any, and forgets it. */
-  close() {
-    const socket = this.#socket;
-    this.#socket = null;
-    socket?.close(1000);
+    this.connect(() => new this.#WebSocket(this.url(serverUrl)));
   }
 }
