@@ -203,6 +203,7 @@ export const ClientErrorCode: Readonly<{
 export const CloseCode: Readonly<{
   NORMAL: 1000;
   GOING_AWAY: 1001;
+  INVALID_DATA: 1007;
   MESSAGE_TOO_BIG: 1009;
   INTERNAL_ERROR: 1011;
   HEARTBEAT_TIMEOUT: 4000;

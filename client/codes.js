@@ -64,6 +64,8 @@ export const CloseCode = Object.freeze({
   NORMAL: 1000,
   /** The server process is shutting down: reconnect, a balancer sends you elsewhere. */
   GOING_AWAY: 1001,
+  /** A text message was not valid UTF-8. */
+  INVALID_DATA: 1007,
   /** A frame exceeded the transport's hard size cap. */
   MESSAGE_TOO_BIG: 1009,
   /** An unexpected failure on the server. */

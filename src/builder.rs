@@ -251,13 +251,13 @@ impl CometBuilder {
             (None, Some(redis)) => Arc::new(RedisQueue::new(redis, &self.config.prefix)?),
             (None, None) => Arc::new(MemoryQueue::new()),
         };
-        // One knob for comet's own endpoints: the node's policy rules SockJS sessions too.
-        let mut sockjs_config = self.settings.sockjs.clone();
-        sockjs_config.slow_consumer = self.config.limits.slow_consumer;
+        // Every transport bounds its clients by the node's limits: one outbound queue, one
+        // slow-consumer policy, one transport cap.
+        let limits = self.config.limits.clone();
         let node = Node::start(self.config, hub, queue, self.router);
         let service = ConnectionService::new(node.clone(), self.settings.trust_proxy_headers);
-        let sockjs =
-            SockJs::new(sockjs_config, service).map_err(|err| BuildError::Invalid(err.0))?;
+        let sockjs = SockJs::with_limits(self.settings.sockjs.clone(), limits, service)
+            .map_err(|err| BuildError::Invalid(err.0))?;
         Ok(Comet {
             node,
             settings: Arc::new(self.settings),

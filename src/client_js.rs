@@ -198,6 +198,7 @@ mod tests {
         for code in [
             CloseCode::Normal,
             CloseCode::GoingAway,
+            CloseCode::InvalidData,
             CloseCode::MessageTooBig,
             CloseCode::InternalError,
             CloseCode::HeartbeatTimeout,

@@ -139,12 +139,7 @@ impl Comet {
             .app_data(web::Data::new(self.clone()))
             // The client's exact routes come before SockJS's `/{server}/{session}/…`.
             .configure(client_js::configure);
-        let scope = if self.settings.sockjs.websocket {
-            scope.route("/websocket", web::get().to(transport::websocket::websocket))
-        } else {
-            scope
-        };
-        scope.configure(|cfg| self.sockjs.routes(cfg, false))
+        scope.configure(|cfg| self.sockjs.configure(cfg))
     }
 
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),

@@ -275,10 +275,11 @@ async fn xhr_send_refuses_bad_payloads() {
     let r = server.post(&format!("{url}/xhr"), "").await;
     let expected = format!("a[{}]\n", vec!["\"a\""; content_types.len()].join(","));
     assert_eq!(r.body, expected);
-    // Bodies above max_request_bytes are refused before they are read whole.
-    let url = session("/strict_echo");
+    // Bodies above the transport cap (`Limits::transport_cap`, 1 MiB by default) are
+    // refused before they are read whole.
+    let url = session("/echo");
     assert_eq!(server.post(&format!("{url}/xhr"), "").await.body, "o\n");
-    let big = format!("[\"{}\"]", "x".repeat(100));
+    let big = format!("[\"{}\"]", "x".repeat(1024 * 1024));
     assert_eq!(
         server.post(&format!("{url}/xhr_send"), &big).await.status,
         413

@@ -1,44 +1,51 @@
 //! Micro-benchmark of fan-out inside one process: one publish reaching N connections
 //! through the hub, the bridge and the registry, which writes to each connection's
-//! transport (here one that only counts). No sockets: this is the actors' own cost.
+//! outlet, drained by a writer that only counts. No sockets: this is the actors' own cost.
 //! `cargo bench -p comet-actors --bench fanout`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use comet_actors::{
-    CloseCode, Connection, ConnectionInfo, Inbound, MemoryHub, MemoryQueue, Node, NodeConfig,
-    Router, Transport, TransportError,
+    Connection, ConnectionInfo, Drained, Inbound, Limits, MemoryHub, MemoryQueue, Node, NodeConfig,
+    Out, Outlet, Router,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tokio::sync::Notify;
 
-/// A transport that counts channel frames and wakes the benchmark at a target.
-struct Counting {
+/// A transport's writer that only counts: it drains the outlet when woken, counts the
+/// channel frames, and wakes the benchmark at a target.
+async fn counting(
+    outlet: Outlet,
     delivered: Arc<AtomicUsize>,
     target: Arc<AtomicUsize>,
     done: Arc<Notify>,
-}
-
-impl Transport for Counting {
-    fn send(&mut self, frame: ByteString) -> Result<(), TransportError> {
-        if frame.starts_with("channel ") {
-            let now = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
-            if now == self.target.load(Ordering::Relaxed) {
-                self.done.notify_one();
+) {
+    futures::future::poll_fn(|cx| loop {
+        let drained = outlet.drain(64 * 1024, |out| {
+            if let Out::Frame(frame) = out {
+                if frame.starts_with("channel ") {
+                    let now = delivered.fetch_add(1, Ordering::Relaxed) + 1;
+                    if now == target.load(Ordering::Relaxed) {
+                        done.notify_one();
+                    }
+                }
             }
+        });
+        match drained {
+            Drained::More => continue,
+            Drained::Idle => {
+                outlet.wait(cx.waker());
+                return Poll::<()>::Pending;
+            }
+            Drained::Closed => return Poll::Ready(()),
         }
-        Ok(())
-    }
-
-    fn close(&mut self, _: CloseCode) {}
-
-    fn name(&self) -> &'static str {
-        "counting"
-    }
+    })
+    .await
 }
 
 fn fanout(c: &mut Criterion) {
@@ -64,13 +71,14 @@ fn fanout(c: &mut Criterion) {
                         let done = Arc::new(Notify::new());
                         for _ in 0..subscribers {
                             let info = ConnectionInfo::new(node.next_connection_id(), "counting");
-                            let transport = Counting {
-                                delivered: delivered.clone(),
-                                target: target.clone(),
-                                done: done.clone(),
-                            };
-                            let connection =
-                                Connection::new(node.clone(), info, Box::new(transport)).start();
+                            let outlet = Outlet::new(&Limits::default());
+                            actix::spawn(counting(
+                                outlet.clone(),
+                                delivered.clone(),
+                                target.clone(),
+                                done.clone(),
+                            ));
+                            let connection = Connection::new(node.clone(), info, outlet).start();
                             connection.do_send(Inbound(ByteString::from_static("subscribe bench")));
                         }
                         while node

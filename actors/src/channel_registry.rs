@@ -28,25 +28,42 @@ use crate::hub::HubError;
 use crate::hub_bridge::{Activate, Deactivate, HubBridge};
 use crate::outlet::Outlet;
 use crate::protocol::{error_frame, subscribed_frame};
+use crate::transport::TransportError;
+
+/// To a connection: its subscription to a channel is in effect (or failed with local
+/// delivery going on), so publishes it held back for it may go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscriptionSettled(pub Arc<str>);
+
+/// A member waiting for `subscribed <channel>`.
+struct Waiting {
+    key: usize,
+    /// Whether it was told that the hub failed (it hears `subscribed` when the hub is
+    /// back, the error only once).
+    told: bool,
+    settled: Recipient<SubscriptionSettled>,
+}
 
 /// The local subscribers of one channel. A `Vec` so that fan-out is a straight walk;
 /// `index` finds a member's slot for O(1) removal (`swap_remove`).
 #[derive(Default)]
 struct Subscribers {
     members: Vec<Outlet>,
+    /// The connection of each member, slot for slot.
+    ids: Vec<ConnectionId>,
     index: HashMap<usize, usize>,
     /// Whether the hub subscription is in effect.
     ready: bool,
-    /// Members (by outlet key) that still wait for `subscribed <channel>`, and whether
-    /// they were told that the hub failed (they hear `subscribed` when it is back, the
-    /// error only once).
-    waiting: Vec<(usize, bool)>,
+    /// Members that still wait for `subscribed <channel>`.
+    waiting: Vec<Waiting>,
 }
 
 impl Subscribers {
-    fn insert(&mut self, outlet: Outlet) {
+    fn insert(&mut self, id: ConnectionId, outlet: Outlet) {
         self.index.insert(outlet.key(), self.members.len());
         self.members.push(outlet);
+        self.ids.push(id);
     }
 
     fn remove(&mut self, key: usize) {
@@ -54,14 +71,11 @@ impl Subscribers {
             return;
         };
         self.members.swap_remove(slot);
+        self.ids.swap_remove(slot);
         if let Some(moved) = self.members.get(slot) {
             self.index.insert(moved.key(), slot);
         }
-        self.waiting.retain(|(waiting, _)| *waiting != key);
-    }
-
-    fn get(&self, key: usize) -> Option<&Outlet> {
-        self.index.get(&key).map(|slot| &self.members[*slot])
+        self.waiting.retain(|waiting| waiting.key != key);
     }
 }
 
@@ -76,9 +90,15 @@ struct Channels {
 }
 
 impl Channels {
-    /// Returns whether the subscription is in effect already; if not, the connection
-    /// hears [`SubscriptionSettled`](crate::connection::SubscriptionSettled) when it is.
-    fn join(&mut self, channel: Arc<str>, outlet: &Outlet) -> bool {
+    /// Returns whether the subscription is in effect already; if not, `settled` hears
+    /// [`SubscriptionSettled`] when it is.
+    fn join(
+        &mut self,
+        channel: Arc<str>,
+        id: &ConnectionId,
+        outlet: &Outlet,
+        settled: &Recipient<SubscriptionSettled>,
+    ) -> bool {
         let subscribers = match self.channels.get_mut(&channel) {
             Some(subscribers) => subscribers,
             None => {
@@ -96,15 +116,19 @@ impl Channels {
                 || subscribers
                     .waiting
                     .iter()
-                    .all(|(key, _)| *key != outlet.key());
+                    .all(|waiting| waiting.key != outlet.key());
         }
         let ready = subscribers.ready;
         if ready {
-            outlet.deliver(subscribed_frame(&channel));
+            deliver(outlet, id, subscribed_frame(&channel));
         } else {
-            subscribers.waiting.push((outlet.key(), false));
+            subscribers.waiting.push(Waiting {
+                key: outlet.key(),
+                told: false,
+                settled: settled.clone(),
+            });
         }
-        subscribers.insert(outlet.clone());
+        subscribers.insert(id.clone(), outlet.clone());
         ready
     }
 
@@ -166,27 +190,30 @@ impl LocalRegistry {
         &self.addr
     }
 
-    /// Subscribes `outlet` to `channel`: it gets `subscribed <channel>` once the hub
-    /// subscription is in effect (at once, if it is already), then the channel's
-    /// messages.
-    /// Whether the subscription is in effect already (else the connection hears
-    /// [`SubscriptionSettled`](crate::connection::SubscriptionSettled) when it is).
-    pub(crate) fn join(&self, channel: Arc<str>, outlet: &Outlet) -> bool {
-        self.channels.borrow_mut().join(channel, outlet)
+    /// Subscribes connection `id`, writing to `outlet`, to `channel`: it gets
+    /// `subscribed <channel>` once the hub subscription is in effect (at once, if it is
+    /// already), then the channel's messages. Answers whether the subscription is in
+    /// effect already (else `settled` hears [`SubscriptionSettled`] when it is).
+    pub fn join(
+        &self,
+        channel: Arc<str>,
+        id: &ConnectionId,
+        outlet: &Outlet,
+        settled: &Recipient<SubscriptionSettled>,
+    ) -> bool {
+        self.channels
+            .borrow_mut()
+            .join(channel, id, outlet, settled)
     }
 
     /// Unsubscribes `outlet` from `channel`; no frame of it reaches the outlet after
     /// this returns.
-    pub(crate) fn leave(&self, channel: &str, outlet: &Outlet) {
+    pub fn leave(&self, channel: &str, outlet: &Outlet) {
         self.channels.borrow_mut().leave(channel, outlet);
     }
 
     /// Unsubscribes `outlet` from every channel in `channels` (a connection that is gone).
-    pub(crate) fn leave_all<'a>(
-        &self,
-        channels: impl IntoIterator<Item = &'a Arc<str>>,
-        outlet: &Outlet,
-    ) {
+    pub fn leave_all<'a>(&self, channels: impl IntoIterator<Item = &'a Arc<str>>, outlet: &Outlet) {
         let mut registry = self.channels.borrow_mut();
         for channel in channels {
             registry.leave(channel, outlet);
@@ -212,41 +239,45 @@ impl Handler<ChannelReady> for ChannelRegistry {
         let Some(subscribers) = registry.channels.get_mut(&ready.channel) else {
             return;
         };
-        let (frame, told) = match &ready.result {
+        let failed = ready.result.is_err();
+        let frame = match &ready.result {
             Ok(()) => {
                 subscribers.ready = true;
-                (subscribed_frame(&ready.channel), Vec::new())
+                subscribed_frame(&ready.channel)
             }
             // The subscription stays recorded (and local messages flow): the bridge asks
             // again, and the hub resubscribes when it is back; `subscribed` comes then.
-            Err(err) => (
-                error_frame(
-                    &ErrorCode::Unavailable,
-                    &format!(
-                        "subscription recorded, but the hub failed: {err}; messages from \
+            Err(err) => error_frame(
+                &ErrorCode::Unavailable,
+                &format!(
+                    "subscription recorded, but the hub failed: {err}; messages from \
                          this server only until it is back"
-                    ),
-                    Some(&ready.channel),
                 ),
-                subscribers.waiting.clone(),
+                Some(&ready.channel),
             ),
         };
         let waiting = std::mem::take(&mut subscribers.waiting);
-        for (key, told) in waiting {
-            if told && ready.result.is_err() {
-                continue;
-            }
-            if let Some(outlet) = subscribers.get(key) {
-                outlet.deliver(frame.clone());
+        for mut member in waiting {
+            if !(member.told && failed) {
+                if let Some(slot) = subscribers.index.get(&member.key) {
+                    deliver(
+                        &subscribers.members[*slot],
+                        &subscribers.ids[*slot],
+                        frame.clone(),
+                    );
+                }
                 // In effect, or failed with local delivery going on: either way the
                 // connection's own publishes need not wait for it any more.
-                outlet.settled(&ready.channel);
+                member
+                    .settled
+                    .do_send(SubscriptionSettled(ready.channel.clone()));
+            }
+            if failed {
+                // Told of the failure, it still waits for `subscribed`.
+                member.told = true;
+                subscribers.waiting.push(member);
             }
         }
-        // Those told of the failure still wait for `subscribed`.
-        subscribers
-            .waiting
-            .extend(told.into_iter().map(|(key, _)| (key, true)));
     }
 }
 
@@ -269,8 +300,8 @@ impl Handler<Dispatch> for ChannelRegistry {
         let Some(subscribers) = registry.channels.get(&dispatch.channel) else {
             return;
         };
-        for outlet in &subscribers.members {
-            outlet.deliver(dispatch.frame.clone());
+        for (outlet, id) in subscribers.members.iter().zip(&subscribers.ids) {
+            deliver(outlet, id, dispatch.frame.clone());
         }
     }
 }
@@ -288,13 +319,15 @@ impl Handler<ListSubscribers> for ChannelRegistry {
             .borrow()
             .channels
             .get(&list.0)
-            .map(|subscribers| {
-                subscribers
-                    .members
-                    .iter()
-                    .map(|outlet| outlet.id().clone())
-                    .collect()
-            })
+            .map(|subscribers| subscribers.ids.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Writes a frame to a subscriber. A client too slow to take it has its outlet closed
+/// (4001) by the outlet itself; that is said here, once (a closed outlet refuses quietly).
+fn deliver(outlet: &Outlet, id: &ConnectionId, frame: ByteString) {
+    if let Err(TransportError::Full) = outlet.send(frame) {
+        log::warn!("connection {id}: outbound queue full, closing as a slow consumer");
     }
 }

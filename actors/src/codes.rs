@@ -134,6 +134,8 @@ pub enum CloseCode {
     Normal,
     /// 1001: the process is shutting down; reconnect, the balancer sends you elsewhere.
     GoingAway,
+    /// 1007: a text message was not valid UTF-8 (RFC 6455).
+    InvalidData,
     /// 1009: a frame exceeded the transport's hard size cap.
     MessageTooBig,
     /// 1011: an unexpected failure on the server.
@@ -144,6 +146,9 @@ pub enum CloseCode {
     SlowConsumer,
     /// 4100: the server refuses this connection; reconnecting will not help.
     Forbidden,
+    /// A code and reason of a transport or an application of its own, e.g. SockJS's
+    /// 3000 "Broken framing.", or a test server's 3000 "Go away!".
+    Other(u16, &'static str),
 }
 
 impl CloseCode {
@@ -152,11 +157,13 @@ impl CloseCode {
         match self {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
+            CloseCode::InvalidData => 1007,
             CloseCode::MessageTooBig => 1009,
             CloseCode::InternalError => 1011,
             CloseCode::HeartbeatTimeout => 4000,
             CloseCode::SlowConsumer => 4001,
             CloseCode::Forbidden => 4100,
+            CloseCode::Other(code, _) => code,
         }
     }
 
@@ -165,17 +172,19 @@ impl CloseCode {
         match self {
             CloseCode::Normal => "Normal closure",
             CloseCode::GoingAway => "Server shutting down",
+            CloseCode::InvalidData => "Invalid UTF-8",
             CloseCode::MessageTooBig => "Frame too large",
             CloseCode::InternalError => "Internal error",
             CloseCode::HeartbeatTimeout => "Heartbeat timeout",
             CloseCode::SlowConsumer => "Slow consumer",
             CloseCode::Forbidden => "Forbidden",
+            CloseCode::Other(_, reason) => reason,
         }
     }
 
     /// Whether a client should reconnect after this code.
     pub fn should_reconnect(self) -> bool {
-        !matches!(self, CloseCode::Forbidden)
+        !matches!(self, CloseCode::Forbidden) && !(4100..=4199).contains(&self.code())
     }
 }
 

@@ -87,6 +87,14 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The largest message a transport reads at all (a WebSocket message, a SockJS
+    /// request body): max(4 × `max_frame_bytes`, 1 MiB). Frames between
+    /// `max_frame_bytes` and this are answered `too_large` and the connection lives on;
+    /// beyond it, reading would cost memory, so the connection is closed with 1009.
+    pub fn transport_cap(&self) -> usize {
+        self.max_frame_bytes.saturating_mul(4).max(1024 * 1024)
+    }
+
     /// The subset the frame parser needs.
     pub fn parse_limits(&self) -> ParseLimits {
         ParseLimits {

@@ -3,19 +3,21 @@
 //! It takes the client's frames ([`Inbound`]), parses them ([`crate::protocol`]) and acts:
 //! subscriptions go to its thread's [`ChannelRegistry`](crate::ChannelRegistry),
 //! publishes to the hub, action calls to the queue. It writes what comes back (channel
-//! messages, answers, errors) to its [`Transport`]. It owns the connection's life:
+//! messages, answers, errors) to its [`Outlet`], the one bounded outbound queue that its
+//! transport drains. It owns the connection's life, the same over every transport:
 //! heartbeats, the idle timeout, the per-connection limits, a timer for every pending
 //! action call, and, when it stops, the release of every subscription.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
+use bytes::Bytes;
 use bytestring::ByteString;
 use futures::FutureExt;
 
-use crate::channel_registry::LocalRegistry;
+use crate::channel_registry::{LocalRegistry, SubscriptionSettled};
 use crate::codes::{CloseCode, ErrorCode};
 use crate::connection_info::ConnectionInfo;
 use crate::hub::HubError;
@@ -28,7 +30,7 @@ use crate::protocol::{
     ActionRequest, ClientFrame, FrameError, ParseLimits, RequestUid,
 };
 use crate::queue::{unix_millis, ActionCall, QueueError};
-use crate::transport::{Transport, TransportError};
+use crate::transport::TransportError;
 
 /// How much longer than `action_timeout` the connection waits before it answers
 /// `timeout` itself: the worker's own timeout answer should normally come first.
@@ -46,14 +48,19 @@ fn publish_failed(channel: &str, err: &HubError) -> ByteString {
     )
 }
 
+/// A publish held back until the connection's subscriptions are in effect: parsed once,
+/// the payload a slice of the frame's bytes.
+struct HeldPublish {
+    channel: Arc<str>,
+    payload: Bytes,
+}
+
 /// One client connection.
 pub struct Connection {
     node: Node,
     info: Arc<ConnectionInfo>,
-    /// The transport until the actor starts; then it lives in `outlet`.
-    transport: Option<Box<dyn Transport>>,
-    /// The transport, shared with this thread's registry (see [`crate::outlet`]).
-    outlet: Option<Outlet>,
+    /// The way out, shared with this thread's registry and the transport's writer.
+    outlet: Outlet,
     limits: ParseLimits,
     registry: Option<LocalRegistry>,
     channels: HashSet<Arc<str>>,
@@ -61,51 +68,47 @@ pub struct Connection {
     /// publishes wait in `held`, so that a client that sends `subscribe x` and then
     /// `channel x …` receives its own message, as it would expect.
     unsettled: HashSet<Arc<str>>,
-    /// Publish frames held back by `unsettled`, in the order they came (at most
+    /// Publishes held back by `unsettled`, in the order they came (at most
     /// `outbound_queue`; beyond that they go out at once).
-    held: VecDeque<ByteString>,
+    held: VecDeque<HeldPublish>,
     pending: HashMap<RequestUid, SpawnHandle>,
-    last_seen: Instant,
     closed: bool,
 }
 
 impl Connection {
-    /// A connection for `info`, writing to `transport`. Start it on the thread that
-    /// serves the client (the transport adapter does).
-    pub fn new(node: Node, info: ConnectionInfo, transport: Box<dyn Transport>) -> Connection {
+    /// A connection for `info`, writing to `outlet` (which its transport drains). Start
+    /// it on the thread that serves the client (the transport does).
+    pub fn new(node: Node, info: ConnectionInfo, outlet: Outlet) -> Connection {
         let limits = node.config().limits.parse_limits();
         Connection {
             node,
             info: Arc::new(info),
-            transport: Some(transport),
-            outlet: None,
+            outlet,
             limits,
             registry: None,
             channels: HashSet::new(),
             unsettled: HashSet::new(),
             held: VecDeque::new(),
             pending: HashMap::new(),
-            last_seen: Instant::now(),
             closed: false,
         }
     }
 
-    /// Writes a frame; a client too slow to take it is closed, so memory stays bounded.
+    /// Writes a frame; a client too slow to take it is closed (the outlet applies the
+    /// slow-consumer policy), so memory stays bounded.
     fn write(&mut self, frame: ByteString, ctx: &mut Context<Self>) {
         if self.closed {
             return;
         }
-        let Some(outlet) = &self.outlet else {
-            return;
-        };
-        match outlet.send(frame) {
+        match self.outlet.send(frame) {
             Ok(()) => {}
             Err(TransportError::Full) => {
                 log::warn!(
                     "connection {}: outbound queue full, closing as a slow consumer",
                     self.info.id
                 );
-                self.close(CloseCode::SlowConsumer, ctx);
+                self.closed = true;
+                ctx.stop();
             }
             Err(TransportError::Closed) => {
                 self.closed = true;
@@ -117,9 +120,7 @@ impl Connection {
     fn close(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
         if !self.closed {
             self.closed = true;
-            if let Some(outlet) = &self.outlet {
-                outlet.with(|transport| transport.close(code));
-            }
+            self.outlet.close(code);
         }
         ctx.stop();
     }
@@ -140,8 +141,9 @@ impl Connection {
         }
         let channel: Arc<str> = Arc::from(channel);
         self.channels.insert(channel.clone());
-        if let (Some(registry), Some(outlet)) = (&self.registry, &self.outlet) {
-            if !registry.join(channel.clone(), outlet) {
+        if let Some(registry) = &self.registry {
+            let settled = ctx.address().recipient();
+            if !registry.join(channel.clone(), &self.info.id, &self.outlet, &settled) {
                 self.unsettled.insert(channel);
             }
         }
@@ -150,12 +152,8 @@ impl Connection {
     /// A subscription is in effect (or failed for good): publish what waited for it.
     fn settle(&mut self, channel: &str, ctx: &mut Context<Self>) {
         if self.unsettled.remove(channel) && self.unsettled.is_empty() {
-            while let Some(frame) = self.held.pop_front() {
-                if let Ok(ClientFrame::Publish { channel, payload }) =
-                    parse_client_frame(&frame, &self.limits)
-                {
-                    self.publish(&frame, channel, payload, ctx);
-                }
+            while let Some(held) = self.held.pop_front() {
+                self.publish(&held.channel, held.payload, ctx);
             }
         }
     }
@@ -163,23 +161,15 @@ impl Connection {
     fn unsubscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
         self.settle(channel, ctx);
         if self.channels.remove(channel) {
-            if let (Some(registry), Some(outlet)) = (&self.registry, &self.outlet) {
+            if let Some(registry) = &self.registry {
                 // A plain call: no frame of `channel` can follow `unsubscribed`.
-                registry.leave(channel, outlet);
+                registry.leave(channel, &self.outlet);
             }
         }
         self.write(unsubscribed_frame(channel), ctx);
     }
 
-    fn publish(
-        &mut self,
-        frame: &ByteString,
-        channel: &str,
-        payload: &str,
-        ctx: &mut Context<Self>,
-    ) {
-        // The payload is a slice of the frame: share its bytes instead of copying them.
-        let payload = frame.as_bytes().slice_ref(payload.as_bytes());
+    fn publish(&mut self, channel: &str, payload: Bytes, ctx: &mut Context<Self>) {
         let mut published = self.node.publish_bytes(channel, payload);
         // The in-memory hub answers at once; only a remote hub needs a spawned future.
         match (&mut published).now_or_never() {
@@ -270,14 +260,13 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(transport) = self.transport.take() {
-            self.outlet = Some(Outlet::new(
-                self.info.id.clone(),
-                transport,
-                ctx.address().downgrade(),
-            ));
-        }
         self.registry = Some(self.node.local_registry());
+        let me = ctx.address().downgrade();
+        self.outlet.on_overflow(move || {
+            if let Some(me) = me.upgrade() {
+                me.do_send(Close(CloseCode::SlowConsumer));
+            }
+        });
         self.node.bridge().do_send(Register {
             info: self.info.clone(),
             messages: ctx.address().recipient(),
@@ -286,11 +275,12 @@ impl Actor for Connection {
         let config = self.node.config();
         let (interval, client_timeout) = (config.heartbeat_interval, config.client_timeout);
         ctx.run_interval(interval, move |conn, ctx| {
-            if conn.last_seen.elapsed() > client_timeout {
+            let silent = conn.outlet.last_seen().elapsed() > client_timeout;
+            if silent && !conn.outlet.is_vouched() {
                 log::info!("connection {}: heartbeat timeout", conn.info.id);
                 conn.close(CloseCode::HeartbeatTimeout, ctx);
-            } else if let Some(outlet) = &conn.outlet {
-                outlet.with(|transport| transport.heartbeat());
+            } else {
+                conn.outlet.heartbeat();
             }
         });
     }
@@ -298,22 +288,15 @@ impl Actor for Connection {
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
         // Publishes still held for a subscription go out now: the client sent them. A hub
         // queues a publish when called, so the futures need not be awaited here.
-        for frame in std::mem::take(&mut self.held) {
-            if let Ok(ClientFrame::Publish { channel, payload }) =
-                parse_client_frame(&frame, &self.limits)
-            {
-                let payload = frame.as_bytes().slice_ref(payload.as_bytes());
-                drop(self.node.publish_bytes(channel, payload));
-            }
+        for held in std::mem::take(&mut self.held) {
+            drop(self.node.publish_bytes(&held.channel, held.payload));
         }
-        if let Some(outlet) = &self.outlet {
-            if !self.closed {
-                self.closed = true;
-                outlet.with(|transport| transport.close(CloseCode::Normal));
-            }
-            if let Some(registry) = &self.registry {
-                registry.leave_all(self.channels.iter(), outlet);
-            }
+        if !self.closed {
+            self.closed = true;
+            self.outlet.close(CloseCode::Normal);
+        }
+        if let Some(registry) = &self.registry {
+            registry.leave_all(self.channels.iter(), &self.outlet);
         }
         self.channels.clear();
         self.node.bridge().do_send(Unregister(self.info.id.clone()));
@@ -330,16 +313,21 @@ impl Handler<Inbound> for Connection {
     type Result = ();
 
     fn handle(&mut self, Inbound(frame): Inbound, ctx: &mut Context<Self>) {
-        self.last_seen = Instant::now();
+        self.outlet.touch();
         match parse_client_frame(&frame, &self.limits) {
-            Ok(ClientFrame::Publish { .. })
-                if !self.unsettled.is_empty()
-                    && self.held.len() < self.node.config().limits.outbound_queue =>
-            {
-                self.held.push_back(frame)
-            }
             Ok(ClientFrame::Publish { channel, payload }) => {
-                self.publish(&frame, channel, payload, ctx)
+                // The payload is a slice of the frame: share its bytes, do not copy them.
+                let payload = frame.as_bytes().slice_ref(payload.as_bytes());
+                if !self.unsettled.is_empty()
+                    && self.held.len() < self.node.config().limits.outbound_queue
+                {
+                    self.held.push_back(HeldPublish {
+                        channel: Arc::from(channel),
+                        payload,
+                    });
+                } else {
+                    self.publish(channel, payload, ctx);
+                }
             }
             Ok(ClientFrame::Subscribe(channel)) => self.subscribe(channel, ctx),
             Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
@@ -362,17 +350,11 @@ impl Handler<Refused> for Connection {
     type Result = ();
 
     fn handle(&mut self, Refused(err): Refused, ctx: &mut Context<Self>) {
-        self.last_seen = Instant::now();
+        self.outlet.touch();
         log::debug!("connection {}: refused a frame: {err}", self.info.id);
         self.write(err.to_frame(), ctx);
     }
 }
-
-/// From the registry: this connection's subscription to a channel is in effect (or
-/// failed with local delivery going on), so publishes held back for it may go.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscriptionSettled(pub Arc<str>);
 
 impl Handler<SubscriptionSettled> for Connection {
     type Result = ();
@@ -383,19 +365,6 @@ impl Handler<SubscriptionSettled> for Connection {
         ctx: &mut Context<Self>,
     ) {
         self.settle(&channel, ctx);
-    }
-}
-
-/// The client showed it is alive without sending a frame (e.g. a WebSocket pong).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Touch;
-
-impl Handler<Touch> for Connection {
-    type Result = ();
-
-    fn handle(&mut self, _: Touch, _: &mut Context<Self>) {
-        self.last_seen = Instant::now();
     }
 }
 

@@ -2,8 +2,9 @@
 //! connection, the channel registries, the hub bridge, the action queue and its workers.
 //!
 //! The `comet` crate puts transports (WebSocket, SockJS) on actix-web in front of these;
-//! anything else that can carry text frames can too, by implementing [`Transport`] and
-//! starting a [`Connection`].
+//! anything else that can carry text frames can too: make an [`Outlet`], start a
+//! [`Connection`] with it, hand the client's frames to the connection ([`Inbound`]) and
+//! write what [`Outlet::drain`] gives.
 //!
 //! # Layout
 //!
@@ -22,9 +23,9 @@
 //! | `hub/` | the [`Hub`] trait, [`MemoryHub`], [`RedisHub`] |
 //! | `queue/` | the [`Queue`] trait, [`MemoryQueue`], [`RedisQueue`] |
 //! | `redis_link.rs` | what the Redis hub and queue share: pool, backoff, setup errors |
-//! | `transport.rs` | the [`Transport`] trait transports implement |
+//! | `transport.rs` | [`TransportError`]: what writing to a client may answer |
 //! | `outbox.rs` | [`Outbox`]: a slow client's bounded frame queue and its policy |
-//! | `outlet.rs` | a connection's transport, shared with its thread's registry |
+//! | `outlet.rs` | [`Outlet`]: a connection's bounded way out, which its transport drains |
 //! | `process_message.rs` | messages for one connection, routed to its process |
 //!
 //! # How a message travels
@@ -52,7 +53,7 @@ pub mod hub;
 pub mod hub_bridge;
 pub mod node;
 pub mod outbox;
-mod outlet;
+pub mod outlet;
 pub mod process_message;
 pub mod protocol;
 pub mod queue;
@@ -62,17 +63,18 @@ pub mod worker_supervisor;
 
 pub use action::{handler_fn, Action, ActionError, ActionHandler, ActionResult, Router};
 pub use action_worker::ActionWorker;
-pub use channel_registry::{ChannelRegistry, LocalRegistry};
+pub use channel_registry::{ChannelRegistry, LocalRegistry, SubscriptionSettled};
 pub use codes::{CloseCode, ErrorCode};
 pub use config::{Limits, NodeConfig, RedisConfig, SlowConsumerPolicy};
-pub use connection::{Close, Connection, Inbound, Refused, Touch, TransportClosed};
+pub use connection::{Close, Connection, Inbound, Refused, TransportClosed};
 pub use connection_info::{ConnectionId, ConnectionInfo};
 pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisHub};
 pub use hub_bridge::HubBridge;
 pub use node::{ChannelMessage, ConnectionEvent, ListenerId, Node, NodeError, Payload};
 pub use outbox::Outbox;
+pub use outlet::{Drained, Out, Outlet};
 pub use process_message::ProcessMessage;
 pub use queue::{ActionCall, Claimed, MemoryQueue, Popped, Queue, QueueError, RedisQueue, Reply};
 pub use redis_link::RedisSetupError;
-pub use transport::{Transport, TransportError};
+pub use transport::TransportError;
 pub use worker_supervisor::WorkerSupervisor;

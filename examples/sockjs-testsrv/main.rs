@@ -18,6 +18,7 @@ use actix_web::{App, HttpRequest, HttpServer};
 use bytestring::ByteString;
 use clap::Parser;
 use comet::transport::sockjs::{SessionHandler, SessionSink, SockJs, SockJsConfig};
+use comet::CloseCode;
 use comet::{Action, ActionError, ActionResult, Comet, Payload};
 use serde_json::json;
 
@@ -57,7 +58,7 @@ fn echo(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
 }
 
 fn close(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
-    sink.close(3000, "Go away!");
+    sink.close(CloseCode::Other(3000, "Go away!"));
     Box::new(Closed)
 }
 

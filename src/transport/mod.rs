@@ -1,10 +1,16 @@
-//! Transports: adapters that carry a client's text frames to its
-//! [`Connection`](comet_actors::Connection) actor and back.
+//! Transports: how a client's messages reach its application (a comet `Connection`) and
+//! how what the application writes reaches the client. Every transport carries the same
+//! [`SessionHandler`](service::SessionHandler) application and drains the same bounded
+//! [`Outlet`](comet_actors::Outlet); a transport only frames and writes.
 //!
-//! - [`websocket`]: raw WebSocket at `<scope>/websocket`.
-//! - [`sockjs`]: the SockJS protocol (WebSocket, streaming and polling fallbacks) under
-//!   `<scope>/`.
+//! | file | what it holds |
+//! | --- | --- |
+//! | `service.rs` | the application side: [`SockJsService`](service::SockJsService), [`SessionHandler`](service::SessionHandler), [`SessionSink`](service::SessionSink) |
+//! | `socket.rs` | the one WebSocket engine, with a framing as parameter |
+//! | `websocket.rs` | the raw framing (jii frames as they are) at `<scope>/websocket` |
+//! | `sockjs/` | SockJS: its framing on the engine, and its HTTP transports with their sessions |
 
+pub mod service;
 mod socket;
 pub mod sockjs;
-pub mod websocket;
+pub(crate) mod websocket;

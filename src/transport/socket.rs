@@ -1,18 +1,29 @@
-//! One WebSocket, both halves, with no task or channel between a connection and its
-//! socket: the raw WebSocket transport's engine.
+//! The one WebSocket engine, for every framing: comet's raw jii frames at
+//! `<scope>/websocket`, SockJS's `o`/`a[…]`/`h`/`c[…]` at
+//! `<scope>/<server>/<session>/websocket`, and whatever comes next (a [`Framing`] is a
+//! small file).
 //!
-//! The outbound half is an [`Outbox`] shared (on the connection's thread) by the
-//! transport, which pushes frames into it, and the HTTP response body ([`SocketBody`]),
-//! which actix-http polls when the socket has room: the body encodes every queued frame
-//! into one buffer per poll and wakes once per batch, so a burst to a subscriber is one
-//! allocation and one write, not one channel hop and one wake per frame. (The first
-//! version queued frames through a tokio channel to a writer task, which awaited
-//! `actix_ws::Session::text` into actix-ws's own channel of 32 before its body encoded
-//! them: two hops, two wakes and an allocation per frame, plus a task and two channels per
-//! idle connection.)
+//! **Outbound**, nothing stands between a connection and its socket but its [`Outlet`]:
+//! the response body ([`SocketBody`]), which actix-http polls when the socket has room,
+//! drains every frame queued in the outlet, has the framing encode them (raw: one
+//! WebSocket message per frame; SockJS: one `a[…]` message for the whole batch) into one
+//! buffer, and registers to be woken when more comes. A burst to a subscriber is one
+//! allocation and one write, not a channel hop and a wake per frame; and an idle
+//! connection holds no task and no channel.
 //!
-//! The inbound half ([`read`]) decodes the request payload with actix-http's WebSocket
-//! codec, joins continuation frames, and hands each message to a callback.
+//! **Inbound**, one task per socket ([`read`]) decodes the request payload with
+//! actix-http's WebSocket codec, joins continuation frames, and hands each message to the
+//! framing to split into the application's messages. The same rules hold for every
+//! framing:
+//!
+//! | the client sends | the server |
+//! | --- | --- |
+//! | a text message | hands it to the framing (SockJS: a JSON string or array of them; broken JSON closes with 3000 `Broken framing.`) |
+//! | a binary message of UTF-8 text | reads it as text |
+//! | a binary message that is not UTF-8 | answers `error {"code":"bad_frame",…}`, and lives on |
+//! | a text message that is not UTF-8 | closes with 1007 |
+//! | a message over the transport cap (`Limits::transport_cap`) | closes with 1009 |
+//! | a ping / a pong | answers the ping; either shows the client is alive |
 
 use std::cell::RefCell;
 use std::io;
@@ -22,119 +33,141 @@ use std::task::{Context, Poll, Waker};
 
 use actix_codec::{Decoder, Encoder};
 use actix_http::ws::{CloseReason, Codec, Frame, Item, Message, ProtocolError};
-use actix_web::body::{BodySize, MessageBody};
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
 use bytestring::ByteString;
-use comet_actors::{CloseCode, Outbox, TransportError};
+use comet_actors::codes::ErrorCode;
+use comet_actors::protocol::FrameError;
+use comet_actors::{CloseCode, Drained, Limits, Out, Outlet};
 use futures::StreamExt;
+
+use super::service::{SessionHandler, SessionSink, SockJsService};
 
 /// Most bytes one poll of the body encodes: a batch this large goes out before the next.
 const MAX_CHUNK: usize = 64 * 1024;
 
-/// What the transport and the body share.
-struct State {
-    outbox: Outbox,
-    /// Pong payloads owed to the client (at most one: a newer ping replaces it).
-    pong: Option<Bytes>,
-    ping: bool,
-    closing: Option<CloseCode>,
-    /// The body is done (close frame out) or gone (the client left).
-    finished: bool,
+/// How a transport frames comet's messages on a WebSocket, both ways.
+pub(crate) trait Framing: Sync + 'static {
+    /// The transport's name, as [`ConnectionInfo::transport`](comet_actors::ConnectionInfo)
+    /// shows it.
+    fn name(&self) -> &'static str;
+
+    /// What the client gets before anything else (SockJS: `o`).
+    fn open(&self, _out: &mut Writer<'_>) {}
+
+    /// A heartbeat. Every framing sends a WebSocket ping, which every client answers by
+    /// itself, so a client that only listens shows it is alive.
+    fn heartbeat(&self, out: &mut Writer<'_>) {
+        out.ping();
+    }
+
+    /// A batch of frames, in order.
+    fn frames(&self, frames: &[ByteString], out: &mut Writer<'_>);
+
+    /// The close: the framing's own close message if it has one, then the WebSocket
+    /// close frame.
+    fn close(&self, code: CloseCode, out: &mut Writer<'_>) {
+        out.close(code);
+    }
+
+    /// Splits a text message from the client into the application's messages, or says
+    /// the client broke the framing (the socket is closed with that code).
+    fn decode(
+        &self,
+        text: ByteString,
+        deliver: &mut dyn FnMut(ByteString),
+    ) -> Result<(), CloseCode>;
+}
+
+/// Encodes WebSocket messages into the buffer of one write.
+pub(crate) struct Writer<'a> {
+    codec: &'a mut Codec,
+    buf: &'a mut BytesMut,
+    failed: Option<io::Error>,
+}
+
+impl Writer<'_> {
+    fn encode(&mut self, message: Message) {
+        if self.failed.is_none() {
+            if let Err(err) = self.codec.encode(message, self.buf) {
+                self.failed = Some(io::Error::other(err.to_string()));
+            }
+        }
+    }
+
+    /// A text message.
+    pub(crate) fn text(&mut self, text: ByteString) {
+        self.encode(Message::Text(text));
+    }
+
+    /// A ping.
+    pub(crate) fn ping(&mut self) {
+        self.encode(Message::Ping(Bytes::new()));
+    }
+
+    /// The close frame with `code` and its reason.
+    pub(crate) fn close(&mut self, code: CloseCode) {
+        self.encode(Message::Close(Some(CloseReason {
+            code: code.code().into(),
+            description: Some(code.reason().to_owned()),
+        })));
+    }
+}
+
+/// Upgrades `req` to a WebSocket framed by `framing`, opens the application of `service`
+/// on it, and starts reading. Messages are read up to `limits.transport_cap()`; the
+/// outbound queue is bounded by `limits`.
+pub(crate) fn serve(
+    req: &HttpRequest,
+    payload: web::Payload,
+    framing: &'static dyn Framing,
+    service: &dyn SockJsService,
+    limits: &Limits,
+) -> actix_web::Result<HttpResponse> {
+    let mut response = actix_http::ws::handshake(req.head())?;
+    let outlet = Outlet::new(limits);
+    let pongs = Rc::new(RefCell::new(Pongs::default()));
+    let handler = service.open(SessionSink::new(outlet.clone(), framing.name()), req);
+    let body = SocketBody {
+        outlet: outlet.clone(),
+        pongs: pongs.clone(),
+        framing,
+        codec: Codec::new(),
+        batch: Vec::new(),
+        opened: false,
+        done: false,
+    };
+    actix_web::rt::spawn(read_into(
+        payload,
+        limits.transport_cap(),
+        framing,
+        handler,
+        outlet,
+        pongs,
+    ));
+    Ok(HttpResponse::from(
+        response.message_body(BoxBody::new(body))?,
+    ))
+}
+
+/// Pong payloads owed to the client (at most one: a newer ping replaces it).
+#[derive(Default)]
+struct Pongs {
+    owed: Option<Bytes>,
     waker: Option<Waker>,
 }
 
-impl State {
-    fn wake(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
-    }
-}
-
-/// The connection's handle on the outbound half.
-pub(crate) struct SocketWriter(Rc<RefCell<State>>);
-
 /// The response body that writes the socket; actix-http polls it.
-pub(crate) struct SocketBody {
-    state: Rc<RefCell<State>>,
+struct SocketBody {
+    outlet: Outlet,
+    pongs: Rc<RefCell<Pongs>>,
+    framing: &'static dyn Framing,
     codec: Codec,
+    /// The frames of one drain, kept to reuse its allocation.
+    batch: Vec<ByteString>,
+    opened: bool,
     done: bool,
-}
-
-/// A socket's outbound half: the writer for the transport, the body for the response.
-pub(crate) fn outbound(outbox: Outbox) -> (SocketWriter, SocketBody) {
-    let state = Rc::new(RefCell::new(State {
-        outbox,
-        pong: None,
-        ping: false,
-        closing: None,
-        finished: false,
-        waker: None,
-    }));
-    (
-        SocketWriter(state.clone()),
-        SocketBody {
-            state,
-            codec: Codec::new(),
-            done: false,
-        },
-    )
-}
-
-impl SocketWriter {
-    /// Queues a text frame (see [`Outbox::push`] for a full queue).
-    pub(crate) fn send(&self, frame: ByteString) -> Result<(), TransportError> {
-        let mut state = self.0.borrow_mut();
-        if state.finished || state.closing.is_some() {
-            return Err(TransportError::Closed);
-        }
-        state.outbox.push(frame)?;
-        state.wake();
-        Ok(())
-    }
-
-    /// Queues a ping (dropped if the socket is closing).
-    pub(crate) fn ping(&self) {
-        let mut state = self.0.borrow_mut();
-        if state.closing.is_none() {
-            state.ping = true;
-            state.wake();
-        }
-    }
-
-    /// Queues the answer to a client's ping.
-    pub(crate) fn pong(&self, payload: Bytes) {
-        let mut state = self.0.borrow_mut();
-        if state.closing.is_none() {
-            state.pong = Some(payload);
-            state.wake();
-        }
-    }
-
-    /// Closes the socket with `code` once what is queued went out; a slow consumer's
-    /// queue is dropped, it gets the close frame next. Later sends fail with `Closed`.
-    pub(crate) fn close(&self, code: CloseCode) {
-        let mut state = self.0.borrow_mut();
-        if state.closing.is_some() || state.finished {
-            return;
-        }
-        if code == CloseCode::SlowConsumer {
-            state.outbox.clear();
-        }
-        state.closing = Some(code);
-        state.wake();
-    }
-
-    /// A second handle on the same socket, for the reader (which answers pings).
-    pub(crate) fn clone_handle(&self) -> SocketWriter {
-        SocketWriter(self.0.clone())
-    }
-}
-
-fn encode(codec: &mut Codec, message: Message, buf: &mut BytesMut) -> io::Result<()> {
-    codec
-        .encode(message, buf)
-        .map_err(|err| io::Error::other(err.to_string()))
 }
 
 impl MessageBody for SocketBody {
@@ -152,44 +185,67 @@ impl MessageBody for SocketBody {
         if this.done {
             return Poll::Ready(None);
         }
-        let mut state = this.state.borrow_mut();
-        // Sized for what waits, so a batch is one allocation.
-        let want = (state.outbox.bytes() + 10 * state.outbox.len() + 256).min(MAX_CHUNK + 1024);
+        let (count, bytes) = this.outlet.queued();
         let mut buf = BytesMut::new();
-        if state.pong.is_some() || state.ping || !state.outbox.is_empty() || state.closing.is_some()
-        {
-            buf.reserve(want);
+        let pong = this.pongs.borrow_mut().owed.take();
+        if !this.opened || pong.is_some() || this.outlet.has_output() {
+            // Sized for what waits, so a batch is one allocation.
+            buf.reserve((bytes + 10 * count + 256).min(MAX_CHUNK + 1024));
         }
-        if let Some(payload) = state.pong.take() {
-            encode(&mut this.codec, Message::Pong(payload), &mut buf)?;
+        let mut out = Writer {
+            codec: &mut this.codec,
+            buf: &mut buf,
+            failed: None,
+        };
+        if !this.opened {
+            this.opened = true;
+            this.framing.open(&mut out);
         }
-        if std::mem::take(&mut state.ping) {
-            encode(&mut this.codec, Message::Ping(Bytes::new()), &mut buf)?;
+        if let Some(payload) = pong {
+            out.encode(Message::Pong(payload));
         }
-        while buf.len() < MAX_CHUNK {
-            let Some(frame) = state.outbox.pop() else {
-                break;
-            };
-            encode(&mut this.codec, Message::Text(frame), &mut buf)?;
+        let mut heartbeat = false;
+        let mut close = None;
+        let batch = &mut this.batch;
+        let drained = this.outlet.drain(MAX_CHUNK, |item| match item {
+            Out::Heartbeat => heartbeat = true,
+            Out::Frame(frame) => batch.push(frame),
+            Out::Close(code) => close = Some(code),
+        });
+        if heartbeat {
+            this.framing.heartbeat(&mut out);
         }
-        if let (Some(code), true) = (state.closing, state.outbox.is_empty()) {
-            let reason = CloseReason {
-                code: code.code().into(),
-                description: Some(code.reason().to_owned()),
-            };
-            encode(&mut this.codec, Message::Close(Some(reason)), &mut buf)?;
+        if !batch.is_empty() {
+            this.framing.frames(batch, &mut out);
+            batch.clear();
+        }
+        if let Some(code) = close {
+            this.framing.close(code, &mut out);
             this.done = true;
-            state.finished = true;
+        }
+        if let Some(err) = out.failed {
+            return Poll::Ready(Some(Err(err)));
+        }
+        match drained {
+            Drained::More => cx.waker().wake_by_ref(),
+            Drained::Idle => {
+                this.outlet.wait(cx.waker());
+                let mut pongs = this.pongs.borrow_mut();
+                if !pongs
+                    .waker
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    pongs.waker = Some(cx.waker().clone());
+                }
+            }
+            Drained::Closed => this.done = true,
         }
         if !buf.is_empty() {
             return Poll::Ready(Some(Ok(buf.freeze())));
         }
-        if !state
-            .waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            state.waker = Some(cx.waker().clone());
+        if this.done {
+            return Poll::Ready(None);
         }
         Poll::Pending
     }
@@ -198,16 +254,70 @@ impl MessageBody for SocketBody {
 impl Drop for SocketBody {
     fn drop(&mut self) {
         // The client is gone (or the close went out): later sends fail with `Closed`.
-        if let Ok(mut state) = self.state.try_borrow_mut() {
-            state.finished = true;
-            state.outbox.clear();
-            state.waker = None;
-        }
+        self.outlet.finish();
     }
 }
 
+/// Reads the client's messages into `handler` until the socket ends, then tells it.
+async fn read_into(
+    payload: web::Payload,
+    cap: usize,
+    framing: &'static dyn Framing,
+    mut handler: Box<dyn SessionHandler>,
+    outlet: Outlet,
+    pongs: Rc<RefCell<Pongs>>,
+) {
+    let end = read(payload, cap, |message| {
+        outlet.touch();
+        let text = match message {
+            Incoming::Text(text) => text,
+            Incoming::Binary(bytes) => match ByteString::try_from(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    handler.refused(FrameError::new(
+                        ErrorCode::BadFrame,
+                        "binary frames must hold UTF-8 text",
+                    ));
+                    return Ok(());
+                }
+            },
+            Incoming::Ping(payload) => {
+                let mut pongs = pongs.borrow_mut();
+                pongs.owed = Some(payload);
+                if let Some(waker) = pongs.waker.take() {
+                    waker.wake();
+                }
+                return Ok(());
+            }
+            Incoming::Pong => return Ok(()),
+        };
+        framing.decode(text, &mut |message| handler.message(message))
+    })
+    .await;
+    let close = match end {
+        ReadEnd::Closed => None,
+        ReadEnd::Refused(code) => Some(code),
+        ReadEnd::Overflow => {
+            log::info!("websocket: a client sent a message over the transport cap; closing");
+            Some(CloseCode::MessageTooBig)
+        }
+        ReadEnd::NotUtf8 => {
+            log::debug!("websocket: a text message was not UTF-8; closing");
+            Some(CloseCode::InvalidData)
+        }
+        ReadEnd::Error(err) => {
+            log::debug!("websocket: protocol error, closing: {err}");
+            None
+        }
+    };
+    if let Some(code) = close {
+        outlet.close(code);
+    }
+    handler.closed();
+}
+
 /// A message from the client, continuations joined.
-pub(crate) enum Incoming {
+enum Incoming {
     /// A text message (valid UTF-8).
     Text(ByteString),
     /// A binary message.
@@ -219,22 +329,26 @@ pub(crate) enum Incoming {
 }
 
 /// Why reading stopped.
-pub(crate) enum ReadEnd {
+enum ReadEnd {
     /// The client closed (close frame, or end of stream).
     Closed,
-    /// A message exceeded `cap`.
+    /// The framing refused a message: close with this code.
+    Refused(CloseCode),
+    /// A message exceeded the cap.
     Overflow,
+    /// A text message was not UTF-8.
+    NotUtf8,
     /// The stream broke or broke the protocol.
     Error(String),
 }
 
 /// Reads the client's messages from `payload`, none larger than `cap` bytes (a single
-/// frame or joined continuations), handing each to `on_message`, until the client closes
-/// or breaks the protocol.
-pub(crate) async fn read(
-    mut payload: actix_web::web::Payload,
+/// frame or joined continuations), handing each to `on_message`, until the client closes,
+/// breaks the protocol, or `on_message` refuses one.
+async fn read(
+    mut payload: web::Payload,
     cap: usize,
-    mut on_message: impl FnMut(Incoming),
+    mut on_message: impl FnMut(Incoming) -> Result<(), CloseCode>,
 ) -> ReadEnd {
     let mut codec = Codec::new().max_size(cap);
     let mut buf = BytesMut::new();
@@ -248,14 +362,14 @@ pub(crate) async fn read(
                 Err(ProtocolError::Overflow) => return ReadEnd::Overflow,
                 Err(err) => return ReadEnd::Error(err.to_string()),
             };
-            match frame {
+            let message = match frame {
                 Frame::Text(bytes) => match ByteString::try_from(bytes) {
-                    Ok(text) => on_message(Incoming::Text(text)),
-                    Err(_) => return ReadEnd::Error("text frame is not UTF-8".into()),
+                    Ok(text) => Incoming::Text(text),
+                    Err(_) => return ReadEnd::NotUtf8,
                 },
-                Frame::Binary(bytes) => on_message(Incoming::Binary(bytes)),
-                Frame::Ping(bytes) => on_message(Incoming::Ping(bytes)),
-                Frame::Pong(_) => on_message(Incoming::Pong),
+                Frame::Binary(bytes) => Incoming::Binary(bytes),
+                Frame::Ping(bytes) => Incoming::Ping(bytes),
+                Frame::Pong(_) => Incoming::Pong,
                 Frame::Close(_) => return ReadEnd::Closed,
                 Frame::Continuation(item) => {
                     let (first, bytes, last) = match item {
@@ -274,22 +388,25 @@ pub(crate) async fn read(
                         }
                         _ => return ReadEnd::Error("unexpected continuation frame".into()),
                     }
-                    if last {
-                        if let Some((text, joined)) = partial.take() {
-                            let bytes = joined.freeze();
-                            if !text {
-                                on_message(Incoming::Binary(bytes));
-                            } else {
-                                match ByteString::try_from(bytes) {
-                                    Ok(text) => on_message(Incoming::Text(text)),
-                                    Err(_) => {
-                                        return ReadEnd::Error("text frame is not UTF-8".into())
-                                    }
-                                }
-                            }
+                    if !last {
+                        continue;
+                    }
+                    let Some((text, joined)) = partial.take() else {
+                        continue;
+                    };
+                    let bytes = joined.freeze();
+                    if !text {
+                        Incoming::Binary(bytes)
+                    } else {
+                        match ByteString::try_from(bytes) {
+                            Ok(text) => Incoming::Text(text),
+                            Err(_) => return ReadEnd::NotUtf8,
                         }
                     }
                 }
+            };
+            if let Err(code) = on_message(message) {
+                return ReadEnd::Refused(code);
             }
         }
         // Keep no buffer while idle: an idle connection should hold no memory here.

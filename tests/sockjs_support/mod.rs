@@ -9,14 +9,14 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpServer};
 use bytestring::ByteString;
 use comet::transport::sockjs::{SessionHandler, SessionSink, SockJs, SockJsConfig};
-use comet::{Action, ActionResult, Comet, CometBuilder};
+use comet::{Action, ActionResult, CloseCode, Comet, CometBuilder, Limits};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// How long any single read may take before a test fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Heartbeat of the `/fast_*` endpoints.
+/// Heartbeat of `/comet`.
 pub const FAST_HEARTBEAT: Duration = Duration::from_millis(300);
 /// Disconnect delay of the `/fast_*` endpoints.
 pub const FAST_DISCONNECT: Duration = Duration::from_millis(400);
@@ -40,7 +40,7 @@ fn echo(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
 }
 
 fn close(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
-    sink.close(3000, "Go away!");
+    sink.close(CloseCode::Other(3000, "Go away!"));
     Box::new(Ignore)
 }
 
@@ -59,7 +59,6 @@ fn base() -> SockJsConfig {
 
 fn fast() -> SockJsConfig {
     SockJsConfig {
-        heartbeat_delay: FAST_HEARTBEAT,
         disconnect_delay: FAST_DISCONNECT,
         ..base()
     }
@@ -69,6 +68,26 @@ async fn test_echo(action: Action) -> ActionResult {
     Ok(json!({ "echo": action.params(), "transport": action.connection().transport }))
 }
 
+/// Waits until `check` is true, polling; for server-side state that has no event (a
+/// session reaped, a connection gone). Fails after `PATIENCE`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How long [`eventually`] waits at most.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -77,9 +96,9 @@ pub struct TestServer {
 }
 
 /// Starts the test server. Endpoints: `/echo`, `/close`, `/disabled_websocket_echo`,
-/// `/cookie_needed_echo` (the protocol's), `/fast_echo` (300 ms heartbeat, 400 ms
-/// disconnect delay), `/strict_echo` (only origin `good.test:*`, 64-byte bodies) and
-/// `/comet`.
+/// `/cookie_needed_echo` (the protocol's), `/fast_echo` (400 ms disconnect delay),
+/// `/strict_echo` (only origin `good.test:*`) and `/comet` (300 ms heartbeat, 400 ms
+/// disconnect delay, at most 4 queued frames).
 pub async fn start() -> TestServer {
     let endpoints = vec![
         ("/echo", sockjs(base(), echo)),
@@ -120,7 +139,6 @@ pub async fn start() -> TestServer {
             sockjs(
                 SockJsConfig {
                     origins: vec!["good.test:*".into()],
-                    max_request_bytes: 64,
                     ..base()
                 },
                 echo,
@@ -128,10 +146,12 @@ pub async fn start() -> TestServer {
         ),
     ];
     let comet = Comet::builder()
-        .sockjs(SockJsConfig {
-            max_queued_messages: 4,
-            ..fast()
+        .sockjs(fast())
+        .limits(Limits {
+            outbound_queue: 4,
+            ..Limits::default()
         })
+        .heartbeat(FAST_HEARTBEAT, Duration::from_secs(60))
         .action_fn("test/echo", test_echo)
         .build()
         .expect("comet builds");

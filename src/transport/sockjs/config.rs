@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use comet_actors::SlowConsumerPolicy;
-
 /// Where the iframe page loads the SockJS client library from, unless configured.
 pub const DEFAULT_SOCKJS_URL: &str =
     "https://cdn.jsdelivr.net/npm/sockjs-client@1.6.1/dist/sockjs.min.js";
@@ -21,14 +19,10 @@ pub const DEFAULT_SOCKJS_URL: &str =
 ///     disconnect_delay: Duration::from_secs(10),
 ///     ..SockJsConfig::default()
 /// };
-/// assert_eq!(config.heartbeat_delay, Duration::from_secs(25));
+/// assert_eq!(config.response_limit, 128 * 1024);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SockJsConfig {
-    /// How often an `h` frame goes to an open receiving connection when nothing else
-    /// does, so that proxies and load balancers do not close idle connections; a polling
-    /// request waits at most this long. Default 25 s.
-    pub heartbeat_delay: Duration,
     /// How long a session lives without a receiving connection (between two polls, or
     /// after a streaming response ended) before it is closed and its subscriptions
     /// released. It is also how long a closed session keeps answering its close frame.
@@ -54,24 +48,6 @@ pub struct SockJsConfig {
     /// serve it from your own site if the page must not load scripts from a CDN.
     /// Default [`DEFAULT_SOCKJS_URL`].
     pub sockjs_url: String,
-    /// Messages a session buffers for its client while no receiving connection takes
-    /// them (e.g. between two polls, or while a WebSocket client does not read). When
-    /// full, `slow_consumer` says what happens. Default 1024.
-    pub max_queued_messages: usize,
-    /// Bytes of messages a session buffers, the other bound of the same buffer
-    /// (whichever fills first; one larger message is still taken into an empty buffer).
-    /// Default 1 MiB.
-    pub max_queued_bytes: usize,
-    /// What a session does when its buffer is full: close with `c[4001,"Slow consumer"]`
-    /// (the default), or drop the oldest messages and give the client
-    /// `error {"code":"messages_dropped",…}` before the ones that follow the gap.
-    /// For comet's own endpoint ([`Comet::scope`](crate::Comet::scope)) the node's
-    /// [`Limits::slow_consumer`](comet_actors::Limits) decides, over whatever is set here.
-    pub slow_consumer: SlowConsumerPolicy,
-    /// Largest request body (`xhr_send`, `jsonp_send`) or WebSocket message a client may
-    /// send, in bytes; larger ones get 413 (or close the WebSocket with 1009).
-    /// Default 1 MiB.
-    pub max_request_bytes: usize,
     /// Most sessions held at once by the polling and streaming transports (a session
     /// outlives its requests by `disconnect_delay`, so a client making up session ids
     /// could otherwise pile them up); a request that would open one more gets 503
@@ -83,17 +59,12 @@ pub struct SockJsConfig {
 impl Default for SockJsConfig {
     fn default() -> Self {
         SockJsConfig {
-            heartbeat_delay: Duration::from_secs(25),
             disconnect_delay: Duration::from_secs(5),
             response_limit: 128 * 1024,
             websocket: true,
             cookie_needed: false,
             origins: vec!["*:*".to_owned()],
             sockjs_url: DEFAULT_SOCKJS_URL.to_owned(),
-            max_queued_messages: 1024,
-            max_queued_bytes: 1024 * 1024,
-            slow_consumer: SlowConsumerPolicy::Close,
-            max_request_bytes: 1024 * 1024,
             max_sessions: 100_000,
         }
     }
@@ -102,17 +73,11 @@ impl Default for SockJsConfig {
 impl SockJsConfig {
     /// Why this configuration cannot be used, if it cannot.
     pub fn validate(&self) -> Result<(), String> {
-        if self.heartbeat_delay.is_zero() || self.disconnect_delay.is_zero() {
-            return Err("sockjs heartbeat_delay and disconnect_delay must be above zero".into());
+        if self.disconnect_delay.is_zero() {
+            return Err("sockjs disconnect_delay must be above zero".into());
         }
-        if self.response_limit == 0 || self.max_queued_messages == 0 || self.max_sessions == 0 {
-            return Err(
-                "sockjs response_limit, max_queued_messages and max_sessions must be at least 1"
-                    .into(),
-            );
-        }
-        if self.max_request_bytes < 64 {
-            return Err("sockjs max_request_bytes must be at least 64".into());
+        if self.response_limit == 0 || self.max_sessions == 0 {
+            return Err("sockjs response_limit and max_sessions must be at least 1".into());
         }
         if let Some(bad) = self.origins.iter().find(|o| !o.contains(':')) {
             return Err(format!("sockjs origin `{bad}` is not a host:port pattern"));
@@ -202,7 +167,7 @@ mod tests {
     fn defaults_are_valid_and_zero_delays_are_not() {
         assert_eq!(SockJsConfig::default().validate(), Ok(()));
         let bad = SockJsConfig {
-            heartbeat_delay: Duration::ZERO,
+            disconnect_delay: Duration::ZERO,
             ..SockJsConfig::default()
         };
         assert!(bad.validate().is_err());

@@ -1,17 +1,17 @@
-//! [`ConnectionService`]: comet's own SockJS application. Every session is a comet
-//! [`Connection`] speaking the jii protocol, exactly as over the raw WebSocket.
-
-use std::time::Duration;
+//! [`ConnectionService`]: comet's own application behind every transport. Each client (a
+//! raw WebSocket, or a SockJS session over any transport) is a comet [`Connection`]
+//! speaking the jii protocol.
 
 use actix::{Actor, Addr};
 use actix_web::HttpRequest;
 use bytestring::ByteString;
-use comet_actors::{Connection, Inbound, Node, Touch, TransportClosed};
+use comet_actors::protocol::FrameError;
+use comet_actors::{Connection, Inbound, Node, Refused, TransportClosed};
 
-use super::service::{SessionHandler, SessionSink, SockJsService};
 use crate::request_info::connection_info;
+use crate::transport::service::{SessionHandler, SessionSink, SockJsService};
 
-/// Starts a comet [`Connection`] for each SockJS session; the default service of
+/// Starts a comet [`Connection`] for each client; the service of
 /// [`Comet::scope`](crate::Comet::scope).
 pub struct ConnectionService {
     node: Node,
@@ -36,18 +36,12 @@ impl SockJsService for ConnectionService {
             sink.transport(),
             self.trust_proxy_headers,
         );
-        let connection = Connection::new(self.node.clone(), info, Box::new(sink)).start();
+        let connection = Connection::new(self.node.clone(), info, sink.outlet().clone()).start();
         Box::new(ConnectionHandler(connection))
-    }
-
-    /// The connection closes a client silent for `client_timeout`; a SockJS client may
-    /// rightly be silent longer (it only listens), so its session vouches for it in time.
-    fn touch_interval(&self) -> Option<Duration> {
-        Some(self.node.config().client_timeout / 3)
     }
 }
 
-/// Forwards a session's traffic to its connection actor.
+/// Forwards a client's traffic to its connection actor.
 struct ConnectionHandler(Addr<Connection>);
 
 impl SessionHandler for ConnectionHandler {
@@ -55,8 +49,8 @@ impl SessionHandler for ConnectionHandler {
         self.0.do_send(Inbound(message));
     }
 
-    fn touch(&mut self) {
-        self.0.do_send(Touch);
+    fn refused(&mut self, error: FrameError) {
+        self.0.do_send(Refused(error));
     }
 
     fn closed(&mut self) {

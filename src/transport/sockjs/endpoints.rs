@@ -141,7 +141,7 @@ impl Receive {
             endpoint
                 .sessions
                 .attach_or_open(session_id, receiver, max, |session_id, receiver| {
-                    Session::start(endpoint, Some(session_id), receiver, req)
+                    Session::start(endpoint, session_id, receiver, req)
                 })
         else {
             log::warn!("sockjs: refused a new session: {max} sessions are open (max_sessions)");
@@ -231,7 +231,7 @@ async fn xhr_send(
     endpoint: &Endpoint,
     session_id: &str,
 ) -> HttpResponse {
-    let body = match read_body(body, endpoint.config.max_request_bytes).await {
+    let body = match read_body(body, endpoint.limits.transport_cap()).await {
         Ok(body) => body,
         Err(err) => return body_refusal(err),
     };
@@ -258,7 +258,7 @@ async fn jsonp_send(
     endpoint: &Endpoint,
     session_id: &str,
 ) -> HttpResponse {
-    let body = match read_body(body, endpoint.config.max_request_bytes).await {
+    let body = match read_body(body, endpoint.limits.transport_cap()).await {
         Ok(body) => body,
         Err(err) => return body_refusal(err),
     };

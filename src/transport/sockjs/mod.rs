@@ -23,12 +23,14 @@
 //! | `mod.rs` | [`SockJs`]: an endpoint, and its routes |
 //! | `config.rs` | [`SockJsConfig`]: every option with its default |
 //! | `frames.rs` | the wire format: frames, escaping, decoding, per-transport wrapping |
-//! | `session.rs` | the session actor and the registry of sessions |
-//! | `receiver.rs` | one receiving connection: a response body or a WebSocket |
-//! | `service.rs` | [`SockJsService`], [`SessionHandler`], [`SessionSink`]: the application side |
-//! | `connection_service.rs` | [`ConnectionService`]: a comet connection per session |
+//! | `session.rs` | the session actor of the HTTP transports, and the registry of sessions |
+//! | `receiver.rs` | one receiving request: a poll's or a stream's response body |
+//! | `connection_service.rs` | [`ConnectionService`]: a comet connection per client |
 //! | `endpoints.rs` | the HTTP session transports and their dispatch |
-//! | `websocket.rs` | the SockJS and raw WebSocket transports |
+//! | `websocket.rs` | SockJS's framing on the one WebSocket engine (`transport/socket.rs`) |
+//!
+//! The application side ([`SockJsService`], [`SessionHandler`], [`SessionSink`]) is in
+//! `transport/service.rs`: the raw WebSocket serves the same applications.
 //! | `info.rs` | greeting, `/info`, the iframe page |
 //! | `headers.rs` | CORS, caching, the `JSESSIONID` cookie, error answers |
 //!
@@ -46,21 +48,21 @@ pub mod frames;
 mod headers;
 mod info;
 mod receiver;
-mod service;
 mod session;
+mod websocket;
 
 pub(crate) use headers::refuse_origin;
-mod websocket;
 
 use std::sync::Arc;
 
 use actix_web::dev::Service;
 use actix_web::{web, Scope};
+use comet_actors::Limits;
 use thiserror::Error;
 
+pub use super::service::{SessionHandler, SessionSink, SockJsService};
 pub use config::{SockJsConfig, DEFAULT_SOCKJS_URL};
 pub use connection_service::ConnectionService;
-pub use service::{SessionHandler, SessionSink, SockJsService};
 
 use info::IframePage;
 use session::Sessions;
@@ -73,6 +75,8 @@ pub struct ConfigError(pub String);
 /// What the handlers of one endpoint share.
 pub(crate) struct Endpoint {
     pub(crate) config: Arc<SockJsConfig>,
+    /// Every client's bounds: outbound queue, slow-consumer policy, the transport cap.
+    pub(crate) limits: Limits,
     pub(crate) service: Arc<dyn SockJsService>,
     pub(crate) sessions: Sessions,
     pub(crate) iframe: IframePage,
@@ -113,13 +117,26 @@ pub struct SockJs {
 }
 
 impl SockJs {
-    /// An endpoint serving `service` with `config`.
+    /// An endpoint serving `service` with `config`, each client bounded by the default
+    /// [`Limits`].
     pub fn new(config: SockJsConfig, service: impl SockJsService) -> Result<SockJs, ConfigError> {
+        SockJs::with_limits(config, Limits::default(), service)
+    }
+
+    /// An endpoint serving `service` with `config`, each client bounded by `limits`: its
+    /// outbound queue (`outbound_queue`, `outbound_queue_bytes`, `slow_consumer`) and the
+    /// largest message or request body read (`Limits::transport_cap`).
+    pub fn with_limits(
+        config: SockJsConfig,
+        limits: Limits,
+        service: impl SockJsService,
+    ) -> Result<SockJs, ConfigError> {
         config.validate().map_err(ConfigError)?;
         let iframe = IframePage::new(&config.sockjs_url);
         Ok(SockJs {
             endpoint: Arc::new(Endpoint {
                 config: Arc::new(config),
+                limits,
                 service: Arc::new(service),
                 sessions: Sessions::default(),
                 iframe,
@@ -147,8 +164,7 @@ impl SockJs {
         self.routes(cfg, true);
     }
 
-    /// The routes; `raw_websocket` false leaves `/websocket` to the caller (comet serves
-    /// its own there).
+    /// The routes; `raw_websocket` false leaves `/websocket` to the caller.
     pub(crate) fn routes(&self, cfg: &mut web::ServiceConfig, raw_websocket: bool) {
         cfg.app_data(web::Data::from(self.endpoint.clone()))
             .route("", web::get().to(info::greeting))
@@ -173,7 +189,7 @@ impl SockJs {
                         websocket::accept_draft_versions(&mut req);
                         service.call(req)
                     })
-                    .route(web::get().to(websocket::raw_websocket)),
+                    .route(web::get().to(super::websocket::raw_websocket)),
             );
         }
     }

@@ -1,6 +1,7 @@
-//! A receiving connection of a session: the HTTP response of a poll or a stream, or a
-//! WebSocket. The session writes wrapped frames into a small bounded channel; the other
-//! end is the response body ([`ReceiverBody`]) or a WebSocket writer task.
+//! A receiving connection of a session over HTTP: the response of a poll or a stream.
+//! The session (on its connection's thread) writes wrapped frames into a small bounded
+//! channel; the other end is the response body ([`ReceiverBody`]), polled on whichever
+//! thread took the request.
 //!
 //! A body dropped before the session ended it means the client went away (actix drops
 //! the body of a response whose connection closed): the body tells its session, which
@@ -21,26 +22,12 @@ use super::frames::Framing;
 use super::session::{ReceiverClosed, Session};
 
 /// Wrapped frames waiting between a session and its receiver; a receiver this far
-/// behind makes the session hold further messages in its own bounded buffer. One more
-/// slot is kept for the end (a close frame, or a raw socket's close), so that even a
-/// client that stopped reading gets told why, after what it was sent.
+/// behind leaves further messages in its connection's bounded outbound queue. One more
+/// slot is kept for the end (a close frame), so that even a client that stopped reading
+/// gets told why, after what it was sent.
 const RECEIVER_BUFFER: usize = 16;
 
 static NEXT_RECEIVER: AtomicU64 = AtomicU64::new(1);
-
-/// What goes from a session to its receiver.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// Bytes for the wire (an HTTP chunk, a WebSocket text message).
-    Data(ByteString),
-    /// End the receiver; a raw WebSocket closes with this code and reason.
-    End {
-        /// The close code.
-        code: u16,
-        /// The close reason.
-        reason: String,
-    },
-}
 
 /// How a receiver takes frames, and when it is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,18 +37,12 @@ pub(crate) enum ReceiverKind {
     /// Frames until `response_limit` bytes went out (xhr_streaming, eventsource,
     /// htmlfile).
     Streaming,
-    /// A SockJS-framed WebSocket: the session lives as long as it does.
-    WebSocket,
-    /// A raw WebSocket: messages without SockJS framing, no open or heartbeat frames.
-    RawWebSocket,
 }
 
 impl ReceiverKind {
     /// The transport name shown to the application (e.g. in `ConnectionInfo`).
     pub(crate) fn transport_name(self, framing: &Framing) -> &'static str {
         match (self, framing) {
-            (ReceiverKind::RawWebSocket, _) => "websocket",
-            (ReceiverKind::WebSocket, _) => "sockjs-websocket",
             (_, Framing::EventSource) => "eventsource",
             (_, Framing::HtmlFile) => "htmlfile",
             (_, Framing::Jsonp { .. }) => "jsonp-polling",
@@ -76,7 +57,7 @@ pub(crate) struct Receiver {
     pub(crate) id: u64,
     pub(crate) kind: ReceiverKind,
     framing: Framing,
-    out: mpsc::Sender<Outgoing>,
+    out: mpsc::Sender<ByteString>,
     written: usize,
     limit: usize,
 }
@@ -98,12 +79,11 @@ impl Receiver {
         kind: ReceiverKind,
         framing: Framing,
         response_limit: usize,
-    ) -> (Receiver, mpsc::Receiver<Outgoing>) {
+    ) -> (Receiver, mpsc::Receiver<ByteString>) {
         let (out, rx) = mpsc::channel(RECEIVER_BUFFER + 1);
         let limit = match kind {
             ReceiverKind::Polling => 1,
             ReceiverKind::Streaming => response_limit.max(1),
-            ReceiverKind::WebSocket | ReceiverKind::RawWebSocket => usize::MAX,
         };
         let receiver = Receiver {
             id: NEXT_RECEIVER.fetch_add(1, Ordering::Relaxed),
@@ -132,11 +112,11 @@ impl Receiver {
     }
 
     /// A clone of the channel, to wait for room in it.
-    pub(crate) fn channel(&self) -> mpsc::Sender<Outgoing> {
+    pub(crate) fn channel(&self) -> mpsc::Sender<ByteString> {
         self.out.clone()
     }
 
-    /// Wraps and queues one frame (or, for a raw WebSocket, one message).
+    /// Wraps and queues one frame.
     pub(crate) fn send(&mut self, frame: &str) -> Result<Written, TransportError> {
         if !self.has_room() && !self.out.is_closed() {
             return Err(TransportError::Full);
@@ -150,17 +130,12 @@ impl Receiver {
     }
 
     fn push(&mut self, frame: &str) -> Result<Written, TransportError> {
-        let data = match self.kind {
-            ReceiverKind::RawWebSocket => ByteString::from(frame),
-            _ => self.framing.wrap(frame),
-        };
+        let data = self.framing.wrap(frame);
         let len = data.len();
-        self.out
-            .try_send(Outgoing::Data(data))
-            .map_err(|err| match err {
-                mpsc::error::TrySendError::Full(_) => TransportError::Full,
-                mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
-            })?;
+        self.out.try_send(data).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => TransportError::Full,
+            mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
+        })?;
         self.written = self.written.saturating_add(len);
         Ok(if self.written >= self.limit {
             Written::Done
@@ -169,16 +144,10 @@ impl Receiver {
         })
     }
 
-    /// Ends the receiver. A raw WebSocket closes with `code`; the others have sent their
-    /// close frame already and just end.
-    pub(crate) fn end(self, code: u16, reason: &str) {
-        if self.kind == ReceiverKind::RawWebSocket {
-            let _ = self.out.try_send(Outgoing::End {
-                code,
-                reason: reason.to_owned(),
-            });
-        }
-        // Dropping the sender ends the response body (or the WebSocket writer).
+    /// Ends the receiver (its close frame, if any, went out already): the response
+    /// ends once what was queued is written.
+    pub(crate) fn end(self) {
+        // Dropping the sender ends the response body.
     }
 }
 
@@ -186,7 +155,7 @@ impl Receiver {
 /// session writes, until the session ends the receiver.
 pub(crate) struct ReceiverBody {
     prelude: Option<Bytes>,
-    frames: mpsc::Receiver<Outgoing>,
+    frames: mpsc::Receiver<ByteString>,
     session: Addr<Session>,
     receiver: u64,
     finished: bool,
@@ -196,7 +165,7 @@ impl ReceiverBody {
     /// The body for receiver `receiver` of `session`.
     pub(crate) fn new(
         prelude: Option<Bytes>,
-        frames: mpsc::Receiver<Outgoing>,
+        frames: mpsc::Receiver<ByteString>,
         session: Addr<Session>,
         receiver: u64,
     ) -> ReceiverBody {
@@ -218,8 +187,8 @@ impl Stream for ReceiverBody {
             return Poll::Ready(Some(Ok(prelude)));
         }
         match self.frames.poll_recv(cx) {
-            Poll::Ready(Some(Outgoing::Data(data))) => Poll::Ready(Some(Ok(data.into_bytes()))),
-            Poll::Ready(Some(Outgoing::End { .. })) | Poll::Ready(None) => {
+            Poll::Ready(Some(data)) => Poll::Ready(Some(Ok(data.into_bytes()))),
+            Poll::Ready(None) => {
                 self.finished = true;
                 Poll::Ready(None)
             }

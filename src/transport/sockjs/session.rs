@@ -1,37 +1,34 @@
-//! The session: one actor per SockJS session, whatever its transport.
+//! The session of the HTTP transports: one actor per SockJS session that outlives the
+//! requests carrying it (xhr-polling, xhr-streaming, eventsource, htmlfile, jsonp).
+//! WebSocket sessions are their socket and need none of this (`websocket.rs`).
 //!
-//! A session outlives the HTTP requests that carry it: polls and streams come and go as
-//! *receivers*, at most one at a time. Between them the session buffers the
-//! application's messages (boundedly: see [`SessionSink`]) and flushes them, as one
-//! `a[...]` frame, to the next receiver. It sends `o` to the first receiver, `h` every
-//! `heartbeat_delay` to an idle one, `c[2010,"Another connection still open"]` to a
-//! second one, and, once closed, its close frame to every later one until
-//! `disconnect_delay` passes. A session without a receiver for `disconnect_delay` is
-//! reaped: its application handler hears `closed` (the comet connection behind it stops
-//! and releases its subscriptions) and it leaves the registry. Until then the session
-//! vouches for its client to the application (`touch`), which may listen silently for
-//! any length of time.
-//!
-//! WebSocket sessions are sessions too, with the socket as their only receiver; they end
-//! with it.
+//! Polls and streams come and go as *receivers*, at most one at a time. The session does
+//! not buffer: what the application writes waits in its [`Outlet`], the one bounded
+//! outbound queue every transport has, until a receiver takes it; the session drains it
+//! into the receiver as one `a[...]` frame, `h` when a heartbeat is due, and the close as
+//! `c[code,"reason"]`. It sends `o` to the first receiver, `c[2010,"Another connection
+//! still open"]` to a second one, and, once closed, its close frame to every later one
+//! until `disconnect_delay` passes. A session without a receiver for `disconnect_delay`
+//! is reaped: its application hears `closed` (the comet connection behind it stops and
+//! releases its subscriptions) and it leaves the registry. That is how a session's client
+//! is known to be gone, so the session vouches for it to its connection
+//! ([`Outlet::vouch`]): a client that only listens stays as long as it keeps polling.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::HttpRequest;
 use bytestring::ByteString;
-use comet_actors::{Outbox, TransportError};
+use comet_actors::{CloseCode, Out, Outlet, TransportError};
 
 use super::frames::{close_frame, messages_frame, HEARTBEAT, OPEN};
-use super::receiver::{Receiver, ReceiverKind, Written};
-use super::service::{InFlight, SessionHandler, SessionSink};
+use super::receiver::{Receiver, Written};
 use super::Endpoint;
+use crate::transport::service::{SessionHandler, SessionSink};
 
 /// Where the session is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Created; the open frame is not out yet.
     Connecting,
@@ -39,73 +36,54 @@ enum State {
     Open,
     /// Closed by the application or by a lost receiver; every receiver that comes gets
     /// this close frame until the session is reaped.
-    Closing { code: u16, reason: String },
+    Closing(CloseCode),
 }
 
-/// One SockJS session.
+/// One SockJS session over HTTP.
 pub(crate) struct Session {
-    id: Option<Arc<str>>,
+    id: Arc<str>,
     sessions: Sessions,
     config: Arc<super::SockJsConfig>,
+    outlet: Outlet,
     handler: Option<Box<dyn SessionHandler>>,
     state: State,
-    /// Messages for the client that no receiver took yet, bounded by
-    /// `max_queued_messages` and `max_queued_bytes` under the `slow_consumer` policy.
-    pending: Outbox,
-    in_flight: Arc<InFlight>,
     first: Option<Receiver>,
     receiver: Option<Receiver>,
     timeout: Option<SpawnHandle>,
-    waiting_for_room: bool,
-    touch_interval: Option<Duration>,
+    /// A wait for the outlet or for room in the receiver is on its way.
+    waiting: bool,
 }
 
 impl Session {
-    /// Starts a session for `request`, with `receiver` as its first receiving
-    /// connection, and opens the endpoint's application on it. `id` is `None` for
-    /// WebSocket sessions, which nobody looks up.
+    /// Starts session `id` for `request`, with `receiver` as its first receiving
+    /// connection, and opens the endpoint's application on it.
     pub(crate) fn start(
         endpoint: &Endpoint,
-        id: Option<Arc<str>>,
+        id: Arc<str>,
         receiver: Receiver,
         request: &HttpRequest,
     ) -> Addr<Session> {
         let config = endpoint.config.clone();
-        let service = endpoint.service.clone();
-        let sessions = endpoint.sessions.clone();
+        let outlet = Outlet::new(&endpoint.limits);
+        outlet.vouch();
         let transport = receiver.transport_name();
-        let touch_interval = service.touch_interval().filter(|every| !every.is_zero());
-        Session::create(move |ctx| {
-            let in_flight = Arc::new(InFlight::default());
-            let sink = SessionSink::new(
-                ctx.address(),
-                in_flight.clone(),
-                config.max_queued_messages,
-                config.slow_consumer,
-                transport,
-            );
-            let handler = service.open(sink, request);
-            log::debug!("sockjs session {id:?} opened ({transport})");
-            let pending = Outbox::with_bounds(
-                config.max_queued_messages,
-                config.max_queued_bytes,
-                config.slow_consumer,
-            );
-            Session {
-                id,
-                sessions,
-                config,
-                handler: Some(handler),
-                state: State::Connecting,
-                pending,
-                in_flight,
-                first: Some(receiver),
-                receiver: None,
-                timeout: None,
-                waiting_for_room: false,
-                touch_interval,
-            }
-        })
+        let handler = endpoint
+            .service
+            .open(SessionSink::new(outlet.clone(), transport), request);
+        log::debug!("sockjs session {id} opened ({transport})");
+        Session {
+            id,
+            sessions: endpoint.sessions.clone(),
+            config,
+            outlet,
+            handler: Some(handler),
+            state: State::Connecting,
+            first: Some(receiver),
+            receiver: None,
+            timeout: None,
+            waiting: false,
+        }
+        .start()
     }
 
     fn attach(&mut self, mut receiver: Receiver, ctx: &mut Context<Self>) {
@@ -115,37 +93,24 @@ impl Session {
         }
         if self.receiver.is_some() {
             let _ = receiver.send(&close_frame(2010, "Another connection still open"));
-            receiver.end(2010, "Another connection still open");
+            receiver.end();
             return;
         }
         if let Some(timeout) = self.timeout.take() {
             ctx.cancel_future(timeout);
         }
-        match self.state.clone() {
-            State::Closing { code, reason } => {
-                let mut done = false;
-                if !self.pending.is_empty() {
-                    let frame = self.take_pending_frame();
-                    done = receiver.send(&frame) != Ok(Written::More);
-                }
-                if !done {
-                    let _ = receiver.send(&close_frame(code, &reason));
-                }
-                receiver.end(code, &reason);
-                self.schedule_timeout(ctx);
-                return;
-            }
-            State::Connecting => {
-                let raw = receiver.kind == ReceiverKind::RawWebSocket;
-                self.receiver = Some(receiver);
-                self.state = State::Open;
-                if !raw {
-                    self.write(OPEN, ctx);
-                }
-            }
-            State::Open => self.receiver = Some(receiver),
+        if let State::Closing(code) = self.state {
+            let _ = receiver.send(&close_frame(code.code(), code.reason()));
+            receiver.end();
+            self.schedule_timeout(ctx);
+            return;
         }
-        self.touch();
+        let fresh = self.state == State::Connecting;
+        self.state = State::Open;
+        self.receiver = Some(receiver);
+        if fresh {
+            self.write(OPEN, ctx);
+        }
         self.flush(ctx);
     }
 
@@ -158,7 +123,7 @@ impl Session {
         match receiver.send(frame) {
             Ok(Written::More) => true,
             Ok(Written::Done) => {
-                self.end_receiver(1000, "Normal closure", ctx);
+                self.end_receiver(ctx);
                 true
             }
             Err(TransportError::Full) => false,
@@ -170,35 +135,78 @@ impl Session {
         }
     }
 
-    /// Sends what is buffered to the receiver, as far as it has room.
+    /// Moves what the outlet holds to the receiver, as far as it has room; then waits for
+    /// more (or for room).
     fn flush(&mut self, ctx: &mut Context<Self>) {
         loop {
-            let Some(receiver) = &self.receiver else {
+            let Some(receiver) = &mut self.receiver else {
                 return;
             };
-            if self.pending.is_empty() {
-                return;
+            if !self.outlet.has_output() {
+                break;
             }
             if !receiver.has_room() {
+                // Only the close is owed: it has a slot of its own.
+                if self.outlet.queued().0 == 0 {
+                    if let Some(code) = self.outlet.closing() {
+                        let _ = receiver.send_last(&close_frame(code.code(), code.reason()));
+                        self.outlet.drain(0, |_| {});
+                        self.closed(code, ctx);
+                        return;
+                    }
+                }
                 self.wait_for_room(ctx);
                 return;
             }
-            if receiver.kind == ReceiverKind::RawWebSocket {
-                if let Some(message) = self.pending.pop() {
-                    self.write(&message, ctx);
+            let (mut heartbeat, mut close) = (false, None);
+            let mut frames: Vec<ByteString> = Vec::new();
+            self.outlet.drain(usize::MAX, |out| match out {
+                Out::Heartbeat => heartbeat = true,
+                Out::Frame(frame) => frames.push(frame),
+                Out::Close(code) => close = Some(code),
+            });
+            let mut more = true;
+            if !frames.is_empty() {
+                more = self.write(&messages_frame(frames.iter().map(|f| &**f)), ctx);
+            } else if heartbeat {
+                more = self.write(HEARTBEAT, ctx);
+            }
+            if let Some(code) = close {
+                if let Some(receiver) = &mut self.receiver {
+                    let _ = receiver.send_last(&close_frame(code.code(), code.reason()));
                 }
-            } else {
-                let frame = self.take_pending_frame();
-                self.write(&frame, ctx);
+                self.closed(code, ctx);
                 return;
             }
+            if !more {
+                break;
+            }
         }
+        self.wait_for_output(ctx);
     }
 
-    /// Everything buffered, as one `a[...]` frame.
-    fn take_pending_frame(&mut self) -> ByteString {
-        let messages: Vec<ByteString> = std::iter::from_fn(|| self.pending.pop()).collect();
-        messages_frame(messages.iter().map(|m| &**m))
+    /// Flushes again once the outlet has something for the client.
+    fn wait_for_output(&mut self, ctx: &mut Context<Self>) {
+        if self.waiting || self.outlet.is_finished() {
+            return;
+        }
+        self.waiting = true;
+        let outlet = self.outlet.clone();
+        ctx.spawn(
+            futures::future::poll_fn(move |cx| {
+                if outlet.has_output() || outlet.is_finished() {
+                    std::task::Poll::Ready(())
+                } else {
+                    outlet.wait(cx.waker());
+                    std::task::Poll::Pending
+                }
+            })
+            .into_actor(self)
+            .map(|(), session, ctx| {
+                session.waiting = false;
+                session.flush(ctx);
+            }),
+        );
     }
 
     /// Flushes again once the receiver's channel has room.
@@ -206,10 +214,10 @@ impl Session {
         let Some(receiver) = &self.receiver else {
             return;
         };
-        if self.waiting_for_room {
+        if self.waiting {
             return;
         }
-        self.waiting_for_room = true;
+        self.waiting = true;
         let channel = receiver.channel();
         ctx.spawn(
             async move {
@@ -218,27 +226,17 @@ impl Session {
             }
             .into_actor(self)
             .map(|_, session, ctx| {
-                session.waiting_for_room = false;
+                session.waiting = false;
                 session.flush(ctx);
             }),
         );
     }
 
-    /// Ends the current receiver on purpose. A WebSocket session ends with it; an HTTP
-    /// one waits `disconnect_delay` for the next.
-    fn end_receiver(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
-        let Some(receiver) = self.receiver.take() else {
-            return;
-        };
-        let websocket = matches!(
-            receiver.kind,
-            ReceiverKind::WebSocket | ReceiverKind::RawWebSocket
-        );
-        receiver.end(code, reason);
-        if websocket {
-            self.end_application();
-            ctx.stop();
-        } else {
+    /// Ends the current receiver on purpose (a poll answered, a stream at its limit);
+    /// the next one is awaited for `disconnect_delay`.
+    fn end_receiver(&mut self, ctx: &mut Context<Self>) {
+        if let Some(receiver) = self.receiver.take() {
+            receiver.end();
             self.schedule_timeout(ctx);
         }
     }
@@ -248,66 +246,23 @@ impl Session {
         if self.receiver.as_ref().map(|r| r.id) != Some(id) {
             return;
         }
-        let Some(receiver) = self.receiver.take() else {
-            return;
-        };
-        match receiver.kind {
-            ReceiverKind::WebSocket | ReceiverKind::RawWebSocket => {
-                log::debug!("sockjs websocket session closed by the client");
-                self.end_application();
-                ctx.stop();
-            }
-            ReceiverKind::Polling | ReceiverKind::Streaming => {
-                log::debug!("sockjs session {:?}: connection interrupted", self.id);
-                if !matches!(self.state, State::Closing { .. }) {
-                    self.state = State::Closing {
-                        code: 1002,
-                        reason: "Connection interrupted".to_owned(),
-                    };
-                    self.end_application();
-                }
-                self.schedule_timeout(ctx);
-            }
+        self.receiver = None;
+        log::debug!("sockjs session {}: connection interrupted", self.id);
+        if !matches!(self.state, State::Closing(_)) {
+            self.state = State::Closing(CloseCode::Other(1002, "Connection interrupted"));
+            self.outlet.finish();
+            self.end_application();
         }
+        self.schedule_timeout(ctx);
     }
 
-    /// The application closes the session.
-    fn close(&mut self, code: u16, reason: String, ctx: &mut Context<Self>) {
-        if matches!(self.state, State::Closing { .. }) {
-            return;
-        }
-        log::debug!("sockjs session {:?} closed: {code} {reason}", self.id);
-        self.state = State::Closing {
-            code,
-            reason: reason.clone(),
-        };
+    /// The close went out (or is owed to the next receiver): the session is closing.
+    fn closed(&mut self, code: CloseCode, ctx: &mut Context<Self>) {
+        log::debug!("sockjs session {} closed: {}", self.id, code.code());
+        self.state = State::Closing(code);
         self.end_application();
-        self.flush(ctx);
-        let Some(receiver) = &mut self.receiver else {
-            return;
-        };
-        if receiver.kind != ReceiverKind::RawWebSocket {
-            let _ = receiver.send_last(&close_frame(code, &reason));
-        }
-        self.end_receiver(code, &reason, ctx);
-    }
-
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        self.touch();
-        let Some(receiver) = &self.receiver else {
-            return;
-        };
-        if receiver.kind != ReceiverKind::RawWebSocket && receiver.has_room() {
-            self.write(HEARTBEAT, ctx);
-        }
-    }
-
-    /// Vouches for the client to the application: the session itself reaps clients
-    /// that stopped coming.
-    fn touch(&mut self) {
-        if let Some(handler) = &mut self.handler {
-            handler.touch();
-        }
+        self.end_receiver(ctx);
+        self.schedule_timeout(ctx);
     }
 
     fn schedule_timeout(&mut self, ctx: &mut Context<Self>) {
@@ -318,8 +273,7 @@ impl Session {
         self.timeout = Some(ctx.run_later(delay, |session, ctx| {
             session.timeout = None;
             if session.receiver.is_none() {
-                log::debug!("sockjs session {:?} reaped", session.id);
-                session.end_application();
+                log::debug!("sockjs session {} reaped", session.id);
                 ctx.stop();
             }
         }));
@@ -340,22 +294,16 @@ impl Actor for Session {
         if let Some(first) = self.first.take() {
             self.attach(first, ctx);
         }
-        let heartbeat = self.config.heartbeat_delay;
-        ctx.run_interval(heartbeat, |session, ctx| session.heartbeat(ctx));
-        if let Some(every) = self.touch_interval.filter(|every| *every < heartbeat) {
-            ctx.run_interval(every, |session, _| session.touch());
-        }
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
-        if let Some(id) = &self.id {
-            self.sessions.remove(id, &ctx.address());
-        }
+        self.sessions.remove(&self.id, &ctx.address());
+        self.outlet.finish();
         self.end_application();
-        if let Some(receiver) = self.receiver.take() {
-            receiver.end(1001, "Server shutting down");
+        if let Some(mut receiver) = self.receiver.take() {
+            let _ = receiver.send_last(&close_frame(1001, "Server shutting down"));
+            receiver.end();
         }
-        self.pending.clear();
         Running::Stop
     }
 }
@@ -385,57 +333,12 @@ impl Handler<Incoming> for Session {
         if self.state != State::Open {
             return;
         }
+        self.outlet.touch();
         if let Some(handler) = &mut self.handler {
             for message in messages {
                 handler.message(ByteString::from(message));
             }
         }
-    }
-}
-
-/// A message from the application for the client (counted in by [`SessionSink`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Push(pub(crate) ByteString);
-
-impl Handler<Push> for Session {
-    type Result = ();
-
-    fn handle(&mut self, Push(message): Push, ctx: &mut Context<Self>) {
-        self.in_flight.messages.fetch_sub(1, Ordering::Relaxed);
-        if self.state != State::Open {
-            return;
-        }
-        let dropped = self.in_flight.dropped.swap(0, Ordering::Relaxed);
-        self.pending.note_dropped(dropped);
-        if self.pending.push(message).is_err() {
-            log::warn!(
-                "sockjs session {:?}: {} messages queued, closing as a slow consumer",
-                self.id,
-                self.pending.len()
-            );
-            // As for any close, the messages buffered before go out first.
-            let code = comet_actors::CloseCode::SlowConsumer;
-            self.close(code.code(), code.reason().to_owned(), ctx);
-            return;
-        }
-        self.flush(ctx);
-    }
-}
-
-/// The application closes the session with a code and reason.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct CloseSession {
-    pub(crate) code: u16,
-    pub(crate) reason: String,
-}
-
-impl Handler<CloseSession> for Session {
-    type Result = ();
-
-    fn handle(&mut self, close: CloseSession, ctx: &mut Context<Self>) {
-        self.close(close.code, close.reason, ctx);
     }
 }
 

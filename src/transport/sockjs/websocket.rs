@@ -1,25 +1,61 @@
-//! The WebSocket transports of a SockJS endpoint: `<prefix>/<server>/<session>/websocket`
-//! (SockJS framing: `o`, `h`, `a[...]`, `c[...]` out, JSON arrays in) and, for custom
-//! services, the raw `<prefix>/websocket` (plain messages both ways).
-//!
-//! Each socket is the only receiver of its own session. A reader task turns client
-//! messages into session messages; a writer task owns the socket's sending half and
-//! drains the session's frames into it. Broken JSON closes the socket (3000
-//! "Broken framing."), as the protocol asks.
+//! SockJS's WebSocket transport, `<prefix>/<server>/<session>/websocket`: the one
+//! WebSocket engine (`transport/socket.rs`) with SockJS framing. The client gets `o`
+//! first, messages as `a[…]` (every frame queued at one moment in one array), `h` as the
+//! heartbeat (beside a WebSocket ping, which the client answers by itself), and
+//! `c[code,"reason"]` before the close; it sends a JSON string or an array of them per
+//! message, and broken JSON closes the socket with 3000 "Broken framing.", as the
+//! protocol asks. The socket is the session: it ends with it.
 
-use actix::Addr;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
-use tokio::sync::mpsc;
+use comet_actors::CloseCode;
 
-use super::frames::{decode_websocket_message, Framing};
+use super::frames::{close_frame, decode_websocket_message, messages_frame, HEARTBEAT, OPEN};
 use super::headers;
-use super::receiver::{Outgoing, Receiver, ReceiverKind};
-use super::session::{Incoming, ReceiverClosed, Session};
 use super::Endpoint;
+use crate::transport::socket::{self, Framing, Writer};
+
+/// SockJS framing over a WebSocket.
+pub(crate) struct SockJsFraming;
+
+impl Framing for SockJsFraming {
+    fn name(&self) -> &'static str {
+        "sockjs-websocket"
+    }
+
+    fn open(&self, out: &mut Writer<'_>) {
+        out.text(ByteString::from_static(OPEN));
+    }
+
+    fn heartbeat(&self, out: &mut Writer<'_>) {
+        out.text(ByteString::from_static(HEARTBEAT));
+        out.ping();
+    }
+
+    fn frames(&self, frames: &[ByteString], out: &mut Writer<'_>) {
+        out.text(messages_frame(frames.iter().map(|frame| &**frame)));
+    }
+
+    fn close(&self, code: CloseCode, out: &mut Writer<'_>) {
+        out.text(close_frame(code.code(), code.reason()));
+        out.close(code);
+    }
+
+    fn decode(
+        &self,
+        text: ByteString,
+        deliver: &mut dyn FnMut(ByteString),
+    ) -> Result<(), CloseCode> {
+        let messages = decode_websocket_message(&text)
+            .map_err(|_| CloseCode::Other(3000, "Broken framing."))?;
+        for message in messages {
+            deliver(ByteString::from(message));
+        }
+        Ok(())
+    }
+}
 
 /// `GET <prefix>/<server>/<session>/websocket`.
 pub(crate) async fn sockjs_websocket(
@@ -27,48 +63,16 @@ pub(crate) async fn sockjs_websocket(
     body: web::Payload,
     endpoint: web::Data<Endpoint>,
 ) -> actix_web::Result<HttpResponse> {
-    open(req, body, &endpoint, ReceiverKind::WebSocket)
-}
-
-/// `GET <prefix>/websocket` of a custom service: messages without SockJS framing.
-pub(crate) async fn raw_websocket(
-    req: HttpRequest,
-    body: web::Payload,
-    endpoint: web::Data<Endpoint>,
-) -> actix_web::Result<HttpResponse> {
-    if let Some(refusal) = headers::refuse_origin(&endpoint.config, &req) {
-        return Ok(refusal);
-    }
-    open(req, body, &endpoint, ReceiverKind::RawWebSocket)
-}
-
-fn open(
-    req: HttpRequest,
-    body: web::Payload,
-    endpoint: &Endpoint,
-    kind: ReceiverKind,
-) -> actix_web::Result<HttpResponse> {
     if let Some(refusal) = refuse_upgrade(&req) {
         return Ok(refusal);
     }
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    let (receiver, frames) = Receiver::new(kind, Framing::WebSocket, 0);
-    let id = receiver.id;
-    let session = Session::start(endpoint, None, receiver, &req);
-    let cap = endpoint.config.max_request_bytes;
-    let stream = stream
-        .max_frame_size(cap)
-        .aggregate_continuations()
-        .max_continuation_size(cap);
-    actix_web::rt::spawn(write(socket.clone(), frames));
-    actix_web::rt::spawn(read(
-        stream,
-        socket,
-        session,
-        id,
-        kind == ReceiverKind::RawWebSocket,
-    ));
-    Ok(response)
+    socket::serve(
+        &req,
+        body,
+        &SockJsFraming,
+        &*endpoint.service,
+        &endpoint.limits,
+    )
 }
 
 /// The protocol's answers to requests that are not WebSocket upgrades.
@@ -94,91 +98,6 @@ fn refuse_upgrade(req: &HttpRequest) -> Option<HttpResponse> {
         ));
     }
     None
-}
-
-/// Reads client messages into the session until the socket ends.
-async fn read(
-    mut stream: actix_ws::AggregatedMessageStream,
-    mut socket: actix_ws::Session,
-    session: Addr<Session>,
-    receiver: u64,
-    raw: bool,
-) {
-    while let Some(message) = stream.recv().await {
-        let text = match message {
-            Ok(AggregatedMessage::Text(text)) => text,
-            Ok(AggregatedMessage::Binary(bytes)) => match ByteString::try_from(bytes) {
-                Ok(text) => text,
-                Err(_) => {
-                    let _ = socket
-                        .close(Some(reason(CloseCode::Unsupported, "Text only.")))
-                        .await;
-                    break;
-                }
-            },
-            Ok(AggregatedMessage::Ping(bytes)) => {
-                let _ = socket.pong(&bytes).await;
-                continue;
-            }
-            Ok(AggregatedMessage::Pong(_)) => continue,
-            Ok(AggregatedMessage::Close(_)) => break,
-            Err(ProtocolError::Overflow) => {
-                let _ = socket
-                    .close(Some(reason(CloseCode::Size, "Message too big.")))
-                    .await;
-                break;
-            }
-            Err(err) => {
-                log::debug!("sockjs websocket: protocol error, closing: {err}");
-                break;
-            }
-        };
-        if raw {
-            session.do_send(Incoming(vec![String::from(&*text)]));
-            continue;
-        }
-        match decode_websocket_message(&text) {
-            Ok(messages) if messages.is_empty() => {}
-            Ok(messages) => session.do_send(Incoming(messages)),
-            Err(_) => {
-                log::debug!("sockjs websocket: broken framing, closing");
-                let _ = socket
-                    .close(Some(reason(CloseCode::from(3000), "Broken framing.")))
-                    .await;
-                break;
-            }
-        }
-    }
-    session.do_send(ReceiverClosed { receiver });
-}
-
-/// Forwards the session's frames to the socket until the session ends it.
-async fn write(mut socket: actix_ws::Session, mut frames: mpsc::Receiver<Outgoing>) {
-    while let Some(outgoing) = frames.recv().await {
-        match outgoing {
-            Outgoing::Data(text) => {
-                if socket.text(text).await.is_err() {
-                    return;
-                }
-            }
-            Outgoing::End { code, reason: why } => {
-                let _ = socket
-                    .close(Some(reason(CloseCode::from(code), &why)))
-                    .await;
-                return;
-            }
-        }
-    }
-    let _ = socket
-        .close(Some(reason(CloseCode::Normal, "Normal closure")))
-        .await;
-}
-
-fn reason(code: CloseCode, description: &str) -> CloseReason {
-    CloseReason {
-        code,
-        description: Some(description.to_owned()),
-    }
 }
 
 /// Browsers of the hybi-07/08 drafts (old Firefox) speak the same wire format as RFC 6455
