@@ -24,8 +24,9 @@ use crate::node::{Node, NodeError};
 use crate::outlet::Outlet;
 use crate::process_message::ProcessMessage;
 use crate::protocol::{
-    action_error_frame, error_frame, parse_client_frame, subscribed_frame, unsubscribed_frame,
-    ActionRequest, ClientFrame, FrameError, ParseLimits, RequestUid,
+    action_error_frame, error_frame, hello_frame, parse_client_frame, subscribed_frame,
+    unsubscribed_frame, ActionRequest, ClientFrame, FrameError, HelloAnswer, ParseLimits,
+    RequestUid, PING_FRAME,
 };
 use crate::queue::{unix_millis, ActionCall, QueueError};
 use crate::transport::{Transport, TransportError};
@@ -67,6 +68,8 @@ pub struct Connection {
     pending: HashMap<RequestUid, SpawnHandle>,
     last_seen: Instant,
     closed: bool,
+    /// The client asked (`hello {"heartbeat":true}`) for a `ping` frame every heartbeat.
+    pings: bool,
 }
 
 impl Connection {
@@ -87,6 +90,7 @@ impl Connection {
             pending: HashMap::new(),
             last_seen: Instant::now(),
             closed: false,
+            pings: false,
         }
     }
 
@@ -291,6 +295,9 @@ impl Actor for Connection {
                 conn.close(CloseCode::HeartbeatTimeout, ctx);
             } else if let Some(outlet) = &conn.outlet {
                 outlet.with(|transport| transport.heartbeat());
+                if conn.pings {
+                    conn.write(ByteString::from_static(PING_FRAME), ctx);
+                }
             }
         });
     }
@@ -344,6 +351,16 @@ impl Handler<Inbound> for Connection {
             Ok(ClientFrame::Subscribe(channel)) => self.subscribe(channel, ctx),
             Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
             Ok(ClientFrame::Action(request)) => self.call(request, ctx),
+            Ok(ClientFrame::Hello(hello)) => {
+                self.pings = hello.heartbeat;
+                let config = self.node.config();
+                let answer = HelloAnswer {
+                    heartbeat: config.heartbeat_interval.as_millis() as u64,
+                    max_frame_bytes: self.limits.max_frame_bytes,
+                    max_pending_actions: config.limits.max_pending_actions,
+                };
+                self.write(hello_frame(&answer), ctx);
+            }
             Err(err) => {
                 log::debug!("connection {}: refused a frame: {err}", self.info.id);
                 self.write(err.to_frame(), ctx);
