@@ -357,10 +357,13 @@ fn leading_request_uid(json: &str) -> Option<RequestUid> {
     RequestUid::from_value(value)
 }
 
-/// Reads the options of `hello <json object>`; a bare `hello` is `hello {}`.
+/// Reads the options of `hello <json object>`.
 fn parse_hello(rest: &str) -> Result<Hello, FrameError> {
     if rest.trim().is_empty() {
-        return Ok(Hello::default());
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "`hello` needs a JSON object, e.g. {\"heartbeat\":true}",
+        ));
     }
     match serde_json::from_str::<Value>(rest) {
         Ok(Value::Object(map)) => Ok(Hello {

@@ -125,6 +125,7 @@ fn malformed_actions_are_refused_with_the_uid_when_known() {
 fn empty_unknown_and_huge_frames_are_refused() {
     assert_eq!(code(""), ErrorCode::BadFrame);
     assert_eq!(code(" "), ErrorCode::BadFrame);
+    assert_eq!(code("hello"), ErrorCode::BadFrame);
     assert_eq!(code("howdy"), ErrorCode::BadFrame);
     assert_eq!(code("SUBSCRIBE chat"), ErrorCode::BadFrame);
     let huge = format!("channel big {}", "x".repeat(DEFAULT_MAX_FRAME_BYTES));
@@ -204,8 +205,6 @@ fn hello_asks_for_heartbeats_and_ignores_unknown_keys() {
     );
     for off in [
         "hello {}",
-        "hello",
-        "hello ",
         r#"hello {"heartbeat":false}"#,
         r#"hello {"heartbeat":1}"#,
         r#"hello {"heartbeat":"yes"}"#,
@@ -216,6 +215,8 @@ fn hello_asks_for_heartbeats_and_ignores_unknown_keys() {
             "{off}"
         );
     }
+    assert_eq!(code("hello"), ErrorCode::BadFrame);
+    assert_eq!(code("hello "), ErrorCode::BadFrame);
     assert_eq!(code("hello [true]"), ErrorCode::BadJson);
     assert_eq!(code("hello {oops"), ErrorCode::BadJson);
     assert_eq!(
