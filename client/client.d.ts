@@ -45,6 +45,22 @@ export interface ClientOptions {
   requestTimeout?: number;
   /** How many frames may wait for the connection to open. Default 100. */
   maxQueuedFrames?: number;
+  /** Ask the server for pings (`hello {"heartbeat":true}`) and reconnect a connection silent for its interval plus `heartbeatGrace`. Default true. */
+  heartbeat?: boolean;
+  /** ms; default max(5000, the server's interval / 2). */
+  heartbeatGrace?: number | null;
+  /** The frame limit in bytes until the server says its own (in its hello). Default 65536. */
+  maxFrameBytes?: number;
+}
+
+/** What the server said in answer to the client's `hello`. */
+export interface ServerLimits {
+  /** The server's heartbeat interval, in ms (0: it sends no pings). */
+  heartbeat: number;
+  /** The largest frame the server takes, in bytes. */
+  maxFrameBytes: number;
+  /** How many requests may wait for an answer at once. */
+  maxPendingActions: number;
 }
 
 export interface CloseEvent {
@@ -72,6 +88,7 @@ export interface ClientEvents {
   beforeRequest: { route: string; params: Record<string, unknown> };
   request: { route: string; params: Answer; error: CometError | undefined };
   error: CometError;
+  disconnect: CloseEvent;
   reconnecting: { attempt: number; delay: number; code: number | undefined };
   forceClose: undefined;
 }
@@ -98,6 +115,10 @@ export class Client extends Emitter {
   autoSubscribeOnReconnect: boolean;
   requestTimeout: number;
   maxQueuedFrames: number;
+  heartbeat: boolean;
+  heartbeatGrace: number | null;
+  maxFrameBytes: number;
+  serverLimits: ServerLimits | null;
   readonly state: 'closed' | 'connecting' | 'open';
 
   setServerUrl(url: string): void;
@@ -122,7 +143,7 @@ export class Client extends Emitter {
   send(channel: string, data: unknown): boolean;
   request<T extends Record<string, any> = Record<string, any>>(
     route: string,
-    params?: Record<string, unknown>,
+    params?: Record<string, unknown> | null,
     options?: { timeout?: number },
   ): Promise<T & { requestUid: string }>;
 }
@@ -198,6 +219,7 @@ export const ClientErrorCode: Readonly<{
   DISCONNECTED: 'disconnected';
   QUEUE_FULL: 'queue_full';
   CANCELLED: 'cancelled';
+  CLOSED: 'closed';
 }>;
 
 export const CloseCode: Readonly<{

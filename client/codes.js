@@ -56,6 +56,8 @@ export const ClientErrorCode = Object.freeze({
   QUEUE_FULL: 'queue_full',
   /** The app gave up on it: `close()` dropped a queued request, `unsubscribe()` a pending subscribe. */
   CANCELLED: 'cancelled',
+  /** The app called `close()` (and not `open()` since): requests and sends are refused. */
+  CLOSED: 'closed',
 });
 
 /** Close codes a server sends when it ends a connection. */
@@ -70,7 +72,11 @@ export const CloseCode = Object.freeze({
   MESSAGE_TOO_BIG: 1009,
   /** An unexpected failure on the server. */
   INTERNAL_ERROR: 1011,
-  /** The client sent nothing (not even a pong) for the server's `client_timeout`. */
+  /**
+   * The client sent nothing (not even a pong) for the server's `client_timeout`; also the
+   * code of the `close` the client says itself when the server sent nothing (not even a
+   * `ping`) for its heartbeat interval plus the grace.
+   */
   HEARTBEAT_TIMEOUT: 4000,
   /** The client read too slowly and its outbound queue on the server filled up. */
   SLOW_CONSUMER: 4001,

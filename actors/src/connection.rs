@@ -26,8 +26,9 @@ use crate::node::{Node, NodeError};
 use crate::outlet::Outlet;
 use crate::process_message::ProcessMessage;
 use crate::protocol::{
-    action_error_frame, error_frame, parse_client_frame, subscribed_frame, unsubscribed_frame,
-    ActionRequest, ClientFrame, FrameError, ParseLimits, RequestUid,
+    action_error_frame, error_frame, hello_frame, parse_client_frame, subscribed_frame,
+    unsubscribed_frame, ActionRequest, ClientFrame, FrameError, HelloAnswer, ParseLimits,
+    RequestUid, PING_FRAME,
 };
 use crate::queue::{unix_millis, ActionCall, QueueError};
 use crate::transport::TransportError;
@@ -73,6 +74,8 @@ pub struct Connection {
     held: VecDeque<HeldPublish>,
     pending: HashMap<RequestUid, SpawnHandle>,
     closed: bool,
+    /// The client asked (`hello {"heartbeat":true}`) for a `ping` frame every heartbeat.
+    pings: bool,
 }
 
 impl Connection {
@@ -91,6 +94,7 @@ impl Connection {
             held: VecDeque::new(),
             pending: HashMap::new(),
             closed: false,
+            pings: false,
         }
     }
 
@@ -281,6 +285,9 @@ impl Actor for Connection {
                 conn.close(CloseCode::HeartbeatTimeout, ctx);
             } else {
                 conn.outlet.heartbeat();
+                if conn.pings {
+                    conn.write(ByteString::from_static(PING_FRAME), ctx);
+                }
             }
         });
     }
@@ -332,6 +339,16 @@ impl Handler<Inbound> for Connection {
             Ok(ClientFrame::Subscribe(channel)) => self.subscribe(channel, ctx),
             Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
             Ok(ClientFrame::Action(request)) => self.call(request, ctx),
+            Ok(ClientFrame::Hello(hello)) => {
+                self.pings = hello.heartbeat;
+                let config = self.node.config();
+                let answer = HelloAnswer {
+                    heartbeat: config.heartbeat_interval.as_millis() as u64,
+                    max_frame_bytes: self.limits.max_frame_bytes,
+                    max_pending_actions: config.limits.max_pending_actions,
+                };
+                self.write(hello_frame(&answer), ctx);
+            }
             Err(err) => {
                 log::debug!("connection {}: refused a frame: {err}", self.info.id);
                 self.write(err.to_frame(), ctx);

@@ -14,6 +14,9 @@
 //! | server → client | `action {"requestUid":…,"error":{"code":…,"message":…}}` (extension) |
 //! | server → client | `error {"code":…,"message":…}`: a frame we could not take (extension) |
 //! | server → client | `subscribed <channel>` / `unsubscribed <channel>` (extension) |
+//! | client → server | `hello <json object>`: options, e.g. `{"heartbeat":true}` (extension) |
+//! | server → client | `hello {"heartbeat":…,"max_frame_bytes":…,"max_pending_actions":…}` (extension) |
+//! | server → client | `ping`: every heartbeat interval, to a connection that asked (extension) |
 //!
 //! Parsing borrows from the frame and allocates nothing on the `channel` hot path; errors
 //! are plain values ([`FrameError`]) that know how to answer themselves
@@ -32,6 +35,12 @@ use crate::codes::ErrorCode;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
 /// The default longest channel name or action route, in bytes.
 pub const DEFAULT_MAX_NAME_BYTES: usize = 256;
+/// How many bytes at the start of a frame over `max_frame_bytes` are read to find what
+/// the `too_large` answer names (the route and `requestUid`, or the channel).
+const TOO_LARGE_PROBE_BYTES: usize = 1024;
+/// The frame a server sends every heartbeat interval to a connection that asked for it
+/// (`hello {"heartbeat":true}`).
+pub const PING_FRAME: &str = "ping";
 
 /// The limits the parser enforces; see the fields of the same names in [`crate::Limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +113,30 @@ pub enum ClientFrame<'a> {
     },
     /// `action <route> <json>`: call a server action.
     Action(ActionRequest),
+    /// `hello <json object>`: the client's options (an extension); answered with
+    /// [`hello_frame`].
+    Hello(Hello),
+}
+
+/// The options a client gives in `hello <json object>`. Keys this server does not know are
+/// ignored; a key left out takes its default, so each `hello` sets every option.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hello {
+    /// `"heartbeat": true`: send this connection [`PING_FRAME`] every heartbeat interval,
+    /// so that a client which cannot see WebSocket pings (a browser) notices a dead
+    /// connection. Anything but `true` means no.
+    pub heartbeat: bool,
+}
+
+/// What a server tells a client in answer to its `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloAnswer {
+    /// The heartbeat interval in ms: how often `ping` comes when the client asked.
+    pub heartbeat: u64,
+    /// The largest frame the server takes, in bytes; larger ones are answered `too_large`.
+    pub max_frame_bytes: usize,
+    /// How many action calls a connection may have waiting for an answer.
+    pub max_pending_actions: usize,
 }
 
 /// The parts of an `action` frame.
@@ -129,6 +162,9 @@ pub struct FrameError {
     pub request_uid: Option<RequestUid>,
     /// The channel the frame was about, if any.
     pub channel: Option<String>,
+    /// The action route the frame was about, when its `requestUid` could not be read (a
+    /// frame too large to parse); the `error` frame then names it.
+    pub route: Option<Box<str>>,
 }
 
 impl FrameError {
@@ -139,6 +175,7 @@ impl FrameError {
             message: message.into(),
             request_uid: None,
             channel: None,
+            route: None,
         }
     }
 
@@ -157,7 +194,13 @@ impl FrameError {
     pub fn to_frame(&self) -> ByteString {
         match &self.request_uid {
             Some(uid) => action_error_frame(uid, &self.code, &self.message),
-            None => error_frame(&self.code, &self.message, self.channel.as_deref()),
+            None => {
+                let mut body = error_body(&self.code, &self.message, self.channel.as_deref());
+                if let Some(route) = &self.route {
+                    body.insert("route".into(), Value::String(route.to_string()));
+                }
+                ByteString::from(format!("error {}", Value::Object(body)))
+            }
         }
     }
 }
@@ -207,14 +250,7 @@ pub fn parse_client_frame<'a>(
     limits: &ParseLimits,
 ) -> Result<ClientFrame<'a>, FrameError> {
     if text.len() > limits.max_frame_bytes {
-        return Err(FrameError::new(
-            ErrorCode::TooLarge,
-            format!(
-                "frame of {} bytes exceeds the limit of {} bytes",
-                text.len(),
-                limits.max_frame_bytes
-            ),
-        ));
+        return Err(too_large(text, limits));
     }
     if text.is_empty() {
         return Err(FrameError::new(ErrorCode::BadFrame, "empty frame"));
@@ -260,6 +296,7 @@ pub fn parse_client_frame<'a>(
             Ok(ClientFrame::Publish { channel, payload })
         }
         "action" => parse_action(rest.unwrap_or(""), limits).map(ClientFrame::Action),
+        "hello" => parse_hello(rest.unwrap_or("")).map(ClientFrame::Hello),
         _ => {
             let shown: String = keyword.chars().take(32).collect();
             Err(FrameError::new(
@@ -267,6 +304,79 @@ pub fn parse_client_frame<'a>(
                 format!("unknown frame keyword `{}`", shown.escape_debug()),
             ))
         }
+    }
+}
+
+/// The `too_large` answer to a frame over the limit, naming what the frame's first
+/// [`TOO_LARGE_PROBE_BYTES`] bytes say it is about, so that the client can tell which of
+/// its calls or publishes failed: the route, and the `requestUid` when it is the first key
+/// of the action's JSON (as the comet JS client sends it), or the channel of a publish.
+/// Only that prefix is read: a frame over the limit is never parsed as a whole.
+fn too_large(text: &str, limits: &ParseLimits) -> FrameError {
+    let mut end = TOO_LARGE_PROBE_BYTES.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let probe = &text[..end];
+    let (keyword, rest) = probe.split_once(' ').unwrap_or((probe, ""));
+    let (name, body) = rest.split_once(' ').unwrap_or(("", ""));
+    let named = check_name(name, limits.max_name_bytes).is_ok();
+    let what = match keyword {
+        "action" if named => format!("action `{name}`: "),
+        "channel" if named => format!("publish to `{name}`: "),
+        _ => String::new(),
+    };
+    let mut err = FrameError::new(
+        ErrorCode::TooLarge,
+        format!(
+            "{what}frame of {} bytes exceeds the limit of {} bytes",
+            text.len(),
+            limits.max_frame_bytes
+        ),
+    );
+    match keyword {
+        "action" if named => match leading_request_uid(body) {
+            Some(uid) => err = err.about_request(uid),
+            None => err.route = Some(name.into()),
+        },
+        "channel" if named => err = err.about_channel(name),
+        _ => {}
+    }
+    err
+}
+
+/// The `requestUid` of an action's JSON when it is the object's first key:
+/// `{"requestUid":"ab-1",…` (whitespace allowed). Reads only as far as the value.
+fn leading_request_uid(json: &str) -> Option<RequestUid> {
+    let rest = json.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest.strip_prefix("\"requestUid\"")?.trim_start();
+    let rest = rest.strip_prefix(':')?;
+    let mut deserializer = serde_json::Deserializer::from_str(rest);
+    // One value, whatever follows it: the rest of the object is never read.
+    let value = Value::deserialize(&mut deserializer).ok()?;
+    RequestUid::from_value(value)
+}
+
+/// Reads the options of `hello <json object>`.
+fn parse_hello(rest: &str) -> Result<Hello, FrameError> {
+    if rest.trim().is_empty() {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "`hello` needs a JSON object, e.g. {\"heartbeat\":true}",
+        ));
+    }
+    match serde_json::from_str::<Value>(rest) {
+        Ok(Value::Object(map)) => Ok(Hello {
+            heartbeat: map.get("heartbeat") == Some(&Value::Bool(true)),
+        }),
+        Ok(_) => Err(FrameError::new(
+            ErrorCode::BadJson,
+            "the hello's JSON must be an object",
+        )),
+        Err(err) => Err(FrameError::new(
+            ErrorCode::BadJson,
+            format!("the hello's JSON does not parse: {err}"),
+        )),
     }
 }
 
@@ -396,11 +506,37 @@ pub fn action_error_frame(request_uid: &RequestUid, code: &ErrorCode, message: &
 
 /// Formats `error {"code":…,"message":…}` for a frame that had no request to answer.
 pub fn error_frame(code: &ErrorCode, message: &str, channel: Option<&str>) -> ByteString {
-    let mut body = serde_json::json!({ "code": code.as_str(), "message": message });
-    if let (Some(channel), Value::Object(map)) = (channel, &mut body) {
-        map.insert("channel".into(), Value::String(channel.to_owned()));
+    let body = error_body(code, message, channel);
+    ByteString::from(format!("error {}", Value::Object(body)))
+}
+
+fn error_body(code: &ErrorCode, message: &str, channel: Option<&str>) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("code".into(), Value::String(code.as_str().to_owned()));
+    body.insert("message".into(), Value::String(message.to_owned()));
+    if let Some(channel) = channel {
+        body.insert("channel".into(), Value::String(channel.to_owned()));
     }
-    ByteString::from(format!("error {body}"))
+    body
+}
+
+/// Formats a client's `hello` frame: `hello {"heartbeat":true}` asks for [`PING_FRAME`]s.
+pub fn client_hello_frame(hello: &Hello) -> String {
+    format!(
+        "hello {}",
+        serde_json::json!({ "heartbeat": hello.heartbeat })
+    )
+}
+
+/// Formats the server's answer to a `hello`:
+/// `hello {"heartbeat":25000,"max_frame_bytes":65536,"max_pending_actions":64}`.
+pub fn hello_frame(answer: &HelloAnswer) -> ByteString {
+    let body = serde_json::json!({
+        "heartbeat": answer.heartbeat,
+        "max_frame_bytes": answer.max_frame_bytes,
+        "max_pending_actions": answer.max_pending_actions,
+    });
+    ByteString::from(format!("hello {body}"))
 }
 
 /// Formats the notice that `dropped` frames queued for a slow client were dropped
@@ -433,6 +569,10 @@ pub enum ServerFrame<'a> {
     Subscribed(&'a str),
     /// `unsubscribed <channel>`
     Unsubscribed(&'a str),
+    /// `hello <json>`: the answer to the client's `hello`.
+    Hello(HelloAnswer),
+    /// `ping`: a heartbeat the client asked for.
+    Ping,
 }
 
 /// Parses one frame from the server.
@@ -446,6 +586,9 @@ pub enum ServerFrame<'a> {
 /// );
 /// ```
 pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
+    if text == PING_FRAME {
+        return Ok(ServerFrame::Ping);
+    }
     let (keyword, rest) = text
         .split_once(' ')
         .ok_or_else(|| FrameError::new(ErrorCode::BadFrame, "frame has no space"))?;
@@ -467,6 +610,9 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
         "error" => object(rest).map(ServerFrame::Error),
         "subscribed" => Ok(ServerFrame::Subscribed(rest)),
         "unsubscribed" => Ok(ServerFrame::Unsubscribed(rest)),
+        "hello" => serde_json::from_str(rest)
+            .map(ServerFrame::Hello)
+            .map_err(|err| FrameError::new(ErrorCode::BadJson, format!("bad hello answer: {err}"))),
         _ => Err(FrameError::new(ErrorCode::BadFrame, "unknown keyword")),
     }
 }

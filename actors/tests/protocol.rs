@@ -126,6 +126,7 @@ fn empty_unknown_and_huge_frames_are_refused() {
     assert_eq!(code(""), ErrorCode::BadFrame);
     assert_eq!(code(" "), ErrorCode::BadFrame);
     assert_eq!(code("hello"), ErrorCode::BadFrame);
+    assert_eq!(code("howdy"), ErrorCode::BadFrame);
     assert_eq!(code("SUBSCRIBE chat"), ErrorCode::BadFrame);
     let huge = format!("channel big {}", "x".repeat(DEFAULT_MAX_FRAME_BYTES));
     assert_eq!(code(&huge), ErrorCode::TooLarge);
@@ -190,4 +191,124 @@ fn server_frames_round_trip() {
     assert_eq!(Value::Object(request.params), json!({"k": "v"}));
     assert_eq!(subscribe_frame("a"), "subscribe a");
     assert_eq!(unsubscribe_frame("a"), "unsubscribe a");
+}
+
+#[test]
+fn hello_asks_for_heartbeats_and_ignores_unknown_keys() {
+    assert_eq!(
+        parse(r#"hello {"heartbeat":true}"#),
+        Ok(ClientFrame::Hello(Hello { heartbeat: true }))
+    );
+    assert_eq!(
+        parse(r#"hello {"heartbeat":true,"future":[1,2]}"#),
+        Ok(ClientFrame::Hello(Hello { heartbeat: true }))
+    );
+    for off in [
+        "hello {}",
+        r#"hello {"heartbeat":false}"#,
+        r#"hello {"heartbeat":1}"#,
+        r#"hello {"heartbeat":"yes"}"#,
+    ] {
+        assert_eq!(
+            parse(off),
+            Ok(ClientFrame::Hello(Hello { heartbeat: false })),
+            "{off}"
+        );
+    }
+    assert_eq!(code("hello"), ErrorCode::BadFrame);
+    assert_eq!(code("hello "), ErrorCode::BadFrame);
+    assert_eq!(code("hello [true]"), ErrorCode::BadJson);
+    assert_eq!(code("hello {oops"), ErrorCode::BadJson);
+    assert_eq!(
+        client_hello_frame(&Hello { heartbeat: true }),
+        r#"hello {"heartbeat":true}"#
+    );
+}
+
+#[test]
+fn hello_answer_and_ping_frames() {
+    let answer = HelloAnswer {
+        heartbeat: 25_000,
+        max_frame_bytes: 65_536,
+        max_pending_actions: 64,
+    };
+    let frame = hello_frame(&answer);
+    assert_eq!(
+        frame,
+        r#"hello {"heartbeat":25000,"max_frame_bytes":65536,"max_pending_actions":64}"#
+    );
+    assert_eq!(parse_server_frame(&frame), Ok(ServerFrame::Hello(answer)));
+    assert_eq!(PING_FRAME, "ping");
+    assert_eq!(parse_server_frame("ping"), Ok(ServerFrame::Ping));
+    assert_eq!(
+        parse_server_frame("hello [1]").unwrap_err().code,
+        ErrorCode::BadJson
+    );
+}
+
+fn too_large_body(frame: &str) -> (ErrorCode, Value) {
+    let err = parse(frame).unwrap_err();
+    let answer = err.to_frame();
+    let body = match parse_server_frame(&answer) {
+        Ok(ServerFrame::Action(body)) | Ok(ServerFrame::Error(body)) => Value::Object(body),
+        other => panic!("not an answer: {other:?}"),
+    };
+    (err.code, body)
+}
+
+#[test]
+fn too_large_names_the_request_when_its_uid_comes_first() {
+    let big = "x".repeat(DEFAULT_MAX_FRAME_BYTES);
+    let frame = format!(r#"action site/test {{"requestUid":"st-9","s":"{big}"}}"#);
+    let (code, body) = too_large_body(&frame);
+    assert_eq!(code, ErrorCode::TooLarge);
+    assert!(parse(&frame).unwrap_err().to_frame().starts_with("action "));
+    assert_eq!(body["requestUid"], "st-9");
+    assert_eq!(body["error"]["code"], "too_large");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("site/test"), "{message}");
+
+    let frame = format!(r#"action site/test {{ "requestUid" : 42 , "s":"{big}"}}"#);
+    assert_eq!(too_large_body(&frame).1["requestUid"], 42);
+}
+
+#[test]
+fn too_large_names_the_route_when_the_uid_is_not_first() {
+    let big = "x".repeat(DEFAULT_MAX_FRAME_BYTES);
+    // jii's client puts requestUid last; a nested requestUid is not the call's.
+    for frame in [
+        format!(r#"action site/test {{"s":"{big}","requestUid":"u1"}}"#),
+        format!(r#"action site/test {{"a":{{"requestUid":"no"}},"s":"{big}"}}"#),
+        format!(r#"action site/test {{"requestUid":"{big}"}}"#),
+    ] {
+        let (code, body) = too_large_body(&frame);
+        assert_eq!(code, ErrorCode::TooLarge);
+        assert_eq!(body["route"], "site/test", "{body}");
+        assert_eq!(body.get("requestUid"), None);
+    }
+}
+
+#[test]
+fn too_large_names_the_channel_of_a_publish() {
+    let frame = format!("channel room {}", "é".repeat(DEFAULT_MAX_FRAME_BYTES));
+    let (code, body) = too_large_body(&frame);
+    assert_eq!(code, ErrorCode::TooLarge);
+    assert_eq!(body["channel"], "room");
+    assert_eq!(body["code"], "too_large");
+
+    // Nothing to name: a bad name, or another keyword.
+    for frame in [
+        format!(
+            "channel {} {}",
+            "c".repeat(2000),
+            "x".repeat(DEFAULT_MAX_FRAME_BYTES)
+        ),
+        format!("subscribe {}", "c".repeat(DEFAULT_MAX_FRAME_BYTES)),
+        "\u{7}".repeat(DEFAULT_MAX_FRAME_BYTES + 1),
+    ] {
+        let (code, body) = too_large_body(&frame);
+        assert_eq!(code, ErrorCode::TooLarge);
+        assert_eq!(body.get("channel"), None);
+        assert_eq!(body.get("route"), None);
+    }
 }

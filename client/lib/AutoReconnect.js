@@ -51,7 +51,7 @@ export class AutoReconnect {
    */
   attach(client) {
     this.client = client;
-    client.transport.on('close', (event) => this.#onClose(event));
+    client.on('disconnect', (event) => this.#onClose(event));
     client.on('open', () => {
       this.attempt = 0;
       this.#cancel();

@@ -4,7 +4,7 @@
  * @module comet-client/lib/Client
  */
 
-import { ClientErrorCode, ErrorCode } from '../codes.js';
+import { ClientErrorCode, CloseCode, ErrorCode } from '../codes.js';
 import { AutoReconnect } from './AutoReconnect.js';
 import { CometError } from './CometError.js';
 import { Emitter } from './Emitter.js';
@@ -12,6 +12,7 @@ import {
   actionFrame,
   channelFrame,
   checkName,
+  helloFrame,
   parseServerFrame,
   readPayload,
   subscribeFrame,
@@ -28,6 +29,17 @@ const SUBSCRIBE_REFUSALS = new Set([
   ErrorCode.TOO_MANY_CHANNELS,
   ErrorCode.FORBIDDEN,
 ]);
+
+/** The largest frame a comet server takes by default (its `max_frame_bytes`), in bytes. */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+
+/**
+ * How long after the server's heartbeat interval a silent connection counts as dead, by
+ * default: half the interval, at least 5 s (a ping may queue behind a burst of frames).
+ *
+ * @param {number} heartbeat the server's heartbeat interval, in ms
+ */
+export const defaultHeartbeatGrace = (heartbeat) => Math.max(5000, heartbeat / 2);
 
 /**
  * The comet prefix this module was served from, when it was served by a comet server
@@ -55,13 +67,17 @@ const SERVED_FROM = /^https?:/.test(import.meta.url) ? new URL('..', import.meta
  *   channel. `params` is the payload parsed when it is a JSON object or array, else
  *   `null`, and then `message` is the text (jii's shape); `payload` is always the text.
  *   Handling `channel:<name>` subscribes to `<name>`; removing its last handler
- *   unsubscribes.
+ *   unsubscribes, unless the app also called `subscribe(<name>)`.
  * - `beforeSend` `{ message }`: a frame about to be sent; a handler may change `message`.
  * - `beforeRequest` `{ route, params }`: a request about to be sent; a handler may change
  *   `params` (e.g. add a token).
  * - `request` `{ route, params, error }`: the server answered a request; `params` is the
  *   answer, `error` a {@link CometError} when it is an error answer.
- * - `error` {@link CometError}: the server refused a frame, or the queue was full.
+ * - `error` {@link CometError}: the server refused a frame, or the client refused to send
+ *   one (`queue_full`, `too_large`, `closed`).
+ * - `disconnect` `{ code, reason, wasClean }`: a connection, or an attempt to open one,
+ *   ended without the app's `close()` (AutoReconnect listens to it); `code` 4000 when the
+ *   client itself found the connection dead (no frame for heartbeat + grace).
  * - `reconnecting` `{ attempt, delay, code }`: emitted by {@link AutoReconnect}.
  * - `forceClose`: the app called `close()`; plugins stop what they were doing.
  */
@@ -82,8 +98,13 @@ export class Client extends Emitter {
   #serverUrl = '';
   /** The URL of the current (or last) connection. */
   #url = '';
-  /** Channels the app wants to be subscribed to. @type {Set<string>} */
+  /**
+   * Channels to be subscribed to: those subscribed with `subscribe()` (in `#explicit`)
+   * and those with `channel:<name>` handlers. @type {Set<string>}
+   */
   #channels = new Set();
+  /** Channels the app subscribed to with `subscribe()`. @type {Set<string>} */
+  #explicit = new Set();
   /** Channels whose `subscribe` went out on the current connection. @type {Set<string>} */
   #sentChannels = new Set();
   /** @type {Map<string, Deferred>} */
@@ -96,6 +117,10 @@ export class Client extends Emitter {
   #queue = [];
   #station = Math.random().toString(36).slice(2, 10);
   #lastUid = 0;
+  /** `Date.now()` when the last frame of the current connection arrived. */
+  #lastReceived = 0;
+  /** Fires when the current connection may have been silent too long. */
+  #watchdog = null;
 
   /**
    * Makes a client and, unless `autoOpen` is `false`, opens its connection.
@@ -112,6 +137,26 @@ export class Client extends Emitter {
     this.requestTimeout = options.requestTimeout ?? 30_000;
     /** How many frames may wait for the connection to open; more are refused. */
     this.maxQueuedFrames = options.maxQueuedFrames ?? 100;
+    /**
+     * Ask the server for a `ping` every heartbeat interval (`hello {"heartbeat":true}`),
+     * and close and reopen a connection on which nothing arrived for the interval plus
+     * `heartbeatGrace`.
+     */
+    this.heartbeat = options.heartbeat ?? true;
+    /** ms; `null` for {@link defaultHeartbeatGrace} of the server's interval. */
+    this.heartbeatGrace = options.heartbeatGrace ?? null;
+    /**
+     * The largest frame the client sends, in bytes (UTF-8): the server's `max_frame_bytes`
+     * once it said it (in its `hello`), {@link DEFAULT_MAX_FRAME_BYTES} before. A larger
+     * frame is refused at once (`too_large`) instead of being sent.
+     */
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    /**
+     * What the server said in answer to the client's `hello`: its heartbeat interval and
+     * limits; `null` before (or from a server without the extension).
+     * @type {{ heartbeat: number, maxFrameBytes: number, maxPendingActions: number } | null}
+     */
+    this.serverLimits = null;
     this.setServerUrl(options.serverUrl ?? SERVED_FROM ?? '');
 
     /** The transport carrying the frames. */
@@ -193,6 +238,7 @@ export class Client extends Emitter {
     const wasOpen = this.#state === 'open';
     if (this.#state !== 'closed') {
       this.#state = 'closed';
+      this.#stopWatchdog();
       this.transport.close();
       this.#connectionEnded(wasOpen, { code: 1000, reason: 'closed by client', wasClean: true });
     }
@@ -220,15 +266,17 @@ export class Client extends Emitter {
    * @returns {this}
    */
   on(name, handler) {
-    super.on(name, handler);
     const channel = channelOfEvent(name);
-    if (channel) this.subscribe(channel);
+    if (channel) checkName('channel', channel);
+    super.on(name, handler);
+    if (channel) this.#want(channel);
     return this;
   }
 
   /**
    * Removes `handler` (or every handler) of `name`; removing the last handler of
-   * `channel:<name>` unsubscribes from the channel.
+   * `channel:<name>` unsubscribes from the channel, unless the app subscribed to it with
+   * `subscribe()`.
    *
    * @param {string} name
    * @param {(event: any) => void} [handler]
@@ -237,7 +285,9 @@ export class Client extends Emitter {
   off(name, handler) {
     super.off(name, handler);
     const channel = channelOfEvent(name);
-    if (channel && this.listenerCount(name) === 0) this.unsubscribe(channel);
+    if (channel && this.listenerCount(name) === 0 && !this.#explicit.has(channel)) {
+      this.#unwant(channel);
+    }
     return this;
   }
 
@@ -251,7 +301,8 @@ export class Client extends Emitter {
 
   /**
    * Subscribes to `channel`, now or as soon as the connection opens, and again after each
-   * reconnection (see `autoSubscribeOnReconnect`).
+   * reconnection (see `autoSubscribeOnReconnect`). The subscription lasts until
+   * `unsubscribe(channel)`, whatever `channel:<name>` handlers come and go.
    *
    * @param {string} channel
    * @returns {Promise<void>} resolved when the server confirms; rejected with a
@@ -259,6 +310,12 @@ export class Client extends Emitter {
    */
   subscribe(channel) {
     checkName('channel', channel);
+    this.#explicit.add(channel);
+    return this.#want(channel);
+  }
+
+  /** Subscribes to `channel` unless it is already (for `subscribe()` or a handler). */
+  #want(channel) {
     if (this.#channels.has(channel)) {
       return this.#subscribing.get(channel)?.promise ?? Promise.resolve();
     }
@@ -270,13 +327,21 @@ export class Client extends Emitter {
   }
 
   /**
-   * Unsubscribes from `channel`.
+   * Ends the subscription made by `subscribe(channel)`; the channel stays subscribed
+   * while it has `channel:<name>` handlers.
    *
    * @param {string} channel
    * @returns {Promise<void>} resolved when the server confirms, or at once when there is
    *   nothing to tell it. Ignoring it is safe.
    */
   unsubscribe(channel) {
+    this.#explicit.delete(channel);
+    if (this.hasChannelHandlers(channel)) return Promise.resolve();
+    return this.#unwant(channel);
+  }
+
+  /** Unsubscribes from `channel`, whoever wanted it. */
+  #unwant(channel) {
     if (!this.#channels.delete(channel)) return Promise.resolve();
     this.#subscribing
       .get(channel)
@@ -301,33 +366,62 @@ export class Client extends Emitter {
    *
    * @param {string} channel
    * @param {unknown} data
-   * @returns {boolean} `false` when the queue was full and the message was dropped (an
-   *   `error` event says so too)
+   * @returns {boolean} `false` when the message was dropped, and an `error` event says
+   *   why: `queue_full` (not connected and the queue is full), `too_large` (the frame is
+   *   over `maxFrameBytes`) or `closed` (the app called `close()` and not `open()` since)
    */
   send(channel, data) {
     checkName('channel', channel);
+    if (this.#forceClosed) {
+      this.emit(
+        'error',
+        new CometError(
+          ClientErrorCode.CLOSED,
+          `the client is closed: nothing sent to "${channel}"`,
+          {
+            channel,
+          },
+        ),
+      );
+      return false;
+    }
     const payload = typeof data === 'string' ? data : JSON.stringify(data);
-    return this.#sendFrame(channelFrame(channel, payload));
+    return this.#sendFrame(channelFrame(channel, payload), { channel });
   }
 
   /**
    * Calls the server action `route` with `params`.
    *
    * @param {string} route e.g. `site/test`
-   * @param {object} [params] a JSON object
+   * @param {object | null} [params] a JSON object (not an array); `null` or left out for
+   *   none. Anything else throws a TypeError.
    * @param {{ timeout?: number }} [options] `timeout` in ms overrides `requestTimeout`
    * @returns {Promise<object>} the server's answer (an object with `requestUid`); rejected
    *   with a {@link CometError} on an error answer (`code` from the server), when no answer
    *   came in time (`timeout`), when the connection closed before the answer
-   *   (`disconnected`), when the queue was full (`queue_full`) or when `close()` dropped it
-   *   (`cancelled`)
+   *   (`disconnected`), when the queue was full (`queue_full`), when its frame is over
+   *   `maxFrameBytes` (`too_large`), when `close()` dropped it (`cancelled`), or at once
+   *   when it was made after `close()` and before the next `open()` (`closed`)
    */
   request(route, params = {}, options = {}) {
     checkName('route', route);
+    if (params !== null && (typeof params !== 'object' || Array.isArray(params))) {
+      throw new TypeError(
+        `comet: the params of "${route}" are a JSON object, not ${Array.isArray(params) ? 'an array' : typeof params}`,
+      );
+    }
+    if (this.#forceClosed) {
+      return Promise.reject(
+        new CometError(ClientErrorCode.CLOSED, `the client is closed: "${route}" not sent`, {
+          route,
+        }),
+      );
+    }
     const requestUid = `${this.#station}-${(++this.#lastUid).toString(36)}`;
     const event = { route, params: { ...params, requestUid } };
     this.emit('beforeRequest', event);
-    const data = { ...event.params, requestUid };
+    // requestUid first, so that a server can answer even a frame too large to parse.
+    const data = { requestUid, ...event.params, requestUid };
     const timeout = options.timeout ?? this.requestTimeout;
     return new Promise((resolve, reject) => {
       /** @type {PendingRequest} */
@@ -344,7 +438,7 @@ export class Client extends Emitter {
           });
         }, timeout);
       }
-      this.#sendFrame(actionFrame(route, data), requestUid);
+      this.#sendFrame(actionFrame(route, data), { requestUid });
     });
   }
 
@@ -352,12 +446,27 @@ export class Client extends Emitter {
    * Sends a frame now, or queues it until the connection opens.
    *
    * @param {string} text
-   * @param {string} [requestUid] the request the frame carries
-   * @returns {boolean} false when the queue was full
+   * @param {{ requestUid?: string, channel?: string }} [about] the request the frame
+   *   carries, or the channel it publishes to
+   * @returns {boolean} false when the frame was refused (queue full, too large)
    */
-  #sendFrame(text, requestUid) {
+  #sendFrame(text, { requestUid, channel } = {}) {
     const event = { message: text };
     this.emit('beforeSend', event);
+    const bytes = utf8Length(event.message);
+    if (bytes > this.maxFrameBytes) {
+      const what =
+        requestUid === undefined ? 'frame' : `call of "${this.#requests.get(requestUid)?.route}"`;
+      this.#refuse(
+        requestUid,
+        new CometError(
+          ErrorCode.TOO_LARGE,
+          `the ${what} is ${bytes} bytes, over the server's limit of ${this.maxFrameBytes}`,
+          { channel },
+        ),
+      );
+      return false;
+    }
     if (this.#state === 'open') {
       this.#write(event.message, requestUid);
       return true;
@@ -369,14 +478,20 @@ export class Client extends Emitter {
     const error = new CometError(
       ClientErrorCode.QUEUE_FULL,
       `not connected, and ${this.maxQueuedFrames} frames already wait to be sent`,
+      { channel },
     );
+    this.#refuse(requestUid, error);
+    return false;
+  }
+
+  /** Rejects the request `requestUid` with `error`, or says `error` for any other frame. */
+  #refuse(requestUid, error) {
     if (requestUid === undefined) {
       this.emit('error', error);
     } else {
       error.route = this.#requests.get(requestUid)?.route;
       this.#settle(requestUid, { error });
     }
-    return false;
   }
 
   /** Writes a frame to the open transport. */
@@ -424,6 +539,8 @@ export class Client extends Emitter {
   #onTransportOpen() {
     if (this.#state !== 'connecting') return;
     this.#state = 'open';
+    this.#lastReceived = Date.now();
+    if (this.heartbeat) this.transport.send(helloFrame({ heartbeat: true }));
     for (const channel of this.#channels) this.#sendSubscribe(channel);
     const queued = this.#queue;
     this.#queue = [];
@@ -435,15 +552,64 @@ export class Client extends Emitter {
     if (this.#state === 'closed') return;
     const wasOpen = this.#state === 'open';
     this.#state = 'closed';
-    this.#connectionEnded(wasOpen, {
+    const closeEvent = {
       code: event.code,
       reason: event.reason ?? '',
       wasClean: event.wasClean ?? false,
-    });
+    };
+    this.#connectionEnded(wasOpen, closeEvent);
+    this.emit('disconnect', closeEvent);
+  }
+
+  /**
+   * Watches the open connection: it counts as dead once nothing arrived for `timeout` ms.
+   *
+   * @param {number} timeout
+   */
+  #startWatchdog(timeout) {
+    this.#stopWatchdog();
+    const check = () => {
+      const silent = Date.now() - this.#lastReceived;
+      if (silent < timeout) {
+        this.#watchdog = setTimeout(check, timeout - silent);
+        return;
+      }
+      this.#watchdog = null;
+      // The socket may never say it is gone (a dead network path): drop it and say so.
+      this.transport.close();
+      this.#onTransportClose({
+        code: CloseCode.HEARTBEAT_TIMEOUT,
+        reason: `nothing from the server for ${silent} ms`,
+        wasClean: false,
+      });
+    };
+    this.#watchdog = setTimeout(check, timeout);
+  }
+
+  #stopWatchdog() {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  /** The server answered `hello`: keep its limits, and watch the connection if it pings. */
+  #onHello(body) {
+    if (!body) return;
+    const number = (value) => (typeof value === 'number' && value > 0 ? value : 0);
+    const heartbeat = number(body.heartbeat);
+    this.serverLimits = {
+      heartbeat,
+      maxFrameBytes: number(body.max_frame_bytes) || DEFAULT_MAX_FRAME_BYTES,
+      maxPendingActions: number(body.max_pending_actions),
+    };
+    this.maxFrameBytes = this.serverLimits.maxFrameBytes;
+    if (this.heartbeat && heartbeat > 0) {
+      this.#startWatchdog(heartbeat + (this.heartbeatGrace ?? defaultHeartbeatGrace(heartbeat)));
+    }
   }
 
   /** Settles what depended on the connection that just ended. */
   #connectionEnded(wasOpen, closeEvent) {
+    this.#stopWatchdog();
     for (const [requestUid, pending] of [...this.#requests]) {
       if (!pending.sent) continue;
       this.#settle(requestUid, {
@@ -457,6 +623,7 @@ export class Client extends Emitter {
     if (!this.autoSubscribeOnReconnect) {
       for (const channel of this.#sentChannels) {
         this.#channels.delete(channel);
+        this.#explicit.delete(channel);
         this.#subscribing
           .get(channel)
           ?.reject(
@@ -477,6 +644,7 @@ export class Client extends Emitter {
 
   /** Reads one frame from the server. */
   #onTransportMessage(text) {
+    this.#lastReceived = Date.now();
     const frame = parseServerFrame(text);
     switch (frame.type) {
       case 'channel': {
@@ -503,6 +671,11 @@ export class Client extends Emitter {
       case 'error':
         this.#onError(frame.body);
         break;
+      case 'hello':
+        this.#onHello(frame.body);
+        break;
+      case 'ping':
+        break; // a heartbeat: that it arrived is all it says
       default:
         break; // unknown frames are for newer clients
     }
@@ -537,6 +710,7 @@ export class Client extends Emitter {
     if (waiter && SUBSCRIBE_REFUSALS.has(error.code)) {
       this.#subscribing.delete(channel);
       this.#channels.delete(channel);
+      this.#explicit.delete(channel);
       this.#sentChannels.delete(channel);
       waiter.reject(error);
     }
@@ -558,6 +732,11 @@ export class Client extends Emitter {
  * @property {boolean} [autoSubscribeOnReconnect] default true
  * @property {number} [requestTimeout] ms; default 30000; 0 waits for ever
  * @property {number} [maxQueuedFrames] default 100
+ * @property {boolean} [heartbeat] ask the server for pings and reconnect when nothing
+ *   arrived for its heartbeat interval plus `heartbeatGrace`; default true
+ * @property {number | null} [heartbeatGrace] ms; default {@link defaultHeartbeatGrace}
+ * @property {number} [maxFrameBytes] the frame limit until the server says its own;
+ *   default {@link DEFAULT_MAX_FRAME_BYTES}
  */
 
 /**
@@ -603,4 +782,31 @@ function channelOfEvent(name) {
   return name.startsWith(CHANNEL_EVENT_PREFIX) && name.length > CHANNEL_EVENT_PREFIX.length
     ? name.slice(CHANNEL_EVENT_PREFIX.length)
     : null;
+}
+
+/**
+ * The length of `text` in UTF-8 bytes, as the server counts a frame, without encoding it.
+ *
+ * @param {string} text
+ */
+function utf8Length(text) {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i += 1) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) {
+      bytes += 1;
+    } else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // a surrogate pair: 2 units, 4 bytes
+        i += 1;
+      } else {
+        bytes += 2;
+      }
+    } else {
+      bytes += 2; // 3 bytes (a lone surrogate goes out as U+FFFD, 3 bytes too)
+    }
+  }
+  return bytes;
 }

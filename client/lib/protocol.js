@@ -8,6 +8,8 @@
  * | client → server | `channel <channel> <payload>` · `action <route> <json with requestUid>` |
  * | server → client | `channel <channel> <payload>` · `action <answer with requestUid>` |
  * | server → client | `error {"code","message","channel"?}` · `subscribed <channel>` · `unsubscribed <channel>` |
+ * | client → server | `hello {"heartbeat":true}`: ask for `ping` frames |
+ * | server → client | `hello {"heartbeat","max_frame_bytes","max_pending_actions"}` · `ping` |
  *
  * @module comet-client/lib/protocol
  */
@@ -31,6 +33,14 @@ export const channelFrame = (channel, payload) => `channel ${channel} ${payload}
 export const actionFrame = (route, params) => `action ${route} ${JSON.stringify(params)}`;
 
 /**
+ * The client's options for the server: `hello {"heartbeat":true}` asks for a `ping`
+ * frame every heartbeat interval.
+ *
+ * @param {{ heartbeat: boolean }} options
+ */
+export const helloFrame = (options) => `hello ${JSON.stringify(options)}`;
+
+/**
  * Throws a TypeError for a channel name or route the server would refuse: empty, or with
  * whitespace (a space would split the frame).
  *
@@ -50,7 +60,8 @@ export function checkName(what, name) {
  * is unknown gives `{ type: 'unknown' }` (for newer servers: ignore it).
  *
  * @typedef {{ type: 'channel', channel: string, payload: string }
- *   | { type: 'action' | 'error', body: Record<string, any> | null }
+ *   | { type: 'action' | 'error' | 'hello', body: Record<string, any> | null }
+ *   | { type: 'ping' }
  *   | { type: 'subscribed' | 'unsubscribed', channel: string }
  *   | { type: 'unknown' }} ServerFrame
  */
@@ -68,8 +79,11 @@ export function parseServerFrame(text) {
       const [channel, payload] = splitOnce(rest ?? '');
       return payload === undefined ? { type: 'unknown' } : { type: 'channel', channel, payload };
     }
+    case 'ping':
+      return rest === undefined ? { type: 'ping' } : { type: 'unknown' };
     case 'action':
     case 'error':
+    case 'hello':
       return { type: keyword, body: parseObject(rest ?? '') };
     case 'subscribed':
     case 'unsubscribed':

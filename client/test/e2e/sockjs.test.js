@@ -39,6 +39,13 @@ for (const name of TRANSPORTS) {
       return client;
     }
 
+    it('gets the answer to its hello, so it would notice a dead connection', async () => {
+      const client = await connect(false);
+      await nextEvent(client, 'message', ({ message }) => message.startsWith('hello '));
+      assert.equal(client.serverLimits.heartbeat, 25_000);
+      assert.equal(client.serverLimits.maxFrameBytes, 65536);
+    });
+
     it('calls actions, and rejects error answers with their codes', async () => {
       const client = await connect();
       const answer = await client.request('site/test', { via: name });

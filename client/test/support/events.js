@@ -9,14 +9,15 @@ const EVENT_TIMEOUT_MS = 15_000;
  * @param {{ on: Function, off: Function }} emitter
  * @param {string} name
  * @param {(event: any) => boolean} [matches]
+ * @param {number} [timeout] ms before giving up; default 15 s
  * @returns {Promise<any>}
  */
-export function nextEvent(emitter, name, matches = () => true) {
+export function nextEvent(emitter, name, matches = () => true, timeout = EVENT_TIMEOUT_MS) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       emitter.off(name, handler);
-      reject(new Error(`no "${name}" event within ${EVENT_TIMEOUT_MS} ms`));
-    }, EVENT_TIMEOUT_MS);
+      reject(new Error(`no "${name}" event within ${timeout} ms`));
+    }, timeout);
     function handler(event) {
       if (!matches(event)) return;
       clearTimeout(timer);

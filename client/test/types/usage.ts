@@ -3,6 +3,7 @@
 import {
   AutoReconnect,
   Client,
+  ClientErrorCode,
   CloseCode,
   CometError,
   ErrorCode,
@@ -20,6 +21,8 @@ const client = new Client({
   transport: new WebSocketTransport({ WebSocket }),
   plugins: { autoReconnect: new AutoReconnect({ minRetryInterval: 500 }) },
   requestTimeout: 10_000,
+  heartbeatGrace: 5000,
+  maxFrameBytes: 65536,
 });
 
 client.on('open', ({ url }) => url.toUpperCase());
@@ -27,6 +30,11 @@ client.on('close', ({ code }) => shouldReconnect(code));
 client.on('channel:chat', ({ params, payload }) => [params, payload.length]);
 client.on('reconnecting', ({ attempt, delay }) => attempt + delay);
 client.on('error', (error) => error.code === ErrorCode.BAD_FRAME);
+client.on('disconnect', ({ code, wasClean }) => code === CloseCode.HEARTBEAT_TIMEOUT && !wasClean);
+client.on(
+  'error',
+  (error) => error.code === ErrorCode.TOO_LARGE || error.code === ClientErrorCode.CLOSED,
+);
 client.on('beforeRequest', (event) => {
   event.params.token = 'secret';
 });
@@ -42,6 +50,9 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof CometError) console.log(error.code, error.route, ok, nicks, uid);
   }
+  const limit: number = client.serverLimits?.maxFrameBytes ?? client.maxFrameBytes;
+  await client.request('site/test', null);
+  console.log(limit);
   const attempt: number | undefined = client.plugins.autoReconnect?.attempt;
   console.log(attempt, CloseCode.GOING_AWAY, client.state);
   client.close();

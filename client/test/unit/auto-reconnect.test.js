@@ -22,6 +22,7 @@ function setup(t, options = {}) {
     serverUrl: 'http://comet.test/comet',
     transport,
     plugins: { autoReconnect },
+    heartbeat: false,
   });
   return { client, transport, autoReconnect };
 }
@@ -145,10 +146,11 @@ describe('AutoReconnect', () => {
   });
 
   it('does nothing when disabled, and can be enabled again', (t) => {
-    const { transport, autoReconnect } = setup(t, { enable: false, random: () => 0 });
+    const { client, transport, autoReconnect } = setup(t, { enable: false, random: () => 0 });
     transport.drop();
     assert.equal(reopenedWithin(t, transport, 60_000), false);
     autoReconnect.enable = true;
+    client.open();
     transport.drop();
     assert.equal(reopenedWithin(t, transport, 1000), true);
   });

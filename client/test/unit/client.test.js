@@ -8,13 +8,14 @@ import { FakeTransport, record } from '../support/FakeTransport.js';
 
 const URL = 'http://comet.test/comet';
 
-/** A client on a fake transport, without AutoReconnect unless asked. */
+/** A client on a fake transport, without AutoReconnect or heartbeats unless asked. */
 function setup(options = {}) {
   const transport = new FakeTransport();
   const client = new Client({
     serverUrl: URL,
     transport,
     plugins: { autoReconnect: null },
+    heartbeat: false, // the hello and its watchdog have tests of their own (heartbeat.test.js)
     ...options,
   });
   return { client, transport };
@@ -340,7 +341,7 @@ describe('sending and queueing', () => {
     transport.accept();
     const sent = transport.take();
     assert.deepEqual(sent.slice(0, 3), ['subscribe chat', 'channel chat one', 'channel chat two']);
-    assert.match(sent[3], /^action site\/test \{"n":1,"requestUid":"[^"]+"\}$/);
+    assert.match(sent[3], /^action site\/test \{"requestUid":"[^"]+","n":1\}$/);
     const { requestUid } = JSON.parse(sent[3].split(' ')[2]);
     transport.receive(`action {"requestUid":"${requestUid}"}`);
     await answer;

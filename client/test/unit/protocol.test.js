@@ -7,6 +7,7 @@ import {
   actionFrame,
   channelFrame,
   checkName,
+  helloFrame,
   parseServerFrame,
   readPayload,
   subscribeFrame,
@@ -46,6 +47,16 @@ it('parses the server frames, keeping payloads as they came', () => {
   assert.deepEqual(parseServerFrame('unsubscribed x'), { type: 'unsubscribed', channel: 'x' });
 });
 
+it('speaks the heartbeat extension: hello both ways, and ping', () => {
+  assert.equal(helloFrame({ heartbeat: true }), 'hello {"heartbeat":true}');
+  assert.deepEqual(
+    parseServerFrame('hello {"heartbeat":25000,"max_frame_bytes":65536,"max_pending_actions":64}'),
+    { type: 'hello', body: { heartbeat: 25000, max_frame_bytes: 65536, max_pending_actions: 64 } },
+  );
+  assert.deepEqual(parseServerFrame('hello [1]'), { type: 'hello', body: null });
+  assert.deepEqual(parseServerFrame('ping'), { type: 'ping' });
+});
+
 it('parses broken and unknown frames without throwing', () => {
   assert.deepEqual(parseServerFrame('action {oops'), { type: 'action', body: null });
   assert.deepEqual(parseServerFrame('action [1,2]'), { type: 'action', body: null });
@@ -55,7 +66,8 @@ it('parses broken and unknown frames without throwing', () => {
     'channel',
     'channel only-name',
     'subscribed',
-    'hello world',
+    'howdy world',
+    'ping pong',
     'CHANNEL a b',
   ]) {
     assert.deepEqual(parseServerFrame(text), { type: 'unknown' }, JSON.stringify(text));

@@ -12,6 +12,7 @@ function setup(options = {}) {
     serverUrl: 'http://comet.test/comet',
     transport,
     plugins: { autoReconnect: null },
+    heartbeat: false, // the hello and its watchdog have tests of their own (heartbeat.test.js)
     ...options,
   });
   return { client, transport };
