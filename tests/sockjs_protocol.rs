@@ -1,6 +1,6 @@
 //! SockJS protocol conformance, byte for byte, over real HTTP: the greeting, `/info`, the
 //! iframe page, session URLs, xhr-polling and sending, CORS, methods, cookies and origins,
-//! with the cases of the sockjs-protocol 0.3.3 suite (status, headers, body), against the
+//! with the cases of the current sockjs-protocol suite (status, headers, body), against the
 //! protocol's test services. Streaming transports: `sockjs_streaming.rs`.
 
 mod sockjs_support;

@@ -1,6 +1,6 @@
 //! SockJS conformance, byte for byte, for the streaming and script transports
 //! (xhr-streaming, eventsource, htmlfile, jsonp), string escaping, and HTTP/1.0 and 1.1
-//! framing: the cases of the sockjs-protocol 0.3.3 suite, read chunk by chunk.
+//! framing: the cases of the current sockjs-protocol suite, read chunk by chunk.
 
 mod sockjs_support;
 
