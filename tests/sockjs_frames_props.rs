@@ -98,7 +98,7 @@ proptest! {
         prop_assert_eq!(percent_decoded(data), frame.to_string());
 
         let jsonp = Framing::Jsonp { callback: callback.clone() }.wrap(&frame);
-        prop_assert_eq!(json_string_between(&jsonp, &format!("{callback}("), ");\r\n"), frame.to_string());
+        prop_assert_eq!(json_string_between(&jsonp, &format!("/**/{callback}("), ");\r\n"), frame.to_string());
 
         let script = Framing::HtmlFile.wrap(&frame);
         let inner = json_string_between(&script, "<script>\np(", ");\n</script>\r\n");

@@ -6,55 +6,29 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpServer};
-use bytestring::ByteString;
-use comet::transport::sockjs::{SessionHandler, SessionSink, SockJs, SockJsConfig};
-use comet::{Action, ActionResult, CloseCode, Comet, CometBuilder, Limits};
-use serde_json::json;
+#[path = "../../examples/sockjs-testsrv/services.rs"]
+mod services;
+
+use actix_web::{App, HttpServer};
+use comet::transport::sockjs::{SockJs, SockJsConfig};
+use comet::{Comet, CometBuilder, Limits};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// How long any single read may take before a test fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Heartbeat of `/comet`.
+/// Heartbeat of `/comet` (its connections send it, over every transport).
 pub const FAST_HEARTBEAT: Duration = Duration::from_millis(300);
 /// Disconnect delay of the `/fast_*` endpoints.
 pub const FAST_DISCONNECT: Duration = Duration::from_millis(400);
 
-struct Echo(SessionSink);
-
-impl SessionHandler for Echo {
-    fn message(&mut self, message: ByteString) {
-        let _ = self.0.send(message);
-    }
+fn sockjs(config: SockJsConfig) -> SockJs {
+    SockJs::new(config, services::echo).expect("valid config")
 }
 
-struct Ignore;
-
-impl SessionHandler for Ignore {
-    fn message(&mut self, _: ByteString) {}
-}
-
-fn echo(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
-    Box::new(Echo(sink))
-}
-
-fn close(sink: SessionSink, _: &HttpRequest) -> Box<dyn SessionHandler> {
-    sink.close(CloseCode::Other(3000, "Go away!"));
-    Box::new(Ignore)
-}
-
-type Service = fn(SessionSink, &HttpRequest) -> Box<dyn SessionHandler>;
-
-fn sockjs(config: SockJsConfig, service: Service) -> SockJs {
-    SockJs::new(config, service).expect("valid config")
-}
-
+/// The test services' options, as `sockjs-testsrv` serves them by default.
 fn base() -> SockJsConfig {
-    SockJsConfig {
-        response_limit: 4096,
-        ..SockJsConfig::default()
-    }
+    services::base(None)
 }
 
 fn fast() -> SockJsConfig {
@@ -64,12 +38,8 @@ fn fast() -> SockJsConfig {
     }
 }
 
-async fn test_echo(action: Action) -> ActionResult {
-    Ok(json!({ "echo": action.params(), "transport": action.connection().transport }))
-}
-
 /// Waits until `check` is true, polling; for server-side state that has no event (a
-/// session reaped, a connection gone). Fails after `PATIENCE`.
+/// session reaped, a connection gone). Fails after [`PATIENCE`].
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -91,68 +61,43 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
-    /// Comet at `/comet`: fast heartbeat and disconnect delay, at most 4 queued messages.
+    /// Comet at `/comet` with `sockjs-testsrv`'s test actions: fast heartbeat and
+    /// disconnect delay, at most 4 queued messages.
     pub comet: Comet,
 }
 
 /// Starts the test server. Endpoints: `/echo`, `/close`, `/disabled_websocket_echo`,
-/// `/cookie_needed_echo` (the protocol's), `/fast_echo` (400 ms disconnect delay),
-/// `/strict_echo` (only origin `good.test:*`) and `/comet` (300 ms heartbeat, 400 ms
-/// disconnect delay, at most 4 queued frames).
+/// `/cookie_needed_echo` (the protocol's, from `sockjs-testsrv`'s services),
+/// `/fast_echo` (400 ms disconnect delay), `/two_sessions_echo`, `/strict_echo` (only
+/// origin `good.test:*`) and `/comet` (300 ms heartbeat, 400 ms disconnect delay, at
+/// most 4 queued frames).
 pub async fn start() -> TestServer {
-    let endpoints = vec![
-        ("/echo", sockjs(base(), echo)),
-        ("/close", sockjs(base(), close)),
-        (
-            "/disabled_websocket_echo",
-            sockjs(
-                SockJsConfig {
-                    websocket: false,
-                    ..base()
-                },
-                echo,
-            ),
-        ),
-        (
-            "/cookie_needed_echo",
-            sockjs(
-                SockJsConfig {
-                    cookie_needed: true,
-                    ..base()
-                },
-                echo,
-            ),
-        ),
-        ("/fast_echo", sockjs(fast(), echo)),
+    let mut endpoints = services::protocol_endpoints(base()).expect("valid config");
+    endpoints.extend([
+        ("/fast_echo", sockjs(fast())),
         (
             "/two_sessions_echo",
-            sockjs(
-                SockJsConfig {
-                    max_sessions: 2,
-                    ..fast()
-                },
-                echo,
-            ),
+            sockjs(SockJsConfig {
+                max_sessions: 2,
+                ..fast()
+            }),
         ),
         (
             "/strict_echo",
-            sockjs(
-                SockJsConfig {
-                    origins: vec!["good.test:*".into()],
-                    ..base()
-                },
-                echo,
-            ),
+            sockjs(SockJsConfig {
+                origins: vec!["good.test:*".into()],
+                ..base()
+            }),
         ),
-    ];
-    let comet = Comet::builder()
+    ]);
+    let builder = Comet::builder()
         .sockjs(fast())
         .limits(Limits {
             outbound_queue: 4,
             ..Limits::default()
         })
-        .heartbeat(FAST_HEARTBEAT, Duration::from_secs(60))
-        .action_fn("test/echo", test_echo)
+        .heartbeat(FAST_HEARTBEAT, Duration::from_secs(60));
+    let comet = services::test_actions(builder)
         .build()
         .expect("comet builds");
     serve(comet, endpoints)
@@ -375,27 +320,33 @@ impl Response {
         assert_eq!(got, expected.replace(' ', ""));
     }
 
-    /// Asserts the headers that forbid caching.
+    /// Asserts the headers that forbid caching, and proxies' rewriting (`no-transform`).
     pub fn assert_not_cached(&self) {
         assert_eq!(
             self.header("cache-control"),
-            Some("no-store, no-cache, must-revalidate, max-age=0")
+            Some("no-store, no-cache, no-transform, must-revalidate, max-age=0")
         );
         assert_eq!(self.header("expires"), None);
         assert_eq!(self.header("last-modified"), None);
     }
 
-    /// Asserts the CORS headers for a request with `origin`.
+    /// Asserts the CORS headers for a request with `origin`: that origin back (`null`
+    /// too) with credentials, or `*` without credentials for a request without one.
     pub fn assert_cors(&self, origin: Option<&str>) {
-        let expected = match origin {
-            Some(origin) if origin != "null" => origin,
-            _ => "*",
-        };
-        assert_eq!(self.header("access-control-allow-origin"), Some(expected));
-        assert_eq!(
-            self.header("access-control-allow-credentials"),
-            Some("true")
-        );
+        match origin {
+            Some(origin) => {
+                assert_eq!(self.header("access-control-allow-origin"), Some(origin));
+                assert_eq!(
+                    self.header("access-control-allow-credentials"),
+                    Some("true")
+                );
+            }
+            None => {
+                assert_eq!(self.header("access-control-allow-origin"), Some("*"));
+                assert_eq!(self.header("access-control-allow-credentials"), None);
+            }
+        }
+        assert_eq!(self.header("vary"), Some("Origin"));
     }
 
     /// Asserts the headers of a year-long cacheable answer.

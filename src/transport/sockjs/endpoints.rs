@@ -73,7 +73,9 @@ pub(crate) async fn session_request(
             kind: ReceiverKind::Streaming,
             framing: Framing::EventSource,
             prelude: Some(Bytes::from_static(EVENTSOURCE_PRELUDE.as_bytes())),
-            content_type: "text/event-stream; charset=UTF-8",
+            // EventSource is always UTF-8; the type goes without a charset, as the
+            // current protocol suite (and sockjs-node) have it.
+            content_type: "text/event-stream",
             cors: true,
         }
         .respond(&req, &endpoint, &session),

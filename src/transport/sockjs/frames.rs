@@ -155,7 +155,8 @@ pub enum Framing {
     EventSource,
     /// `<script>p("<frame>");</script>`, inside the htmlfile page.
     HtmlFile,
-    /// `callback("<frame>");`.
+    /// `/**/callback("<frame>");`: the leading comment keeps the answer from starting
+    /// with bytes a Flash player could take for a SWF file (the Rosetta Flash attack).
     Jsonp {
         /// The client's callback name (checked with [`valid_callback`]).
         callback: String,
@@ -197,7 +198,8 @@ impl Framing {
                 format!("<script>\np({quoted});\n</script>\r\n").into()
             }
             Framing::Jsonp { callback } => {
-                let mut out = String::with_capacity(frame.len() + callback.len() + 8);
+                let mut out = String::with_capacity(frame.len() + callback.len() + 12);
+                out.push_str("/**/");
                 out.push_str(callback);
                 out.push('(');
                 push_quoted(&mut out, frame);
@@ -312,7 +314,7 @@ mod tests {
         let jsonp = Framing::Jsonp {
             callback: "cb".into(),
         };
-        assert_eq!(jsonp.wrap("o"), "cb(\"o\");\r\n");
+        assert_eq!(jsonp.wrap("o"), "/**/cb(\"o\");\r\n");
         let page = htmlfile_prelude("callback");
         assert!(page.len() > 1024);
         assert!(page.contains("var c = parent.callback;"));

@@ -28,12 +28,14 @@ fn origin(req: &HttpRequest) -> Option<&str> {
         .map(|o| o.to_str().unwrap_or(""))
 }
 
-/// Session traffic and `/info` must never be cached (iOS 6 even caches POSTs).
+/// `Cache-Control` of session traffic and `/info`.
+pub(crate) const NO_CACHE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
+
+/// Session traffic and `/info` must never be cached (iOS 6 even caches POSTs), nor
+/// rewritten by a proxy on the way (`no-transform`: a compressing or buffering proxy
+/// would hold back a stream's frames).
 pub(crate) fn no_cache(res: &mut HttpResponseBuilder) {
-    res.insert_header((
-        header::CACHE_CONTROL,
-        "no-store, no-cache, must-revalidate, max-age=0",
-    ));
+    res.insert_header((header::CACHE_CONTROL, NO_CACHE));
 }
 
 /// The iframe page and OPTIONS answers are cached for a year.
@@ -45,15 +47,20 @@ pub(crate) fn cache_for_a_year(res: &mut HttpResponseBuilder) {
     res.insert_header(header::Expires((SystemTime::now() + YEAR).into()));
 }
 
-/// CORS for the XHR transports and `/info`: the caller's origin (or `*` when it has
-/// none, or is `null`, as from `file://` pages), with credentials so that cookies flow.
+/// CORS for the XHR transports and `/info`, as sockjs-node answers: a request with an
+/// `Origin` gets that origin back (`null` too, as `file://` pages send it) with
+/// credentials allowed, so that cookies (`JSESSIONID`) flow; one without gets `*` and no
+/// credentials (a wildcard with credentials is refused by browsers anyway).
 pub(crate) fn cors(res: &mut HttpResponseBuilder, req: &HttpRequest) {
-    let allow = match req.headers().get(header::ORIGIN) {
-        Some(origin) if origin.as_bytes() != b"null" => origin.clone(),
-        _ => HeaderValue::from_static("*"),
-    };
-    res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allow));
-    res.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"));
+    match req.headers().get(header::ORIGIN) {
+        Some(origin) => {
+            res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()));
+            res.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"));
+        }
+        None => {
+            res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+        }
+    }
     res.insert_header((header::VARY, "Origin"));
     if let Some(asked) = req
         .headers()
