@@ -48,7 +48,7 @@ pub enum BuildError {
 ///     })
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(comet.router().routes(), vec!["chat/nick".to_string()]);
+/// assert_eq!(comet.routes(), ["chat/nick".to_string()]);
 /// # });
 /// ```
 pub struct CometBuilder {

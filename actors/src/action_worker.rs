@@ -20,12 +20,16 @@ use actix::prelude::*;
 use futures::FutureExt;
 use tokio::sync::watch;
 
-use crate::action::{Action, ActionError, ActionResult};
+use crate::action::{Action, ActionError, ActionResult, Router};
 use crate::codes::ErrorCode;
 use crate::node::Node;
 use crate::protocol::{action_error_frame, action_response_frame};
 use crate::queue::{unix_millis, Claimed};
-use crate::worker_supervisor::{WorkerIdle, WorkerSupervisor};
+
+/// To the supervisor: worker `0` is done with its call (answered, or put back) and waits.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerIdle(pub usize);
 
 /// Answers, acknowledgements and put-backs on their way to the hub and the queue, counted
 /// so that a drain can wait until every one of them is confirmed.
@@ -70,23 +74,27 @@ impl Default for Completions {
 pub struct ActionWorker {
     index: usize,
     node: Node,
-    supervisor: Addr<WorkerSupervisor>,
+    router: Router,
+    supervisor: Recipient<WorkerIdle>,
     completions: Completions,
     /// The call running now, and the handle of its future.
     current: Option<(Claimed, SpawnHandle)>,
 }
 
 impl ActionWorker {
-    /// Worker number `index`; the supervisor makes these.
+    /// Worker number `index`, running `router`'s handlers and telling `supervisor` when
+    /// it is idle; the supervisor makes these.
     pub fn new(
         index: usize,
         node: Node,
-        supervisor: Addr<WorkerSupervisor>,
+        router: Router,
+        supervisor: Recipient<WorkerIdle>,
         completions: Completions,
     ) -> ActionWorker {
         ActionWorker {
             index,
             node,
+            router,
             supervisor,
             completions,
             current: None,
@@ -233,7 +241,7 @@ impl Handler<Run> for ActionWorker {
             self.supervisor.do_send(WorkerIdle(self.index));
             return;
         }
-        let running = match self.node.router().get(&call.route) {
+        let running = match self.router.get(&call.route) {
             Some(handler) => {
                 let remaining =
                     Duration::from_millis(call.deadline_ms.saturating_sub(unix_millis()));

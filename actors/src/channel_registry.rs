@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -24,8 +25,7 @@ use bytestring::ByteString;
 
 use crate::codes::ErrorCode;
 use crate::connection_info::ConnectionId;
-use crate::hub::HubError;
-use crate::hub_bridge::{Activate, Deactivate, HubBridge};
+use crate::hub_bridge::{Activate, ChannelReady, Deactivate, Dispatch, HubBridge, RegistryLink};
 use crate::outlet::Outlet;
 use crate::protocol::{error_frame, subscribed_frame};
 use crate::transport::TransportError;
@@ -85,7 +85,7 @@ impl Subscribers {
 struct Channels {
     bridge: Addr<HubBridge>,
     /// The registry actor, as the bridge knows it.
-    registry: Option<Addr<ChannelRegistry>>,
+    registry: Option<RegistryLink>,
     channels: HashMap<Arc<str>, Subscribers>,
 }
 
@@ -144,7 +144,7 @@ impl Channels {
             if let Some(registry) = &self.registry {
                 self.bridge.do_send(Deactivate {
                     channel,
-                    registry: registry.clone(),
+                    registry: registry.id,
                 });
             }
         }
@@ -177,11 +177,16 @@ impl LocalRegistry {
             registry: None,
             channels: HashMap::new(),
         }));
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         let addr = ChannelRegistry {
             channels: channels.clone(),
         }
         .start();
-        channels.borrow_mut().registry = Some(addr.clone());
+        channels.borrow_mut().registry = Some(RegistryLink {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            dispatch: addr.clone().recipient(),
+            ready: addr.clone().recipient(),
+        });
         LocalRegistry { channels, addr }
     }
 
@@ -219,16 +224,6 @@ impl LocalRegistry {
             registry.leave(channel, outlet);
         }
     }
-}
-
-/// From the bridge: the hub subscription of `channel` is in effect (or failed).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ChannelReady {
-    /// Channel name.
-    pub channel: Arc<str>,
-    /// The hub's answer.
-    pub result: Result<(), HubError>,
 }
 
 impl Handler<ChannelReady> for ChannelRegistry {
@@ -279,17 +274,6 @@ impl Handler<ChannelReady> for ChannelRegistry {
             }
         }
     }
-}
-
-/// From the bridge: a message for every local subscriber of `channel`. The frame is
-/// formatted once and shared by all.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Dispatch {
-    /// Channel name.
-    pub channel: Arc<str>,
-    /// The whole `channel <name> <payload>` frame.
-    pub frame: ByteString,
 }
 
 impl Handler<Dispatch> for ChannelRegistry {

@@ -20,8 +20,8 @@ use futures::FutureExt;
 use crate::channel_registry::{LocalRegistry, SubscriptionSettled};
 use crate::codes::{CloseCode, ErrorCode};
 use crate::connection_info::ConnectionInfo;
+use crate::directory::{Close, Register, Unregister};
 use crate::hub::HubError;
-use crate::hub_bridge::{Register, Unregister};
 use crate::node::{Node, NodeError};
 use crate::outlet::Outlet;
 use crate::process_message::ProcessMessage;
@@ -271,7 +271,7 @@ impl Actor for Connection {
                 me.do_send(Close(CloseCode::SlowConsumer));
             }
         });
-        self.node.bridge().do_send(Register {
+        self.node.directory().do_send(Register {
             info: self.info.clone(),
             messages: ctx.address().recipient(),
             close: ctx.address().recipient(),
@@ -306,7 +306,9 @@ impl Actor for Connection {
             registry.leave_all(self.channels.iter(), &self.outlet);
         }
         self.channels.clear();
-        self.node.bridge().do_send(Unregister(self.info.id.clone()));
+        self.node
+            .directory()
+            .do_send(Unregister(self.info.id.clone()));
         Running::Stop
     }
 }
@@ -398,11 +400,6 @@ impl Handler<TransportClosed> for Connection {
         ctx.stop();
     }
 }
-
-/// Close the connection with a code (server side).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Close(pub CloseCode);
 
 impl Handler<Close> for Connection {
     type Result = ();

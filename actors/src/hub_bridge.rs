@@ -1,12 +1,13 @@
 //! The hub bridge: the process's one link to the hub.
 //!
 //! Outbound, it keeps the process's hub subscriptions reference-counted: a channel is
-//! subscribed when its first local subscriber (in any [`ChannelRegistry`]) or server-side
-//! listener appears, and unsubscribed when the last goes. Inbound, it routes what the hub
-//! delivers: channel messages to the registries and listeners of that channel (the frame
-//! formatted once), messages for a connection to that connection, and "queue updated"
-//! notices to the [`WorkerSupervisor`](crate::WorkerSupervisor). It also keeps the
-//! directory of this process's connections, and announces them coming and going.
+//! subscribed when its first local subscriber (in any thread's
+//! [`ChannelRegistry`](crate::ChannelRegistry)) or server-side listener appears, and
+//! unsubscribed when the last goes. Inbound, it routes what the hub delivers: channel
+//! messages to the registries and listeners of that channel (the frame formatted once),
+//! messages for a connection to the process's [`Directory`](crate::Directory), and
+//! "queue updated" notices to the [`WorkerSupervisor`](crate::WorkerSupervisor). It holds
+//! the others as `Recipient`s of the messages defined here, so it imports none of them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,21 +16,69 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytestring::ByteString;
 use futures::channel::oneshot;
-use tokio::sync::broadcast;
 
-use crate::channel_registry::{ChannelReady, ChannelRegistry, Dispatch};
-use crate::codes::CloseCode;
-use crate::connection::Close;
-use crate::connection_info::{ConnectionId, ConnectionInfo};
 use crate::hub::{Hub, HubChannel, HubError, HubMessage, HubNames};
-use crate::node::{ChannelMessage, ConnectionEvent, ListenerId};
 use crate::process_message::ProcessMessage;
 use crate::protocol::channel_frame;
-use crate::worker_supervisor::QueueUpdated;
+
+/// A message on a channel, for server-side listeners (see
+/// [`Node::on_channel`](crate::Node::on_channel)).
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct ChannelMessage {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The payload as published.
+    pub payload: ByteString,
+}
+
+/// The handle of a server-side channel listener, to remove it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub(crate) u64);
+
+/// To the workers: a call for `route` was queued.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct QueueUpdated {
+    /// The route of the queued call.
+    pub route: String,
+}
+
+/// To a registry: a message for every local subscriber of `channel`. The frame is
+/// formatted once and shared by all.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dispatch {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The whole `channel <name> <payload>` frame.
+    pub frame: ByteString,
+}
+
+/// To a registry: the hub subscription of `channel` is in effect (or failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChannelReady {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The hub's answer.
+    pub result: Result<(), HubError>,
+}
+
+/// How the bridge reaches one thread's registry.
+#[derive(Clone)]
+pub struct RegistryLink {
+    /// Unique per registry, to tell them apart.
+    pub id: u64,
+    /// Where its channel messages go.
+    pub dispatch: Recipient<Dispatch>,
+    /// Where it hears that a subscription is in effect.
+    pub ready: Recipient<ChannelReady>,
+}
 
 /// Who is interested in one hub channel on this process.
 struct ChannelRoute {
-    registries: Vec<Addr<ChannelRegistry>>,
+    registries: Vec<RegistryLink>,
     listeners: Vec<(ListenerId, Recipient<ChannelMessage>)>,
     /// Whether the hub subscription is in effect.
     ready: bool,
@@ -45,35 +94,28 @@ impl ChannelRoute {
     }
 }
 
-struct Registered {
-    info: Arc<ConnectionInfo>,
-    messages: Recipient<ProcessMessage>,
-    close: Recipient<Close>,
-}
-
 /// The process's link to the hub.
 pub struct HubBridge {
     process_id: String,
     names: HubNames,
     hub: Arc<dyn Hub>,
-    events: broadcast::Sender<ConnectionEvent>,
+    /// Where messages for this process's connections go (its directory).
+    connections: Recipient<ProcessMessage>,
     listen_actions: bool,
     retry: Duration,
     supervisor: Option<Recipient<QueueUpdated>>,
     routes: HashMap<Arc<str>, ChannelRoute>,
-    connections: HashMap<ConnectionId, Registered>,
-    /// Set by [`CloseAll`] (shutdown): a connection that comes later is closed at once.
-    closing: Option<CloseCode>,
 }
 
 impl HubBridge {
-    /// A bridge for process `process_id`; [`Node::start`](crate::Node::start) makes it.
-    /// A channel subscription the hub refused is tried again every `retry`.
+    /// A bridge for process `process_id`, handing messages for its connections to
+    /// `connections`; [`Node::start`](crate::Node::start) makes it. A channel
+    /// subscription the hub refused is tried again every `retry`.
     pub fn new(
         process_id: String,
         names: HubNames,
         hub: Arc<dyn Hub>,
-        events: broadcast::Sender<ConnectionEvent>,
+        connections: Recipient<ProcessMessage>,
         listen_actions: bool,
         retry: Duration,
     ) -> HubBridge {
@@ -81,13 +123,11 @@ impl HubBridge {
             process_id,
             names,
             hub,
-            events,
+            connections,
             listen_actions,
             retry,
             supervisor: None,
             routes: HashMap::new(),
-            connections: HashMap::new(),
-            closing: None,
         }
     }
 
@@ -154,7 +194,7 @@ impl HubBridge {
             }
         }
         for registry in &route.registries {
-            registry.do_send(ChannelReady {
+            registry.ready.do_send(ChannelReady {
                 channel: channel.clone(),
                 result: result.clone(),
             });
@@ -194,7 +234,7 @@ impl HubBridge {
         if !route.registries.is_empty() {
             let frame = channel_frame(channel, &payload);
             for registry in &route.registries {
-                registry.do_send(Dispatch {
+                registry.dispatch.do_send(Dispatch {
                     channel: channel.clone(),
                     frame: frame.clone(),
                 });
@@ -205,16 +245,6 @@ impl HubBridge {
                 channel: channel.clone(),
                 payload: payload.clone(),
             });
-        }
-    }
-
-    fn deliver_to_connection(&self, message: ProcessMessage) {
-        match self.connections.get(message.to()) {
-            Some(connection) => connection.messages.do_send(message),
-            None => log::debug!(
-                "hub: dropped a message for connection {}, which is gone",
-                message.to()
-            ),
         }
     }
 }
@@ -262,7 +292,7 @@ impl Handler<HubMessage> for HubBridge {
             HubChannel::Channel(name) => self.deliver_channel(name, payload),
             HubChannel::Process(id) if id == self.process_id => {
                 match ProcessMessage::decode(&payload) {
-                    Ok(message) => self.deliver_to_connection(message),
+                    Ok(message) => self.connections.do_send(message),
                     Err(err) => log::warn!("hub: dropped an unreadable process message: {err}"),
                 }
             }
@@ -280,14 +310,6 @@ impl Handler<HubMessage> for HubBridge {
     }
 }
 
-impl Handler<ProcessMessage> for HubBridge {
-    type Result = ();
-
-    fn handle(&mut self, message: ProcessMessage, _: &mut Context<Self>) {
-        self.deliver_to_connection(message);
-    }
-}
-
 /// From a registry: `channel` has its first local subscriber there.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -295,7 +317,7 @@ pub struct Activate {
     /// Channel name.
     pub channel: Arc<str>,
     /// The registry.
-    pub registry: Addr<ChannelRegistry>,
+    pub registry: RegistryLink,
 }
 
 impl Handler<Activate> for HubBridge {
@@ -303,11 +325,15 @@ impl Handler<Activate> for HubBridge {
 
     fn handle(&mut self, activate: Activate, ctx: &mut Context<Self>) {
         let route = self.route_for(&activate.channel, ctx);
-        if !route.registries.contains(&activate.registry) {
+        if !route
+            .registries
+            .iter()
+            .any(|r| r.id == activate.registry.id)
+        {
             route.registries.push(activate.registry.clone());
         }
         if route.ready {
-            activate.registry.do_send(ChannelReady {
+            activate.registry.ready.do_send(ChannelReady {
                 channel: activate.channel,
                 result: Ok(()),
             });
@@ -321,8 +347,8 @@ impl Handler<Activate> for HubBridge {
 pub struct Deactivate {
     /// Channel name.
     pub channel: Arc<str>,
-    /// The registry.
-    pub registry: Addr<ChannelRegistry>,
+    /// The registry's [`RegistryLink::id`].
+    pub registry: u64,
 }
 
 impl Handler<Deactivate> for HubBridge {
@@ -330,7 +356,7 @@ impl Handler<Deactivate> for HubBridge {
 
     fn handle(&mut self, deactivate: Deactivate, ctx: &mut Context<Self>) {
         if let Some(route) = self.routes.get_mut(&deactivate.channel) {
-            route.registries.retain(|r| r != &deactivate.registry);
+            route.registries.retain(|r| r.id != deactivate.registry);
         }
         self.release(&deactivate.channel, ctx);
     }
@@ -387,95 +413,16 @@ impl Handler<RemoveChannelHandler> for HubBridge {
     }
 }
 
-/// From a connection: it is up.
+/// Answered once the bridge has started (its hub is connected, or has reported that it
+/// cannot be and keeps trying): the bridge holds its mailbox until then.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Register {
-    /// Who it is.
-    pub info: Arc<ConnectionInfo>,
-    /// Where messages for it go.
-    pub messages: Recipient<ProcessMessage>,
-    /// How to close it.
-    pub close: Recipient<Close>,
-}
+pub struct HubReady;
 
-impl Handler<Register> for HubBridge {
+impl Handler<HubReady> for HubBridge {
     type Result = ();
 
-    fn handle(&mut self, register: Register, _: &mut Context<Self>) {
-        log::debug!(
-            "connection {} added ({}, {})",
-            register.info.id,
-            register.info.transport,
-            register.info.ip.as_deref().unwrap_or("?")
-        );
-        let _ = self
-            .events
-            .send(ConnectionEvent::Added(register.info.clone()));
-        if let Some(code) = self.closing {
-            // Shutting down: reconnect elsewhere (it unregisters as it closes).
-            register.close.do_send(Close(code));
-        }
-        self.connections.insert(
-            register.info.id.clone(),
-            Registered {
-                info: register.info,
-                messages: register.messages,
-                close: register.close,
-            },
-        );
-    }
-}
-
-/// From a connection: it is gone.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Unregister(pub ConnectionId);
-
-impl Handler<Unregister> for HubBridge {
-    type Result = ();
-
-    fn handle(&mut self, unregister: Unregister, _: &mut Context<Self>) {
-        if let Some(connection) = self.connections.remove(&unregister.0) {
-            log::debug!("connection {} removed", unregister.0);
-            let _ = self.events.send(ConnectionEvent::Removed(connection.info));
-        }
-    }
-}
-
-/// Lists this process's connections, sorted by id.
-#[derive(Message)]
-#[rtype(result = "Vec<ConnectionInfo>")]
-pub struct ListConnections;
-
-impl Handler<ListConnections> for HubBridge {
-    type Result = Vec<ConnectionInfo>;
-
-    fn handle(&mut self, _: ListConnections, _: &mut Context<Self>) -> Vec<ConnectionInfo> {
-        let mut all: Vec<ConnectionInfo> = self
-            .connections
-            .values()
-            .map(|c| (*c.info).clone())
-            .collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
-    }
-}
-
-/// Closes every connection of this process with `code`, and any that comes later.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseAll(pub CloseCode);
-
-impl Handler<CloseAll> for HubBridge {
-    type Result = ();
-
-    fn handle(&mut self, close: CloseAll, _: &mut Context<Self>) {
-        self.closing = Some(close.0);
-        for connection in self.connections.values() {
-            connection.close.do_send(Close(close.0));
-        }
-    }
+    fn handle(&mut self, _: HubReady, _: &mut Context<Self>) {}
 }
 
 /// A message that the hub could not take (Redis is down): delivered to this process's

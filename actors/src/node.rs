@@ -17,18 +17,18 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::broadcast;
 
-use crate::action::Router;
 use crate::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
 use crate::config::NodeConfig;
 use crate::connection_info::{ConnectionId, ConnectionInfo};
+use crate::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
 use crate::hub::{Hub, HubError, HubNames};
 use crate::hub_bridge::{
-    AddChannelHandler, CloseAll, HubBridge, ListConnections, PublishLocally, RemoveChannelHandler,
+    AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, PublishLocally,
+    RemoveChannelHandler,
 };
 use crate::process_message::ProcessMessage;
 use crate::protocol::{check_name, RequestUid};
 use crate::queue::{ActionCall, Queue, QueueError, Reply};
-use crate::worker_supervisor::{Drain, Started, WorkerSupervisor};
 
 /// Why a server API call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -91,28 +91,23 @@ impl From<&Value> for Payload {
     }
 }
 
-/// A connection came or went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectionEvent {
-    /// A client connected to this process.
-    Added(Arc<ConnectionInfo>),
-    /// A client of this process disconnected; its subscriptions are released.
-    Removed(Arc<ConnectionInfo>),
-}
-
-/// A message on a channel, for server-side listeners (see [`Node::on_channel`]).
-#[derive(Debug, Clone, PartialEq, Eq, Message)]
+/// To the action workers' supervisor: stop taking calls and drain; answered once this
+/// process has left the queue (see [`Node::shutdown`]).
+#[derive(Message)]
 #[rtype(result = "()")]
-pub struct ChannelMessage {
-    /// Channel name.
-    pub channel: Arc<str>,
-    /// The payload as published.
-    pub payload: ByteString,
-}
+pub struct Drain;
 
-/// The handle of a server-side channel listener, to remove it again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ListenerId(pub(crate) u64);
+/// To the action workers' supervisor: answered once it has declared its routes to the
+/// queue (see [`Node::ready`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Started;
+
+/// How the node reaches its action workers' supervisor, where `listen_actions` is on.
+pub(crate) struct SupervisorLink {
+    pub(crate) drain: Recipient<Drain>,
+    pub(crate) started: Recipient<Started>,
+}
 
 struct Inner {
     id: String,
@@ -120,9 +115,10 @@ struct Inner {
     names: HubNames,
     hub: Arc<dyn Hub>,
     queue: Arc<dyn Queue>,
-    router: Router,
+    routes: Vec<String>,
     bridge: Addr<HubBridge>,
-    supervisor: OnceLock<Addr<WorkerSupervisor>>,
+    directory: Addr<Directory>,
+    supervisor: OnceLock<SupervisorLink>,
     registries: Mutex<HashMap<ThreadId, Addr<ChannelRegistry>>>,
     next_connection: AtomicU64,
     next_listener: AtomicU64,
@@ -152,58 +148,49 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the node's actors (hub bridge, and workers when `listen_actions` is on).
-    /// Call it inside a running actix system.
-    pub fn start(
+    /// The node's handle over its hub-side actors (the directory and the hub bridge,
+    /// started here); [`Node::start`] adds the action workers.
+    pub(crate) fn assemble(
         config: NodeConfig,
         hub: Arc<dyn Hub>,
         queue: Arc<dyn Queue>,
-        router: Router,
+        routes: Vec<String>,
     ) -> Node {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let names = HubNames::new(&config.prefix);
         let (events, _) = broadcast::channel(1024);
+        let directory = Directory::new(events.clone()).start();
         let bridge = HubBridge::new(
             id.clone(),
             names.clone(),
             hub.clone(),
-            events.clone(),
+            directory.clone().recipient(),
             config.listen_actions,
             config.hub_retry_interval,
         )
         .start();
-        let node = Node {
+        Node {
             inner: Arc::new(Inner {
                 id,
                 config,
                 names,
                 hub,
                 queue,
-                router,
+                routes,
                 bridge,
+                directory,
                 supervisor: OnceLock::new(),
                 registries: Mutex::new(HashMap::new()),
                 next_connection: AtomicU64::new(1),
                 next_listener: AtomicU64::new(1),
                 events,
             }),
-        };
-        if node.inner.config.listen_actions {
-            let supervisor = WorkerSupervisor::new(node.clone()).start();
-            node.inner.bridge.do_send(crate::hub_bridge::SetSupervisor(
-                supervisor.clone().recipient(),
-            ));
-            let _ = node.inner.supervisor.set(supervisor);
         }
-        log::info!(
-            "comet node {} started: hub {}, queue {}, listen_actions {}, routes {:?}",
-            node.inner.id,
-            node.inner.hub.name(),
-            node.inner.queue.name(),
-            node.inner.config.listen_actions,
-            node.inner.router.routes(),
-        );
-        node
+    }
+
+    /// Links the node to its action workers' supervisor (once).
+    pub(crate) fn set_supervisor(&self, supervisor: SupervisorLink) {
+        let _ = self.inner.supervisor.set(supervisor);
     }
 
     /// This process's id (the first part of its connections' ids).
@@ -216,9 +203,9 @@ impl Node {
         &self.inner.config
     }
 
-    /// The action routes this node runs (empty unless `listen_actions`).
-    pub fn router(&self) -> &Router {
-        &self.inner.router
+    /// The action routes this node runs, sorted (empty unless `listen_actions`).
+    pub fn routes(&self) -> &[String] {
+        &self.inner.routes
     }
 
     /// How things are named in the hub.
@@ -319,7 +306,7 @@ impl Node {
     /// The connections held by this process.
     pub async fn connections(&self) -> Result<Vec<ConnectionInfo>, NodeError> {
         self.inner
-            .bridge
+            .directory
             .send(ListConnections)
             .await
             .map_err(|_| NodeError::Stopped)
@@ -386,9 +373,9 @@ impl Node {
     pub async fn ready(&self) {
         // Both actors hold their mailbox until their start-up work is done, so an answer
         // from each means it is.
-        let _ = self.inner.bridge.send(ListConnections).await;
+        let _ = self.inner.bridge.send(HubReady).await;
         if let Some(supervisor) = self.inner.supervisor.get() {
-            let _ = supervisor.send(Started).await;
+            let _ = supervisor.started.send(Started).await;
         }
     }
 
@@ -402,11 +389,11 @@ impl Node {
         log::info!("comet node {} shutting down", self.inner.id);
         let _ = self
             .inner
-            .bridge
+            .directory
             .send(CloseAll(crate::codes::CloseCode::GoingAway))
             .await;
         if let Some(supervisor) = self.inner.supervisor.get() {
-            let _ = supervisor.send(Drain).await;
+            let _ = supervisor.drain.send(Drain).await;
         }
     }
 
@@ -416,8 +403,16 @@ impl Node {
         ConnectionId::new(&self.inner.id, n)
     }
 
+    pub(crate) fn directory(&self) -> &Addr<Directory> {
+        &self.inner.directory
+    }
+
     pub(crate) fn bridge(&self) -> &Addr<HubBridge> {
         &self.inner.bridge
+    }
+
+    pub(crate) fn hub_name(&self) -> &'static str {
+        self.inner.hub.name()
     }
 
     pub(crate) fn queue(&self) -> &Arc<dyn Queue> {
@@ -526,7 +521,7 @@ impl Node {
     fn route(&self, message: ProcessMessage) -> BoxFuture<'static, Result<(), NodeError>> {
         let process = message.to().process();
         if process == self.inner.id {
-            self.inner.bridge.do_send(message);
+            self.inner.directory.do_send(message);
             return future::ready(Ok(())).boxed();
         }
         let channel = self.inner.names.process(process);

@@ -25,13 +25,16 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use crate::action_worker::{Abandon, ActionWorker, Completions, Run};
-use crate::node::Node;
+use crate::action::Router;
+use crate::action_worker::{Abandon, ActionWorker, Completions, Run, WorkerIdle};
+use crate::hub_bridge::QueueUpdated;
+use crate::node::{Drain, Node, Started};
 use crate::queue::{Claimed, QueueError};
 
 /// Starts, feeds and drains the action workers of one process.
 pub struct WorkerSupervisor {
     node: Node,
+    router: Router,
     routes: Arc<[String]>,
     workers: Vec<Addr<ActionWorker>>,
     idle: BTreeSet<usize>,
@@ -49,11 +52,13 @@ pub struct WorkerSupervisor {
 }
 
 impl WorkerSupervisor {
-    /// A supervisor for `node`'s routes; [`Node::start`](crate::Node::start) makes it.
-    pub fn new(node: Node) -> WorkerSupervisor {
-        let routes: Arc<[String]> = node.router().routes().into();
+    /// A supervisor running `router`'s handlers for `node`;
+    /// [`Node::start`](crate::Node::start) makes it.
+    pub fn new(node: Node, router: Router) -> WorkerSupervisor {
+        let routes: Arc<[String]> = router.routes().into();
         WorkerSupervisor {
             node,
+            router,
             routes,
             workers: Vec::new(),
             idle: BTreeSet::new(),
@@ -163,10 +168,11 @@ impl Actor for WorkerSupervisor {
         let count = self.node.config().workers.max(1);
         for index in 0..count {
             let node = self.node.clone();
+            let router = self.router.clone();
             let completions = self.completions.clone();
-            let supervisor = ctx.address();
+            let idle = ctx.address().recipient();
             self.workers.push(Supervisor::start(move |_| {
-                ActionWorker::new(index, node, supervisor, completions)
+                ActionWorker::new(index, node, router, idle, completions)
             }));
             self.idle.insert(index);
         }
@@ -179,14 +185,6 @@ impl Actor for WorkerSupervisor {
     }
 }
 
-/// From the hub: a call for `route` was queued.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct QueueUpdated {
-    /// The route of the queued call.
-    pub route: String,
-}
-
 impl Handler<QueueUpdated> for WorkerSupervisor {
     type Result = ();
 
@@ -196,11 +194,6 @@ impl Handler<QueueUpdated> for WorkerSupervisor {
         }
     }
 }
-
-/// From a worker: it is done with its call (answered, or put back) and waits.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct WorkerIdle(pub usize);
 
 impl Handler<WorkerIdle> for WorkerSupervisor {
     type Result = ();
@@ -212,23 +205,11 @@ impl Handler<WorkerIdle> for WorkerSupervisor {
     }
 }
 
-/// Answered once the supervisor has declared its routes to the queue (see
-/// [`Node::ready`](crate::Node::ready)).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Started;
-
 impl Handler<Started> for WorkerSupervisor {
     type Result = ();
 
     fn handle(&mut self, _: Started, _: &mut Context<Self>) {}
 }
-
-/// Stop taking calls and drain (see the module's docs); resolves once this process has
-/// left the queue.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain;
 
 impl Handler<Drain> for WorkerSupervisor {
     type Result = ResponseActFuture<Self, ()>;

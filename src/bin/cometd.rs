@@ -61,7 +61,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         "cometd ready: node {}, {}, routes {:?}",
         comet.id(),
         settings.describe(),
-        comet.router().routes()
+        comet.routes()
     );
     log::info!(
         "cometd: node {} ready ({})",

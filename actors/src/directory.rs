@@ -1,0 +1,163 @@
+//! The directory: the connections of this process by id. Connections register when they
+//! start and leave when they stop; the directory announces both ([`ConnectionEvent`]),
+//! hands each [`ProcessMessage`] to the connection it is for (answers, server-API
+//! frames, server-side subscribes), lists the connections, and closes them all on
+//! shutdown (and any that comes later).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::broadcast;
+
+use crate::codes::CloseCode;
+use crate::connection_info::{ConnectionId, ConnectionInfo};
+use crate::process_message::ProcessMessage;
+
+/// A connection came or went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// A client connected to this process.
+    Added(Arc<ConnectionInfo>),
+    /// A client of this process disconnected; its subscriptions are released.
+    Removed(Arc<ConnectionInfo>),
+}
+
+/// Close a connection with a code (server side).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Close(pub CloseCode);
+
+struct Registered {
+    info: Arc<ConnectionInfo>,
+    messages: Recipient<ProcessMessage>,
+    close: Recipient<Close>,
+}
+
+/// The connections of one process.
+pub struct Directory {
+    connections: HashMap<ConnectionId, Registered>,
+    events: broadcast::Sender<ConnectionEvent>,
+    /// Set by [`CloseAll`] (shutdown): a connection that comes later is closed at once.
+    closing: Option<CloseCode>,
+}
+
+impl Directory {
+    /// A directory announcing connections on `events`.
+    pub fn new(events: broadcast::Sender<ConnectionEvent>) -> Directory {
+        Directory {
+            connections: HashMap::new(),
+            events,
+            closing: None,
+        }
+    }
+}
+
+impl Actor for Directory {
+    type Context = Context<Self>;
+}
+
+/// From a connection: it is up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    /// Who it is.
+    pub info: Arc<ConnectionInfo>,
+    /// Where messages for it go.
+    pub messages: Recipient<ProcessMessage>,
+    /// How to close it.
+    pub close: Recipient<Close>,
+}
+
+impl Handler<Register> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, register: Register, _: &mut Context<Self>) {
+        log::debug!(
+            "connection {} added ({}, {})",
+            register.info.id,
+            register.info.transport,
+            register.info.ip.as_deref().unwrap_or("?")
+        );
+        let _ = self
+            .events
+            .send(ConnectionEvent::Added(register.info.clone()));
+        if let Some(code) = self.closing {
+            // Shutting down: reconnect elsewhere (it unregisters as it closes).
+            register.close.do_send(Close(code));
+        }
+        self.connections.insert(
+            register.info.id.clone(),
+            Registered {
+                info: register.info,
+                messages: register.messages,
+                close: register.close,
+            },
+        );
+    }
+}
+
+/// From a connection: it is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unregister(pub ConnectionId);
+
+impl Handler<Unregister> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, unregister: Unregister, _: &mut Context<Self>) {
+        if let Some(connection) = self.connections.remove(&unregister.0) {
+            log::debug!("connection {} removed", unregister.0);
+            let _ = self.events.send(ConnectionEvent::Removed(connection.info));
+        }
+    }
+}
+
+impl Handler<ProcessMessage> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, message: ProcessMessage, _: &mut Context<Self>) {
+        match self.connections.get(message.to()) {
+            Some(connection) => connection.messages.do_send(message),
+            None => log::debug!(
+                "dropped a message for connection {}, which is gone",
+                message.to()
+            ),
+        }
+    }
+}
+
+/// Lists this process's connections, sorted by id.
+#[derive(Message)]
+#[rtype(result = "Vec<ConnectionInfo>")]
+pub struct ListConnections;
+
+impl Handler<ListConnections> for Directory {
+    type Result = Vec<ConnectionInfo>;
+
+    fn handle(&mut self, _: ListConnections, _: &mut Context<Self>) -> Vec<ConnectionInfo> {
+        let mut all: Vec<ConnectionInfo> = self
+            .connections
+            .values()
+            .map(|c| (*c.info).clone())
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+}
+
+/// Closes every connection of this process with `code`, and any that comes later.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll(pub CloseCode);
+
+impl Handler<CloseAll> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, close: CloseAll, _: &mut Context<Self>) {
+        self.closing = Some(close.0);
+        for connection in self.connections.values() {
+            connection.close.do_send(Close(close.0));
+        }
+    }
+}
