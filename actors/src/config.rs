@@ -175,13 +175,27 @@ pub struct RedisConfig {
     /// Publishes waiting for the publisher connection; beyond this a publish fails at once
     /// (`hub unavailable`) instead of holding memory while Redis is slow. Default 65,536.
     pub publish_buffer: usize,
+    /// Bytes (channel names and payloads) of the publishes waiting for the publisher
+    /// connection or on their way, the other bound of the same buffer (whichever fills
+    /// first): 65,536 publishes of 64 KiB would be 4 GiB. Beyond it a publish fails at once
+    /// (the client gets `unavailable`), and the bytes are freed as Redis answers. A single
+    /// publish larger than this still goes into an empty buffer. Default 16 MiB.
+    pub publish_buffer_bytes: usize,
     /// Most publishes sent to Redis in one pipeline (one write, one round trip).
     /// Default 512.
     pub publish_batch: usize,
+    /// Most bytes sent to Redis in one pipeline of publishes or one queue script call, the
+    /// other bound of `publish_batch` and `queue_batch` (a single larger item still goes,
+    /// alone), so that one round trip stays short for Redis and for the calls behind it.
+    /// Default 1 MiB.
+    pub batch_bytes: usize,
     /// Action calls (and acknowledgements) of this process waiting to be sent to the
     /// queue; beyond this a call fails at once (`unavailable`) instead of holding memory
     /// while Redis is slow. Default 65,536.
     pub queue_buffer: usize,
+    /// Bytes of those calls and acknowledgements (entries and answers), the other bound
+    /// of the same buffer, whichever fills first. Default 16 MiB.
+    pub queue_buffer_bytes: usize,
     /// Most action calls pushed, taken or acknowledged in one Redis command: what piled
     /// up while the previous command was on its way goes out as one. At most 1,000.
     /// Default 256.
@@ -196,6 +210,12 @@ pub struct RedisConfig {
     /// low risks running a call twice when a live process stalls longer than it.
     /// Default 10 s.
     pub process_ttl: Duration,
+    /// Most entries kept in the dead-letter list `<prefix>dead` (queue entries that could
+    /// not be read, set aside for an operator); the oldest go first. Default 1,000.
+    pub dead_letters_max: usize,
+    /// How long the dead-letter list is kept after the last entry was set aside in it.
+    /// Default 7 days.
+    pub dead_letters_ttl: Duration,
 }
 
 impl RedisConfig {
@@ -208,11 +228,16 @@ impl RedisConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             publish_buffer: 65_536,
+            publish_buffer_bytes: 16 * 1024 * 1024,
             publish_batch: 512,
+            batch_bytes: 1024 * 1024,
             queue_buffer: 65_536,
+            queue_buffer_bytes: 16 * 1024 * 1024,
             queue_batch: 256,
             ping_interval: Duration::from_secs(10),
             process_ttl: Duration::from_secs(10),
+            dead_letters_max: 1000,
+            dead_letters_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 
