@@ -11,8 +11,9 @@ use comet::actors::protocol::RequestUid;
 use comet::actors::queue::unix_millis;
 use comet::actors::{ActionCall, Claimed, Popped, QueueError};
 use comet::{ConnectionId, ConnectionInfo, Queue, RedisConfig, RedisQueue};
+use futures_util::FutureExt;
 use redis_server::RedisServer;
-use serde_json::Map;
+use serde_json::{json, Map};
 
 fn call(route: &str, n: u64) -> ActionCall {
     ActionCall {
@@ -301,4 +302,50 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         got.push(payload);
     }
     assert_eq!(got, ["answer 1", "answer 2 again"]);
+}
+
+#[tokio::test]
+async fn a_stalled_redis_holds_a_bounded_number_of_bytes_of_calls() {
+    let redis = RedisServer::start();
+    let mut config = RedisConfig::new(redis.url());
+    // Nothing times out during the stall: only the byte bound may refuse calls.
+    config.command_timeout = Duration::from_secs(60);
+    config.queue_buffer_bytes = 256 * 1024;
+    let queue = RedisQueue::new(&config, "q7:").expect("a valid URL");
+    queue.serve(&routes(&["a"])).await.unwrap();
+
+    redis.stop();
+    let big = |n: u64| {
+        let mut call = call("a", n);
+        call.params
+            .insert("text".into(), json!("x".repeat(64 * 1024)));
+        call
+    };
+    let (mut waiting, mut refused) = (Vec::new(), 0);
+    for n in 0..20 {
+        let mut push = queue.push(big(n));
+        match (&mut push).now_or_never() {
+            None => waiting.push(push),
+            Some(Err(QueueError::Unavailable(why))) => {
+                assert!(why.contains("queue_buffer_bytes"), "{why}");
+                refused += 1;
+            }
+            Some(other) => panic!("a push was answered while Redis is stalled: {other:?}"),
+        }
+    }
+    // A little over 64 KiB each: three fit in 256 KiB.
+    assert_eq!((waiting.len(), refused), (3, 17));
+
+    redis.resume();
+    for push in waiting {
+        push.await
+            .expect("a waiting call goes out once Redis is back");
+    }
+    for n in 20..23 {
+        queue
+            .push(big(n))
+            .await
+            .expect("room again after the stall");
+    }
+    assert_eq!(llen(&redis, "q7:queue:a"), 6);
 }

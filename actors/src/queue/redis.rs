@@ -40,7 +40,7 @@ use futures::future::{self, BoxFuture, FutureExt};
 use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, RedisError, Script};
 
-use super::redis_batch::{Batcher, SendBatch};
+use super::redis_batch::{Batcher, Bounds, SendBatch};
 use super::redis_scripts as scripts;
 use super::{ActionCall, Claimed, Popped, Queue, QueueError, Reply};
 use crate::config::RedisConfig;
@@ -128,10 +128,15 @@ impl RedisQueue {
             notice: HubNames::new(prefix).actions().to_owned(),
             processing: format!("{prefix}processing:{consumer}"),
         });
-        let (buffer, batch) = (config.queue_buffer, config.queue_batch);
+        let bounds = Bounds {
+            buffer: config.queue_buffer,
+            buffer_bytes: config.queue_buffer_bytes,
+            batch: config.queue_batch,
+            batch_bytes: config.batch_bytes,
+        };
         Ok(RedisQueue {
             inner: Arc::new(Inner {
-                exchange: Batcher::new("call", buffer, batch, send_exchange(link.clone())),
+                exchange: Batcher::new("call", bounds, Op::size, send_exchange(link.clone())),
                 link,
                 config: config.clone(),
                 consumer,
@@ -162,6 +167,22 @@ enum Op {
     Push(String, Vec<u8>),
     /// Take up to `max` calls from these queues' routes.
     Take(usize, Vec<String>),
+}
+
+impl Op {
+    /// Its bytes, for the queue's byte bounds.
+    fn size(&self) -> usize {
+        match self {
+            Op::Ack(entry, reply) => {
+                entry.len()
+                    + reply
+                        .as_ref()
+                        .map_or(0, |r| r.channel.len() + r.payload.len())
+            }
+            Op::Push(route, entry) => route.len() + entry.len(),
+            Op::Take(_, routes) => routes.iter().map(String::len).sum(),
+        }
+    }
 }
 
 /// What Redis answered to one [`Op`].
