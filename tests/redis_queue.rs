@@ -349,3 +349,96 @@ async fn a_stalled_redis_holds_a_bounded_number_of_bytes_of_calls() {
     }
     assert_eq!(llen(&redis, "q7:queue:a"), 6);
 }
+
+/// A queued call whose params nest `depth` arrays deep, as a client could never send
+/// it past the edge's `max_json_depth`, but an older or differently set process might.
+fn nested_entry(route: &str, uid: &str, connection: &str, depth: usize) -> String {
+    let params = format!("{{\"deep\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+    format!(
+        "{{\"id\":\"poison\",\"route\":\"{route}\",\"requestUid\":\"{uid}\",\"params\":{params},\
+         \"connection\":{{\"id\":\"{connection}\",\"ip\":null,\"headers\":{{}},\"query\":\"\",\
+         \"transport\":\"websocket\"}},\"deadline_ms\":{}}}",
+        unix_millis() + 60_000
+    )
+}
+
+#[tokio::test]
+async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded() {
+    use comet::actors::ProcessMessage;
+    let redis = RedisServer::start();
+    let mut config = RedisConfig::new(redis.url());
+    config.dead_letters_max = 3;
+    config.dead_letters_ttl = Duration::from_secs(60);
+    let queue = RedisQueue::new(&config, "q8:").expect("a valid URL");
+    queue.serve(&routes(&["a"])).await.unwrap();
+    let (heard, hearing) = std::sync::mpsc::channel();
+    let (subscribed, ready) = std::sync::mpsc::channel();
+    let mut connection = redis.connection();
+    std::thread::spawn(move || {
+        let mut pubsub = connection.as_pubsub();
+        pubsub.subscribe("q8:process:p1").expect("SUBSCRIBE");
+        let _ = subscribed.send(());
+        while let Ok(message) = pubsub.get_message() {
+            if heard.send(message.get_payload_bytes().to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    ready.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    // Too deep for serde_json (128 levels) as a whole call, yet its caller can be read.
+    let poison = nested_entry("a", "r7", "p1.7", 130);
+    let _: i64 = redis.query(redis::cmd("RPUSH").arg("q8:queue:a").arg(&poison));
+    for n in 0..4 {
+        let _: i64 = redis.query(
+            redis::cmd("RPUSH")
+                .arg("q8:queue:a")
+                .arg(format!("{{not json {n}")),
+        );
+    }
+    let popped = queue.pop(&routes(&["a"]), 10).await.unwrap();
+    assert!(popped.calls.is_empty());
+
+    // The caller hears `bad_json` at once, not `timeout` after action_timeout.
+    let answer = hearing
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the caller of the unreadable call is answered");
+    match ProcessMessage::decode(&answer) {
+        Ok(ProcessMessage::Answer {
+            to,
+            request_uid,
+            frame,
+        }) => {
+            assert_eq!(to.as_str(), "p1.7");
+            assert_eq!(request_uid, RequestUid::from("r7"));
+            assert!(frame.contains("\"code\":\"bad_json\""), "{frame}");
+        }
+        other => panic!("not an answer: {other:?}"),
+    }
+    // The dead list keeps the newest three, for a while; every entry was counted.
+    let dead: Vec<String> = redis.query(redis::cmd("LRANGE").arg("q8:dead").arg(0).arg(-1));
+    assert_eq!(dead, ["{not json 1", "{not json 2", "{not json 3"]);
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q8:dead"));
+    assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
+    assert_eq!(queue.dead_letters(), 5);
+    assert_eq!(
+        llen(&redis, &format!("q8:processing:{}", queue.consumer())),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_queue_of_calls_nobody_takes_goes_once_their_callers_gave_up() {
+    let redis = RedisServer::start();
+    let queue = queue(&redis, "q9:", 10_000);
+    queue.serve(&routes(&["a"])).await.unwrap();
+    let mut stranded = call("a", 1);
+    stranded.deadline_ms = unix_millis() + 1_500;
+    queue.push(stranded).await.unwrap();
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q9:queue:a"));
+    assert!(ttl > 0 && ttl <= 1_500, "PTTL {ttl}");
+    // A later call with more time left keeps the queue (and the earlier call) longer.
+    queue.push(call("a", 2)).await.unwrap();
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q9:queue:a"));
+    assert!(ttl > 1_500, "PTTL {ttl}");
+}

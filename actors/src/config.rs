@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::protocol::{ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_NAME_BYTES};
+use crate::protocol::{
+    ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_NAME_BYTES,
+};
 
 /// What one connection may do. Each exceeded limit answers a clear error frame (see
 /// [`crate::ErrorCode`]); none of them closes the connection except a full outbound
@@ -14,6 +16,12 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Longest channel name or action route, in bytes. Default 256.
     pub max_name_bytes: usize,
+    /// Deepest nesting of an action's JSON object (the object is level 1, each array or
+    /// object inside one more); deeper calls answer `bad_json` at once. One limit for
+    /// every process of a cluster, well below what any process can read back (serde_json
+    /// stops at 128, and a queued call or an echoed answer wraps the params a few levels
+    /// deeper), so that no call accepted here is unreadable elsewhere. Default 64.
+    pub max_json_depth: usize,
     /// Most channels one connection may be subscribed to at once; one more answers
     /// `too_many_channels`. Default 128.
     pub max_channels_per_connection: usize,
@@ -77,6 +85,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_name_bytes: DEFAULT_MAX_NAME_BYTES,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
             max_channels_per_connection: 128,
             max_pending_actions: 64,
             outbound_queue: 1024,
@@ -92,6 +101,7 @@ impl Limits {
         ParseLimits {
             max_frame_bytes: self.max_frame_bytes,
             max_name_bytes: self.max_name_bytes,
+            max_json_depth: self.max_json_depth,
         }
     }
 }
