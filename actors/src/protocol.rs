@@ -509,3 +509,32 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
         _ => Err(FrameError::new(ErrorCode::BadFrame, "unknown keyword")),
     }
 }
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    fn action(arrays: usize) -> String {
+        format!(
+            "action site/test {{\"requestUid\":\"r1\",\"deep\":{}1{}}}",
+            "[".repeat(arrays),
+            "]".repeat(arrays)
+        )
+    }
+
+    #[test]
+    fn an_action_nested_deeper_than_the_limit_is_refused_with_its_request_uid() {
+        let limits = ParseLimits {
+            max_json_depth: 4,
+            ..ParseLimits::default()
+        };
+        assert!(matches!(
+            parse_client_frame(&action(3), &limits),
+            Ok(ClientFrame::Action(_))
+        ));
+        let err = parse_client_frame(&action(4), &limits).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadJson);
+        assert_eq!(err.request_uid, Some(RequestUid::from("r1")));
+        assert!(err.message.contains("5 levels"), "{}", err.message);
+    }
+}
