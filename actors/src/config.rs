@@ -178,6 +178,9 @@ pub struct RedisConfig {
     /// How long one command (or one pipeline of publishes) may take. Default 2 s.
     pub command_timeout: Duration,
     /// First wait before reconnecting after Redis went away; doubled on each failure.
+    /// The hub's publisher does not double it: while Redis is down, it fails publishes at
+    /// once and tries again this long after each failure (one connect; a refused one
+    /// costs nothing), so publishing resumes within this much of Redis's return.
     /// Default 100 ms.
     pub reconnect_min: Duration,
     /// Longest wait between reconnection attempts. Default 5 s.
