@@ -331,3 +331,79 @@ async fn processes_started_while_redis_is_down_join_once_it_is_up() {
     assert!(a1.receives("test", "joined", LONG).await);
     assert!(b1.receives("test", "joined", LONG).await);
 }
+
+/// `{"deep":[[…1…]]}` with `arrays` arrays: the object is level 1, so `arrays + 1` deep.
+fn nested(arrays: usize) -> serde_json::Value {
+    let text = format!("{{\"deep\":{}1{}}}", "[".repeat(arrays), "]".repeat(arrays));
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+#[tokio::test]
+async fn a_call_no_process_could_read_is_refused_at_the_edge() {
+    let redis = RedisServer::start();
+    let prefix = "deep:";
+    let server = Cometd::server("s", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let _hub = Cometd::hub("h", &redis.url(), prefix, &[]);
+    let mut client = server.connect().await;
+
+    // Within max_json_depth (64): run on the other process and echoed back.
+    let params = nested(63);
+    let echo = client
+        .call_and_wait("site/test", params.clone(), LONG)
+        .await;
+    assert_eq!(echo["echo"], params, "{echo}");
+
+    // Deeper (the object and 126 arrays, which the hub process could not read back out
+    // of the queue): refused at once with the call's requestUid, not left to time out.
+    let refused = client.call_and_wait("site/test", nested(126), LONG).await;
+    assert_eq!(refused["error"]["code"], "bad_json", "{refused}");
+    let dead: i64 = redis.query(redis::cmd("EXISTS").arg("deep:dead"));
+    assert_eq!(dead, 0, "nothing reached the dead-letter list");
+}
+
+#[tokio::test]
+async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis() {
+    let redis = RedisServer::start();
+    let prefix = "stranded:";
+    let server = Cometd::server(
+        "s",
+        &redis.url(),
+        prefix,
+        &["--listen-actions", "false", "--action-timeout-ms", "1000"],
+    );
+    // A long heartbeat TTL: the route still counts as served long after the process died.
+    let mut first = Cometd::hub("h1", &redis.url(), prefix, &["--process-ttl-ms", "60000"]);
+    let mut client = server.connect().await;
+    client.subscribe("sleeps").await;
+    let echo = client.call_and_wait("site/test", json!({}), LONG).await;
+    assert!(echo.get("echo").is_some(), "{echo}");
+    first.kill9();
+
+    let uid = client
+        .call("site/sleep", json!({ "ms": 10, "notify": "sleeps" }))
+        .await;
+    let answer = client.answer(&uid, LONG).await;
+    assert_eq!(answer["error"]["code"], "timeout", "{answer}");
+    // The call does not wait in Redis for a process that may never come.
+    eventually("the stranded call leaves Redis", || {
+        redis.query::<i64>(redis::cmd("EXISTS").arg("stranded:queue:site/sleep")) == 0
+    })
+    .await;
+
+    // A process for the route comes back: it runs new calls, never the stranded one.
+    let _second = Cometd::hub("h2", &redis.url(), prefix, &[]);
+    let fresh = client
+        .call_and_wait("site/sleep", json!({ "ms": 10, "notify": "sleeps" }), LONG)
+        .await;
+    assert_eq!(fresh["slept"], 10, "{fresh}");
+    let suffix = format!(" {uid}");
+    let late = client
+        .find(SHORT, |f| {
+            f.starts_with("channel sleeps started ") && f.ends_with(&suffix)
+        })
+        .await;
+    assert_eq!(
+        late, None,
+        "the stranded call ran after its caller was told `timeout`"
+    );
+}

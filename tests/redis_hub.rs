@@ -1,6 +1,8 @@
 //! The Redis hub against a real Redis of the test's own: `flush` resolves only once
 //! everything published before it reached Redis, so that a message sent afterwards by
-//! another connection (as the Redis queue sends an action's answer) arrives after them.
+//! another connection (as the Redis queue sends an action's answer) arrives after them;
+//! while Redis stalls, the publishes waiting for it are bounded in bytes; after Redis
+//! restarts, publishing resumes at once.
 
 #[path = "common/redis.rs"]
 mod redis_server;
@@ -10,8 +12,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::web::Bytes;
-use comet::actors::HubMessage;
+use comet::actors::{HubError, HubMessage};
 use comet::{Hub, RedisConfig, RedisHub};
+use futures_util::FutureExt;
 use redis_server::RedisServer;
 
 /// The hub's sink; this test hears the channel through a connection of its own.
@@ -77,4 +80,98 @@ async fn a_flush_waits_for_every_earlier_publish() {
         .chain(["end".to_owned()])
         .collect();
     assert_eq!(got, expected);
+}
+
+/// A started hub on `config`.
+async fn started(config: &RedisConfig) -> RedisHub {
+    let hub = RedisHub::new(config).expect("a valid URL");
+    hub.start(Ignore.start().recipient()).await.unwrap();
+    hub
+}
+
+#[actix_web::test]
+async fn a_stalled_redis_holds_a_bounded_number_of_bytes_and_frees_them_when_back() {
+    let redis = RedisServer::start();
+    let mut config = RedisConfig::new(redis.url());
+    // Nothing times out during the stall: only the byte bound may refuse publishes.
+    config.command_timeout = Duration::from_secs(60);
+    config.publish_buffer_bytes = 256 * 1024;
+    let hub = started(&config).await;
+    hub.publish("stall:c", Bytes::from("warm")).await.unwrap();
+
+    redis.stop();
+    // 64 KiB (and a 7-byte channel name) each: three fit in 256 KiB, the rest are refused
+    // at once; nothing waits for the stall to end to learn it.
+    let payload = Bytes::from(vec![b'x'; 64 * 1024]);
+    let mut waiting = Vec::new();
+    let mut refused = 0;
+    for _ in 0..20 {
+        let mut publish = hub.publish("stall:c", payload.clone());
+        match (&mut publish).now_or_never() {
+            None => waiting.push(publish),
+            Some(Err(HubError::Unavailable(why))) => {
+                assert!(why.contains("publish_buffer_bytes"), "{why}");
+                refused += 1;
+            }
+            Some(other) => panic!("a publish was answered while Redis is stalled: {other:?}"),
+        }
+    }
+    assert_eq!((waiting.len(), refused), (3, 17));
+
+    redis.resume();
+    for publish in waiting {
+        publish
+            .await
+            .expect("a waiting publish goes out once Redis is back");
+    }
+    // The bytes were freed as Redis answered: as many fit again, and go out.
+    for _ in 0..3 {
+        let publish = hub.publish("stall:c", payload.clone());
+        publish.await.expect("room again after the stall");
+    }
+}
+
+#[actix_web::test]
+async fn a_connection_broken_while_idle_is_replaced_without_failing_a_publish() {
+    let mut redis = RedisServer::start();
+    let hub = started(&RedisConfig::new(redis.url())).await;
+    hub.publish("idle:c", Bytes::from("before")).await.unwrap();
+    // Redis restarts while nobody publishes: the publisher's connection is dead, which it
+    // finds out only on the next publish.
+    redis.restart();
+    hub.publish("idle:c", Bytes::from("after"))
+        .await
+        .expect("the first publish after Redis is back goes out on a fresh connection");
+}
+
+#[actix_web::test]
+async fn publishing_resumes_soon_after_a_long_outage() {
+    let mut redis = RedisServer::start();
+    let hub = started(&RedisConfig::new(redis.url())).await;
+    hub.publish("outage:c", Bytes::from("before"))
+        .await
+        .unwrap();
+    redis.kill();
+    // A few seconds of outage with steady publishes, each failing: long enough for an
+    // exponential backoff to reach seconds between tries.
+    for n in 0..40 {
+        let publish = hub.publish("outage:c", Bytes::from(format!("down-{n}")));
+        assert!(
+            matches!(publish.await, Err(HubError::Unavailable(_))),
+            "a publish succeeded with Redis down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    redis.restart();
+    // Redis answers again: the publisher tries again within `reconnect_min` (100 ms), so
+    // a publish goes out within a few tries 50 ms apart.
+    let mut tries = 0;
+    while hub.publish("outage:c", Bytes::from("back")).await.is_err() {
+        tries += 1;
+        assert!(
+            tries < 20,
+            "publishing did not resume within 20 tries 50 ms apart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -11,8 +11,9 @@ use comet::actors::protocol::RequestUid;
 use comet::actors::queue::unix_millis;
 use comet::actors::{ActionCall, Claimed, Popped, QueueError};
 use comet::{ConnectionId, ConnectionInfo, Queue, RedisConfig, RedisQueue};
+use futures_util::FutureExt;
 use redis_server::RedisServer;
-use serde_json::Map;
+use serde_json::{json, Map};
 
 fn call(route: &str, n: u64) -> ActionCall {
     ActionCall {
@@ -301,4 +302,143 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         got.push(payload);
     }
     assert_eq!(got, ["answer 1", "answer 2 again"]);
+}
+
+#[tokio::test]
+async fn a_stalled_redis_holds_a_bounded_number_of_bytes_of_calls() {
+    let redis = RedisServer::start();
+    let mut config = RedisConfig::new(redis.url());
+    // Nothing times out during the stall: only the byte bound may refuse calls.
+    config.command_timeout = Duration::from_secs(60);
+    config.queue_buffer_bytes = 256 * 1024;
+    let queue = RedisQueue::new(&config, "q7:").expect("a valid URL");
+    queue.serve(&routes(&["a"])).await.unwrap();
+
+    redis.stop();
+    let big = |n: u64| {
+        let mut call = call("a", n);
+        call.params
+            .insert("text".into(), json!("x".repeat(64 * 1024)));
+        call
+    };
+    let (mut waiting, mut refused) = (Vec::new(), 0);
+    for n in 0..20 {
+        let mut push = queue.push(big(n));
+        match (&mut push).now_or_never() {
+            None => waiting.push(push),
+            Some(Err(QueueError::Unavailable(why))) => {
+                assert!(why.contains("queue_buffer_bytes"), "{why}");
+                refused += 1;
+            }
+            Some(other) => panic!("a push was answered while Redis is stalled: {other:?}"),
+        }
+    }
+    // A little over 64 KiB each: three fit in 256 KiB.
+    assert_eq!((waiting.len(), refused), (3, 17));
+
+    redis.resume();
+    for push in waiting {
+        push.await
+            .expect("a waiting call goes out once Redis is back");
+    }
+    for n in 20..23 {
+        queue
+            .push(big(n))
+            .await
+            .expect("room again after the stall");
+    }
+    assert_eq!(llen(&redis, "q7:queue:a"), 6);
+}
+
+/// A queued call whose params nest `depth` arrays deep, as a client could never send
+/// it past the edge's `max_json_depth`, but an older or differently set process might.
+fn nested_entry(route: &str, uid: &str, connection: &str, depth: usize) -> String {
+    let params = format!("{{\"deep\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+    format!(
+        "{{\"id\":\"poison\",\"route\":\"{route}\",\"requestUid\":\"{uid}\",\"params\":{params},\
+         \"connection\":{{\"id\":\"{connection}\",\"ip\":null,\"headers\":{{}},\"query\":\"\",\
+         \"transport\":\"websocket\"}},\"deadline_ms\":{}}}",
+        unix_millis() + 60_000
+    )
+}
+
+#[tokio::test]
+async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded() {
+    use comet::actors::ProcessMessage;
+    let redis = RedisServer::start();
+    let mut config = RedisConfig::new(redis.url());
+    config.dead_letters_max = 3;
+    config.dead_letters_ttl = Duration::from_secs(60);
+    let queue = RedisQueue::new(&config, "q8:").expect("a valid URL");
+    queue.serve(&routes(&["a"])).await.unwrap();
+    let (heard, hearing) = std::sync::mpsc::channel();
+    let (subscribed, ready) = std::sync::mpsc::channel();
+    let mut connection = redis.connection();
+    std::thread::spawn(move || {
+        let mut pubsub = connection.as_pubsub();
+        pubsub.subscribe("q8:process:p1").expect("SUBSCRIBE");
+        let _ = subscribed.send(());
+        while let Ok(message) = pubsub.get_message() {
+            if heard.send(message.get_payload_bytes().to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    ready.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    // Too deep for serde_json (128 levels) as a whole call, yet its caller can be read.
+    let poison = nested_entry("a", "r7", "p1.7", 130);
+    let _: i64 = redis.query(redis::cmd("RPUSH").arg("q8:queue:a").arg(&poison));
+    for n in 0..4 {
+        let _: i64 = redis.query(
+            redis::cmd("RPUSH")
+                .arg("q8:queue:a")
+                .arg(format!("{{not json {n}")),
+        );
+    }
+    let popped = queue.pop(&routes(&["a"]), 10).await.unwrap();
+    assert!(popped.calls.is_empty());
+
+    // The caller hears `bad_json` at once, not `timeout` after action_timeout.
+    let answer = hearing
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the caller of the unreadable call is answered");
+    match ProcessMessage::decode(&answer) {
+        Ok(ProcessMessage::Answer {
+            to,
+            request_uid,
+            frame,
+        }) => {
+            assert_eq!(to.as_str(), "p1.7");
+            assert_eq!(request_uid, RequestUid::from("r7"));
+            assert!(frame.contains("\"code\":\"bad_json\""), "{frame}");
+        }
+        other => panic!("not an answer: {other:?}"),
+    }
+    // The dead list keeps the newest three, for a while; every entry was counted.
+    let dead: Vec<String> = redis.query(redis::cmd("LRANGE").arg("q8:dead").arg(0).arg(-1));
+    assert_eq!(dead, ["{not json 1", "{not json 2", "{not json 3"]);
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q8:dead"));
+    assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
+    assert_eq!(queue.dead_letters(), 5);
+    assert_eq!(
+        llen(&redis, &format!("q8:processing:{}", queue.consumer())),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_queue_of_calls_nobody_takes_goes_once_their_callers_gave_up() {
+    let redis = RedisServer::start();
+    let queue = queue(&redis, "q9:", 10_000);
+    queue.serve(&routes(&["a"])).await.unwrap();
+    let mut stranded = call("a", 1);
+    stranded.deadline_ms = unix_millis() + 1_500;
+    queue.push(stranded).await.unwrap();
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q9:queue:a"));
+    assert!(ttl > 0 && ttl <= 1_500, "PTTL {ttl}");
+    // A later call with more time left keeps the queue (and the earlier call) longer.
+    queue.push(call("a", 2)).await.unwrap();
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q9:queue:a"));
+    assert!(ttl > 1_500, "PTTL {ttl}");
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::protocol::{ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_NAME_BYTES};
+use crate::protocol::{
+    ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_NAME_BYTES,
+};
 
 /// What one connection may do. Each exceeded limit answers a clear error frame (see
 /// [`crate::ErrorCode`]); none of them closes the connection except a full outbound
@@ -14,6 +16,12 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Longest channel name or action route, in bytes. Default 256.
     pub max_name_bytes: usize,
+    /// Deepest nesting of an action's JSON object (the object is level 1, each array or
+    /// object inside one more); deeper calls answer `bad_json` at once. One limit for
+    /// every process of a cluster, well below what any process can read back (serde_json
+    /// stops at 128, and a queued call or an echoed answer wraps the params a few levels
+    /// deeper), so that no call accepted here is unreadable elsewhere. Default 64.
+    pub max_json_depth: usize,
     /// Most channels one connection may be subscribed to at once; one more answers
     /// `too_many_channels`. Default 128.
     pub max_channels_per_connection: usize,
@@ -77,6 +85,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_name_bytes: DEFAULT_MAX_NAME_BYTES,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
             max_channels_per_connection: 128,
             max_pending_actions: 64,
             outbound_queue: 1024,
@@ -100,6 +109,7 @@ impl Limits {
         ParseLimits {
             max_frame_bytes: self.max_frame_bytes,
             max_name_bytes: self.max_name_bytes,
+            max_json_depth: self.max_json_depth,
         }
     }
 }
@@ -176,6 +186,9 @@ pub struct RedisConfig {
     /// How long one command (or one pipeline of publishes) may take. Default 2 s.
     pub command_timeout: Duration,
     /// First wait before reconnecting after Redis went away; doubled on each failure.
+    /// The hub's publisher does not double it: while Redis is down, it fails publishes at
+    /// once and tries again this long after each failure (one connect; a refused one
+    /// costs nothing), so publishing resumes within this much of Redis's return.
     /// Default 100 ms.
     pub reconnect_min: Duration,
     /// Longest wait between reconnection attempts. Default 5 s.
@@ -183,13 +196,27 @@ pub struct RedisConfig {
     /// Publishes waiting for the publisher connection; beyond this a publish fails at once
     /// (`hub unavailable`) instead of holding memory while Redis is slow. Default 65,536.
     pub publish_buffer: usize,
+    /// Bytes (channel names and payloads) of the publishes waiting for the publisher
+    /// connection or on their way, the other bound of the same buffer (whichever fills
+    /// first): 65,536 publishes of 64 KiB would be 4 GiB. Beyond it a publish fails at once
+    /// (the client gets `unavailable`), and the bytes are freed as Redis answers. A single
+    /// publish larger than this still goes into an empty buffer. Default 16 MiB.
+    pub publish_buffer_bytes: usize,
     /// Most publishes sent to Redis in one pipeline (one write, one round trip).
     /// Default 512.
     pub publish_batch: usize,
+    /// Most bytes sent to Redis in one pipeline of publishes or one queue script call, the
+    /// other bound of `publish_batch` and `queue_batch` (a single larger item still goes,
+    /// alone), so that one round trip stays short for Redis and for the calls behind it.
+    /// Default 1 MiB.
+    pub batch_bytes: usize,
     /// Action calls (and acknowledgements) of this process waiting to be sent to the
     /// queue; beyond this a call fails at once (`unavailable`) instead of holding memory
     /// while Redis is slow. Default 65,536.
     pub queue_buffer: usize,
+    /// Bytes of those calls and acknowledgements (entries and answers), the other bound
+    /// of the same buffer, whichever fills first. Default 16 MiB.
+    pub queue_buffer_bytes: usize,
     /// Most action calls pushed, taken or acknowledged in one Redis command: what piled
     /// up while the previous command was on its way goes out as one. At most 1,000.
     /// Default 256.
@@ -204,6 +231,12 @@ pub struct RedisConfig {
     /// low risks running a call twice when a live process stalls longer than it.
     /// Default 10 s.
     pub process_ttl: Duration,
+    /// Most entries kept in the dead-letter list `<prefix>dead` (queue entries that could
+    /// not be read, set aside for an operator); the oldest go first. Default 1,000.
+    pub dead_letters_max: usize,
+    /// How long the dead-letter list is kept after the last entry was set aside in it.
+    /// Default 7 days.
+    pub dead_letters_ttl: Duration,
 }
 
 impl RedisConfig {
@@ -216,11 +249,16 @@ impl RedisConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             publish_buffer: 65_536,
+            publish_buffer_bytes: 16 * 1024 * 1024,
             publish_batch: 512,
+            batch_bytes: 1024 * 1024,
             queue_buffer: 65_536,
+            queue_buffer_bytes: 16 * 1024 * 1024,
             queue_batch: 256,
             ping_interval: Duration::from_secs(10),
             process_ttl: Duration::from_secs(10),
+            dead_letters_max: 1000,
+            dead_letters_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 

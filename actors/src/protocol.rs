@@ -41,6 +41,10 @@ const TOO_LARGE_PROBE_BYTES: usize = 1024;
 /// The frame a server sends every heartbeat interval to a connection that asked for it
 /// (`hello {"heartbeat":true}`).
 pub const PING_FRAME: &str = "ping";
+/// The default deepest nesting of an action's JSON (the object itself is level 1). Far
+/// below serde_json's limit of 128, which every process must stay under when it reads
+/// the call back (inside the queued call) or its echo (inside an answer).
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
 
 /// The limits the parser enforces; see the fields of the same names in [`crate::Limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct ParseLimits {
     pub max_frame_bytes: usize,
     /// Longest channel name or route, in bytes.
     pub max_name_bytes: usize,
+    /// Deepest nesting of an action's JSON object.
+    pub max_json_depth: usize,
 }
 
 impl Default for ParseLimits {
@@ -56,6 +62,7 @@ impl Default for ParseLimits {
         ParseLimits {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_name_bytes: DEFAULT_MAX_NAME_BYTES,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
         }
     }
 }
@@ -428,6 +435,17 @@ fn parse_action(rest: &str, limits: &ParseLimits) -> Result<ActionRequest, Frame
             ))
         }
     };
+    let depth = json_depth(&params);
+    if depth > limits.max_json_depth {
+        return Err(FrameError::new(
+            ErrorCode::BadJson,
+            format!(
+                "the action's JSON nests {depth} levels deep; at most {} are accepted",
+                limits.max_json_depth
+            ),
+        )
+        .about_request(request_uid));
+    }
     if let Err(why) = check_name(route, limits.max_name_bytes) {
         return Err(
             FrameError::new(ErrorCode::BadRoute, format!("route {why}")).about_request(request_uid)
@@ -438,6 +456,27 @@ fn parse_action(rest: &str, limits: &ParseLimits) -> Result<ActionRequest, Frame
         request_uid,
         params,
     })
+}
+
+/// How deep `object` nests: 1 for an object of plain values, one more for each array or
+/// object inside (without recursion, whatever the input).
+fn json_depth(object: &Map<String, Value>) -> usize {
+    let mut deepest = 1;
+    let mut stack: Vec<(&Value, usize)> = object.values().map(|value| (value, 2)).collect();
+    while let Some((value, depth)) = stack.pop() {
+        match value {
+            Value::Array(items) => {
+                deepest = deepest.max(depth);
+                stack.extend(items.iter().map(|item| (item, depth + 1)));
+            }
+            Value::Object(fields) => {
+                deepest = deepest.max(depth);
+                stack.extend(fields.values().map(|field| (field, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Formats a client's `subscribe` frame.
@@ -614,5 +653,34 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
             .map(ServerFrame::Hello)
             .map_err(|err| FrameError::new(ErrorCode::BadJson, format!("bad hello answer: {err}"))),
         _ => Err(FrameError::new(ErrorCode::BadFrame, "unknown keyword")),
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    fn action(arrays: usize) -> String {
+        format!(
+            "action site/test {{\"requestUid\":\"r1\",\"deep\":{}1{}}}",
+            "[".repeat(arrays),
+            "]".repeat(arrays)
+        )
+    }
+
+    #[test]
+    fn an_action_nested_deeper_than_the_limit_is_refused_with_its_request_uid() {
+        let limits = ParseLimits {
+            max_json_depth: 4,
+            ..ParseLimits::default()
+        };
+        assert!(matches!(
+            parse_client_frame(&action(3), &limits),
+            Ok(ClientFrame::Action(_))
+        ));
+        let err = parse_client_frame(&action(4), &limits).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadJson);
+        assert_eq!(err.request_uid, Some(RequestUid::from("r1")));
+        assert!(err.message.contains("5 levels"), "{}", err.message);
     }
 }

@@ -111,6 +111,26 @@ impl RedisServer {
         }
     }
 
+    /// Freezes Redis (SIGSTOP), as a stalled server: connections stay open, nothing is
+    /// answered until [`resume`](Self::resume).
+    pub fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a stopped Redis run again (SIGCONT); it answers what waited meanwhile.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is not running");
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill {signal} failed");
+    }
+
     /// Starts Redis again on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();

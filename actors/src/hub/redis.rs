@@ -3,12 +3,18 @@
 //! Two tasks do the talking, both started by [`Hub::start`]:
 //!
 //! - the **publisher** owns one pooled connection. [`Hub::publish`] puts the message on
-//!   a bounded in-memory queue before it returns (so publishes take effect in call
-//!   order, whoever calls), and the publisher sends everything queued as one pipeline:
-//!   one write and one round trip for many messages, in order. While Redis is away it
-//!   fails publishes at once (and retries the connection with backoff) instead of
-//!   letting them pile up. A [`Hub::flush`] is a marker in that queue, answered with its
-//!   batch (at once when nothing is unconfirmed).
+//!   an in-memory queue before it returns (so publishes take effect in call order,
+//!   whoever calls), and the publisher sends everything queued as one pipeline: one
+//!   write and one round trip for many messages, in order. The queue is bounded in
+//!   messages (`publish_buffer`) and in bytes (`publish_buffer_bytes`), counted until
+//!   Redis answered: while Redis stalls, a publish beyond either bound fails at once
+//!   (`hub unavailable`) instead of holding memory, and the room comes back as Redis
+//!   answers. A connection that broke while idle (Redis restarted) is replaced at once
+//!   by a fresh one for the same pipeline, so a publish fails only when Redis is really
+//!   unreachable; then publishes fail at once for `reconnect_min` before the next try
+//!   (a try costs one connect), so publishing resumes within that much of Redis's
+//!   return. A [`Hub::flush`] is a marker in that queue, answered with its batch (at
+//!   once when nothing is unconfirmed).
 //! - the **subscriber** owns the one dedicated pub/sub connection. It remembers the set
 //!   of channels the process wants; after losing Redis it reconnects with backoff and
 //!   subscribes all of them again. A `subscribe` resolves once Redis confirmed it, or at
@@ -23,7 +29,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use bytes::Bytes;
@@ -46,7 +52,19 @@ const RESUBSCRIBE_CHUNK: usize = 1000;
 struct Publish {
     /// Channel and payload; `None` for a [`Hub::flush`] marker, answered with its batch.
     message: Option<(String, Bytes)>,
+    /// Bytes counted in [`Buffered::bytes`] for it (0 for a marker).
+    bytes: usize,
     done: oneshot::Sender<Result<(), HubError>>,
+}
+
+/// What the publishes not yet answered hold, shared by the hub (which counts them in)
+/// and the publisher (which counts them out once Redis answered).
+#[derive(Default)]
+struct Buffered {
+    /// Publishes queued and not yet answered, so that a flush with none skips the queue.
+    messages: AtomicUsize,
+    /// Their bytes (channel names and payloads), bounded by `publish_buffer_bytes`.
+    bytes: AtomicUsize,
 }
 
 /// A change of the subscription set, for the subscriber.
@@ -88,8 +106,7 @@ pub struct RedisHub {
     client: Client,
     pool: Pool,
     publishes: mpsc::Sender<Publish>,
-    /// Publishes queued and not yet answered, so that a flush with none skips the queue.
-    unconfirmed: Arc<AtomicUsize>,
+    buffered: Arc<Buffered>,
     changes: mpsc::UnboundedSender<Change>,
     pending: Mutex<Option<Pending>>,
 }
@@ -108,7 +125,7 @@ impl RedisHub {
             client,
             pool,
             publishes,
-            unconfirmed: Arc::new(AtomicUsize::new(0)),
+            buffered: Arc::new(Buffered::default()),
             changes,
             pending: Mutex::new(Some(Pending {
                 publishes: publishes_rx,
@@ -151,7 +168,7 @@ impl Hub for RedisHub {
             self.pool.clone(),
             self.config.clone(),
             pending.publishes,
-            self.unconfirmed.clone(),
+            self.buffered.clone(),
         ));
         runtime.spawn(subscriber(
             self.client.clone(),
@@ -168,7 +185,7 @@ impl Hub for RedisHub {
     }
 
     fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
-        if self.unconfirmed.load(Ordering::Acquire) == 0 {
+        if self.buffered.messages.load(Ordering::Acquire) == 0 {
             return future::ready(Ok(())).boxed();
         }
         self.queue(None)
@@ -190,20 +207,35 @@ impl Hub for RedisHub {
 }
 
 impl RedisHub {
-    /// Queues a publish (or a flush marker) for the publisher.
+    /// Queues a publish (or a flush marker) for the publisher, or refuses it at once when
+    /// the buffer is full in messages or in bytes.
     fn queue(&self, message: Option<(String, Bytes)>) -> BoxFuture<'static, Result<(), HubError>> {
         let (done, answer) = oneshot::channel();
         let counted = message.is_some();
+        let bytes = message
+            .as_ref()
+            .map_or(0, |(channel, payload)| channel.len() + payload.len());
         if counted {
-            self.unconfirmed.fetch_add(1, Ordering::AcqRel);
+            if let Err(held) = self.reserve(bytes) {
+                return future::ready(Err(HubError::Unavailable(format!(
+                    "{held} bytes of publishes already wait for Redis (publish_buffer_bytes \
+                     is {})",
+                    self.config.publish_buffer_bytes
+                ))))
+                .boxed();
+            }
         }
-        match self.publishes.try_send(Publish { message, done }) {
+        match self.publishes.try_send(Publish {
+            message,
+            bytes,
+            done,
+        }) {
             Ok(()) => answer
                 .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
                 .boxed(),
             Err(err) => {
                 if counted {
-                    self.unconfirmed.fetch_sub(1, Ordering::AcqRel);
+                    release(&self.buffered, 1, bytes);
                 }
                 future::ready(Err(match err {
                     mpsc::error::TrySendError::Full(_) => HubError::Unavailable(format!(
@@ -216,6 +248,25 @@ impl RedisHub {
             }
         }
     }
+
+    /// Counts one more publish of `bytes` in, unless the bytes already buffered leave no
+    /// room for it (a publish always fits an empty buffer); else answers those bytes.
+    fn reserve(&self, bytes: usize) -> Result<(), usize> {
+        let limit = self.config.publish_buffer_bytes;
+        self.buffered
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held == 0 || held.saturating_add(bytes) <= limit).then(|| held + bytes)
+            })?;
+        self.buffered.messages.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+/// Counts answered (or refused) publishes out of the buffer.
+fn release(buffered: &Buffered, messages: usize, bytes: usize) {
+    buffered.messages.fetch_sub(messages, Ordering::AcqRel);
+    buffered.bytes.fetch_sub(bytes, Ordering::AcqRel);
 }
 
 fn unavailable(err: impl std::fmt::Display) -> HubError {
@@ -227,27 +278,23 @@ async fn publisher(
     pool: Pool,
     config: Arc<RedisConfig>,
     mut queue: mpsc::Receiver<Publish>,
-    unconfirmed: Arc<AtomicUsize>,
+    buffered: Arc<Buffered>,
 ) {
     let mut connection: Option<PooledConnection> = None;
-    let mut backoff = Backoff::new(&config);
     // While Redis is down: when to try again, and the error to answer until then.
     let mut down: Option<(Instant, HubError)> = None;
-    let mut batch = Vec::with_capacity(config.publish_batch.max(1));
-    while queue
-        .recv_many(&mut batch, config.publish_batch.max(1))
-        .await
-        > 0
-    {
+    let retry = config.reconnect_min.max(Duration::from_millis(1));
+    let mut batch = Batch::new(&config);
+    while batch.fill(&mut queue).await {
         let attempt = down
             .as_ref()
             .is_none_or(|(retry_at, _)| Instant::now() >= *retry_at);
-        let messages = batch.iter().filter(|p| p.message.is_some()).count();
+        let (messages, bytes) = batch.counts();
         let result = match &down {
             // Only flush markers: everything before them is answered already.
             _ if messages == 0 => Ok(()),
             Some((_, err)) if !attempt => Err(err.clone()),
-            _ => send_batch(&pool, &mut connection, &batch).await,
+            _ => send_batch(&pool, &mut connection, &batch.publishes).await,
         };
         if attempt && messages > 0 {
             match &result {
@@ -255,39 +302,89 @@ async fn publisher(
                     if down.take().is_some() {
                         log::info!("redis hub: publishing again");
                     }
-                    backoff.reset();
                 }
                 Err(err) => {
                     if down.is_none() {
                         log::error!(
                             "redis hub: cannot publish ({err}); publishes fail until Redis \
-                             is back, retrying with backoff"
+                             is back, trying again every {} ms",
+                            retry.as_millis()
                         );
                     }
-                    down = Some((Instant::now() + backoff.next_wait(), err.clone()));
+                    down = Some((Instant::now() + retry, err.clone()));
                 }
             }
         }
-        unconfirmed.fetch_sub(messages, Ordering::AcqRel);
-        for publish in batch.drain(..) {
+        release(&buffered, messages, bytes);
+        for publish in batch.publishes.drain(..) {
             let _ = publish.done.send(result.clone());
         }
     }
     log::debug!("redis hub: publisher stopped");
 }
 
-/// Sends one batch as a pipeline; a failed connection is dropped from the pool.
+/// The publishes sent as one pipeline: at most `publish_batch` of them and, unless one
+/// alone is larger, at most `batch_bytes`.
+struct Batch {
+    publishes: Vec<Publish>,
+    /// Taken off the queue but over the byte bound of the last batch: the next one's first.
+    carry: Option<Publish>,
+    max: usize,
+    max_bytes: usize,
+}
+
+impl Batch {
+    fn new(config: &RedisConfig) -> Batch {
+        let max = config.publish_batch.max(1);
+        Batch {
+            publishes: Vec::with_capacity(max),
+            carry: None,
+            max,
+            max_bytes: config.batch_bytes.max(1),
+        }
+    }
+
+    /// Waits for the next publishes and takes what piled up; false once the hub is gone.
+    async fn fill(&mut self, queue: &mut mpsc::Receiver<Publish>) -> bool {
+        let first = match self.carry.take() {
+            Some(first) => first,
+            None => match queue.recv().await {
+                Some(first) => first,
+                None => return false,
+            },
+        };
+        let mut bytes = first.bytes;
+        self.publishes.push(first);
+        while self.publishes.len() < self.max {
+            let Ok(next) = queue.try_recv() else { break };
+            if bytes + next.bytes > self.max_bytes {
+                self.carry = Some(next);
+                break;
+            }
+            bytes += next.bytes;
+            self.publishes.push(next);
+        }
+        true
+    }
+
+    /// How many messages (not flush markers) the batch holds, and their bytes.
+    fn counts(&self) -> (usize, usize) {
+        self.publishes
+            .iter()
+            .filter(|p| p.message.is_some())
+            .fold((0, 0), |(n, bytes), p| (n + 1, bytes + p.bytes))
+    }
+}
+
+/// Sends one batch as a pipeline. A connection held from before that turns out broken
+/// (Redis restarted or the network dropped it while idle) is dropped from the pool and
+/// the pipeline sent again at once on a fresh one: nothing was executed on a dead
+/// connection. A pipeline that timed out is not sent again (Redis may have run it).
 async fn send_batch(
     pool: &Pool,
     connection: &mut Option<PooledConnection>,
     batch: &[Publish],
 ) -> Result<(), HubError> {
-    if connection.is_none() {
-        *connection = Some(pool.get().await.map_err(unavailable)?);
-    }
-    let Some(live) = connection.as_mut() else {
-        return Err(HubError::NotRunning);
-    };
     let mut pipe = redis::pipe();
     for (channel, payload) in batch.iter().filter_map(|p| p.message.as_ref()) {
         pipe.cmd("PUBLISH")
@@ -295,16 +392,35 @@ async fn send_batch(
             .arg(payload.as_ref())
             .ignore();
     }
+    if let Some(live) = connection.as_mut() {
+        match pipe.query_async::<()>(&mut **live).await {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                drop_connection(connection);
+                if err.is_timeout() || !(err.is_connection_dropped() || err.is_io_error()) {
+                    return Err(unavailable(err));
+                }
+                log::debug!(
+                    "redis hub: the publisher's connection broke ({err}); using a fresh one"
+                );
+            }
+        }
+    }
+    let live = connection.insert(pool.get().await.map_err(unavailable)?);
     match pipe.query_async::<()>(&mut **live).await {
         Ok(()) => Ok(()),
         Err(err) => {
-            // Take it out of the pool for good: it may be broken, and a fresh one is
-            // cheap to open.
-            if let Some(broken) = connection.take() {
-                drop(PooledConnection::take(broken));
-            }
+            drop_connection(connection);
             Err(unavailable(err))
         }
+    }
+}
+
+/// Takes a failed connection out of the pool for good: it may be broken, and a fresh
+/// one is cheap to open.
+fn drop_connection(connection: &mut Option<PooledConnection>) {
+    if let Some(broken) = connection.take() {
+        drop(PooledConnection::take(broken));
     }
 }
 

@@ -10,6 +10,7 @@
 mod memory;
 mod redis;
 mod redis_batch;
+mod redis_dead;
 mod redis_scripts;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -9,7 +9,7 @@
 //! | `P alive:<consumer>` | string, with TTL | the process's heartbeat |
 //! | `P served:<route>` | sorted set | processes serving `route`, scored by heartbeat expiry |
 //! | `P consumers` | set | processes that may hold taken calls, for the reaper |
-//! | `P dead` | list | entries that could not be read, set aside for an operator |
+//! | `P dead` | list | entries that could not be read, set aside for an operator (bounded: see `redis_dead.rs`) |
 //!
 //! A call is pushed (RPUSH) only if some live process serves its route, and the push
 //! itself publishes the "queue updated" notice (`P actions`); it is taken (LPOP into the
@@ -40,9 +40,10 @@ use futures::future::{self, BoxFuture, FutureExt};
 use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, RedisError, Script};
 
-use super::redis_batch::{Batcher, SendBatch};
+use super::redis_batch::{Batcher, Bounds, SendBatch};
+use super::redis_dead::{self as dead, DeadCount};
 use super::redis_scripts as scripts;
-use super::{ActionCall, Claimed, Popped, Queue, QueueError, Reply};
+use super::{unix_millis, ActionCall, Claimed, Popped, Queue, QueueError, Reply};
 use crate::config::RedisConfig;
 use crate::hub::HubNames;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
@@ -95,6 +96,8 @@ struct Inner {
     upkeep: Mutex<bool>,
     /// Set by [`Queue::leave`]: the heartbeat stops for good.
     left: AtomicBool,
+    /// Entries this process set aside in `P dead`.
+    dead: DeadCount,
 }
 
 /// A [`Queue`] in Redis lists: first come first served, at least once, shared by every
@@ -128,10 +131,15 @@ impl RedisQueue {
             notice: HubNames::new(prefix).actions().to_owned(),
             processing: format!("{prefix}processing:{consumer}"),
         });
-        let (buffer, batch) = (config.queue_buffer, config.queue_batch);
+        let bounds = Bounds {
+            buffer: config.queue_buffer,
+            buffer_bytes: config.queue_buffer_bytes,
+            batch: config.queue_batch,
+            batch_bytes: config.batch_bytes,
+        };
         Ok(RedisQueue {
             inner: Arc::new(Inner {
-                exchange: Batcher::new("call", buffer, batch, send_exchange(link.clone())),
+                exchange: Batcher::new("call", bounds, Op::size, send_exchange(link.clone())),
                 link,
                 config: config.clone(),
                 consumer,
@@ -144,6 +152,7 @@ impl RedisQueue {
                 served: Mutex::new(BTreeSet::new()),
                 upkeep: Mutex::new(false),
                 left: AtomicBool::new(false),
+                dead: DeadCount::default(),
             }),
         })
     }
@@ -152,16 +161,39 @@ impl RedisQueue {
     pub fn consumer(&self) -> &str {
         &self.inner.consumer
     }
+
+    /// How many queue entries this process has set aside in the dead-letter list
+    /// `<prefix>dead` since it started (unreadable calls it took, or found in the
+    /// processing list of a dead process): a counter for a metric. Each is also logged.
+    pub fn dead_letters(&self) -> u64 {
+        self.inner.dead.get()
+    }
 }
 
 /// One operation for the [`scripts::EXCHANGE`] script.
 enum Op {
     /// Acknowledge a call (entry), publishing its answer if any.
     Ack(String, Option<Reply>),
-    /// Push a call (route, entry).
-    Push(String, Vec<u8>),
+    /// Push a call (route, entry, ms before its caller gives up).
+    Push(String, Vec<u8>, u64),
     /// Take up to `max` calls from these queues' routes.
     Take(usize, Vec<String>),
+}
+
+impl Op {
+    /// Its bytes, for the queue's byte bounds.
+    fn size(&self) -> usize {
+        match self {
+            Op::Ack(entry, reply) => {
+                entry.len()
+                    + reply
+                        .as_ref()
+                        .map_or(0, |r| r.channel.len() + r.payload.len())
+            }
+            Op::Push(route, entry, _) => route.len() + entry.len(),
+            Op::Take(_, routes) => routes.iter().map(String::len).sum(),
+        }
+    }
 }
 
 /// What Redis answered to one [`Op`].
@@ -212,8 +244,8 @@ fn send_exchange(link: Arc<Link>) -> SendBatch<Op, Outcome> {
                             None => invocation.arg("").arg(""),
                         };
                     }
-                    Op::Push(route, entry) => {
-                        invocation.arg("p").arg(route).arg(entry);
+                    Op::Push(route, entry, ttl) => {
+                        invocation.arg("p").arg(route).arg(entry).arg(*ttl);
                     }
                     Op::Take(max, routes) => {
                         invocation.arg("t").arg(*max).arg(routes.len());
@@ -239,6 +271,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How long a queue must keep `call` (at least a second, so a late push never expires a
+/// list at once): until its caller gives up.
+fn time_left(call: &ActionCall) -> u64 {
+    call.deadline_ms.saturating_sub(unix_millis()).max(1000)
 }
 
 fn unavailable(err: impl std::fmt::Display) -> QueueError {
@@ -271,30 +309,66 @@ impl Inner {
     async fn reap(&self) -> Result<u64, QueueError> {
         let link = &self.link;
         let mut connection = link.connection().await?;
-        self.scripts
+        let (moved, set_aside) = self
+            .scripts
             .reap
             .key(format!("{}consumers", link.prefix))
             .arg(&link.prefix)
             .arg(&self.consumer)
             .arg(&link.notice)
-            .invoke_async::<u64>(&mut connection)
+            .arg(self.config.dead_letters_max.max(1))
+            .arg(dead::ttl_ms(&self.config))
+            .invoke_async::<(u64, u64)>(&mut connection)
             .await
-            .map_err(|err| link.failed(err))
+            .map_err(|err| link.failed(err))?;
+        self.count_dead(set_aside, "held by a dead process");
+        Ok(moved)
     }
 
-    /// Sets an unreadable entry aside in `P dead`, out of the processing list.
-    async fn set_aside(&self, entry: &[u8]) -> Result<(), QueueError> {
+    /// Counts and logs entries set aside by a script.
+    fn count_dead(&self, n: u64, whose: &str) {
+        if n > 0 {
+            self.dead.add(n);
+            log::error!(
+                "redis queue: {n} unreadable queue entries {whose} moved to `{}dead` \
+                 (kept at most {} entries, {} s)",
+                self.link.prefix,
+                self.config.dead_letters_max,
+                self.config.dead_letters_ttl.as_secs()
+            );
+        }
+    }
+
+    /// Sets an unreadable entry aside in `P dead`, out of the processing list, answering
+    /// its caller at once when the entry names one.
+    async fn set_aside(&self, entry: &[u8], why: &str) -> Result<(), QueueError> {
         let link = &self.link;
+        let answer = dead::answer(&link.prefix, entry, why);
+        log::error!(
+            "redis queue: a queue entry could not be read ({why}); moved to `{}dead` (kept at \
+             most {} entries, {} s); {}",
+            link.prefix,
+            self.config.dead_letters_max,
+            self.config.dead_letters_ttl.as_secs(),
+            if answer.is_some() {
+                "its caller is answered `bad_json`"
+            } else {
+                "its caller cannot be told"
+            }
+        );
+        let pipe = dead::set_aside(
+            &link.prefix,
+            &link.processing,
+            entry,
+            answer.as_ref(),
+            &self.config,
+        );
         let mut connection = link.connection().await?;
-        redis::pipe()
-            .atomic()
-            .lrem(&link.processing, 1, entry)
-            .ignore()
-            .rpush(format!("{}dead", link.prefix), entry)
-            .ignore()
-            .query_async::<()>(&mut connection)
+        pipe.query_async::<()>(&mut connection)
             .await
-            .map_err(|err| link.failed(err))
+            .map_err(|err| link.failed(err))?;
+        self.dead.add(1);
+        Ok(())
     }
 
     /// Reads popped entries; unreadable ones are set aside (and logged), not returned.
@@ -312,13 +386,7 @@ impl Inner {
                 });
             match read {
                 Ok(claimed) => calls.push(claimed),
-                Err((entry, why)) => {
-                    log::error!(
-                        "redis queue: a queue entry could not be read ({why}); moved to `{}dead`",
-                        self.link.prefix
-                    );
-                    self.set_aside(&entry).await?;
-                }
+                Err((entry, why)) => self.set_aside(&entry, &why).await?,
             }
         }
         Ok(calls)
@@ -424,10 +492,10 @@ impl Queue for RedisQueue {
                 .boxed()
             }
         };
-        let pushed = self
-            .inner
-            .exchange
-            .submit(Op::Push(call.route.clone(), entry));
+        let pushed =
+            self.inner
+                .exchange
+                .submit(Op::Push(call.route.clone(), entry, time_left(&call)));
         async move {
             match pushed.await? {
                 Outcome::Done(true) => Ok(()),
@@ -486,6 +554,7 @@ impl Queue for RedisQueue {
     fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {
         let inner = self.inner.clone();
         let (entry, route) = (claimed.receipt.clone(), claimed.call.route.clone());
+        let ttl = time_left(&claimed.call);
         async move {
             let link = &inner.link;
             let mut connection = link.connection().await?;
@@ -497,6 +566,7 @@ impl Queue for RedisQueue {
                 .arg(entry)
                 .arg(&link.notice)
                 .arg(&route)
+                .arg(ttl)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|err| link.failed(err))?;
@@ -522,12 +592,16 @@ impl Queue for RedisQueue {
             invocation
                 .arg(&link.prefix)
                 .arg(&inner.consumer)
-                .arg(&link.notice);
+                .arg(&link.notice)
+                .arg(inner.config.dead_letters_max.max(1))
+                .arg(dead::ttl_ms(&inner.config));
             let mut connection = link.connection().await?;
-            invocation
-                .invoke_async::<u64>(&mut connection)
+            let (moved, set_aside) = invocation
+                .invoke_async::<(u64, u64)>(&mut connection)
                 .await
-                .map_err(|err| link.failed(err))
+                .map_err(|err| link.failed(err))?;
+            inner.count_dead(set_aside, "held by this process");
+            Ok(moved)
         }
         .boxed()
     }

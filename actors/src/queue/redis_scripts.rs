@@ -14,8 +14,14 @@
 /// | operation | arguments | result |
 /// | --- | --- | --- |
 /// | `a` acknowledge | entry, answer channel (or empty), answer | 1, or 0 if the call was no longer held (put back meanwhile: then the answer is not published) |
-/// | `p` push | route, entry | 1, or 0 if no live process serves the route |
+/// | `p` push | route, entry, ms left before the caller gives up | 1, or 0 if no live process serves the route |
 /// | `t` take | max, route count, routes... | `{more (0/1), {entries...}}` |
+///
+/// A push makes the route's list live at least as long as the call's time left (`PEXPIRE`,
+/// never shortened): every call in a list was pushed before its last push, so when no
+/// push came for that long, every call in it is past its deadline, its caller was told
+/// `timeout`, and the list goes. So calls for a route whose processes all died (or that
+/// no process takes in time) never run late and never stay in Redis for ever.
 ///
 /// A push publishes the "queue updated" notice only when the route's list was empty: while
 /// it is not, every process serving the route knows already (its last take said more
@@ -53,14 +59,19 @@ while i <= #ARGV do
       served[route] = ok
     end
     if ok then
-      if redis.call('RPUSH', prefix .. 'queue:' .. route, ARGV[i + 2]) == 1 then
+      local key = prefix .. 'queue:' .. route
+      if redis.call('RPUSH', key, ARGV[i + 2]) == 1 then
         redis.call('PUBLISH', notice, route)
+      end
+      local ttl = tonumber(ARGV[i + 3])
+      if redis.call('PTTL', key) < ttl then
+        redis.call('PEXPIRE', key, ttl)
       end
       results[#results + 1] = 1
     else
       results[#results + 1] = 0
     end
-    i = i + 3
+    i = i + 4
   elseif op == 't' then
     local want, count = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local taken, more = {}, 0
@@ -93,11 +104,16 @@ return results
 ";
 
 /// Puts one taken call back at the head of its queue, only if this process still holds
-/// it (so never twice), and tells the workers. KEYS: processing, queue.
-/// ARGV: entry, notice channel, route. Returns 1 if put back, else 0.
+/// it (so never twice), and tells the workers; the queue lives at least as long as the
+/// call's time left. KEYS: processing, queue. ARGV: entry, notice channel, route, ms
+/// left. Returns 1 if put back, else 0.
 pub(super) const REQUEUE: &str = r"
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
   redis.call('LPUSH', KEYS[2], ARGV[1])
+  local ttl = tonumber(ARGV[4])
+  if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
@@ -119,13 +135,19 @@ end
 return 1
 ";
 
-/// Lua shared by REAP and LEAVE: `put_back(prefix, processing, notice)` moves every entry
-/// of a processing list back to the head of its route's queue (oldest ends first, as it
-/// was taken), an unreadable one to `P dead`, notifies the workers once per route, and
-/// answers how many entries moved.
+/// Lua shared by REAP and LEAVE: `put_back(prefix, processing, notice, dead_max, dead_ttl)`
+/// moves every entry of a processing list back to the head of its route's queue (oldest
+/// ends first, as it was taken), an unreadable one to `P dead` (kept at most `dead_max`
+/// long and `dead_ttl` ms after the last addition), notifies the workers once per route,
+/// and answers how many entries moved and how many of them went to `P dead`.
+///
+/// A queue a call goes back to keeps living at least `ttl_ms` (the call's own time
+/// left, see `EXCHANGE`), so that it does not outlive its calls forever either.
 const PUT_BACK: &str = r"
-local function put_back(prefix, processing, notice)
-  local moved, routes = 0, {}
+local function put_back(prefix, processing, notice, dead_max, dead_ttl)
+  local moved, dead, routes = 0, 0, {}
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   while true do
     local entry = redis.call('LPOP', processing)
     if not entry then
@@ -133,53 +155,66 @@ local function put_back(prefix, processing, notice)
     end
     local ok, call = pcall(cjson.decode, entry)
     if ok and type(call) == 'table' and type(call.route) == 'string' then
-      redis.call('LPUSH', prefix .. 'queue:' .. call.route, entry)
+      local key = prefix .. 'queue:' .. call.route
+      redis.call('LPUSH', key, entry)
+      if type(call.deadline_ms) == 'number' then
+        local left = math.floor(call.deadline_ms - now)
+        if left > 0 and redis.call('PTTL', key) < left then
+          redis.call('PEXPIRE', key, left)
+        end
+      end
       routes[call.route] = true
     else
       redis.call('RPUSH', prefix .. 'dead', entry)
+      redis.call('LTRIM', prefix .. 'dead', -dead_max, -1)
+      redis.call('PEXPIRE', prefix .. 'dead', dead_ttl)
+      dead = dead + 1
     end
     moved = moved + 1
   end
   for route in pairs(routes) do
     redis.call('PUBLISH', notice, route)
   end
-  return moved
+  return {moved, dead}
 end
 ";
 
 /// Puts back the calls of every consumer whose heartbeat expired. KEYS: consumers.
-/// ARGV: prefix, this consumer, notice channel. Returns how many calls were put back.
+/// ARGV: prefix, this consumer, notice channel, dead_max, dead_ttl in ms. Returns how
+/// many calls were put back and how many of them were set aside in `P dead`.
 pub(super) fn reap() -> String {
     format!(
         "{PUT_BACK}{}",
         r"
 local prefix = ARGV[1]
-local moved = 0
+local moved, dead = 0, 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if id ~= ARGV[2] and redis.call('EXISTS', prefix .. 'alive:' .. id) == 0 then
-    moved = moved + put_back(prefix, prefix .. 'processing:' .. id, ARGV[3])
+    local put = put_back(prefix, prefix .. 'processing:' .. id, ARGV[3],
+      tonumber(ARGV[4]), tonumber(ARGV[5]))
+    moved, dead = moved + put[1], dead + put[2]
     redis.call('SREM', KEYS[1], id)
   end
 end
-return moved
+return {moved, dead}
 "
     )
 }
 
 /// This process leaves: its calls go back, its heartbeat and registrations go.
 /// KEYS: processing, alive, consumers, served... ARGV: prefix, this consumer, notice
-/// channel. Returns how many calls were put back.
+/// channel, dead_max, dead_ttl in ms. Returns as [`reap`] does.
 pub(super) fn leave() -> String {
     format!(
         "{PUT_BACK}{}",
         r"
-local moved = put_back(ARGV[1], KEYS[1], ARGV[3])
+local put = put_back(ARGV[1], KEYS[1], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
 for i = 4, #KEYS do
   redis.call('ZREM', KEYS[i], ARGV[2])
 end
-return moved
+return put
 "
     )
 }
