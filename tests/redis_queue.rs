@@ -7,8 +7,8 @@ mod redis_server;
 
 use std::time::Duration;
 
+use comet::actors::actions::queue::unix_millis;
 use comet::actors::protocol::RequestUid;
-use comet::actors::queue::unix_millis;
 use comet::actors::{ActionCall, Claimed, Popped, QueueError};
 use comet::{ConnectionId, ConnectionInfo, Queue, RedisConfig, RedisQueue};
 use futures_util::FutureExt;

@@ -8,32 +8,39 @@
 //!
 //! # Layout
 //!
-//! | file | what it holds |
+//! Folders by concern; imports run one way, from the connection down to the hub (the
+//! lower part defines the messages it sends up, the upper part handles them), and
+//! `start.rs` wires the actors from above.
+//!
+//! | where | what it holds |
 //! | --- | --- |
 //! | `protocol.rs` | jii's text frames: parse, format, errors |
 //! | `codes.rs` | the one table of error codes and close codes |
 //! | `config.rs` | every limit and timeout, with defaults |
-//! | `node.rs` | [`Node`]: one process, and the server API |
-//! | `connection.rs` | [`Connection`]: one actor per client |
-//! | `channel_registry.rs` | [`ChannelRegistry`]: channel → local subscribers, one per thread |
-//! | `hub_bridge.rs` | [`HubBridge`]: the process's link to the hub |
-//! | `worker_supervisor.rs` | [`WorkerSupervisor`]: starts the workers, takes calls for them, drains them |
-//! | `action_worker.rs` | [`ActionWorker`]: runs one call at a time and answers it |
-//! | `action.rs` | [`Action`], [`ActionResult`], [`Router`]: what handlers see |
-//! | `hub/` | the [`Hub`] trait, [`MemoryHub`], [`RedisHub`] |
-//! | `queue/` | the [`Queue`] trait, [`MemoryQueue`], [`RedisQueue`] |
+//! | `connections/connection.rs` | [`Connection`]: one actor per client |
+//! | `connections/outlet.rs` | [`Outlet`]: a connection's bounded way out, which its transport drains |
+//! | `connections/outbox.rs` | [`Outbox`]: the bounded frame queue inside it, and its slow-consumer policy |
+//! | `connections/info.rs` | [`ConnectionId`], [`ConnectionInfo`]: who a connection is |
+//! | `connections/directory.rs` | [`Directory`]: the process's connections, their events, close-all |
+//! | `channels/channel_registry.rs` | [`ChannelRegistry`]: channel → local subscribers, one per thread |
+//! | `hub/` | the [`Hub`] trait, [`MemoryHub`], [`RedisHub`], how things are named in it |
+//! | `hub/bridge.rs` | [`HubBridge`]: the process's link to the hub: subscriptions, routing |
+//! | `hub/process_message.rs` | [`ProcessMessage`]: messages for one connection, routed to its process |
+//! | `actions/action.rs` | [`Action`], [`ActionResult`], [`Router`]: what handlers see |
+//! | `actions/queue/` | the [`Queue`] trait, [`MemoryQueue`], [`RedisQueue`] (its scripts apart) |
+//! | `actions/worker_supervisor.rs` | [`WorkerSupervisor`]: starts the workers, takes calls for them, drains them |
+//! | `actions/action_worker.rs` | [`ActionWorker`]: runs one call at a time and answers it |
 //! | `redis_link.rs` | what the Redis hub and queue share: pool, backoff, setup errors |
 //! | `transport.rs` | [`TransportError`]: what writing to a client may answer |
-//! | `outbox.rs` | [`Outbox`]: a slow client's bounded frame queue and its policy |
-//! | `outlet.rs` | [`Outlet`]: a connection's bounded way out, which its transport drains |
-//! | `process_message.rs` | messages for one connection, routed to its process |
+//! | `node.rs` | [`Node`]: one process, and the server API |
+//! | `start.rs` | [`Node::start`]: the wiring of a process's actors |
 //!
 //! # How a message travels
 //!
 //! A client's `channel test hi` reaches its [`Connection`], which publishes on the hub.
 //! The hub delivers it to the [`HubBridge`] of every process subscribed to `test`; each
 //! bridge formats the frame once and hands it to the [`ChannelRegistry`] of every thread
-//! with subscribers, which writes it to each subscribed connection's transport.
+//! with subscribers, which writes it into each subscribed connection's [`Outlet`].
 //!
 //! An `action site/test {…}` is pushed on the queue, and a "queue updated" notice goes
 //! out on the hub. The [`WorkerSupervisor`] of a process serving `site/test` takes calls
@@ -42,42 +49,35 @@
 
 #![warn(missing_docs)]
 
-pub mod action;
-pub mod action_worker;
-pub mod channel_registry;
+pub mod actions;
+pub mod channels;
 pub mod codes;
 pub mod config;
-pub mod connection;
-pub mod connection_info;
-pub mod directory;
+pub mod connections;
 pub mod hub;
-pub mod hub_bridge;
 pub mod node;
-pub mod outbox;
-pub mod outlet;
-pub mod process_message;
 pub mod protocol;
-pub mod queue;
 pub mod redis_link;
 mod start;
 pub mod transport;
-pub mod worker_supervisor;
 
-pub use action::{handler_fn, Action, ActionError, ActionHandler, ActionResult, Router};
-pub use action_worker::ActionWorker;
-pub use channel_registry::{ChannelRegistry, LocalRegistry, SubscriptionSettled};
+pub use actions::action::{handler_fn, Action, ActionError, ActionHandler, ActionResult, Router};
+pub use actions::action_worker::ActionWorker;
+pub use actions::queue::{
+    ActionCall, Claimed, MemoryQueue, Popped, Queue, QueueError, RedisQueue, Reply,
+};
+pub use actions::worker_supervisor::WorkerSupervisor;
+pub use channels::channel_registry::{ChannelRegistry, LocalRegistry, SubscriptionSettled};
 pub use codes::{CloseCode, ErrorCode};
 pub use config::{Limits, NodeConfig, RedisConfig, SlowConsumerPolicy};
-pub use connection::{Connection, Inbound, Refused, TransportClosed};
-pub use connection_info::{ConnectionId, ConnectionInfo};
-pub use directory::{Close, ConnectionEvent, Directory};
+pub use connections::connection::{Connection, Inbound, Refused, TransportClosed};
+pub use connections::directory::{Close, ConnectionEvent, Directory};
+pub use connections::info::{ConnectionId, ConnectionInfo};
+pub use connections::outbox::Outbox;
+pub use connections::outlet::{Drained, Out, Outlet};
+pub use hub::bridge::{ChannelMessage, HubBridge, ListenerId};
+pub use hub::process_message::ProcessMessage;
 pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisHub};
-pub use hub_bridge::{ChannelMessage, HubBridge, ListenerId};
 pub use node::{Node, NodeError, Payload};
-pub use outbox::Outbox;
-pub use outlet::{Drained, Out, Outlet};
-pub use process_message::ProcessMessage;
-pub use queue::{ActionCall, Claimed, MemoryQueue, Popped, Queue, QueueError, RedisQueue, Reply};
 pub use redis_link::RedisSetupError;
 pub use transport::TransportError;
-pub use worker_supervisor::WorkerSupervisor;

@@ -17,18 +17,18 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::broadcast;
 
-use crate::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
+use crate::actions::queue::{ActionCall, Queue, QueueError, Reply};
+use crate::channels::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
 use crate::config::NodeConfig;
-use crate::connection_info::{ConnectionId, ConnectionInfo};
-use crate::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
-use crate::hub::{Hub, HubError, HubNames};
-use crate::hub_bridge::{
+use crate::connections::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
+use crate::connections::info::{ConnectionId, ConnectionInfo};
+use crate::hub::bridge::{
     AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, PublishLocally,
     RemoveChannelHandler,
 };
-use crate::process_message::ProcessMessage;
+use crate::hub::process_message::ProcessMessage;
+use crate::hub::{Hub, HubError, HubNames};
 use crate::protocol::{check_name, RequestUid};
-use crate::queue::{ActionCall, Queue, QueueError, Reply};
 
 /// Why a server API call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use actix::Actor;
 
-use crate::action::Router;
+use crate::actions::action::Router;
+use crate::actions::queue::Queue;
+use crate::actions::worker_supervisor::WorkerSupervisor;
 use crate::config::NodeConfig;
+use crate::hub::bridge::SetSupervisor;
 use crate::hub::Hub;
-use crate::hub_bridge::SetSupervisor;
 use crate::node::{Node, SupervisorLink};
-use crate::queue::Queue;
-use crate::worker_supervisor::WorkerSupervisor;
 
 impl Node {
     /// Starts the node's actors (directory, hub bridge, and workers when

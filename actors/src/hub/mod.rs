@@ -7,7 +7,9 @@
 //! and the action notice are named inside the hub, under one prefix; clients can only
 //! ever name the first kind.
 
+pub mod bridge;
 mod memory;
+pub mod process_message;
 mod redis;
 
 use actix::{Message, Recipient};

@@ -19,7 +19,7 @@
 use actix::Message;
 use thiserror::Error;
 
-use crate::connection_info::ConnectionId;
+use crate::connections::info::ConnectionId;
 use crate::protocol::RequestUid;
 
 /// Why a process message could not be encoded or decoded.

@@ -19,9 +19,9 @@ use serde::Deserialize;
 use super::Reply;
 use crate::codes::ErrorCode;
 use crate::config::RedisConfig;
-use crate::connection_info::ConnectionId;
+use crate::connections::info::ConnectionId;
+use crate::hub::process_message::ProcessMessage;
 use crate::hub::HubNames;
-use crate::process_message::ProcessMessage;
 use crate::protocol::{action_error_frame, RequestUid};
 
 /// The parts of a queued call needed to answer it; everything else is skipped.

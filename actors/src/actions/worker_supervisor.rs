@@ -25,11 +25,11 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use crate::action::Router;
-use crate::action_worker::{Abandon, ActionWorker, Completions, Run, WorkerIdle};
-use crate::hub_bridge::QueueUpdated;
+use crate::actions::action::Router;
+use crate::actions::action_worker::{Abandon, ActionWorker, Completions, Run, WorkerIdle};
+use crate::actions::queue::{Claimed, QueueError};
+use crate::hub::bridge::QueueUpdated;
 use crate::node::{Drain, Node, Started};
-use crate::queue::{Claimed, QueueError};
 
 /// Starts, feeds and drains the action workers of one process.
 pub struct WorkerSupervisor {
@@ -280,7 +280,7 @@ impl Handler<Drain> for WorkerSupervisor {
 async fn leave(
     abandoned: Vec<Request<ActionWorker, Abandon>>,
     completions: Completions,
-    queue: Arc<dyn crate::queue::Queue>,
+    queue: Arc<dyn crate::actions::queue::Queue>,
     timeout: std::time::Duration,
 ) {
     futures::future::join_all(abandoned).await;

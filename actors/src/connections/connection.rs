@@ -17,20 +17,20 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use futures::FutureExt;
 
-use crate::channel_registry::{LocalRegistry, SubscriptionSettled};
+use crate::actions::queue::{unix_millis, ActionCall, QueueError};
+use crate::channels::channel_registry::{LocalRegistry, SubscriptionSettled};
 use crate::codes::{CloseCode, ErrorCode};
-use crate::connection_info::ConnectionInfo;
-use crate::directory::{Close, Register, Unregister};
+use crate::connections::directory::{Close, Register, Unregister};
+use crate::connections::info::ConnectionInfo;
+use crate::connections::outlet::Outlet;
+use crate::hub::process_message::ProcessMessage;
 use crate::hub::HubError;
 use crate::node::{Node, NodeError};
-use crate::outlet::Outlet;
-use crate::process_message::ProcessMessage;
 use crate::protocol::{
     action_error_frame, error_frame, hello_frame, parse_client_frame, subscribed_frame,
     unsubscribed_frame, ActionRequest, ClientFrame, FrameError, HelloAnswer, ParseLimits,
     RequestUid, PING_FRAME,
 };
-use crate::queue::{unix_millis, ActionCall, QueueError};
 use crate::transport::TransportError;
 
 /// How much longer than `action_timeout` the connection waits before it answers

@@ -24,9 +24,9 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use crate::codes::ErrorCode;
-use crate::connection_info::ConnectionId;
-use crate::hub_bridge::{Activate, ChannelReady, Deactivate, Dispatch, HubBridge, RegistryLink};
-use crate::outlet::Outlet;
+use crate::connections::info::ConnectionId;
+use crate::connections::outlet::Outlet;
+use crate::hub::bridge::{Activate, ChannelReady, Deactivate, Dispatch, HubBridge, RegistryLink};
 use crate::protocol::{error_frame, subscribed_frame};
 use crate::transport::TransportError;
 
@@ -81,7 +81,7 @@ impl Subscribers {
 
 /// What a registry holds, shared by the actor (messages from other threads: the bridge's
 /// fan-out and answers) and the connections of its thread (joining and leaving are plain
-/// calls, see [`crate::outlet`]).
+/// calls, see [`crate::connections::outlet`]).
 struct Channels {
     bridge: Addr<HubBridge>,
     /// The registry actor, as the bridge knows it.

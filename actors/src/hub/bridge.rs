@@ -17,8 +17,8 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use futures::channel::oneshot;
 
+use crate::hub::process_message::ProcessMessage;
 use crate::hub::{Hub, HubChannel, HubError, HubMessage, HubNames};
-use crate::process_message::ProcessMessage;
 use crate::protocol::channel_frame;
 
 /// A message on a channel, for server-side listeners (see

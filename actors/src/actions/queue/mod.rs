@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::connection_info::ConnectionInfo;
+use crate::connections::info::ConnectionInfo;
 use crate::protocol::RequestUid;
 
 pub use self::redis::RedisQueue;

@@ -29,7 +29,7 @@ use bytestring::ByteString;
 
 use crate::codes::CloseCode;
 use crate::config::Limits;
-use crate::outbox::Outbox;
+use crate::connections::outbox::Outbox;
 use crate::transport::TransportError;
 
 /// One thing a transport's writer takes out of an [`Outlet`].

@@ -11,8 +11,8 @@ use actix::prelude::*;
 use tokio::sync::broadcast;
 
 use crate::codes::CloseCode;
-use crate::connection_info::{ConnectionId, ConnectionInfo};
-use crate::process_message::ProcessMessage;
+use crate::connections::info::{ConnectionId, ConnectionInfo};
+use crate::hub::process_message::ProcessMessage;
 
 /// A connection came or went.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! The action worker: runs one claimed call at a time, handed to it by its
-//! [`WorkerSupervisor`].
+//! [`WorkerSupervisor`](crate::WorkerSupervisor).
 //!
 //! For each call it runs the handler of the route with what remains of the caller's
 //! timeout, catches errors and panics, sends the answer to the caller's connection
@@ -20,11 +20,11 @@ use actix::prelude::*;
 use futures::FutureExt;
 use tokio::sync::watch;
 
-use crate::action::{Action, ActionError, ActionResult, Router};
+use crate::actions::action::{Action, ActionError, ActionResult, Router};
+use crate::actions::queue::{unix_millis, Claimed};
 use crate::codes::ErrorCode;
 use crate::node::Node;
 use crate::protocol::{action_error_frame, action_response_frame};
-use crate::queue::{unix_millis, Claimed};
 
 /// To the supervisor: worker `0` is done with its call (answered, or put back) and waits.
 #[derive(Message)]

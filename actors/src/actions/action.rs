@@ -14,11 +14,11 @@ use actix::{MailboxError, Message, Recipient};
 use futures::future::{FutureExt, LocalBoxFuture};
 use serde_json::{Map, Value};
 
+use crate::actions::queue::ActionCall;
 use crate::codes::ErrorCode;
-use crate::connection_info::ConnectionInfo;
+use crate::connections::info::ConnectionInfo;
 use crate::node::Node;
 use crate::protocol::RequestUid;
-use crate::queue::ActionCall;
 
 /// One action call, handed to the handler of its route.
 ///
