@@ -68,7 +68,7 @@ pub use comet_actors::{
     Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
     RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, SlowConsumerPolicy,
 };
-pub use server::{HubServer, Running, Server};
+pub use server::{HubServer, Listeners, Running, Server};
 pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].

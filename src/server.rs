@@ -16,7 +16,7 @@
 //! types are for processes that are only comet (the `cometd` binary, the chat demo).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpServer};
@@ -83,8 +83,19 @@ impl Server {
     }
 
     /// Binds `addr` (`host:port`; port 0 picks a free one, see [`Running::addrs`]).
-    /// Call it inside the actix system; [`Running::run`] then serves.
+    /// Call it inside the actix system; [`Running::run`] then serves. A program that
+    /// builds its comet for this server binds first with [`Listeners::bind`] and then
+    /// calls [`listen`](Self::listen), so a busy port fails before any actor starts.
     pub fn bind(self, addr: &str) -> io::Result<Running> {
+        self.listen(Listeners::bind(addr)?)
+    }
+
+    /// Serves on sockets bound beforehand. Call it inside the actix system;
+    /// [`Running::run`] then serves.
+    pub fn listen(self, listeners: Listeners) -> io::Result<Running> {
+        if listeners.sockets.is_empty() {
+            return Err(io::Error::other("a server needs an address to listen on"));
+        }
         let Server {
             comet,
             path,
@@ -92,7 +103,7 @@ impl Server {
             shutdown_timeout,
         } = self;
         let app_comet = comet.clone();
-        let http = HttpServer::new(move || {
+        let mut http = HttpServer::new(move || {
             let configure = configure.clone();
             App::new()
                 .service(app_comet.scope(&path))
@@ -110,14 +121,78 @@ impl Server {
         // written while an earlier one is unacknowledged waits for the client's delayed
         // ACK (up to 40 ms); that was most of the latency at paced rates.
         .tcp_nodelay(true)
-        .shutdown_timeout(shutdown_timeout)
-        .bind(addr)?;
-        let addrs = http.addrs();
+        .shutdown_timeout(shutdown_timeout);
+        let addrs = listeners.addrs();
+        for socket in listeners.sockets {
+            http = http.listen(socket)?;
+        }
         Ok(Running {
             comet,
             http: Some((addrs, http.run())),
         })
     }
+}
+
+/// The listening sockets of a [`Server`], bound before its comet is built: a busy port or
+/// a bad address is then found before any of the node's actors starts. (An actor started
+/// and never run, torn down with the runtime on the way out, runs its start-up in its
+/// drop, with no runtime left: a panic instead of an error message.)
+#[derive(Debug)]
+pub struct Listeners {
+    sockets: Vec<TcpListener>,
+}
+
+impl Listeners {
+    /// How many connections may wait to be accepted; actix-web's default.
+    const BACKLOG: i32 = 2048;
+
+    /// Binds every address `addr` (`host:port`) resolves to, as actix-web does: address
+    /// reuse on, a backlog of 2,048. Fails with `cannot listen on ADDR: why` when none
+    /// can be bound.
+    pub fn bind(addr: &str) -> io::Result<Listeners> {
+        let context =
+            |err: io::Error| io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"));
+        let mut sockets = Vec::new();
+        let mut last_error = None;
+        for resolved in addr.to_socket_addrs().map_err(context)? {
+            match listen_on(resolved) {
+                Ok(socket) => sockets.push(socket),
+                Err(err) => last_error = Some(err),
+            }
+        }
+        match (sockets.is_empty(), last_error) {
+            (false, _) => Ok(Listeners { sockets }),
+            (true, Some(err)) => Err(context(err)),
+            (true, None) => Err(context(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the address resolves to nothing",
+            ))),
+        }
+    }
+
+    /// No sockets: for a process that serves no HTTP (a hub server).
+    pub fn none() -> Listeners {
+        Listeners {
+            sockets: Vec::new(),
+        }
+    }
+
+    /// The bound addresses (port 0 resolved to the port taken).
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.sockets
+            .iter()
+            .filter_map(|socket| socket.local_addr().ok())
+            .collect()
+    }
+}
+
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(Listeners::BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// jii's `HubServer`: runs actions from the queue, holds no client connections, serves
