@@ -126,10 +126,7 @@ impl Server {
         for socket in listeners.sockets {
             http = http.listen(socket)?;
         }
-        Ok(Running {
-            comet,
-            http: Some((addrs, http.run())),
-        })
+        Ok(Running::new(comet, Some((addrs, http.run()))))
     }
 }
 
@@ -224,20 +221,33 @@ impl HubServer {
 
     /// The same as a [`Running`], for code that handles both roles alike.
     pub fn into_running(self) -> Running {
-        Running {
-            comet: self.comet,
-            http: None,
-        }
+        Running::new(self.comet, None)
     }
 }
 
-/// A started process of either role, not yet waiting for its stop signal.
+/// A started process of either role, not yet waiting for its stop signal. It listens for
+/// SIGINT and SIGTERM from the moment it is made, so a signal that comes before
+/// [`run`](Self::run) (say, right after the process said it is ready) starts the graceful
+/// shutdown there instead of killing the process outright.
 pub struct Running {
     comet: Comet,
     http: Option<(Vec<SocketAddr>, actix_web::dev::Server)>,
+    signals: Option<StopSignals>,
 }
 
 impl Running {
+    fn new(comet: Comet, http: Option<(Vec<SocketAddr>, actix_web::dev::Server)>) -> Running {
+        // Outside a runtime (no signal driver yet) they are made by `run`.
+        let signals = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| StopSignals::listen());
+        Running {
+            comet,
+            http,
+            signals,
+        }
+    }
+
     /// The addresses the HTTP server is bound to (none for a hub server).
     pub fn addrs(&self) -> &[SocketAddr] {
         self.http
@@ -256,19 +266,24 @@ impl Running {
     /// then HTTP stops. A second signal meanwhile stops at once: the calls still running
     /// then go back to the queue when this process's heartbeat expires.
     pub async fn run(self) -> io::Result<()> {
-        let Running { comet, http } = self;
+        let Running {
+            comet,
+            http,
+            signals,
+        } = self;
+        let mut signals = signals.unwrap_or_else(StopSignals::listen);
         let Some((_, server)) = http else {
-            stop_signal().await;
-            shut_down(&comet).await;
+            signals.next().await;
+            shut_down(&comet, &mut signals).await;
             return Ok(());
         };
         let handle = server.handle();
         let mut serving = actix_web::rt::spawn(server);
         let result = tokio::select! {
-            () = stop_signal() => {
+            () = signals.next() => {
                 // Stop accepting first, so nobody connects to a process on its way out.
                 handle.pause().await;
-                let graceful = shut_down(&comet).await;
+                let graceful = shut_down(&comet, &mut signals).await;
                 handle.stop(graceful).await;
                 (&mut serving).await
             }
@@ -283,10 +298,10 @@ impl Running {
 
 /// Shuts `comet` down gracefully, unless a second stop signal comes first; answers
 /// whether it was graceful.
-async fn shut_down(comet: &Comet) -> bool {
+async fn shut_down(comet: &Comet, signals: &mut StopSignals) -> bool {
     tokio::select! {
         () = comet.shutdown() => true,
-        () = stop_signal() => {
+        () = signals.next() => {
             log::warn!(
                 "second stop signal: stopping now; calls still running go back to the queue \
                  when this process's heartbeat expires"
@@ -296,29 +311,62 @@ async fn shut_down(comet: &Comet) -> bool {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM, heard from when this is made to when it is dropped: one
+/// listener for the whole life of the process, so that no signal falls between two.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Starts listening; must run inside the runtime.
+    fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(err) => {
+                    log::warn!("cannot listen for {name} ({err}); it will not stop this process");
+                    None
                 }
-            }
-            Err(err) => {
-                log::warn!("cannot listen for SIGTERM ({err}); only Ctrl-C stops this process");
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            StopSignals {
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
             }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the next SIGINT or SIGTERM (at once for one that came since the last).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                let heard = match signal {
+                    Some(signal) => signal.recv().await.is_some(),
+                    None => false,
+                };
+                if !heard {
+                    // No listener, or the runtime is going away: this one never comes.
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => {}
+                () = recv(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        log::info!("stop signal received: shutting down");
     }
-    log::info!("stop signal received: shutting down");
 }
 
 #[cfg(test)]
