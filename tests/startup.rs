@@ -3,7 +3,7 @@
 //! says why in one line on stderr and exits non-zero, never with a panic; one that
 //! started stops cleanly however its stop signals come; and its settings are layered
 //! flag > `COMET_*` variable > config file > default, with the demo actions only on
-//! `--demo`.
+//! `--demo`, whose `site/sleep` ends before the action timeout.
 
 #[path = "common/process.rs"]
 mod process;
@@ -173,4 +173,16 @@ fn a_flag_beats_its_variable_which_beats_the_file_and_demo_actions_are_opt_in() 
         "{}",
         flagged.ready_line
     );
+}
+
+#[tokio::test]
+async fn the_demo_sleep_ends_before_the_action_timeout() {
+    let cometd = Cometd::spawn("sleep", &["--demo", "--action-timeout-ms", "1000"]);
+    let mut client = cometd.connect().await;
+    let answer = client
+        .call_and_wait("site/sleep", serde_json::json!({ "ms": 60_000 }), WITHIN)
+        .await;
+    // 90 % of the action timeout: an answer, not `timeout`.
+    assert_eq!(answer["slept"], 900, "{answer}");
+    assert_eq!(answer["node"], cometd.node.as_str(), "{answer}");
 }
