@@ -29,15 +29,17 @@ type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 /// jii's `Server`: an HTTP server with comet mounted at a path (default `/comet`).
 ///
 /// ```no_run
-/// use comet::{Comet, Server};
+/// use comet::{Comet, Listeners, Server};
 ///
 /// #[actix_web::main]
 /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     // Bind first: a busy port fails here, before the node starts.
+///     let listeners = Listeners::bind("127.0.0.1:4100")?;
 ///     let comet = Comet::builder()
 ///         .redis("redis://127.0.0.1:6379/")?
 ///         .listen_actions(false) // hold connections only; hub servers run the actions
 ///         .build()?;
-///     let running = Server::new(comet).bind("127.0.0.1:4100")?;
+///     let running = Server::new(comet).listen(listeners)?;
 ///     println!("listening on {:?}", running.addrs());
 ///     running.run().await?;
 ///     Ok(())
@@ -388,6 +390,37 @@ mod tests {
             let edge = Comet::builder().listen_actions(false).build().unwrap();
             assert!(HubServer::new(edge).is_err());
         });
+    }
+
+    #[test]
+    fn a_comet_torn_down_with_its_system_before_it_ran_does_not_panic() {
+        // tokio swallows a panic in a task's drop, after the panic hook printed it: count
+        // the panics of this thread (other tests' are on theirs) in a hook that passes
+        // them on.
+        thread_local! {
+            static PANICS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|panics| panics.set(panics.get() + 1));
+            previous(info);
+        }));
+        // As in a program whose bind fails after it built its comet: `?` leaves `main`,
+        // and the runtime goes away with actors that never ran.
+        let system = actix::System::new();
+        let built = system.block_on(async {
+            Comet::builder()
+                .action_fn("a/b", |_: Action| async { Ok(serde_json::json!({})) })
+                .build()
+        });
+        assert!(built.is_ok());
+        drop(built);
+        drop(system);
+        assert_eq!(
+            PANICS.with(std::cell::Cell::get),
+            0,
+            "a panic while tearing down"
+        );
     }
 
     #[test]
