@@ -195,7 +195,8 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// jii's `HubServer`: runs actions from the queue, holds no client connections, serves
-/// no HTTP. Make one with [`CometBuilder::build_hub_server`](crate::CometBuilder::build_hub_server).
+/// no HTTP. Make one with
+/// [`CometBuilder::build_hub_server`](crate::CometBuilder::build_hub_server).
 pub struct HubServer {
     comet: Comet,
 }

@@ -6,10 +6,10 @@
 //! `chat/who`, `chat/history`).
 //!
 //! It takes the same flags as `cometd` (`--redis`, `--role`, `--listen-actions`,
-//! `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the demo itself runs as a cluster; see
-//! `docs/CLUSTER.md`. The room's nicknames live in the process that runs the room's
-//! actions (it hears of clients leaving any process through the `chat.left` channel):
-//! in a cluster, give the chat actions one process (one `--role hub`, the
+//! `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the demo itself runs as
+//! a cluster; see `docs/CLUSTER.md`. The room's nicknames live in the process that runs
+//! the room's actions (it hears of clients leaving any process through the `chat.left`
+//! channel): in a cluster, give the chat actions one process (one `--role hub`, the
 //! servers `--listen-actions false`).
 
 mod room;
