@@ -51,11 +51,13 @@ start_redis() {
     exit 1
 }
 
-# cometd named $1 with the remaining arguments; waits until ready; sets $cometd_pid.
+# cometd named $1 with the remaining arguments and the demo actions (site/test, which the
+# actions run calls; through the environment, which older builds in $COMETD ignore: they
+# registered the demo actions always); waits until ready; sets $cometd_pid.
 start_cometd() {
     local name="$1"
     shift
-    RUST_LOG=warn "${COMETD:-$bin/cometd}" "$@" > "$logs/$name.out" 2> "$logs/$name.log" &
+    RUST_LOG=warn COMET_DEMO=true "${COMETD:-$bin/cometd}" "$@" > "$logs/$name.out" 2> "$logs/$name.log" &
     cometd_pid=$!
     pids+=("$cometd_pid")
     for _ in $(seq 300); do

@@ -12,6 +12,7 @@ use comet_actors::{
 };
 use thiserror::Error;
 
+use crate::cli::Settings;
 use crate::transport::sockjs::{ConnectionService, SockJs, SockJsConfig};
 use crate::{Comet, HubServer, WebSettings};
 
@@ -57,7 +58,7 @@ pub struct CometBuilder {
     queue: Option<Arc<dyn Queue>>,
     redis: Option<RedisConfig>,
     router: Router,
-    settings: WebSettings,
+    web: WebSettings,
 }
 
 impl Default for CometBuilder {
@@ -75,8 +76,32 @@ impl CometBuilder {
             queue: None,
             redis: None,
             router: Router::new(),
-            settings: WebSettings::default(),
+            web: WebSettings::default(),
         }
+    }
+
+    /// Applies a process's [`Settings`] (flags, environment, config file: see
+    /// [`crate::cli`]): prefix, `listen_actions`, workers, the action, queue-poll and
+    /// shutdown timeouts, the slow-consumer policy, origins, proxy headers and, with a
+    /// `redis` URL, the Redis hub and queue with its `process_ttl`. The URL is checked at
+    /// [`build`](Self::build). Role, bind address, path and `demo` are for the program
+    /// (see [`Settings::start`]).
+    pub fn settings(mut self, settings: &Settings) -> Self {
+        self.config.prefix = settings.prefix.clone();
+        self.config.listen_actions = settings.listen_actions;
+        self.config.workers = settings.workers;
+        self.config.action_timeout = settings.action_timeout();
+        self.config.queue_poll_interval = settings.queue_poll_interval();
+        self.config.shutdown_timeout = settings.shutdown_timeout();
+        self.config.limits.slow_consumer = settings.slow_consumer;
+        self.web.sockjs.origins = settings.origins.clone();
+        self.web.trust_proxy_headers = settings.trust_proxy_headers;
+        if let Some(url) = &settings.redis {
+            let mut redis = RedisConfig::new(url.clone());
+            redis.process_ttl = settings.process_ttl();
+            self.redis = Some(redis);
+        }
+        self
     }
 
     /// Replaces the whole node configuration.
@@ -190,13 +215,13 @@ impl CometBuilder {
     /// delay, response limit, WebSocket on or off, cookies, origins, the client library
     /// URL of the iframe page.
     pub fn sockjs(mut self, config: SockJsConfig) -> Self {
-        self.settings.sockjs = config;
+        self.web.sockjs = config;
         self
     }
 
     /// Take the client ip from `X-Forwarded-For` (default off).
     pub fn trust_proxy_headers(mut self, trust: bool) -> Self {
-        self.settings.trust_proxy_headers = trust;
+        self.web.trust_proxy_headers = trust;
         self
     }
 
@@ -234,10 +259,7 @@ impl CometBuilder {
             return Err(BuildError::NoSystem);
         }
         validate(&self.config)?;
-        self.settings
-            .sockjs
-            .validate()
-            .map_err(BuildError::Invalid)?;
+        self.web.sockjs.validate().map_err(BuildError::Invalid)?;
         if let Some(redis) = &self.redis {
             validate_redis(redis)?;
         }
@@ -255,12 +277,12 @@ impl CometBuilder {
         // slow-consumer policy, one transport cap.
         let limits = self.config.limits.clone();
         let node = Node::start(self.config, hub, queue, self.router);
-        let service = ConnectionService::new(node.clone(), self.settings.trust_proxy_headers);
-        let sockjs = SockJs::with_limits(self.settings.sockjs.clone(), limits, service)
+        let service = ConnectionService::new(node.clone(), self.web.trust_proxy_headers);
+        let sockjs = SockJs::with_limits(self.web.sockjs.clone(), limits, service)
             .map_err(|err| BuildError::Invalid(err.0))?;
         Ok(Comet {
             node,
-            settings: Arc::new(self.settings),
+            settings: Arc::new(self.web),
             sockjs,
         })
     }

@@ -1,8 +1,11 @@
 //! The settings of a comet process from flags, environment and a config file, shared by
 //! the `cometd` binary and the chat demo so that both run as a cluster the same way.
 //!
-//! Each setting is looked up in this order, the first found wins: the command-line flag,
-//! its `COMET_*` environment variable, the TOML config file (`--config`), the default.
+//! Every setting is written once, as a field of [`Settings`]: its flag, its `COMET_*`
+//! environment variable and its default are the field's `#[arg]` attributes, its config
+//! file key is the field's name. Each setting is looked up in this order, the first found
+//! wins: the command-line flag, its environment variable, the TOML config file
+//! (`--config`), the default.
 //!
 //! | flag | env | file key | default |
 //! | --- | --- | --- | --- |
@@ -18,10 +21,13 @@
 //! | `--queue-poll-ms MS` | `COMET_QUEUE_POLL_MS` | `queue_poll_ms` | `1000` |
 //! | `--process-ttl-ms MS` | `COMET_PROCESS_TTL_MS` | `process_ttl_ms` | `10000` |
 //! | `--shutdown-timeout-ms MS` | `COMET_SHUTDOWN_TIMEOUT_MS` | `shutdown_timeout_ms` | `10000` |
-//! | `--demo-actions true\|false` | `COMET_DEMO_ACTIONS` | `demo_actions` | `true` |
+//! | `--demo [true\|false]` | `COMET_DEMO` | `demo` | `false` |
 //! | `--slow-consumer close\|drop-oldest` | `COMET_SLOW_CONSUMER` | `slow_consumer` | `close` |
 //! | `--origins P,P…` | `COMET_ORIGINS` | `origins` (a list) | `*:*` (every origin) |
 //! | `--trust-proxy-headers true\|false` | `COMET_TRUST_PROXY_HEADERS` | `trust_proxy_headers` | `false` |
+//!
+//! `--demo-actions true|false` and the file key `demo_actions` are deprecated spellings
+//! of `--demo` / `demo` (they defaulted to on; `demo` defaults to off).
 //!
 //! ```toml
 //! # cometd.toml: a process that only runs actions
@@ -30,25 +36,30 @@
 //! prefix = "myapp:"
 //! workers = 16
 //! ```
+//!
+//! A program takes these settings by flattening [`Settings`] into its own clap command
+//! and reading them with [`Settings::from_args`] (or [`Settings::from_matches`]); a key
+//! the file does not know is refused with its line, e.g. `invalid config file
+//! cometd.toml, line 1: unknown field `rol`, expected one of …`.
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actix_web::web;
-use clap::{ArgAction, Args, ValueEnum};
-use serde::Deserialize;
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, FromArgMatches, ValueEnum};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::transport::sockjs::SockJsConfig;
 use crate::{
-    BuildError, Comet, CometBuilder, HubServer, NodeConfig, RedisConfig, Running, Server,
+    Comet, CometBuilder, HubServer, Listeners, NodeConfig, RedisConfig, Running, Server,
     SlowConsumerPolicy,
 };
 
 /// Which of the seed's process roles to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// jii's `Server`: holds client connections over HTTP; runs actions too unless
@@ -68,92 +79,122 @@ impl fmt::Display for Role {
     }
 }
 
-/// The flags (and their environment variables); `#[command(flatten)]` them into a
-/// program's own clap arguments.
-#[derive(Debug, Clone, Default, Args)]
-pub struct Flags {
+/// The settings of one process: each field is a flag (`--action-timeout-ms`), an
+/// environment variable (`COMET_ACTION_TIMEOUT_MS`) and a config file key
+/// (`action_timeout_ms`), with its default. `#[command(flatten)]` it into a program's
+/// clap arguments and read it with [`Settings::from_matches`]; apply it with
+/// [`CometBuilder::settings`].
+///
+/// A table of the file (e.g. `[namespaces.NAME]`) is a field with `#[arg(skip)]` and a
+/// `Deserialize` type: it comes from the file alone.
+#[derive(Debug, Clone, PartialEq, Eq, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
     /// A TOML config file; its keys are the long flags with `_` (e.g. `listen_actions`).
     #[arg(long, env = "COMET_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// `server` holds client connections (HTTP); `hub` only runs actions.
-    #[arg(long, env = "COMET_ROLE", value_enum)]
-    pub role: Option<Role>,
-    /// Address to listen on (role `server`); port 0 picks a free one. [default: 127.0.0.1:4100]
-    #[arg(long, env = "COMET_BIND")]
-    pub bind: Option<String>,
-    /// Where comet is mounted. [default: /comet]
-    #[arg(long, env = "COMET_PATH")]
-    pub path: Option<String>,
+    #[arg(long, env = "COMET_ROLE", value_enum, default_value_t)]
+    pub role: Role,
+    /// Address to listen on (role `server`); port 0 picks a free one.
+    #[arg(long, env = "COMET_BIND", default_value = "127.0.0.1:4100")]
+    pub bind: String,
+    /// Where comet is mounted.
+    #[arg(long, env = "COMET_PATH", default_value = "/comet")]
+    pub path: String,
     /// Redis URL for the hub and the queue, e.g. redis://127.0.0.1:6379/ (default: in-memory,
     /// a single process).
     #[arg(long, env = "COMET_REDIS")]
     pub redis: Option<String>,
-    /// Prefix of every Redis key and channel, so clusters can share a Redis. [default: comet:]
-    #[arg(long, env = "COMET_PREFIX")]
-    pub prefix: Option<String>,
-    /// Whether this process runs action calls (role `server`). [default: true]
-    #[arg(long, env = "COMET_LISTEN_ACTIONS", action = ArgAction::Set)]
-    pub listen_actions: Option<bool>,
-    /// How many action calls run at once. [default: 32]
-    #[arg(long, env = "COMET_WORKERS")]
-    pub workers: Option<usize>,
-    /// How long a caller waits for an answer, in ms. [default: 30000]
-    #[arg(long, env = "COMET_ACTION_TIMEOUT_MS")]
-    pub action_timeout_ms: Option<u64>,
-    /// How often idle workers look at the queue without a notice, in ms. [default: 1000]
-    #[arg(long, env = "COMET_QUEUE_POLL_MS")]
-    pub queue_poll_ms: Option<u64>,
+    /// Prefix of every Redis key and channel, so clusters can share a Redis.
+    #[arg(long, env = "COMET_PREFIX", default_value_t = NodeConfig::default().prefix)]
+    pub prefix: String,
+    /// Whether this process runs action calls (role `server`; role `hub` always does).
+    #[arg(long, env = "COMET_LISTEN_ACTIONS", action = ArgAction::Set, default_value_t = true)]
+    pub listen_actions: bool,
+    /// How many action calls run at once.
+    #[arg(long, env = "COMET_WORKERS", default_value_t = NodeConfig::default().workers)]
+    pub workers: usize,
+    /// How long a caller waits for an answer, in ms.
+    #[arg(
+        long,
+        env = "COMET_ACTION_TIMEOUT_MS",
+        default_value_t = millis(NodeConfig::default().action_timeout)
+    )]
+    pub action_timeout_ms: u64,
+    /// How often idle workers look at the queue without a notice, in ms.
+    #[arg(
+        long,
+        env = "COMET_QUEUE_POLL_MS",
+        default_value_t = millis(NodeConfig::default().queue_poll_interval)
+    )]
+    pub queue_poll_ms: u64,
     /// With Redis: how long a process that runs actions counts as alive without a heartbeat,
-    /// in ms; then its unanswered calls go to another process. [default: 10000]
-    #[arg(long, env = "COMET_PROCESS_TTL_MS")]
-    pub process_ttl_ms: Option<u64>,
+    /// in ms; then its unanswered calls go to another process.
+    #[arg(
+        long,
+        env = "COMET_PROCESS_TTL_MS",
+        default_value_t = millis(RedisConfig::new("").process_ttl)
+    )]
+    pub process_ttl_ms: u64,
     /// On SIGTERM/Ctrl-C, how long running actions may finish before they are put back on
-    /// the queue for another process, in ms. [default: 10000]
-    #[arg(long, env = "COMET_SHUTDOWN_TIMEOUT_MS")]
-    pub shutdown_timeout_ms: Option<u64>,
-    /// Register the demo actions site/test, site/publish and site/sleep. [default: true]
-    #[arg(long, env = "COMET_DEMO_ACTIONS", action = ArgAction::Set)]
-    pub demo_actions: Option<bool>,
+    /// the queue for another process, in ms.
+    #[arg(
+        long,
+        env = "COMET_SHUTDOWN_TIMEOUT_MS",
+        default_value_t = millis(NodeConfig::default().shutdown_timeout)
+    )]
+    pub shutdown_timeout_ms: u64,
+    /// Register the demo actions site/test, site/publish and site/sleep (`--demo` alone
+    /// is `--demo true`). `--demo-actions` and the file key `demo_actions` are deprecated
+    /// spellings of it.
+    #[arg(
+        long,
+        env = "COMET_DEMO",
+        alias = "demo-actions",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true"
+    )]
+    #[serde(alias = "demo_actions")]
+    pub demo: bool,
     /// What to do with a client whose outbound queue is full: `close` it with 4001, or
-    /// `drop-oldest` frames and tell it (`messages_dropped`). [default: close]
-    #[arg(long, env = "COMET_SLOW_CONSUMER")]
-    pub slow_consumer: Option<SlowConsumerPolicy>,
+    /// `drop-oldest` frames and tell it (`messages_dropped`).
+    #[arg(
+        long,
+        env = "COMET_SLOW_CONSUMER",
+        default_value = SlowConsumerPolicy::default().as_str()
+    )]
+    #[serde(with = "policy_name")]
+    pub slow_consumer: SlowConsumerPolicy,
     /// The browser origins allowed to connect, as `host:port` patterns with `*` for
     /// either part (`example.com:*`), comma-separated; other origins get 403 on every
     /// transport. Clients that send no `Origin` (not browsers) are not checked.
-    /// [default: *:*]
-    #[arg(long, env = "COMET_ORIGINS", value_delimiter = ',')]
-    pub origins: Option<Vec<String>>,
+    #[arg(
+        long,
+        env = "COMET_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*:*"
+    )]
+    pub origins: Vec<String>,
     /// Take a client's ip from `X-Forwarded-For` (behind a proxy that sets it).
-    /// [default: false]
-    #[arg(long, env = "COMET_TRUST_PROXY_HEADERS", action = ArgAction::Set)]
-    pub trust_proxy_headers: Option<bool>,
-}
-
-/// The config file's keys: the flags' names, all optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    role: Option<Role>,
-    bind: Option<String>,
-    path: Option<String>,
-    redis: Option<String>,
-    prefix: Option<String>,
-    listen_actions: Option<bool>,
-    workers: Option<usize>,
-    action_timeout_ms: Option<u64>,
-    queue_poll_ms: Option<u64>,
-    process_ttl_ms: Option<u64>,
-    shutdown_timeout_ms: Option<u64>,
-    demo_actions: Option<bool>,
-    slow_consumer: Option<String>,
-    origins: Option<Vec<String>>,
-    trust_proxy_headers: Option<bool>,
+    #[arg(
+        long,
+        env = "COMET_TRUST_PROXY_HEADERS",
+        action = ArgAction::Set,
+        default_value_t = false
+    )]
+    pub trust_proxy_headers: bool,
 }
 
 /// Why the settings could not be made.
 #[derive(Debug, Error)]
 pub enum SettingsError {
+    /// A flag or an environment variable is not valid (clap's message, on one line).
+    #[error("{0}")]
+    Args(String),
     /// The config file cannot be read.
     #[error("cannot read the config file {path}: {source}")]
     Read {
@@ -163,192 +204,132 @@ pub enum SettingsError {
         source: io::Error,
     },
     /// The config file is not valid TOML for these settings.
-    #[error("invalid config file {path}: {message}")]
+    #[error("invalid config file {path}, line {line}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// What is wrong, with the line.
+        /// The line of the mistake (from 1).
+        line: usize,
+        /// What is wrong.
         message: String,
     },
     /// The settings contradict each other or are out of range.
     #[error("invalid settings: {0}")]
     Invalid(String),
-    /// The comet could not be built from them.
-    #[error(transparent)]
-    Build(#[from] BuildError),
-}
-
-/// The settings of one process, every one resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// The process role.
-    pub role: Role,
-    /// Address to listen on (role `server`).
-    pub bind: String,
-    /// Where comet is mounted.
-    pub path: String,
-    /// Redis URL; `None` for the in-memory hub and queue.
-    pub redis: Option<String>,
-    /// Prefix of Redis keys and channels.
-    pub prefix: String,
-    /// Whether this process runs actions (always, for role `hub`).
-    pub listen_actions: bool,
-    /// Action workers.
-    pub workers: usize,
-    /// How long a caller waits for an answer.
-    pub action_timeout: Duration,
-    /// How often idle workers look at the queue.
-    pub queue_poll_interval: Duration,
-    /// With Redis: how long an action process counts as alive without a heartbeat.
-    pub process_ttl: Duration,
-    /// How long running actions may finish on shutdown.
-    pub shutdown_timeout: Duration,
-    /// Whether to register the demo actions (the caller does; see [`crate::demo`]).
-    pub demo_actions: bool,
-    /// What happens to a client whose outbound queue is full.
-    pub slow_consumer: SlowConsumerPolicy,
-    /// The browser origins allowed, as `host:port` patterns.
-    pub origins: Vec<String>,
-    /// Whether the client ip comes from `X-Forwarded-For`.
-    pub trust_proxy_headers: bool,
 }
 
 impl Default for Settings {
+    /// The defaults of the `#[arg]` attributes, whatever the environment holds.
     fn default() -> Self {
-        let node = NodeConfig::default();
-        Settings {
-            role: Role::Server,
-            bind: "127.0.0.1:4100".into(),
-            path: "/comet".into(),
-            redis: None,
-            prefix: node.prefix,
-            listen_actions: true,
-            workers: node.workers,
-            action_timeout: node.action_timeout,
-            queue_poll_interval: node.queue_poll_interval,
-            process_ttl: RedisConfig::new("").process_ttl,
-            shutdown_timeout: node.shutdown_timeout,
-            demo_actions: true,
-            slow_consumer: node.limits.slow_consumer,
-            origins: SockJsConfig::default().origins,
-            trust_proxy_headers: false,
-        }
+        let command = Settings::augment_args(clap::Command::new("comet"))
+            .mut_args(|arg| arg.env(None::<&'static str>));
+        command
+            .try_get_matches_from(["comet"])
+            .and_then(|matches| Settings::from_arg_matches(&matches))
+            // Only the attributes above are parsed here: a failure is a mistake in them,
+            // which every test run would show.
+            .expect("the defaults of Settings parse")
     }
 }
 
-impl Flags {
-    /// Resolves the settings: flags and environment, then the config file, then defaults.
-    pub fn settings(&self) -> Result<Settings, SettingsError> {
-        let file = match &self.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
+impl Settings {
+    /// Reads the settings from the process's arguments and environment (and the file they
+    /// name) with `command`, a program's clap command into which `Settings` is
+    /// flattened. `--help` and `--version` print and exit, as with clap.
+    pub fn from_args(command: clap::Command) -> Result<Settings, SettingsError> {
+        match command.try_get_matches() {
+            Ok(matches) => Settings::from_matches(&matches),
+            Err(err) if !err.use_stderr() => err.exit(),
+            Err(err) => Err(one_line(&err)),
+        }
+    }
+
+    /// Resolves the settings from parsed arguments: a flag or an environment variable
+    /// (clap read both) wins, then the config file, then the default.
+    pub fn from_matches(matches: &ArgMatches) -> Result<Settings, SettingsError> {
+        let given = Settings::from_arg_matches(matches).map_err(|err| one_line(&err))?;
+        let mut settings = match &given.config {
+            None => given,
+            Some(path) => {
+                let file = read_file(path)?;
+                // Layer the file under what the command line and environment gave: a field
+                // serialises under its arg id, so one loop merges every setting.
+                let mut merged = to_json(&file)?;
+                let ours = to_json(&given)?;
+                for id in matches.ids() {
+                    let explicit = matches!(
+                        matches.value_source(id.as_str()),
+                        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                    );
+                    if let (true, Some(value)) = (explicit, ours.get(id.as_str())) {
+                        merged[id.as_str()] = value.clone();
+                    }
+                }
+                let mut settings: Settings = serde_json::from_value(merged)
+                    .map_err(|err| SettingsError::Invalid(err.to_string()))?;
+                settings.config = given.config;
+                settings
+            }
         };
-        let defaults = Settings::default();
-        let ms = Duration::from_millis;
-        let role = self.role.or(file.role).unwrap_or(defaults.role);
-        let listen_actions = self.listen_actions.or(file.listen_actions);
-        if role == Role::Hub && listen_actions == Some(false) {
+        settings.normalise()?;
+        Ok(settings)
+    }
+
+    /// Checks what the fields cannot say alone, and tidies them.
+    fn normalise(&mut self) -> Result<(), SettingsError> {
+        if self.role == Role::Hub && !self.listen_actions {
             return Err(SettingsError::Invalid(
                 "role `hub` runs actions; `listen_actions = false` contradicts it".into(),
             ));
         }
-        let slow_consumer = match (self.slow_consumer, &file.slow_consumer) {
-            (Some(policy), _) => policy,
-            (None, Some(text)) => text.parse().map_err(SettingsError::Invalid)?,
-            (None, None) => defaults.slow_consumer,
-        };
-        Ok(Settings {
-            role,
-            slow_consumer,
-            bind: self.bind.clone().or(file.bind).unwrap_or(defaults.bind),
-            path: self.path.clone().or(file.path).unwrap_or(defaults.path),
-            redis: self
-                .redis
-                .clone()
-                .or(file.redis)
-                .filter(|url| !url.is_empty()),
-            prefix: self
-                .prefix
-                .clone()
-                .or(file.prefix)
-                .unwrap_or(defaults.prefix),
-            listen_actions: role == Role::Hub || listen_actions.unwrap_or(defaults.listen_actions),
-            workers: self.workers.or(file.workers).unwrap_or(defaults.workers),
-            action_timeout: self
-                .action_timeout_ms
-                .or(file.action_timeout_ms)
-                .map_or(defaults.action_timeout, ms),
-            queue_poll_interval: self
-                .queue_poll_ms
-                .or(file.queue_poll_ms)
-                .map_or(defaults.queue_poll_interval, ms),
-            process_ttl: self
-                .process_ttl_ms
-                .or(file.process_ttl_ms)
-                .map_or(defaults.process_ttl, ms),
-            shutdown_timeout: self
-                .shutdown_timeout_ms
-                .or(file.shutdown_timeout_ms)
-                .map_or(defaults.shutdown_timeout, ms),
-            demo_actions: self
-                .demo_actions
-                .or(file.demo_actions)
-                .unwrap_or(defaults.demo_actions),
-            origins: self
-                .origins
-                .clone()
-                .or(file.origins)
-                .map(|origins| origins.into_iter().map(|o| o.trim().to_owned()).collect())
-                .unwrap_or(defaults.origins),
-            trust_proxy_headers: self
-                .trust_proxy_headers
-                .or(file.trust_proxy_headers)
-                .unwrap_or(defaults.trust_proxy_headers),
-        })
-    }
-}
-
-fn read_file(path: &PathBuf) -> Result<FileSettings, SettingsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|err| SettingsError::Parse {
-        path: path.clone(),
-        message: err.to_string(),
-    })
-}
-
-impl Settings {
-    /// A builder with these settings applied (hub, queue, prefix, workers, timeouts); add
-    /// actions and [`build`](CometBuilder::build) it.
-    pub fn builder(&self) -> Result<CometBuilder, SettingsError> {
-        let mut builder = Comet::builder()
-            .prefix(self.prefix.clone())
-            .listen_actions(self.listen_actions)
-            .workers(self.workers)
-            .action_timeout(self.action_timeout)
-            .queue_poll_interval(self.queue_poll_interval)
-            .slow_consumer(self.slow_consumer)
-            .shutdown_timeout(self.shutdown_timeout)
-            .trust_proxy_headers(self.trust_proxy_headers)
-            .sockjs(SockJsConfig {
-                origins: self.origins.clone(),
-                ..SockJsConfig::default()
-            });
-        if let Some(url) = &self.redis {
-            let mut redis = RedisConfig::new(url.clone());
-            redis.process_ttl = self.process_ttl;
-            redis.check().map_err(BuildError::from)?;
-            builder = builder.redis_config(redis);
+        if self.redis.as_deref() == Some("") {
+            self.redis = None;
         }
-        Ok(builder)
+        for origin in &mut self.origins {
+            *origin = origin.trim().to_owned();
+        }
+        Ok(())
     }
 
-    /// Starts `comet` in this role: for `server`, binds the HTTP server (with comet at
-    /// `path`, plus what `configure` adds); for `hub`, nothing to bind. Then
-    /// [`Running::run`] serves until SIGINT or SIGTERM.
-    pub fn start<F>(&self, comet: Comet, configure: F) -> io::Result<Running>
+    /// How long a caller waits for an answer.
+    pub fn action_timeout(&self) -> Duration {
+        Duration::from_millis(self.action_timeout_ms)
+    }
+
+    /// How often idle workers look at the queue.
+    pub fn queue_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.queue_poll_ms)
+    }
+
+    /// With Redis: how long an action process counts as alive without a heartbeat.
+    pub fn process_ttl(&self) -> Duration {
+        Duration::from_millis(self.process_ttl_ms)
+    }
+
+    /// How long running actions may finish on shutdown.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// A builder with these settings applied (see [`CometBuilder::settings`]); add
+    /// actions and [`build`](CometBuilder::build) it.
+    pub fn builder(&self) -> CometBuilder {
+        Comet::builder().settings(self)
+    }
+
+    /// Binds the address of role `server` (none for role `hub`). Call it before building
+    /// the comet: a busy port or a bad address then fails before any actor starts.
+    pub fn listen(&self) -> io::Result<Listeners> {
+        match self.role {
+            Role::Server => Listeners::bind(&self.bind),
+            Role::Hub => Ok(Listeners::none()),
+        }
+    }
+
+    /// Starts `comet` in this role: for `server`, serves the `listeners` of
+    /// [`listen`](Self::listen) (with comet at `path`, plus what `configure` adds); for
+    /// `hub`, nothing to serve. Then [`Running::run`] serves until SIGINT or SIGTERM.
+    pub fn start<F>(&self, listeners: Listeners, comet: Comet, configure: F) -> io::Result<Running>
     where
         F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
     {
@@ -356,7 +337,7 @@ impl Settings {
             Role::Server => Server::new(comet)
                 .path(self.path.clone())
                 .configure(configure)
-                .bind(&self.bind),
+                .listen(listeners),
             Role::Hub => Ok(HubServer::new(comet)
                 .map_err(io::Error::other)?
                 .into_running()),
@@ -379,148 +360,50 @@ impl Settings {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        flags: Flags,
+/// clap's message without its `error: ` head and usage lines: one line for stderr.
+fn one_line(err: &clap::Error) -> SettingsError {
+    let text = err.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    SettingsError::Args(first.strip_prefix("error: ").unwrap_or(first).to_owned())
+}
+
+fn to_json(settings: &Settings) -> Result<serde_json::Value, SettingsError> {
+    serde_json::to_value(settings).map_err(|err| SettingsError::Invalid(err.to_string()))
+}
+
+/// The file's settings over the defaults.
+fn read_file(path: &Path) -> Result<Settings, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|err| SettingsError::Parse {
+        path: path.to_owned(),
+        line: err
+            .span()
+            .map_or(1, |span| text[..span.start].matches('\n').count() + 1),
+        message: err.message().trim().to_owned(),
+    })
+}
+
+/// [`SlowConsumerPolicy`] in the file by its name (`close`, `drop-oldest`).
+mod policy_name {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    use crate::SlowConsumerPolicy;
+
+    pub fn serialize<S: Serializer>(policy: &SlowConsumerPolicy, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(policy.as_str())
     }
 
-    fn flags(args: &[&str]) -> Flags {
-        Cli::parse_from(std::iter::once("test").chain(args.iter().copied())).flags
-    }
-
-    #[test]
-    fn defaults_then_file_then_flags() {
-        let dir = std::env::temp_dir().join(format!("comet-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("cometd.toml");
-        std::fs::write(
-            &file,
-            "role = \"hub\"\nredis = \"redis://127.0.0.1:7/\"\nprefix = \"f:\"\nworkers = 3\n",
-        )
-        .unwrap();
-        let from_file = flags(&["--config", file.to_str().unwrap()])
-            .settings()
-            .unwrap();
-        assert_eq!(from_file.role, Role::Hub);
-        assert!(from_file.listen_actions);
-        assert_eq!(from_file.redis.as_deref(), Some("redis://127.0.0.1:7/"));
-        assert_eq!((from_file.prefix.as_str(), from_file.workers), ("f:", 3));
-        assert_eq!(from_file.bind, "127.0.0.1:4100");
-
-        let overridden = flags(&[
-            "--config",
-            file.to_str().unwrap(),
-            "--role",
-            "server",
-            "--listen-actions",
-            "false",
-            "--prefix",
-            "x:",
-        ])
-        .settings()
-        .unwrap();
-        assert_eq!(overridden.role, Role::Server);
-        assert!(!overridden.listen_actions);
-        assert_eq!((overridden.prefix.as_str(), overridden.workers), ("x:", 3));
-
-        std::fs::write(&file, "rol = \"hub\"\n").unwrap();
-        let err = flags(&["--config", file.to_str().unwrap()])
-            .settings()
-            .unwrap_err();
-        assert!(matches!(err, SettingsError::Parse { .. }), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_hub_that_does_not_listen_is_refused() {
-        let err = flags(&["--role", "hub", "--listen-actions", "false"])
-            .settings()
-            .unwrap_err();
-        assert!(matches!(err, SettingsError::Invalid(_)));
-        let plain = flags(&[]).settings().unwrap();
-        assert_eq!(plain, Settings::default());
-    }
-
-    #[test]
-    fn the_slow_consumer_policy_comes_from_a_flag_or_the_file() {
-        assert_eq!(
-            flags(&[]).settings().unwrap().slow_consumer,
-            SlowConsumerPolicy::Close
-        );
-        let flagged = flags(&["--slow-consumer", "drop-oldest"])
-            .settings()
-            .unwrap();
-        assert_eq!(flagged.slow_consumer, SlowConsumerPolicy::DropOldest);
-        assert!(Cli::try_parse_from(["test", "--slow-consumer", "ignore"]).is_err());
-
-        let dir = std::env::temp_dir().join(format!("comet-cli-slow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("cometd.toml");
-        std::fs::write(&file, "slow_consumer = \"drop-oldest\"\n").unwrap();
-        let from_file = flags(&["--config", file.to_str().unwrap()])
-            .settings()
-            .unwrap();
-        assert_eq!(from_file.slow_consumer, SlowConsumerPolicy::DropOldest);
-        std::fs::write(&file, "slow_consumer = \"never\"\n").unwrap();
-        let err = flags(&["--config", file.to_str().unwrap()])
-            .settings()
-            .unwrap_err();
-        assert!(matches!(err, SettingsError::Invalid(_)), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[actix_web::test]
-    async fn origins_and_proxy_headers_come_from_flags_or_the_file_and_bad_origins_are_refused() {
-        let plain = flags(&[]).settings().unwrap();
-        assert_eq!(plain.origins, ["*:*"]);
-        assert!(!plain.trust_proxy_headers);
-        let flagged = flags(&[
-            "--origins",
-            "example.com:*, *:8080",
-            "--trust-proxy-headers",
-            "true",
-        ])
-        .settings()
-        .unwrap();
-        assert_eq!(flagged.origins, ["example.com:*", "*:8080"]);
-        assert!(flagged.trust_proxy_headers);
-        let comet = flagged.builder().unwrap().build().unwrap();
-        assert!(comet.settings().trust_proxy_headers);
-        assert!(!comet
-            .settings()
-            .sockjs
-            .origin_allowed(Some("http://evil.test")));
-        assert!(comet
-            .settings()
-            .sockjs
-            .origin_allowed(Some("https://example.com")));
-
-        let dir = std::env::temp_dir().join(format!("comet-cli-origins-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("cometd.toml");
-        std::fs::write(
-            &file,
-            "origins = [\"a.test:443\"]\ntrust_proxy_headers = true\n",
-        )
-        .unwrap();
-        let from_file = flags(&["--config", file.to_str().unwrap()])
-            .settings()
-            .unwrap();
-        assert_eq!(from_file.origins, ["a.test:443"]);
-        assert!(from_file.trust_proxy_headers);
-        std::fs::remove_dir_all(&dir).unwrap();
-
-        // A pattern without a port part is a mistake, said at build time.
-        let bad = flags(&["--origins", "example.com"]).settings().unwrap();
-        match bad.builder().unwrap().build() {
-            Err(err) => assert!(err.to_string().contains("example.com"), "{err}"),
-            Ok(_) => panic!("an origin without a port part was taken"),
-        }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SlowConsumerPolicy, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests;

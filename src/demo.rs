@@ -1,8 +1,8 @@
 //! The seed's example actions, so anyone can try the protocol by hand (and the cluster
 //! tests have something to call): `site/test` echoes its params; `site/publish`
 //! publishes through the server API; `site/sleep` takes its time, to watch calls spread
-//! over processes and survive a process dying. `cometd` registers them unless
-//! `--demo-actions false`; the chat demo registers them too.
+//! over processes and survive a process dying. `cometd --demo` registers them (plain
+//! `cometd` does not); the chat demo always does.
 
 use std::time::Duration;
 
@@ -11,8 +11,12 @@ use serde_json::json;
 
 use crate::{Action, ActionError, ActionResult, CometBuilder, Payload};
 
-/// The longest `site/sleep`, so a call cannot hold a worker for ever.
-pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// The longest `site/sleep` on a node whose callers wait `action_timeout`: 90 % of it
+/// (27 s by default), so a call never holds a worker longer than its caller waits and its
+/// answer can still reach the caller.
+pub fn max_sleep(action_timeout: Duration) -> Duration {
+    action_timeout.mul_f64(0.9)
+}
 
 /// Registers `site/test`, `site/publish` and `site/sleep`. Call it inside the actix system
 /// (the `site/test` actor is started here).
@@ -57,7 +61,8 @@ pub async fn publish(action: Action) -> ActionResult {
     Ok(json!({ "published": true, "channel": channel }))
 }
 
-/// `site/sleep {ms, notify?}`: waits `ms` milliseconds (at most a minute), then answers
+/// `site/sleep {ms, notify?}`: waits `ms` milliseconds (at most [`max_sleep`] of the
+/// node's action timeout), then answers
 /// `{"slept": ms, "node": <id of the process that ran it>}`. With `notify`, it first
 /// publishes `started <node> <requestUid>` on that channel, so a watcher knows which
 /// process took the call before it ends.
@@ -66,7 +71,7 @@ pub async fn sleep(action: Action) -> ActionResult {
         .param("ms")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| ActionError::new("bad_params", "`ms` (a whole number) is required"))?;
-    let wait = Duration::from_millis(ms).min(MAX_SLEEP);
+    let wait = Duration::from_millis(ms).min(max_sleep(action.node().config().action_timeout));
     let node = action.node().id().to_owned();
     if let Some(channel) = action.str_param("notify") {
         let note = format!("started {node} {}", action.request_uid());

@@ -37,7 +37,7 @@
 //! | --- | --- |
 //! | `src/lib.rs` | [`Comet`]: the handle, and [`Comet::scope`] to mount it |
 //! | `src/builder.rs` | [`CometBuilder`]: configuration and parts |
-//! | `src/server.rs` | the process roles: [`Server`] (HTTP), [`HubServer`] (actions only) |
+//! | `src/server.rs` | the process roles: [`Server`] (HTTP, on [`Listeners`] bound first), [`HubServer`] (actions only) |
 //! | `src/cli.rs` | [`cli::Settings`]: flags, environment and config file of a process |
 //! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
 //! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
@@ -68,7 +68,7 @@ pub use comet_actors::{
     Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
     RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, SlowConsumerPolicy,
 };
-pub use server::{HubServer, Running, Server};
+pub use server::{HubServer, Listeners, Running, Server};
 pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].

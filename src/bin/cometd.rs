@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! cometd                                   # one process, in-memory hub and queue, :4100
+//! cometd --demo                            # the same, with site/test, site/publish, site/sleep
 //! cometd --redis redis://127.0.0.1:6379/ --listen-actions false   # holds connections
-//! cometd --redis redis://127.0.0.1:6379/ --role hub                # only runs actions
+//! cometd --redis redis://127.0.0.1:6379/ --role hub --demo         # only runs actions
 //! ```
 //!
 //! Settings come from flags, `COMET_*` environment variables or a TOML file
@@ -11,11 +12,15 @@
 //! (`RUST_LOG` filters them, default `info`). Two lines go to stdout, for scripts and
 //! tests: `cometd listening on http://ADDR/PATH` (role `server`) and then
 //! `cometd ready: node ID, …` once the node is started.
+//!
+//! A failure to start (bad settings, an unreadable config file, a busy port, a bad
+//! address) is one line on stderr, `cometd: why`, and exit status 2 for settings, 1 for
+//! the rest.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use comet::cli::{Flags, Settings};
+use clap::{CommandFactory, Parser};
+use comet::cli::Settings;
 use comet::demo;
 
 /// A comet server process: holds client connections (role `server`) or only runs actions
@@ -24,12 +29,12 @@ use comet::demo;
 #[command(name = "cometd", version, about)]
 struct Cli {
     #[command(flatten)]
-    flags: Flags,
+    settings: Settings,
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let settings = match Cli::parse().flags.settings() {
+    let settings = match Settings::from_args(Cli::command()) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("cometd: {err}");
@@ -47,12 +52,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let mut builder = settings.builder()?;
-    if settings.demo_actions {
+    // Bind before anything starts: a busy port or a bad address ends here, with no actor
+    // to tear down.
+    let listeners = settings.listen()?;
+    let mut builder = settings.builder();
+    if settings.demo {
         builder = demo::register(builder);
     }
     let comet = builder.build()?;
-    let running = settings.start(comet.clone(), |_| {})?;
+    let running = settings.start(listeners, comet.clone(), |_| {})?;
     for addr in running.addrs() {
         println!("cometd listening on http://{addr}{}", settings.path);
     }

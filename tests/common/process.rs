@@ -33,11 +33,18 @@ pub struct Cometd {
     pub addr: Option<String>,
     /// Where its log goes.
     pub log: PathBuf,
+    /// Its `cometd ready: …` line: role, hub, prefix, routes.
+    pub ready_line: String,
 }
 
 impl Cometd {
     /// Starts `cometd` with `args` (plus `--bind 127.0.0.1:0`) and waits until it is ready.
     pub fn spawn(name: &str, args: &[&str]) -> Cometd {
+        Cometd::spawn_with_env(name, args, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with `env` added to its environment.
+    pub fn spawn_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Cometd {
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "cometd-{name}-{}.log",
             std::time::SystemTime::now()
@@ -50,6 +57,7 @@ impl Cometd {
             .args(["--bind", "127.0.0.1:0"])
             .env("RUST_LOG", "info,comet_actors=debug")
             .env_remove("COMET_CONFIG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -70,6 +78,7 @@ impl Cometd {
             node: String::new(),
             addr: None,
             log,
+            ready_line: String::new(),
         };
         let deadline = Instant::now() + READY_WITHIN;
         loop {
@@ -85,21 +94,28 @@ impl Cometd {
                 process.addr = rest.split('/').next().map(str::to_owned);
             } else if let Some(rest) = line.strip_prefix("cometd ready: node ") {
                 process.node = rest.split(',').next().unwrap_or_default().to_owned();
+                process.ready_line = line;
                 return process;
             }
         }
     }
 
-    /// A `--role server` process on `redis` under `prefix`, plus `extra` flags.
+    /// A `--role server` process with the demo actions on `redis` under `prefix`, plus
+    /// `extra` flags.
     pub fn server(name: &str, redis: &str, prefix: &str, extra: &[&str]) -> Cometd {
-        let mut args = vec!["--role", "server", "--redis", redis, "--prefix", prefix];
+        let mut args = vec![
+            "--role", "server", "--demo", "--redis", redis, "--prefix", prefix,
+        ];
         args.extend_from_slice(extra);
         Cometd::spawn(name, &args)
     }
 
-    /// A `--role hub` process (actions only) on `redis` under `prefix`, plus `extra`.
+    /// A `--role hub` process (actions only: the demo actions) on `redis` under `prefix`,
+    /// plus `extra`.
     pub fn hub(name: &str, redis: &str, prefix: &str, extra: &[&str]) -> Cometd {
-        let mut args = vec!["--role", "hub", "--redis", redis, "--prefix", prefix];
+        let mut args = vec![
+            "--role", "hub", "--demo", "--redis", redis, "--prefix", prefix,
+        ];
         args.extend_from_slice(extra);
         Cometd::spawn(name, &args)
     }
@@ -150,6 +166,54 @@ impl Cometd {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// How a `cometd` that was run to its end ended.
+pub struct Exit {
+    /// Its exit status.
+    pub status: std::process::ExitStatus,
+    /// What it printed on stdout.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `cometd` with `args` (and no `COMET_*` variable of the test's environment) until
+/// it exits, for at most `within`: for start-up failures, which end the process.
+pub fn run_to_exit(args: &[&str], within: Duration) -> Exit {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cometd"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("COMET_") {
+            command.env_remove(name);
+        }
+    }
+    let child = command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start cometd");
+    let pid = child.id();
+    let (done, exit) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match exit.recv_timeout(within) {
+        Ok(Ok(output)) => Exit {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        Ok(Err(err)) => panic!("cannot wait for cometd {args:?}: {err}"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("cometd {args:?} still ran after {within:?}")
         }
     }
 }

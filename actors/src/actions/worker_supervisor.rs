@@ -153,6 +153,14 @@ impl Actor for WorkerSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // An actor dropped before it ever ran is started by actix from its drop, to stop
+        // it; when that drop comes from the runtime going away (a program that fails to
+        // start after building its comet, e.g. on a busy port), there is no runtime to
+        // make timers with, and nothing to run: stop without them instead of panicking.
+        if tokio::runtime::Handle::try_current().is_err() {
+            ctx.stop();
+            return;
+        }
         if self.routes.is_empty() {
             log::warn!("listen_actions is on but no action route is registered");
         }
