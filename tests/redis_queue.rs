@@ -95,13 +95,13 @@ async fn calls_wait_per_route_first_come_first_served() {
     assert_eq!(ids(&last.calls), ["call-a-3"]);
     assert!(!last.more);
     for claimed in two.calls.iter().chain(&last.calls) {
-        queue.ack(claimed, None).await.unwrap();
+        queue.ack(claimed).await.unwrap();
     }
 
     // Only the unacknowledged call is still held by this process.
     let processing = format!("q1:processing:{}", queue.consumer());
     assert_eq!(llen(&redis, &processing), 1);
-    queue.ack(&first, None).await.unwrap();
+    queue.ack(&first).await.unwrap();
     assert_eq!(llen(&redis, &processing), 0);
 
     // A retired route is no longer served.
@@ -153,12 +153,12 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
     let order = living.pop(&routes(&["a"]), 10).await.unwrap().calls;
     assert_eq!(ids(&order), ["call-a-1", "call-a-2", "call-a-4"]);
     for claimed in &order {
-        living.ack(claimed, None).await.unwrap();
+        living.ack(claimed).await.unwrap();
     }
     assert_eq!(llen(&redis, &format!("q2:processing:{dead}")), 0);
     let consumers: Vec<String> = redis.query(redis::cmd("SMEMBERS").arg("q2:consumers"));
     assert_eq!(consumers, [living.consumer().to_owned()]);
-    living.ack(&taken_by_living, None).await.unwrap();
+    living.ack(&taken_by_living).await.unwrap();
 }
 
 #[tokio::test]
@@ -174,7 +174,7 @@ async fn an_unreadable_entry_is_set_aside_not_retried() {
     assert_eq!(ids(&popped.calls), ["call-a-1"]);
     let dead: Vec<String> = redis.query(redis::cmd("LRANGE").arg("q3:dead").arg(0).arg(-1));
     assert_eq!(dead, ["{not json"]);
-    queue.ack(&popped.calls[0], None).await.unwrap();
+    queue.ack(&popped.calls[0]).await.unwrap();
     assert_eq!(
         llen(&redis, &format!("q3:processing:{}", queue.consumer())),
         0
@@ -224,7 +224,7 @@ async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds(
     assert!(!queue.requeue(&held[1]).await.unwrap(), "put back twice");
     assert_eq!(llen(&redis, "q5:queue:a"), 2);
     // Answered and acknowledged: a late put-back does nothing.
-    queue.ack(&held[0], None).await.unwrap();
+    queue.ack(&held[0]).await.unwrap();
     assert!(!queue.requeue(&held[0]).await.unwrap());
 
     // Leaving gives back what is still held (call 3), ahead of the waiting ones, and
@@ -247,11 +247,36 @@ async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds(
     assert_eq!(ids(&rest), ["call-a-3", "call-a-2", "call-a-4"]);
 }
 
-#[tokio::test]
+/// Takes the answers the queue hands to "this process's" connections (none here: the
+/// callers are on process `p1`, which is not this one).
+struct Inbox;
+
+impl actix::Actor for Inbox {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<comet::actors::ProcessMessage> for Inbox {
+    type Result = ();
+
+    fn handle(&mut self, message: comet::actors::ProcessMessage, _: &mut actix::Context<Self>) {
+        panic!("an answer for a caller on another process was delivered here: {message:?}");
+    }
+}
+
+#[actix_web::test]
 async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held() {
-    use comet::actors::Reply;
+    use actix::Actor;
+    use comet::actors::actions::queue::QueueLink;
+    use comet::actors::hub::HubNames;
+    use comet::actors::ProcessMessage;
     let redis = RedisServer::start();
     let queue = queue(&redis, "q6:", 10_000);
+    queue.attach(QueueLink {
+        hub: std::sync::Arc::new(comet::MemoryHub::new()),
+        names: HubNames::new("q6:"),
+        process_id: "this".into(),
+        local: Inbox.start().recipient(),
+    });
     queue.serve(&routes(&["a"])).await.unwrap();
     let (heard, hearing) = std::sync::mpsc::channel();
     let (subscribed, ready) = std::sync::mpsc::channel();
@@ -268,10 +293,7 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         }
     });
     ready.recv_timeout(Duration::from_secs(10)).unwrap();
-    let reply = |text: &str| Reply {
-        channel: "q6:process:p1".into(),
-        payload: text.to_owned().into_bytes().into(),
-    };
+    let frame = |text: &str| bytestring::ByteString::from(format!("action {text}"));
 
     queue.push(call("a", 1)).await.unwrap();
     queue.push(call("a", 2)).await.unwrap();
@@ -282,26 +304,26 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         .calls
         .try_into()
         .unwrap();
-    queue.ack(&answered, Some(reply("answer 1"))).await.unwrap();
+    queue.answer(&answered, frame("answer 1")).await.unwrap();
     assert!(queue.requeue(&given_back).await.unwrap());
     // Put back meanwhile: its answer must not go out (whoever runs it next answers).
-    queue
-        .ack(&given_back, Some(reply("answer 2")))
-        .await
-        .unwrap();
+    queue.answer(&given_back, frame("answer 2")).await.unwrap();
     queue.push(call("a", 3)).await.unwrap();
     let last = queue.pop(&routes(&["a"]), 1).await.unwrap().calls;
     assert_eq!(ids(&last), ["call-a-2"]);
     queue
-        .ack(&last[0], Some(reply("answer 2 again")))
+        .answer(&last[0], frame("answer 2 again"))
         .await
         .unwrap();
 
     let mut got = Vec::new();
     while let Ok(payload) = hearing.recv_timeout(Duration::from_millis(500)) {
-        got.push(payload);
+        match ProcessMessage::decode(payload.as_bytes()) {
+            Ok(ProcessMessage::Answer { frame, .. }) => got.push(frame),
+            other => panic!("not an answer: {other:?}"),
+        }
     }
-    assert_eq!(got, ["answer 1", "answer 2 again"]);
+    assert_eq!(got, ["action answer 1", "action answer 2 again"]);
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::broadcast;
 
-use crate::actions::queue::{ActionCall, Queue, QueueError, Reply};
+use crate::actions::queue::{ActionCall, Queue, QueueError, QueueLink};
 use crate::channels::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
 use crate::config::NodeConfig;
 use crate::connections::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
@@ -28,7 +28,7 @@ use crate::hub::bridge::{
 };
 use crate::hub::process_message::ProcessMessage;
 use crate::hub::{Hub, HubError, HubNames};
-use crate::protocol::{check_name, RequestUid};
+use crate::protocol::check_name;
 
 /// Why a server API call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -185,6 +185,17 @@ impl Node {
                 next_listener: AtomicU64::new(1),
                 events,
             }),
+        }
+    }
+
+    /// What the node's queue reaches beside itself: the hub, and this process's
+    /// connections.
+    pub(crate) fn queue_link(&self) -> QueueLink {
+        QueueLink {
+            hub: self.inner.hub.clone(),
+            names: self.inner.names.clone(),
+            process_id: self.inner.id.clone(),
+            local: self.inner.directory.clone().recipient(),
         }
     }
 
@@ -451,69 +462,10 @@ impl Node {
         })
     }
 
-    /// Puts an action call on the queue and notifies the workers of its route (unless the
-    /// queue's push does, as the Redis queue's does).
+    /// Puts an action call on the queue (which tells the workers of its route).
     pub(crate) fn enqueue(&self, call: ActionCall) -> BoxFuture<'static, Result<(), NodeError>> {
-        let route = call.route.clone();
         let pushed = self.inner.queue.push(call);
-        if self.inner.queue.shares_hub() {
-            return async move { Ok(pushed.await?) }.boxed();
-        }
-        let hub = self.inner.hub.clone();
-        let actions = self.inner.names.actions().to_owned();
-        async move {
-            pushed.await?;
-            // The periodic queue check catches a lost notice, so a failed notice is only
-            // worth a warning.
-            if let Err(err) = hub.publish(&actions, Bytes::from(route)).await {
-                log::warn!("could not notify workers of a queued action: {err}");
-            }
-            Ok(())
-        }
-        .boxed()
-    }
-
-    /// Sends the answer of an action call to its caller.
-    pub(crate) fn answer(
-        &self,
-        to: &ConnectionId,
-        request_uid: &RequestUid,
-        frame: ByteString,
-    ) -> BoxFuture<'static, Result<(), NodeError>> {
-        self.route(ProcessMessage::Answer {
-            to: to.clone(),
-            request_uid: request_uid.clone(),
-            frame: frame.to_string(),
-        })
-    }
-
-    /// The answer of an action call as a hub message for the caller's process, to go with
-    /// the call's acknowledgement (see [`Queue::shares_hub`]); `None` if the caller is on
-    /// this process, or the queue cannot carry it: then use [`answer`](Self::answer).
-    pub(crate) fn reply(
-        &self,
-        to: &ConnectionId,
-        request_uid: &RequestUid,
-        frame: &ByteString,
-    ) -> Option<Reply> {
-        let process = to.process();
-        if process == self.inner.id || !self.inner.queue.shares_hub() {
-            return None;
-        }
-        let message = ProcessMessage::Answer {
-            to: to.clone(),
-            request_uid: request_uid.clone(),
-            frame: frame.to_string(),
-        };
-        Some(Reply {
-            channel: self.inner.names.process(process),
-            payload: Bytes::from(message.encode().ok()?),
-        })
-    }
-
-    /// Resolves once everything this process published so far has reached the hub.
-    pub(crate) fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner.hub.flush()
+        async move { Ok(pushed.await?) }.boxed()
     }
 
     /// Delivers a process message: straight to the bridge when the connection is ours,

@@ -47,6 +47,7 @@ impl Node {
     ) -> Node {
         let listen_actions = config.listen_actions;
         let node = Node::assemble(config, hub, queue, router.routes());
+        node.queue().attach(node.queue_link());
         if listen_actions {
             let supervisor = WorkerSupervisor::new(node.clone(), router).start();
             node.bridge()

@@ -119,48 +119,19 @@ impl ActionWorker {
                 action_error_frame(&call.request_uid, err.code(), err.message())
             }
         };
-        let queue = self.node.queue().clone();
-        match self
-            .node
-            .reply(&call.connection.id, &call.request_uid, &frame)
-        {
-            // The queue publishes the answer with the acknowledgement, one command for
-            // both; after whatever the handler published, which must not be overtaken.
-            Some(reply) => {
-                let flushed = self.node.flush();
-                self.completions.track(async move {
-                    let _ = flushed.await;
-                    if let Err(err) = queue.ack(&claimed, Some(reply)).await {
-                        log::warn!(
-                            "cannot answer and acknowledge action `{}` for {}: {err}",
-                            claimed.call.route,
-                            claimed.call.connection.id
-                        );
-                    }
-                });
+        // The queue delivers the answer (after whatever the handler published) and
+        // acknowledges the call: never acknowledged before the answer left, so a process
+        // dying in between has the call run again (at least once), never lost.
+        let answered = self.node.queue().answer(&claimed, frame);
+        self.completions.track(async move {
+            if let Err(err) = answered.await {
+                log::warn!(
+                    "cannot answer action `{}` to {}: {err}",
+                    claimed.call.route,
+                    claimed.call.connection.id
+                );
             }
-            None => {
-                // Queued now, in order after anything the handler sent; confirmed later.
-                let answered = self
-                    .node
-                    .answer(&call.connection.id, &call.request_uid, frame);
-                self.completions.track(async move {
-                    let call = &claimed.call;
-                    if let Err(err) = answered.await {
-                        log::warn!(
-                            "cannot answer action `{}` to {}: {err}",
-                            call.route,
-                            call.connection.id
-                        );
-                    }
-                    // Only after the answer left: a process dying in between has the call
-                    // run again (at least once), never lost.
-                    if let Err(err) = queue.ack(&claimed, None).await {
-                        log::warn!("cannot acknowledge action `{}`: {err}", call.route);
-                    }
-                });
-            }
-        }
+        });
         self.supervisor.do_send(WorkerIdle(self.index));
     }
 
@@ -234,7 +205,7 @@ impl Handler<Run> for ActionWorker {
             );
             let queue = self.node.queue().clone();
             self.completions.track(async move {
-                if let Err(err) = queue.ack(&claimed, None).await {
+                if let Err(err) = queue.ack(&claimed).await {
                     log::warn!("cannot acknowledge action `{}`: {err}", claimed.call.route);
                 }
             });

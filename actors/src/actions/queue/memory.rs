@@ -4,15 +4,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytestring::ByteString;
 use futures::future::{self, BoxFuture, FutureExt};
 
-use super::{ActionCall, Claimed, Popped, Queue, QueueError, Reply};
+use super::{ActionCall, Claimed, Popped, Queue, QueueError, QueueLink};
 
 #[derive(Default)]
 struct State {
     lists: HashMap<String, VecDeque<ActionCall>>,
     /// route → how many nodes serve it.
     served: HashMap<String, usize>,
+    /// The hub and connections of the (first) node using the queue: it sends the
+    /// "queue updated" notices and the answers through them.
+    link: Option<QueueLink>,
 }
 
 /// An in-memory [`Queue`]. Calls die with the process, so "at least once" holds only
@@ -74,19 +78,37 @@ impl Queue for MemoryQueue {
         future::ready(Ok(())).boxed()
     }
 
+    fn attach(&self, link: QueueLink) {
+        let mut state = self.lock();
+        if state.link.is_none() {
+            state.link = Some(link);
+        }
+    }
+
     fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>> {
         let mut state = self.lock();
-        let result = if state.served.contains_key(&call.route) {
-            state
-                .lists
-                .entry(call.route.clone())
-                .or_default()
-                .push_back(call);
+        if !state.served.contains_key(&call.route) {
+            return future::ready(Err(QueueError::NotServed(call.route))).boxed();
+        }
+        let notified = state.link.as_ref().map(|link| link.notify(&call.route));
+        state
+            .lists
+            .entry(call.route.clone())
+            .or_default()
+            .push_back(call);
+        drop(state);
+        async move {
+            // The periodic queue check catches a lost notice, so a failed notice is only
+            // worth a warning.
+            if let Some(Err(err)) = match notified {
+                Some(notified) => Some(notified.await),
+                None => None,
+            } {
+                log::warn!("could not notify workers of a queued action: {err}");
+            }
             Ok(())
-        } else {
-            Err(QueueError::NotServed(call.route))
-        };
-        future::ready(result).boxed()
+        }
+        .boxed()
     }
 
     fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
@@ -110,18 +132,36 @@ impl Queue for MemoryQueue {
         future::ready(Ok(Popped { calls, more })).boxed()
     }
 
-    fn ack(
+    fn answer(
         &self,
-        _claimed: &Claimed,
-        reply: Option<Reply>,
+        claimed: &Claimed,
+        frame: ByteString,
     ) -> BoxFuture<'static, Result<(), QueueError>> {
-        let result = match reply {
-            None => Ok(()),
-            Some(_) => Err(QueueError::Unavailable(
-                "the in-memory queue does not publish answers".into(),
-            )),
+        let Some(link) = self.lock().link.clone() else {
+            return future::ready(Err(QueueError::Unavailable(
+                "the queue is not attached to a node".into(),
+            )))
+            .boxed();
         };
-        future::ready(result).boxed()
+        if link.deliver_locally(claimed, &frame) {
+            return future::ready(Ok(())).boxed();
+        }
+        // A caller on another process (nodes sharing this queue through a hub of their
+        // own): over that process's hub channel. Nothing to acknowledge: calls live here.
+        let sent = link
+            .reply(claimed, &frame)
+            .map(|reply| link.hub.publish(&reply.channel, reply.payload));
+        async move {
+            sent?
+                .await
+                .map_err(|err| QueueError::Unavailable(err.to_string()))
+        }
+        .boxed()
+    }
+
+    fn ack(&self, _claimed: &Claimed) -> BoxFuture<'static, Result<(), QueueError>> {
+        // A taken call lives nowhere else: there is nothing to mark.
+        future::ready(Ok(())).boxed()
     }
 
     fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {

@@ -15,13 +15,19 @@ mod redis_scripts;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
+use actix::Recipient;
 use bytes::Bytes;
+use bytestring::ByteString;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::connections::info::ConnectionInfo;
+use crate::hub::process_message::ProcessMessage;
+use crate::hub::{Hub, HubError, HubNames};
 use crate::protocol::RequestUid;
 
 pub use self::redis::RedisQueue;
@@ -61,7 +67,7 @@ pub fn unix_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A call taken off the queue by a worker, to be [acknowledged](Queue::ack) once answered
+/// A call taken off the queue by a worker, to be [answered](Queue::answer)
 /// (or [put back](Queue::requeue) if it cannot be).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
@@ -71,14 +77,70 @@ pub struct Claimed {
     pub receipt: String,
 }
 
-/// An action's answer as a hub message for the caller's process, for a queue that
-/// publishes it together with the acknowledgement (see [`Queue::shares_hub`]).
+/// An action's answer as a hub message for the caller's process, which the Redis queue
+/// publishes in the same step as the call's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The hub channel of the caller's process (with prefix).
     pub channel: String,
     /// The encoded [`ProcessMessage`](crate::ProcessMessage).
     pub payload: Bytes,
+}
+
+/// What a queue reaches beside itself, given by the node that uses it
+/// ([`Queue::attach`]): the hub (for "queue updated" notices and answers to callers on
+/// other processes, unless the queue carries them itself) and this process's own
+/// connections (answers to local callers go straight to them).
+#[derive(Clone)]
+pub struct QueueLink {
+    /// The node's hub.
+    pub hub: Arc<dyn Hub>,
+    /// How things are named in it.
+    pub names: HubNames,
+    /// This process's id.
+    pub process_id: String,
+    /// This process's connections (its [`Directory`](crate::Directory)).
+    pub local: Recipient<ProcessMessage>,
+}
+
+impl QueueLink {
+    /// Publishes the "queue updated" notice for `route` on the hub.
+    pub fn notify(&self, route: &str) -> BoxFuture<'static, Result<(), HubError>> {
+        self.hub
+            .publish(self.names.actions(), Bytes::from(route.to_owned()))
+    }
+
+    /// The answer `frame` to `claimed`'s caller as a process message.
+    pub fn answer_message(claimed: &Claimed, frame: &ByteString) -> ProcessMessage {
+        ProcessMessage::Answer {
+            to: claimed.call.connection.id.clone(),
+            request_uid: claimed.call.request_uid.clone(),
+            frame: frame.to_string(),
+        }
+    }
+
+    /// Hands the answer straight to the caller when it is a connection of this process
+    /// (true), else leaves it to the caller of this (false).
+    pub fn deliver_locally(&self, claimed: &Claimed, frame: &ByteString) -> bool {
+        if claimed.call.connection.id.process() != self.process_id {
+            return false;
+        }
+        self.local
+            .do_send(QueueLink::answer_message(claimed, frame));
+        true
+    }
+
+    /// The answer to a caller on another process, as the hub message for that process.
+    pub fn reply(&self, claimed: &Claimed, frame: &ByteString) -> Result<Reply, QueueError> {
+        let message = QueueLink::answer_message(claimed, frame);
+        let payload = message
+            .encode()
+            .map_err(|err| QueueError::Corrupt(err.to_string()))?;
+        Ok(Reply {
+            channel: self.names.process(claimed.call.connection.id.process()),
+            payload: Bytes::from(payload),
+        })
+    }
 }
 
 /// What one [`Queue::pop`] took.
@@ -115,32 +177,35 @@ pub trait Queue: Send + Sync + 'static {
     /// Withdraws a [`serve`](Queue::serve) (on shutdown).
     fn retire(&self, routes: &[String]) -> BoxFuture<'static, Result<(), QueueError>>;
 
-    /// Appends a call to its route's list. Calls pushed by one process are queued in the
-    /// order of the `push` calls (the call takes effect before the future is polled).
-    fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>>;
+    /// Links the queue to the node that uses it (called once by
+    /// [`Node::start`](crate::Node::start), before anything is pushed): what it reaches
+    /// besides itself to notify workers and answer callers. A queue shared by several
+    /// nodes of one process keeps the first link.
+    fn attach(&self, link: QueueLink);
 
-    /// Whether the queue reaches the hub itself (the Redis queue, on the Redis of the
-    /// Redis hub): then [`push`](Queue::push) tells the workers of every process that a
-    /// call waits (else the node publishes a "queue updated" notice after each push), and
-    /// [`ack`](Queue::ack) takes the answer along ([`Reply`]), publishing it in the same
-    /// step as the acknowledgement: one command for both.
-    fn shares_hub(&self) -> bool {
-        false
-    }
+    /// Appends a call to its route's list, and makes sure the workers of every process
+    /// serving the route hear of it (a "queue updated" notice on `<prefix>actions`). Calls
+    /// pushed by one process are queued in the order of the `push` calls (the call takes
+    /// effect before the future is polled).
+    fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>>;
 
     /// Takes up to `max` calls: the oldest ones of the first of `routes` that has any,
     /// then of the next, and so on.
     fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>>;
 
-    /// Marks a claimed call as answered, so it is never run again. Acknowledge only once
-    /// the answer is sent, or with the answer as `reply` (only to a queue that
-    /// [`shares_hub`](Queue::shares_hub); others refuse it): a process that dies before
-    /// has the call run again (at least once), never lost.
-    fn ack(
+    /// Sends `frame` (the `action {…}` answer) to the caller of `claimed`, on whichever
+    /// process holds it, after whatever this process published before, and marks the
+    /// call as answered, so it is never run again: the answer first, or both in one
+    /// step, so that a process dying in between has the call run again (at least once),
+    /// never lost.
+    fn answer(
         &self,
         claimed: &Claimed,
-        reply: Option<Reply>,
+        frame: ByteString,
     ) -> BoxFuture<'static, Result<(), QueueError>>;
+
+    /// Marks a claimed call as done without an answer (its caller gave up on it).
+    fn ack(&self, claimed: &Claimed) -> BoxFuture<'static, Result<(), QueueError>>;
 
     /// Puts a claimed call that will not be answered back at the head of its route's
     /// list, for another worker (e.g. a draining process giving up on a call). Answers

@@ -34,8 +34,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use bytestring::ByteString;
 use futures::future::{self, BoxFuture, FutureExt};
 use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, RedisError, Script};
@@ -43,7 +44,7 @@ use redis::{FromRedisValue, RedisError, Script};
 use super::redis_batch::{Batcher, Bounds, SendBatch};
 use super::redis_dead::{self as dead, DeadCount};
 use super::redis_scripts as scripts;
-use super::{unix_millis, ActionCall, Claimed, Popped, Queue, QueueError, Reply};
+use super::{unix_millis, ActionCall, Claimed, Popped, Queue, QueueError, QueueLink, Reply};
 use crate::config::RedisConfig;
 use crate::hub::HubNames;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
@@ -98,13 +99,17 @@ struct Inner {
     left: AtomicBool,
     /// Entries this process set aside in `P dead`.
     dead: DeadCount,
+    /// The node's hub and connections (see [`Queue::attach`]).
+    node: OnceLock<QueueLink>,
 }
 
 /// A [`Queue`] in Redis lists: first come first served, at least once, shared by every
 /// process on the same Redis and prefix.
 ///
-/// Its pushes publish the "queue updated" notice on `<prefix>actions` in the same Redis
-/// ([`Queue::shares_hub`]), where the workers of a [`RedisHub`](crate::RedisHub) on that
+/// Its pushes publish the "queue updated" notice on `<prefix>actions` in the same Redis,
+/// and its answers to callers on other processes go out in the same script as the
+/// acknowledgement, on `<prefix>process:<id>`: the workers and callers of a
+/// [`RedisHub`](crate::RedisHub) on that
 /// Redis and prefix hear it (as `CometBuilder::redis` of the `comet` crate sets up). With
 /// another hub the workers still find calls, at their periodic look
 /// (`queue_poll_interval`).
@@ -151,10 +156,34 @@ impl RedisQueue {
                 },
                 served: Mutex::new(BTreeSet::new()),
                 upkeep: Mutex::new(false),
+                node: OnceLock::new(),
                 left: AtomicBool::new(false),
                 dead: DeadCount::default(),
             }),
         })
+    }
+
+    /// Acknowledges a call, publishing its answer in the same script when given.
+    fn acknowledge(
+        &self,
+        claimed: &Claimed,
+        reply: Option<Reply>,
+    ) -> BoxFuture<'static, Result<(), QueueError>> {
+        let acked = self
+            .inner
+            .exchange
+            .submit(Op::Ack(claimed.receipt.clone(), reply));
+        async move {
+            if let Outcome::Done(false) = acked.await? {
+                log::warn!(
+                    "redis queue: an answered call had been put back meanwhile (this process \
+                     was taken for dead, longer than process_ttl without a heartbeat, or gave \
+                     it back); it runs again elsewhere, and answers from there"
+                );
+            }
+            Ok(())
+        }
+        .boxed()
     }
 
     /// This process's name in the queue's keys (its processing list and heartbeat).
@@ -506,8 +535,8 @@ impl Queue for RedisQueue {
         .boxed()
     }
 
-    fn shares_hub(&self) -> bool {
-        true
+    fn attach(&self, link: QueueLink) {
+        let _ = self.inner.node.set(link);
     }
 
     fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
@@ -529,26 +558,36 @@ impl Queue for RedisQueue {
         .boxed()
     }
 
-    fn ack(
+    fn answer(
         &self,
         claimed: &Claimed,
-        reply: Option<Reply>,
+        frame: ByteString,
     ) -> BoxFuture<'static, Result<(), QueueError>> {
-        let acked = self
-            .inner
-            .exchange
-            .submit(Op::Ack(claimed.receipt.clone(), reply));
+        let Some(node) = self.inner.node.get() else {
+            return future::ready(Err(unavailable("the queue is not attached to a node"))).boxed();
+        };
+        if node.deliver_locally(claimed, &frame) {
+            // Answered already; only the acknowledgement goes to Redis.
+            return self.acknowledge(claimed, None);
+        }
+        let reply = match node.reply(claimed, &frame) {
+            Ok(reply) => reply,
+            Err(err) => return future::ready(Err(err)).boxed(),
+        };
+        // Published with the acknowledgement, one command for both; after whatever this
+        // process published before (the handler's messages), which it must not overtake.
+        let flushed = node.hub.flush();
+        let queue = self.clone();
+        let claimed = claimed.clone();
         async move {
-            if let Outcome::Done(false) = acked.await? {
-                log::warn!(
-                    "redis queue: an answered call had been put back meanwhile (this process \
-                     was taken for dead, longer than process_ttl without a heartbeat, or gave \
-                     it back); it runs again elsewhere, and answers from there"
-                );
-            }
-            Ok(())
+            let _ = flushed.await;
+            queue.acknowledge(&claimed, Some(reply)).await
         }
         .boxed()
+    }
+
+    fn ack(&self, claimed: &Claimed) -> BoxFuture<'static, Result<(), QueueError>> {
+        self.acknowledge(claimed, None)
     }
 
     fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {
