@@ -83,7 +83,7 @@ pub struct Claimed {
 pub struct Reply {
     /// The hub channel of the caller's process (with prefix).
     pub channel: String,
-    /// The encoded [`ProcessMessage`](crate::ProcessMessage).
+    /// The encoded [`ProcessMessage`].
     pub payload: Bytes,
 }
 
