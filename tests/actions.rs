@@ -264,20 +264,21 @@ async fn one_connection_cannot_take_every_worker() {
         max_running_actions_per_connection: 2,
         ..Limits::default()
     };
-    let builder = Comet::builder()
-        .workers(4)
-        .limits(limits)
-        .action_fn("test/gate", move |action: Action| {
-            let mut gate = gate.clone();
-            let (running, peak) = (in_gate.clone(), in_peak.clone());
-            async move {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                let _ = gate.wait_for(|open| *open).await;
-                running.fetch_sub(1, Ordering::SeqCst);
-                Ok(json!({ "n": action.param("n").cloned() }))
-            }
-        });
+    let builder =
+        Comet::builder()
+            .workers(4)
+            .limits(limits)
+            .action_fn("test/gate", move |action: Action| {
+                let mut gate = gate.clone();
+                let (running, peak) = (in_gate.clone(), in_peak.clone());
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    let _ = gate.wait_for(|open| *open).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(json!({ "n": action.param("n").cloned() }))
+                }
+            });
     let server = TestServer::start(builder).await;
     let mut flood = server.client().await;
     let mut other = server.client().await;

@@ -460,7 +460,12 @@ async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_come
     };
     let sent_at_least = |count: u64| {
         let sent = sent.clone();
-        async move { eventually("the stream went on", || sent.load(Ordering::SeqCst) >= count).await }
+        async move {
+            eventually("the stream went on", || {
+                sent.load(Ordering::SeqCst) >= count
+            })
+            .await
+        }
     };
 
     // The stream flows through Redis; then Redis dies for a while (about 50 messages).

@@ -23,7 +23,7 @@
 //! `sink`) by the hub itself, as if it had come back: one that failed or was refused,
 //! and every one sent while the subscriber connection is lost or not yet subscribed
 //! again (Redis restarted: the publisher is usually back first). The subscriber tells
-//! the publisher when that is ([`Listening`]), between two pipelines, so each message
+//! the publisher when that is (`Listening`), between two pipelines, so each message
 //! reaches the bridge once: from the publisher or from Redis, in the order published.
 //!
 //! Why not publish through several pooled connections at once: two publishes from one
