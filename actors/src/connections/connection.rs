@@ -263,7 +263,10 @@ impl Connection {
             let Some(call) = self.waiting.pop_front() else {
                 break;
             };
-            self.enqueue(call, ctx);
+            // Past its deadline, no worker would run it: its timer answers `timeout`.
+            if !call.is_expired() {
+                self.enqueue(call, ctx);
+            }
         }
     }
 
