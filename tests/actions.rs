@@ -246,3 +246,69 @@ async fn many_calls_from_many_clients_all_get_their_own_answer() {
     }
     server.stop().await;
 }
+
+/// A flood of slow calls from one connection does not take every worker: a call from
+/// another connection is answered while they all still wait, and no more of the flood
+/// ever runs at once than `max_running_actions_per_connection`.
+#[actix_web::test]
+async fn one_connection_cannot_take_every_worker() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // Calls to `test/gate` wait until the test opens the gate.
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (in_gate, in_peak) = (running.clone(), peak.clone());
+    let limits = Limits {
+        max_running_actions_per_connection: 2,
+        ..Limits::default()
+    };
+    let builder =
+        Comet::builder()
+            .workers(4)
+            .limits(limits)
+            .action_fn("test/gate", move |action: Action| {
+                let mut gate = gate.clone();
+                let (running, peak) = (in_gate.clone(), in_peak.clone());
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    let _ = gate.wait_for(|open| *open).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(json!({ "n": action.param("n").cloned() }))
+                }
+            });
+    let server = TestServer::start(builder).await;
+    let mut flood = server.client().await;
+    let mut other = server.client().await;
+
+    let mut flooded = Vec::new();
+    for n in 0..10 {
+        flooded.push(flood.call("test/gate", json!({ "n": n })).await);
+    }
+    common::eventually("two calls of the flood run", || {
+        let running = running.clone();
+        async move { running.load(Ordering::SeqCst) >= 2 }
+    })
+    .await;
+
+    // Four workers, two of them busy with the flood: the other connection's call is
+    // answered first, while every call of the flood still waits at the gate.
+    let answer = other.request("site/test", json!({ "quick": true })).await;
+    assert_eq!(answer["echo"], json!({ "quick": true }));
+    assert_eq!(running.load(Ordering::SeqCst), 2);
+
+    // Opened, the flood goes through, never more than two at once, each answered once.
+    open.send(true).expect("the gate is watched");
+    let mut answered = Vec::new();
+    for _ in 0..10 {
+        let answer = flood.recv_answer().await;
+        answered.push(answer["requestUid"].as_str().unwrap_or_default().to_owned());
+    }
+    answered.sort();
+    flooded.sort();
+    assert_eq!(answered, flooded);
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+    server.stop().await;
+}

@@ -407,3 +407,105 @@ async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis(
         "the stranded call ran after its caller was told `timeout`"
     );
 }
+
+/// Reads `channel <channel> <n>` frames until `channel <channel> end`, in the order they
+/// came; panics if `end` does not come within `LONG` of the previous frame.
+async fn sequence_until_end(client: &mut Client, channel: &str) -> Vec<u64> {
+    let prefix = format!("channel {channel} ");
+    let mut got = Vec::new();
+    loop {
+        let frame = client
+            .expect("the next message of the stream", LONG, |f| {
+                f.starts_with(&prefix)
+            })
+            .await;
+        match &frame[prefix.len()..] {
+            "end" => return got,
+            n => got.push(n.parse().expect("a sequence number")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_comes_back() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let mut redis = RedisServer::start();
+    let prefix = "back:";
+    let a = Cometd::server("a", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let mut subscriber = a.connect().await;
+    subscriber.subscribe("seq").await;
+    let mut publisher = a.connect().await;
+
+    // A steady stream, one message per 20 ms, numbered; `sent` counts what went out.
+    let sent = Arc::new(AtomicU64::new(0));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let stream = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tick.tick() => {
+                        let n = sent.load(Ordering::SeqCst);
+                        publisher.publish("seq", &n.to_string()).await;
+                        sent.store(n + 1, Ordering::SeqCst);
+                    }
+                }
+            }
+            publisher
+        })
+    };
+    let sent_at_least = |count: u64| {
+        let sent = sent.clone();
+        async move {
+            eventually("the stream went on", || {
+                sent.load(Ordering::SeqCst) >= count
+            })
+            .await
+        }
+    };
+
+    // The stream flows through Redis; then Redis dies for a while (about 50 messages).
+    sent_at_least(10).await;
+    let before = sent.load(Ordering::SeqCst);
+    redis.kill();
+    sent_at_least(before + 50).await;
+    // Started again (the stream goes on meanwhile); everything sent from now on must
+    // arrive, in order, exactly once: whether the publisher or the subscriber
+    // connection of the process is back first.
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .expect("restarting Redis");
+    let from = sent.load(Ordering::SeqCst);
+    // Until the process has subscribed again, and some more after.
+    eventually("the process subscribed again", || {
+        numsub(&redis, "back:channel:seq") == 1
+    })
+    .await;
+    let resubscribed = sent.load(Ordering::SeqCst);
+    sent_at_least(resubscribed + 25).await;
+    let _ = stop.send(());
+    let mut publisher = stream.await.expect("the stream task");
+    publisher.publish("seq", "end").await;
+
+    let got = sequence_until_end(&mut subscriber, "seq").await;
+    let last = sent.load(Ordering::SeqCst);
+    let after: Vec<u64> = got.iter().copied().filter(|n| *n >= from).collect();
+    assert_eq!(
+        after,
+        (from..last).collect::<Vec<u64>>(),
+        "messages {from}..{last} (sent after Redis was back) did not all arrive once, in \
+         order (subscribed again at {resubscribed})"
+    );
+    // Nothing arrived twice or out of order, from before the restart either.
+    assert!(
+        got.windows(2).all(|pair| pair[0] < pair[1]),
+        "a message arrived twice or out of order: {got:?}"
+    );
+}

@@ -2,7 +2,8 @@
 //! everything published before it reached Redis, so that a message sent afterwards by
 //! another connection (as the Redis queue sends an action's answer) arrives after them;
 //! while Redis stalls, the publishes waiting for it are bounded in bytes; after Redis
-//! restarts, publishing resumes at once.
+//! restarts, publishing resumes at once; a publish refused at once still reaches this
+//! process's own subscribers (the hub hands it to its sink).
 
 #[path = "common/redis.rs"]
 mod redis_server;
@@ -174,4 +175,51 @@ async fn publishing_resumes_soon_after_a_long_outage() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The hub's sink, passing on what it gets.
+struct Collect(tokio::sync::mpsc::UnboundedSender<HubMessage>);
+
+impl Actor for Collect {
+    type Context = Context<Self>;
+}
+
+impl Handler<HubMessage> for Collect {
+    type Result = ();
+
+    fn handle(&mut self, message: HubMessage, _: &mut Context<Self>) {
+        let _ = self.0.send(message);
+    }
+}
+
+#[actix_web::test]
+async fn a_publish_refused_at_once_still_reaches_this_processs_own_subscribers() {
+    let redis = RedisServer::start();
+    let mut config = RedisConfig::new(redis.url());
+    config.command_timeout = Duration::from_secs(60);
+    config.publish_buffer_bytes = 1024;
+    let hub = RedisHub::new(&config).expect("a valid URL");
+    let (sink, mut sunk) = tokio::sync::mpsc::unbounded_channel();
+    hub.start(Collect(sink).start().recipient()).await.unwrap();
+    hub.subscribe("refused:c").await.unwrap();
+    hub.publish("refused:c", Bytes::from("warm")).await.unwrap();
+    let warm = sunk.recv().await.expect("the sink is alive");
+    assert_eq!(warm.payload, Bytes::from("warm"));
+
+    // Redis stalls: one publish waits, the next is refused at once and handed to the
+    // sink (this process's subscribers) all the same.
+    redis.stop();
+    let waiting = hub.publish("refused:c", Bytes::from(vec![b'w'; 1000]));
+    let refused = hub.publish("refused:c", Bytes::from("refused"));
+    assert!(matches!(refused.await, Err(HubError::Unavailable(_))));
+    let handed = sunk.recv().await.expect("the sink is alive");
+    assert_eq!(
+        (handed.channel.as_str(), handed.payload),
+        ("refused:c", Bytes::from("refused"))
+    );
+    redis.resume();
+    waiting.await.expect("the waiting publish goes out");
+    // It comes back through Redis.
+    let back = sunk.recv().await.expect("the sink is alive");
+    assert_eq!(back.payload.len(), 1000);
 }

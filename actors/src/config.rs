@@ -28,6 +28,13 @@ pub struct Limits {
     /// Most action calls one connection may wait on at once; one more answers
     /// `too_many_pending`. Default 64.
     pub max_pending_actions: usize,
+    /// Most action calls of one connection in the queue or running at once, so that one
+    /// connection cannot take every action worker of the cluster: its further calls wait
+    /// in the connection, in order, and go to the queue one by one as earlier ones are
+    /// answered (their `action_timeout` runs from when they came). Other connections'
+    /// calls meanwhile find the queue short and workers free. At least 1. Default 8
+    /// (with the default 32 workers of a process, one connection takes a quarter).
+    pub max_running_actions_per_connection: usize,
     /// Frames buffered for a client that reads slowly; when full, `slow_consumer` says
     /// what happens, so that memory stays bounded. Default 1024.
     pub outbound_queue: usize,
@@ -88,6 +95,7 @@ impl Default for Limits {
             max_json_depth: DEFAULT_MAX_JSON_DEPTH,
             max_channels_per_connection: 128,
             max_pending_actions: 64,
+            max_running_actions_per_connection: 8,
             outbound_queue: 1024,
             outbound_queue_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::Close,

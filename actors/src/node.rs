@@ -23,8 +23,7 @@ use crate::config::NodeConfig;
 use crate::connections::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
 use crate::connections::info::{ConnectionId, ConnectionInfo};
 use crate::hub::bridge::{
-    AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, PublishLocally,
-    RemoveChannelHandler,
+    AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, RemoveChannelHandler,
 };
 use crate::hub::process_message::ProcessMessage;
 use crate::hub::{Hub, HubError, HubNames};
@@ -227,7 +226,8 @@ impl Node {
     /// Publishes a payload to a channel, on every process. Strings go as they are, other
     /// JSON as its compact text. The message is queued before this returns; the future
     /// reports the outcome. If the hub fails (Redis is down), this process's own
-    /// subscribers still get the message, and the error says the others did not.
+    /// subscribers still get the message, and the error says the others did not; so do
+    /// they while the hub is not subscribed again after Redis came back.
     pub fn publish(
         &self,
         channel: &str,
@@ -242,30 +242,21 @@ impl Node {
 
     /// Publishes without checking the name: for connections, whose frames were parsed.
     ///
-    /// When the hub fails (Redis is down), the message is still delivered to this
-    /// process's own subscribers, straight through the bridge, and the error is returned:
-    /// one process keeps working on its own while the cluster cannot. (Had Redis taken
-    /// the message after all, e.g. the connection broke after sending, local subscribers
-    /// could see it twice; pub/sub promises no more than that anyway.)
+    /// When the hub fails (Redis is down), or is not subscribed at that moment (Redis
+    /// just came back and the hub's subscriber connection is not subscribed again yet),
+    /// the hub hands the message to this process's own subscribers itself (see
+    /// [`Hub::publish`]), once; a failure is still returned: one process keeps working
+    /// on its own while the cluster cannot. (Had Redis taken a failed message after all,
+    /// e.g. a pipeline that timed out while Redis stalled, local subscribers could see it
+    /// twice; pub/sub promises no more than that anyway.)
     pub(crate) fn publish_bytes(
         &self,
         channel: &str,
         payload: Bytes,
     ) -> BoxFuture<'static, Result<(), HubError>> {
-        let sent = self
-            .inner
+        self.inner
             .hub
-            .publish(&self.inner.names.channel(channel), payload.clone());
-        let bridge = self.inner.bridge.clone();
-        let channel: Arc<str> = Arc::from(channel);
-        async move {
-            let result = sent.await;
-            if result.is_err() {
-                bridge.do_send(PublishLocally { channel, payload });
-            }
-            result
-        }
-        .boxed()
+            .publish(&self.inner.names.channel(channel), payload)
     }
 
     /// Writes a frame to a connection on whichever process holds it (jii's

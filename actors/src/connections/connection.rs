@@ -73,6 +73,11 @@ pub struct Connection {
     /// `outbound_queue`; beyond that they go out at once).
     held: VecDeque<HeldPublish>,
     pending: HashMap<RequestUid, SpawnHandle>,
+    /// Pending calls in the queue or running, at most
+    /// `max_running_actions_per_connection`.
+    running: HashSet<RequestUid>,
+    /// Pending calls held back by that bound, in the order they came.
+    waiting: VecDeque<ActionCall>,
     closed: bool,
     /// The client asked (`hello {"heartbeat":true}`) for a `ping` frame every heartbeat.
     pings: bool,
@@ -93,6 +98,8 @@ impl Connection {
             unsettled: HashSet::new(),
             held: VecDeque::new(),
             pending: HashMap::new(),
+            running: HashSet::new(),
+            waiting: VecDeque::new(),
             closed: false,
             pings: false,
         }
@@ -223,6 +230,8 @@ impl Connection {
         let timer_uid = uid.clone();
         let timer = ctx.run_later(timeout + ANSWER_GRACE, move |conn, ctx| {
             if conn.pending.remove(&timer_uid).is_some() {
+                conn.waiting.retain(|call| call.request_uid != timer_uid);
+                conn.finished(&timer_uid, ctx);
                 let message = format!("no answer within {} ms", timeout.as_millis());
                 conn.write(
                     action_error_frame(&timer_uid, &ErrorCode::Timeout, &message),
@@ -230,7 +239,41 @@ impl Connection {
                 );
             }
         });
-        self.pending.insert(uid.clone(), timer);
+        self.pending.insert(uid, timer);
+        if self.running.len() < self.max_running() {
+            self.enqueue(call, ctx);
+        } else {
+            self.waiting.push_back(call);
+        }
+    }
+
+    /// The bound on this connection's calls in the queue or running.
+    fn max_running(&self) -> usize {
+        self.node
+            .config()
+            .limits
+            .max_running_actions_per_connection
+            .max(1)
+    }
+
+    /// A pending call is answered (or given up): the next waiting ones take its place.
+    fn finished(&mut self, uid: &RequestUid, ctx: &mut Context<Self>) {
+        self.running.remove(uid);
+        while self.running.len() < self.max_running() {
+            let Some(call) = self.waiting.pop_front() else {
+                break;
+            };
+            // Past its deadline, no worker would run it: its timer answers `timeout`.
+            if !call.is_expired() {
+                self.enqueue(call, ctx);
+            }
+        }
+    }
+
+    /// Puts a call on the queue; a refusal answers it at once.
+    fn enqueue(&mut self, call: ActionCall, ctx: &mut Context<Self>) {
+        let uid = call.request_uid.clone();
+        self.running.insert(uid.clone());
         let route = call.route.clone();
         ctx.spawn(
             self.node
@@ -253,6 +296,7 @@ impl Connection {
                     };
                     if let Some(timer) = conn.pending.remove(&uid) {
                         ctx.cancel_future(timer);
+                        conn.finished(&uid, ctx);
                         conn.write(action_error_frame(&uid, &code, &message), ctx);
                     }
                 }),
@@ -420,6 +464,7 @@ impl Handler<ProcessMessage> for Connection {
             } => match self.pending.remove(&request_uid) {
                 Some(timer) => {
                     ctx.cancel_future(timer);
+                    self.finished(&request_uid, ctx);
                     self.write(ByteString::from(frame), ctx);
                 }
                 None => log::debug!(

@@ -425,25 +425,6 @@ impl Handler<HubReady> for HubBridge {
     fn handle(&mut self, _: HubReady, _: &mut Context<Self>) {}
 }
 
-/// A message that the hub could not take (Redis is down): delivered to this process's
-/// own subscribers of `channel`, as if it had come back from the hub.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PublishLocally {
-    /// Channel name (the client's, without prefix).
-    pub channel: Arc<str>,
-    /// The payload as published.
-    pub payload: bytes::Bytes,
-}
-
-impl Handler<PublishLocally> for HubBridge {
-    type Result = ();
-
-    fn handle(&mut self, publish: PublishLocally, _: &mut Context<Self>) {
-        self.deliver_channel(&publish.channel, publish.payload);
-    }
-}
-
 /// Where "queue updated" notices go.
 #[derive(Message)]
 #[rtype(result = "()")]

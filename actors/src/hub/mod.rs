@@ -11,6 +11,7 @@ pub mod bridge;
 mod memory;
 pub mod process_message;
 mod redis;
+mod redis_subscriber;
 
 use actix::{Message, Recipient};
 use bytes::Bytes;
@@ -53,6 +54,12 @@ pub trait Hub: Send + Sync + 'static {
     fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>>;
 
     /// Publishes `payload` on the hub channel `channel`.
+    ///
+    /// This process's own subscribers get each of its messages once: a message that
+    /// will not come back through the hub's subscriptions, because the publish failed
+    /// (the error is returned too) or because the hub is not subscribed at that moment
+    /// (reconnecting), is handed to the `sink` given to [`start`](Hub::start) by the hub
+    /// itself, as if it had come back, in the order published.
     fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>>;
 
     /// Resolves once every publish made before this call has reached the hub (or failed),

@@ -15,20 +15,24 @@
 //!   (a try costs one connect), so publishing resumes within that much of Redis's
 //!   return. A [`Hub::flush`] is a marker in that queue, answered with its batch (at
 //!   once when nothing is unconfirmed).
-//! - the **subscriber** owns the one dedicated pub/sub connection. It remembers the set
-//!   of channels the process wants; after losing Redis it reconnects with backoff and
-//!   subscribes all of them again. A `subscribe` resolves once Redis confirmed it, or at
-//!   once with an error while Redis is unreachable (the channel stays wanted and is
-//!   subscribed on reconnection).
+//! - the **subscriber** owns the one dedicated pub/sub connection, and subscribes every
+//!   wanted channel again after losing Redis (see `redis_subscriber.rs`).
+//!
+//! **This process's own subscribers miss none of its messages.** A publish that would
+//! not come back through the subscriber connection is handed to the hub bridge (the
+//! `sink`) by the hub itself, as if it had come back: one that failed or was refused,
+//! and every one sent while the subscriber connection is lost or not yet subscribed
+//! again (Redis restarted: the publisher is usually back first). The subscriber tells
+//! the publisher when that is (`Listening`), between two pipelines, so each message
+//! reaches the bridge once: from the publisher or from Redis, in the order published.
 //!
 //! Why not publish through several pooled connections at once: two publishes from one
 //! caller could then overtake each other. Redis runs commands one at a time anyway, so
 //! one pipelined connection is not the limit; a single writer that batches keeps order
 //! for free.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix::Recipient;
@@ -36,17 +40,13 @@ use bytes::Bytes;
 use deadpool_redis::{Connection as PooledConnection, Pool};
 use futures::channel::oneshot;
 use futures::future::{self, BoxFuture, FutureExt};
-use futures::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
-use redis::{Client, Msg, Value};
+use redis::Client;
 use tokio::sync::mpsc;
 
+use super::redis_subscriber::{subscriber, Change, Listening};
 use super::{Hub, HubError, HubMessage};
 use crate::config::RedisConfig;
-use crate::redis_link::{self, Backoff, RedisSetupError};
-
-/// Most channels named in one SUBSCRIBE when resubscribing after a reconnection.
-const RESUBSCRIBE_CHUNK: usize = 1000;
+use crate::redis_link::{self, RedisSetupError};
 
 /// One publish waiting for the publisher.
 struct Publish {
@@ -65,26 +65,6 @@ struct Buffered {
     messages: AtomicUsize,
     /// Their bytes (channel names and payloads), bounded by `publish_buffer_bytes`.
     bytes: AtomicUsize,
-}
-
-/// A change of the subscription set, for the subscriber.
-enum Change {
-    Subscribe(String, oneshot::Sender<Result<(), HubError>>),
-    Unsubscribe(String, oneshot::Sender<Result<(), HubError>>),
-}
-
-impl Change {
-    fn is_subscribe(&self) -> bool {
-        matches!(self, Change::Subscribe(..))
-    }
-
-    fn into_parts(self) -> (String, oneshot::Sender<Result<(), HubError>>) {
-        match self {
-            Change::Subscribe(channel, done) | Change::Unsubscribe(channel, done) => {
-                (channel, done)
-            }
-        }
-    }
 }
 
 /// The receiving ends, handed to the tasks when the hub starts.
@@ -109,6 +89,8 @@ pub struct RedisHub {
     buffered: Arc<Buffered>,
     changes: mpsc::UnboundedSender<Change>,
     pending: Mutex<Option<Pending>>,
+    /// The hub bridge, once started: publishes refused at once are handed to it here.
+    sink: OnceLock<Recipient<HubMessage>>,
 }
 
 impl RedisHub {
@@ -131,6 +113,7 @@ impl RedisHub {
                 publishes: publishes_rx,
                 changes: changes_rx,
             })),
+            sink: OnceLock::new(),
         })
     }
 
@@ -164,17 +147,24 @@ impl Hub for RedisHub {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return future::ready(Err(HubError::NotRunning)).boxed();
         };
+        let _ = self.sink.set(sink.clone());
+        let (listening, heard) = mpsc::unbounded_channel();
         runtime.spawn(publisher(
             self.pool.clone(),
             self.config.clone(),
             pending.publishes,
             self.buffered.clone(),
+            Sink {
+                bridge: sink.clone(),
+                listening: heard,
+            },
         ));
         runtime.spawn(subscriber(
             self.client.clone(),
             self.config.clone(),
             pending.changes,
             sink,
+            listening,
         ));
         log::info!("redis hub: using {}", self.config.url);
         future::ready(Ok(())).boxed()
@@ -208,8 +198,15 @@ impl Hub for RedisHub {
 
 impl RedisHub {
     /// Queues a publish (or a flush marker) for the publisher, or refuses it at once when
-    /// the buffer is full in messages or in bytes.
+    /// the buffer is full in messages or in bytes (handing a refused message to this
+    /// process's own subscribers).
     fn queue(&self, message: Option<(String, Bytes)>) -> BoxFuture<'static, Result<(), HubError>> {
+        let refused = |message: Option<(String, Bytes)>, err: HubError| {
+            if let (Some((channel, payload)), Some(sink)) = (message, self.sink.get()) {
+                sink.do_send(HubMessage { channel, payload });
+            }
+            future::ready(Err(err)).boxed()
+        };
         let (done, answer) = oneshot::channel();
         let counted = message.is_some();
         let bytes = message
@@ -217,12 +214,12 @@ impl RedisHub {
             .map_or(0, |(channel, payload)| channel.len() + payload.len());
         if counted {
             if let Err(held) = self.reserve(bytes) {
-                return future::ready(Err(HubError::Unavailable(format!(
+                let err = HubError::Unavailable(format!(
                     "{held} bytes of publishes already wait for Redis (publish_buffer_bytes \
                      is {})",
                     self.config.publish_buffer_bytes
-                ))))
-                .boxed();
+                ));
+                return refused(message, err);
             }
         }
         match self.publishes.try_send(Publish {
@@ -237,14 +234,14 @@ impl RedisHub {
                 if counted {
                     release(&self.buffered, 1, bytes);
                 }
-                future::ready(Err(match err {
+                let why = match &err {
                     mpsc::error::TrySendError::Full(_) => HubError::Unavailable(format!(
                         "{} publishes already wait for Redis",
                         self.config.publish_buffer
                     )),
                     mpsc::error::TrySendError::Closed(_) => HubError::NotRunning,
-                }))
-                .boxed()
+                };
+                refused(err.into_inner().message, why)
             }
         }
     }
@@ -269,8 +266,15 @@ fn release(buffered: &Buffered, messages: usize, bytes: usize) {
     buffered.bytes.fetch_sub(bytes, Ordering::AcqRel);
 }
 
-fn unavailable(err: impl std::fmt::Display) -> HubError {
+pub(super) fn unavailable(err: impl std::fmt::Display) -> HubError {
     HubError::Unavailable(err.to_string())
+}
+
+/// Where the publisher hands the messages that do not come back through the subscriber
+/// connection, and how it learns when that is.
+struct Sink {
+    bridge: Recipient<HubMessage>,
+    listening: mpsc::UnboundedReceiver<Listening>,
 }
 
 /// The publisher task: sends queued publishes in order, as pipelines, on one connection.
@@ -279,13 +283,34 @@ async fn publisher(
     config: Arc<RedisConfig>,
     mut queue: mpsc::Receiver<Publish>,
     buffered: Arc<Buffered>,
+    mut sink: Sink,
 ) {
     let mut connection: Option<PooledConnection> = None;
     // While Redis is down: when to try again, and the error to answer until then.
     let mut down: Option<(Instant, HubError)> = None;
     let retry = config.reconnect_min.max(Duration::from_millis(1));
     let mut batch = Batch::new(&config);
-    while batch.fill(&mut queue).await {
+    // Whether what Redis runs now comes back through the subscriber connection; not
+    // before it first subscribed.
+    let mut listening = false;
+    loop {
+        // Between two pipelines: hear the subscriber first.
+        tokio::select! {
+            biased;
+            Some(heard) = sink.listening.recv() => {
+                match heard {
+                    Listening::Lost => listening = false,
+                    Listening::Hold(held) => {
+                        let (release, released) = oneshot::channel();
+                        if held.send(release).is_ok() {
+                            listening = released.await.unwrap_or(false);
+                        }
+                    }
+                }
+                continue;
+            }
+            more = batch.fill(&mut queue) => if !more { break },
+        }
         let attempt = down
             .as_ref()
             .is_none_or(|(retry_at, _)| Instant::now() >= *retry_at);
@@ -316,7 +341,13 @@ async fn publisher(
             }
         }
         release(&buffered, messages, bytes);
+        // What will not come back from Redis goes to this process's subscribers now, in
+        // order and before its publisher hears the outcome.
+        let hand_over = !listening || result.is_err();
         for publish in batch.publishes.drain(..) {
+            if let (true, Some((channel, payload))) = (hand_over, publish.message) {
+                sink.bridge.do_send(HubMessage { channel, payload });
+            }
             let _ = publish.done.send(result.clone());
         }
     }
@@ -422,230 +453,4 @@ fn drop_connection(connection: &mut Option<PooledConnection>) {
     if let Some(broken) = connection.take() {
         drop(PooledConnection::take(broken));
     }
-}
-
-/// Why the subscriber's connection ended.
-enum Ended {
-    /// The hub was dropped: stop for good.
-    HubGone,
-    /// Redis went away: reconnect.
-    Lost(String),
-}
-
-/// The subscriber task: keeps the wanted channels subscribed on one dedicated connection,
-/// across reconnections, and hands every message to the hub bridge.
-async fn subscriber(
-    client: Client,
-    config: Arc<RedisConfig>,
-    mut changes: mpsc::UnboundedReceiver<Change>,
-    sink: Recipient<HubMessage>,
-) {
-    let mut wanted: HashSet<String> = HashSet::new();
-    let mut backoff = Backoff::new(&config);
-    let mut lost_since: Option<Instant> = None;
-    let mut first = true;
-    loop {
-        // Changes that arrive while connecting wait in the channel.
-        let connected =
-            match tokio::time::timeout(config.connect_timeout, client.get_async_pubsub()).await {
-                Ok(Ok(pubsub)) => {
-                    let (mut commands, messages) = pubsub.split();
-                    match resubscribe(&mut commands, &wanted, &config).await {
-                        Ok(()) => Ok((commands, messages)),
-                        Err(err) => Err(err),
-                    }
-                }
-                Ok(Err(err)) => Err(err.to_string()),
-                Err(_) => Err(format!(
-                    "no connection within {} ms",
-                    config.connect_timeout.as_millis()
-                )),
-            };
-        match connected {
-            Ok((mut commands, mut messages)) => {
-                if let Some(since) = lost_since.take() {
-                    log::info!(
-                        "redis hub: subscriber connected again after {:.1} s; {} channel(s) \
-                         subscribed again",
-                        since.elapsed().as_secs_f64(),
-                        wanted.len()
-                    );
-                }
-                first = false;
-                backoff.reset();
-                match serve(
-                    &mut commands,
-                    &mut messages,
-                    &mut changes,
-                    &mut wanted,
-                    &sink,
-                    &config,
-                )
-                .await
-                {
-                    Ended::HubGone => break,
-                    Ended::Lost(reason) => {
-                        log::error!(
-                            "redis hub: lost the subscriber connection ({reason}); \
-                             reconnecting with backoff"
-                        );
-                        lost_since = Some(Instant::now());
-                    }
-                }
-            }
-            Err(reason) => {
-                if first || lost_since.is_none() {
-                    log::error!(
-                        "redis hub: cannot connect the subscriber to {} ({reason}); \
-                         retrying with backoff",
-                        config.url
-                    );
-                    first = false;
-                    lost_since = Some(Instant::now());
-                } else {
-                    log::debug!("redis hub: subscriber still cannot connect: {reason}");
-                }
-            }
-        }
-        // Wait before the next attempt, recording changes meanwhile and answering them
-        // at once: the caller learns Redis is away, the channel stays wanted.
-        let pause = tokio::time::sleep(backoff.next_wait());
-        tokio::pin!(pause);
-        loop {
-            tokio::select! {
-                () = &mut pause => break,
-                change = changes.recv() => {
-                    let Some(change) = change else { return };
-                    let subscribe = change.is_subscribe();
-                    let (channel, done) = change.into_parts();
-                    if subscribe {
-                        wanted.insert(channel);
-                    } else {
-                        wanted.remove(&channel);
-                    }
-                    let _ = done.send(Err(HubError::Unavailable(
-                        "Redis is unreachable; the subscription is kept and made when it is back"
-                            .into(),
-                    )));
-                }
-            }
-        }
-    }
-    log::debug!("redis hub: subscriber stopped");
-}
-
-/// Subscribes every wanted channel on a fresh connection.
-async fn resubscribe(
-    commands: &mut PubSubSink,
-    wanted: &HashSet<String>,
-    config: &RedisConfig,
-) -> Result<(), String> {
-    let all: Vec<&String> = wanted.iter().collect();
-    for chunk in all.chunks(RESUBSCRIBE_CHUNK) {
-        match tokio::time::timeout(config.command_timeout, commands.subscribe(chunk)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(err.to_string()),
-            Err(_) => return Err("SUBSCRIBE timed out".into()),
-        }
-    }
-    Ok(())
-}
-
-/// Runs one connection: delivers messages, applies changes (consecutive ones of a kind
-/// as one command), pings now and then; returns when the connection or the hub ends.
-async fn serve(
-    commands: &mut PubSubSink,
-    messages: &mut PubSubStream,
-    changes: &mut mpsc::UnboundedReceiver<Change>,
-    wanted: &mut HashSet<String>,
-    sink: &Recipient<HubMessage>,
-    config: &RedisConfig,
-) -> Ended {
-    let mut ping = tokio::time::interval(config.ping_interval);
-    ping.reset();
-    let mut batch = Vec::new();
-    loop {
-        tokio::select! {
-            message = messages.next() => match message {
-                Some(message) => deliver(&message, sink),
-                None => return Ended::Lost("the connection closed".into()),
-            },
-            count = changes.recv_many(&mut batch, RESUBSCRIBE_CHUNK) => {
-                if count == 0 {
-                    return Ended::HubGone;
-                }
-                if let Err(reason) = apply(commands, &mut batch, wanted, config).await {
-                    return Ended::Lost(reason);
-                }
-            }
-            _ = ping.tick() => {
-                match tokio::time::timeout(config.command_timeout, commands.ping::<Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(err)) => return Ended::Lost(format!("PING failed: {err}")),
-                    Err(_) => return Ended::Lost("PING timed out".into()),
-                }
-            }
-        }
-    }
-}
-
-/// Applies a batch of changes in order, one command per run of the same kind, and
-/// answers each. The wanted set changes whatever Redis says: a failed command ends the
-/// connection, and the next one subscribes the wanted set afresh.
-async fn apply(
-    commands: &mut PubSubSink,
-    batch: &mut Vec<Change>,
-    wanted: &mut HashSet<String>,
-    config: &RedisConfig,
-) -> Result<(), String> {
-    let mut failure = None;
-    let mut changes = batch.drain(..).peekable();
-    while let Some(change) = changes.next() {
-        let subscribe = change.is_subscribe();
-        let mut run = vec![change.into_parts()];
-        while let Some(next) = changes.next_if(|next| next.is_subscribe() == subscribe) {
-            run.push(next.into_parts());
-        }
-        let channels: Vec<&str> = run.iter().map(|(channel, _)| channel.as_str()).collect();
-        for channel in &channels {
-            if subscribe {
-                wanted.insert((*channel).to_owned());
-            } else {
-                wanted.remove(*channel);
-            }
-        }
-        let result = if failure.is_some() {
-            Err(HubError::Unavailable(
-                "the subscriber connection failed".into(),
-            ))
-        } else {
-            let sent = if subscribe {
-                tokio::time::timeout(config.command_timeout, commands.subscribe(&channels)).await
-            } else {
-                tokio::time::timeout(config.command_timeout, commands.unsubscribe(&channels)).await
-            };
-            match sent {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(err)) => {
-                    failure = Some(err.to_string());
-                    Err(unavailable(err))
-                }
-                Err(_) => {
-                    failure = Some("SUBSCRIBE/UNSUBSCRIBE timed out".to_owned());
-                    Err(HubError::Unavailable("Redis did not answer in time".into()))
-                }
-            }
-        };
-        for (_, done) in run {
-            let _ = done.send(result.clone());
-        }
-    }
-    failure.map_or(Ok(()), Err)
-}
-
-fn deliver(message: &Msg, sink: &Recipient<HubMessage>) {
-    sink.do_send(HubMessage {
-        channel: message.get_channel_name().to_owned(),
-        payload: Bytes::copy_from_slice(message.get_payload_bytes()),
-    });
 }
