@@ -67,7 +67,7 @@ async fn websocket_transport() {
     send(&mut socket, "\"single\"").await;
     assert_eq!(text(&mut socket).await, "a[\"single\"]");
     send(&mut socket, "[\"a").await;
-    assert_eq!(text(&mut socket).await, "c[3000,\"Broken framing.\"]");
+    // Terminated abruptly, as the protocol asks: no `c[…]` frame, the close frame's code.
     assert_eq!(
         closed(&mut socket).await,
         Some(3000),
@@ -538,4 +538,22 @@ async fn allowed_origins_guard_the_raw_websocket_endpoint_too() {
         .await
         .expect("an allowed origin over SockJS");
     assert_eq!(text(&mut session_page).await, "o");
+}
+
+#[actix_web::test]
+async fn a_client_that_closes_gets_the_close_answered_by_any_service() {
+    // The echo service never closes by itself: the engine answers the client's close
+    // frame (RFC 6455 §5.5.1), on the raw and the SockJS WebSocket alike.
+    let server = start().await;
+    for path in [
+        "/echo/websocket".to_owned(),
+        format!("{}/websocket", session("/echo")),
+    ] {
+        let mut socket = ws(&server, &path).await;
+        if path != "/echo/websocket" {
+            assert_eq!(text(&mut socket).await, "o");
+        }
+        socket.close(None).await.expect("close sent");
+        assert_eq!(closed(&mut socket).await, Some(1000), "{path}");
+    }
 }

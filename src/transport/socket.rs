@@ -151,10 +151,15 @@ pub(crate) fn serve(
     ))
 }
 
-/// Pong payloads owed to the client (at most one: a newer ping replaces it).
+/// What the reader owes the client besides the connection's frames: a pong (at most
+/// one: a newer ping replaces it), and whether reading ended the socket (the client
+/// closed, or broke the framing or a cap): then the close goes out bare, without the
+/// framing's close message (SockJS asks to terminate broken framing abruptly; a client's
+/// close is answered by a close frame, RFC 6455 §5.5.1).
 #[derive(Default)]
 struct Pongs {
     owed: Option<Bytes>,
+    reader_ended: bool,
     waker: Option<Waker>,
 }
 
@@ -220,7 +225,11 @@ impl MessageBody for SocketBody {
             batch.clear();
         }
         if let Some(code) = close {
-            this.framing.close(code, &mut out);
+            if this.pongs.borrow().reader_ended {
+                out.close(code);
+            } else {
+                this.framing.close(code, &mut out);
+            }
             this.done = true;
         }
         if let Some(err) = out.failed {
@@ -294,23 +303,27 @@ async fn read_into(
         framing.decode(text, &mut |message| handler.message(message))
     })
     .await;
-    let close = match end {
-        ReadEnd::Closed => None,
-        ReadEnd::Refused(code) => Some(code),
+    let code = match end {
+        ReadEnd::Closed => CloseCode::Normal,
+        ReadEnd::Refused(code) => code,
         ReadEnd::Overflow => {
             log::info!("websocket: a client sent a message over the transport cap; closing");
-            Some(CloseCode::MessageTooBig)
+            CloseCode::MessageTooBig
         }
         ReadEnd::NotUtf8 => {
             log::debug!("websocket: a text message was not UTF-8; closing");
-            Some(CloseCode::InvalidData)
+            CloseCode::InvalidData
         }
         ReadEnd::Error(err) => {
             log::debug!("websocket: protocol error, closing: {err}");
-            None
+            CloseCode::Normal
         }
     };
-    if let Some(code) = close {
+    // Whatever the application does with its end, the socket ends: the client gets its
+    // close frame (the answer to its own, or why the server closes). A close already
+    // under way (the application's) is kept, with its framing.
+    if outlet.closing().is_none() {
+        pongs.borrow_mut().reader_ended = true;
         outlet.close(code);
     }
     handler.closed();
