@@ -7,13 +7,16 @@
 //! Runs are counted through `site/sleep`'s `notify`: it publishes `started <node> <uid>`
 //! on a channel the caller listens to, every time a process starts the call.
 
+#[path = "common/eventually.rs"]
+mod eventually;
 #[path = "common/process.rs"]
 mod process;
 #[path = "common/redis.rs"]
 mod redis_server;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use eventually::eventually;
 use futures_util::StreamExt;
 use process::{Client, Cometd};
 use redis_server::RedisServer;
@@ -223,18 +226,31 @@ async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_els
     let prefix = "drain2:";
     let mut cluster = Handover::start(prefix, 2500, &["--shutdown-timeout-ms", "300"], &[]).await;
 
-    let stopped_at = Instant::now();
     cluster.leaving.terminate();
     let status = cluster
         .leaving
         .wait_exit(LONG)
         .expect("the process exits once its drain timed out");
     assert!(status.success(), "{status:?}");
-    // Well before its heartbeat (10 s) could have expired: it gave the call back itself.
-    assert!(stopped_at.elapsed() < Duration::from_secs(5));
+    // It gave the call back itself as it left, rather than leaving it to another
+    // process's reaper once its heartbeat (10 s) expired.
+    let said = cluster.leaving.logged();
+    assert!(
+        said.contains("still running when shutdown_timeout ran out; putting it back"),
+        "{}",
+        cluster.leaving.log.display()
+    );
 
     // Given back once: run once more, no third run, no second answer.
     cluster.runs_again_once_on_the_staying_process().await;
+    assert!(
+        !cluster
+            .staying
+            .logged()
+            .contains("taken by a process that died"),
+        "the staying process reaped the call instead: {}",
+        cluster.staying.log.display()
+    );
     let uid = cluster.uid.clone();
     let again = cluster
         .caller
@@ -277,8 +293,14 @@ async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere()
     let mut cluster = Handover::start("drain4:", 6000, &ttl, &ttl).await;
 
     cluster.leaving.terminate();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stopped_at = Instant::now();
+    // The first signal is heard: the drain waits for the running call.
+    eventually("the leaving process drains", || async {
+        cluster
+            .leaving
+            .logged()
+            .contains("running action(s) to finish")
+    })
+    .await;
     cluster.leaving.terminate();
     let status = cluster
         .leaving
@@ -286,9 +308,15 @@ async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere()
         .expect("a second SIGTERM stops the process");
     assert!(status.success(), "{status:?}");
     assert!(
-        stopped_at.elapsed() < Duration::from_secs(3),
-        "it waited for the call"
+        cluster
+            .leaving
+            .logged()
+            .contains("second stop signal: stopping now"),
+        "{}",
+        cluster.leaving.log.display()
     );
 
+    // It did not wait for the call (6 s): the staying process runs it and answers it,
+    // the leaving one never did.
     cluster.runs_again_once_on_the_staying_process().await;
 }

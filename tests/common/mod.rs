@@ -2,6 +2,11 @@
 //! WebSocket client that speaks jii's frames.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod eventually;
+
+#[allow(unused_imports)] // not every test binary polls
+pub use eventually::eventually;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -283,20 +288,4 @@ impl WsClient {
 /// The close code a normal close frame carries, for comparisons.
 pub fn code(code: CloseCode) -> Option<u16> {
     Some(u16::from(code))
-}
-
-/// Waits until `check` is true, polling; for server-side state that has no event.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
