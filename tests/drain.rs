@@ -36,6 +36,17 @@ async fn started(client: &mut Client, uid: &str, within: Duration) -> Option<Str
     Some(frame["channel runs started ".len()..frame.len() - suffix.len()].to_owned())
 }
 
+/// Whether call `uid` was started again (by which node) before a marker the caller
+/// publishes on `runs` now comes back: every `started` notice published before it has
+/// arrived by then.
+async fn ran_again(client: &mut Client, uid: &str) -> Option<String> {
+    client.round_trip("runs", "marker").await;
+    let suffix = format!(" {uid}");
+    let frame =
+        client.already_read(|f| f.starts_with("channel runs started ") && f.ends_with(&suffix))?;
+    Some(frame["channel runs started ".len()..frame.len() - suffix.len()].to_owned())
+}
+
 /// Calls `site/sleep` for `ms`, notifying `runs`; answers the requestUid once a process
 /// started it, and which one.
 async fn call_sleep(client: &mut Client, ms: u64) -> (String, String) {
@@ -139,10 +150,7 @@ impl Handover {
         assert_eq!(second.as_deref(), Some(self.staying.node.as_str()));
         let answer = self.caller.answer(&self.uid, LONG).await;
         assert_eq!(answer["node"], json!(self.staying.node), "{answer}");
-        assert_eq!(
-            started(&mut self.caller, &self.uid, Duration::from_secs(1)).await,
-            None
-        );
+        assert_eq!(ran_again(&mut self.caller, &self.uid).await, None);
     }
 }
 
@@ -201,10 +209,7 @@ async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
     assert!(status.success(), "{status:?}");
 
     // It ran once: no process started it again.
-    assert_eq!(
-        started(&mut caller, &uid, Duration::from_secs(1)).await,
-        None
-    );
+    assert_eq!(ran_again(&mut caller, &uid).await, None);
     let (waiting, held, consumers) = leftovers(&redis, prefix);
     assert_eq!((waiting, held), (0, 0));
     assert_eq!(
@@ -252,10 +257,8 @@ async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_els
         cluster.staying.log.display()
     );
     let uid = cluster.uid.clone();
-    let again = cluster
-        .caller
-        .find(Duration::from_millis(200), |f| f.contains(&uid))
-        .await;
+    cluster.caller.round_trip("runs", "marker").await;
+    let again = cluster.caller.already_read(|f| f.contains(&uid));
     assert_eq!(again, None);
     let (waiting, held, consumers) = leftovers(&cluster.redis, prefix);
     assert_eq!((waiting, held), (0, 0));
@@ -269,16 +272,26 @@ async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere() {
     let mut cluster = Handover::start(prefix, 6000, &ttl, &ttl).await;
 
     cluster.leaving.terminate();
-    // While it drains, its heartbeat goes on: nobody takes its call meanwhile.
-    assert_eq!(
-        started(
-            &mut cluster.caller,
-            &cluster.uid,
-            Duration::from_millis(2000)
-        )
-        .await,
-        None
-    );
+    eventually("the leaving process drains", || async {
+        cluster
+            .leaving
+            .logged()
+            .contains("running action(s) to finish")
+    })
+    .await;
+    // While it drains, its heartbeat goes on: nobody takes its call meanwhile. Five
+    // passes of the staying process's reaper (one per heartbeat, every ttl / 3) span
+    // more than the TTL.
+    let staying = cluster.staying.consumer();
+    let mut passes = cluster.redis.reaper_passes("drain3:", &staying);
+    for _ in 0..5 {
+        passes
+            .recv()
+            .await
+            .expect("the staying process's reaper runs");
+    }
+    drop(passes);
+    assert_eq!(ran_again(&mut cluster.caller, &cluster.uid).await, None);
     cluster.leaving.kill9();
 
     // Its heartbeat expires; the other process puts the call back and runs it, once.

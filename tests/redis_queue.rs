@@ -62,36 +62,6 @@ fn llen(redis: &RedisServer, key: &str) -> i64 {
     redis.query(redis::cmd("LLEN").arg(key))
 }
 
-/// Tells, through Redis' `MONITOR`, each time the reaper of `consumer` (under `prefix`)
-/// runs: an event per pass, so a test can let passes go by instead of waiting by the
-/// clock. Its thread ends when Redis goes away.
-fn reaper_passes(
-    redis: &RedisServer,
-    prefix: &str,
-    consumer: &str,
-) -> tokio::sync::mpsc::UnboundedReceiver<()> {
-    let mut monitor = redis.connection();
-    redis::cmd("MONITOR")
-        .query::<()>(&mut monitor)
-        .expect("MONITOR is accepted");
-    // The reap script's arguments start with the prefix and the reaping consumer.
-    let marker = format!("\"{prefix}\" \"{consumer}\"");
-    let (passes, heard) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        while let Ok(line) = monitor.recv_response() {
-            let line = match line {
-                redis::Value::SimpleString(line) => line,
-                redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                _ => continue,
-            };
-            if line.contains(&marker) && passes.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    heard
-}
-
 #[tokio::test]
 async fn calls_wait_per_route_first_come_first_served() {
     let redis = RedisServer::start();
@@ -164,7 +134,7 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
 
     // Both alive well past the TTL: nothing moves. Ten passes of the living one's reaper
     // (one per heartbeat, every ttl / 3) span three TTLs.
-    let mut passes = reaper_passes(&redis, "q2:", living.consumer());
+    let mut passes = redis.reaper_passes("q2:", living.consumer());
     for _ in 0..10 {
         passes
             .recv()

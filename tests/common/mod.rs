@@ -7,7 +7,9 @@ mod eventually;
 #[allow(unused_imports)] // not every test binary polls
 pub use eventually::eventually;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{dev::ServerHandle, App, HttpServer};
@@ -16,6 +18,7 @@ use comet::{Action, Comet, CometBuilder};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -108,10 +111,10 @@ fn with_test_actions(builder: CometBuilder) -> CometBuilder {
             }
             Ok(Value::Null)
         })
-        .action_fn("test/sleep", |action: Action| async move {
-            let ms = action.param("ms").and_then(Value::as_u64).unwrap_or(100);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(json!({ "slept": ms }))
+        .action_fn("test/hold", |action: Action| async move {
+            let name = action.str_param("gate").unwrap_or_default().to_owned();
+            gate(&name).notified().await;
+            Ok(json!({ "held": name }))
         })
         .action_fn("test/publish", |action: Action| async move {
             let channel = action.str_param("channel").unwrap_or("test").to_owned();
@@ -119,6 +122,29 @@ fn with_test_actions(builder: CometBuilder) -> CometBuilder {
             action.node().publish(&channel, message).await?;
             Ok(json!({ "published": true }))
         })
+}
+
+/// The gates `test/hold {"gate":<name>}` waits on, by name: a call that finishes when
+/// the test says so ([`open_gate`]), not after a while.
+static GATES: std::sync::LazyLock<Mutex<HashMap<String, Arc<Notify>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn gate(name: &str) -> Arc<Notify> {
+    let mut gates = GATES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates.entry(name.to_owned()).or_default().clone()
+}
+
+/// Lets the `test/hold` call waiting on gate `name` (or the next one) finish. A gate
+/// name is the test's own (e.g. with a uuid): tests of one binary share the gates.
+pub fn open_gate(name: &str) {
+    gate(name).notify_one();
+}
+
+/// A gate name no other test uses.
+pub fn gate_name(what: &str) -> String {
+    format!("{what}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// A real WebSocket client speaking jii's frames.

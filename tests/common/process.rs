@@ -166,6 +166,16 @@ impl Cometd {
         Some(status)
     }
 
+    /// Its action queue's consumer id, from its log (`redis queue: consumer <id> serves …`).
+    pub fn consumer(&self) -> String {
+        let logged = self.logged();
+        let line = logged
+            .lines()
+            .find_map(|line| line.split("redis queue: consumer ").nth(1))
+            .unwrap_or_else(|| panic!("no consumer in {}", self.log.display()));
+        line.split(' ').next().unwrap_or_default().to_owned()
+    }
+
     /// What the process logged so far (its stderr, in [`log`](Self::log)).
     pub fn logged(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -332,6 +342,25 @@ impl Client {
     /// Publishes `payload` on `channel`.
     pub async fn publish(&mut self, channel: &str, payload: &str) {
         self.send(format!("channel {channel} {payload}")).await;
+    }
+
+    /// Publishes `marker` on `channel` (this client must be subscribed to it) and waits
+    /// for it to come back. A channel keeps the order of what reaches the hub, so
+    /// whatever was published on it before has arrived by then: a test shows that
+    /// something did not come by a later event, not by waiting a while.
+    pub async fn round_trip(&mut self, channel: &str, marker: &str) {
+        self.publish(channel, marker).await;
+        let frame = format!("channel {channel} {marker}");
+        let wanted = frame.clone();
+        self.expect(&frame, Duration::from_secs(15), move |f| f == wanted)
+            .await;
+    }
+
+    /// A frame that `wanted` accepts among those already read and not yet asked for
+    /// (taken out of them); reads nothing more.
+    pub fn already_read(&mut self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let at = self.unread.iter().position(|frame| wanted(frame))?;
+        Some(self.unread.remove(at))
     }
 
     /// Whether `channel <channel> <payload>` arrives within `within`.

@@ -147,6 +147,37 @@ impl RedisServer {
         panic!("redis-server did not come back on port {}", self.port);
     }
 
+    /// Tells, through Redis' `MONITOR`, each time the queue reaper of `consumer` (under
+    /// `prefix`) runs, once per heartbeat: an event per pass, so that a test lets passes
+    /// go by instead of waiting by the clock. Its thread ends when Redis goes away or the
+    /// receiver is dropped (at the next command).
+    pub fn reaper_passes(
+        &self,
+        prefix: &str,
+        consumer: &str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+        let mut monitor = self.connection();
+        redis::cmd("MONITOR")
+            .query::<()>(&mut monitor)
+            .expect("MONITOR is accepted");
+        // The reap script's arguments start with the prefix and the reaping consumer.
+        let marker = format!("\"{prefix}\" \"{consumer}\"");
+        let (passes, heard) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            while let Ok(line) = monitor.recv_response() {
+                let line = match line {
+                    redis::Value::SimpleString(line) => line,
+                    redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    _ => continue,
+                };
+                if line.contains(&marker) && passes.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        heard
+    }
+
     /// A fresh connection, for checks (`PUBSUB`, `LLEN`, …).
     pub fn connection(&self) -> redis::Connection {
         redis::Client::open(self.url())
