@@ -302,8 +302,17 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         .await
         .unwrap();
 
+    // A marker published after the acknowledgements answered: every answer they sent
+    // came before it.
+    let _: i64 = redis.query(redis::cmd("PUBLISH").arg("q6:process:p1").arg("marker"));
     let mut got = Vec::new();
-    while let Ok(payload) = hearing.recv_timeout(Duration::from_millis(500)) {
+    loop {
+        let payload = hearing
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the marker comes");
+        if payload == "marker" {
+            break;
+        }
         got.push(payload);
     }
     assert_eq!(got, ["answer 1", "answer 2 again"]);

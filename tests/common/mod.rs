@@ -223,6 +223,21 @@ impl WsClient {
         }
     }
 
+    /// Waits for the next ping (answered with a pong as it is read); panics on anything
+    /// else but a pong.
+    pub async fn next_ping(&mut self) {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("a ping within the patience window");
+            match next {
+                Some(Ok(Message::Ping(_))) => return,
+                Some(Ok(Message::Pong(_))) => continue,
+                other => panic!("expected a ping, got {other:?}"),
+            }
+        }
+    }
+
     /// The next text frame; panics if the connection ends.
     pub async fn recv(&mut self) -> String {
         match self.next_text().await {
