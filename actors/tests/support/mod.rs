@@ -13,8 +13,8 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use comet_actors::protocol::{parse_server_frame, ServerFrame};
 use comet_actors::{
-    Connection, ConnectionEvent, ConnectionInfo, Drained, Hub, Inbound, MemoryHub, MemoryQueue,
-    Node, NodeConfig, Out, Outlet, Router,
+    Connection, ConnectionEvent, ConnectionId, ConnectionInfo, Drained, Hub, Inbound, MemoryHub,
+    MemoryQueue, Node, NodeConfig, Out, Outlet, Router,
 };
 use serde_json::{Map, Value};
 
@@ -37,6 +37,7 @@ pub fn node_on(config: NodeConfig, hub: Arc<dyn Hub>, router: Router) -> Node {
 /// item at a time and only when it asks ([`next`](Self::next)): a client that does not
 /// ask is a client that stopped reading.
 pub struct Client {
+    pub id: ConnectionId,
     pub connection: Addr<Connection>,
     pub outlet: Outlet,
     taken: VecDeque<Out>,
@@ -50,9 +51,11 @@ impl Client {
 
     /// Starts a connection of `node` on `outlet` (e.g. one its transport vouches for).
     pub fn start_on(node: &Node, outlet: Outlet) -> Client {
-        let info = ConnectionInfo::new(node.next_connection_id(), "test");
+        let id = node.next_connection_id();
+        let info = ConnectionInfo::new(id.clone(), "test");
         let connection = Connection::new(node.clone(), info, outlet.clone()).start();
         Client {
+            id,
             connection,
             outlet,
             taken: VecDeque::new(),
@@ -125,6 +128,20 @@ impl Client {
     /// counts too).
     pub fn has_output(&self) -> bool {
         !self.taken.is_empty() || self.outlet.has_output()
+    }
+}
+
+/// Waits for the next `Added` event of `events`: the connection is in the node's
+/// directory, so the server API reaches it.
+pub async fn added(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>) {
+    loop {
+        let event = tokio::time::timeout(PATIENCE, events.recv())
+            .await
+            .expect("a connection event within the patience window")
+            .expect("the node's events");
+        if let ConnectionEvent::Added(_) = event {
+            return;
+        }
     }
 }
 
