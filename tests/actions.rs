@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use comet::{Action, ActionResult, Comet, Limits};
-use common::{TestServer, WsClient};
+use common::{gate_name, open_gate, TestServer, WsClient};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -162,11 +162,15 @@ async fn a_slow_handler_answers_timeout() {
     let builder = Comet::builder().action_timeout(Duration::from_millis(300));
     let server = TestServer::start(builder).await;
     let mut client = server.client().await;
-    let answer = client.request("test/sleep", json!({ "ms": 5_000 })).await;
+    // Its gate never opens.
+    let never = gate_name("never");
+    let answer = client.request("test/hold", json!({ "gate": never })).await;
     assert_eq!(answer["error"]["code"], "timeout");
     // A quick one still works.
-    let answer = client.request("test/sleep", json!({ "ms": 1 })).await;
-    assert_eq!(answer["slept"], 1);
+    let quick = gate_name("quick");
+    open_gate(&quick);
+    let answer = client.request("test/hold", json!({ "gate": quick })).await;
+    assert_eq!(answer["held"], json!(quick));
     server.stop().await;
 }
 
@@ -174,13 +178,17 @@ async fn a_slow_handler_answers_timeout() {
 async fn answers_match_their_calls_when_they_finish_out_of_order() {
     let server = TestServer::start(Comet::builder().workers(4)).await;
     let mut client = server.client().await;
-    let slow = client.call("test/sleep", json!({ "ms": 300 })).await;
-    let fast = client.call("test/sleep", json!({ "ms": 1 })).await;
+    // The first call finishes only once the second one was answered.
+    let held = gate_name("slow");
+    let slow = client.call("test/hold", json!({ "gate": held })).await;
+    let fast = client.call("site/test", json!({ "fast": true })).await;
     let first = client.recv_answer().await;
-    let second = client.recv_answer().await;
     assert_eq!(first["requestUid"], fast);
+    assert_eq!(first["echo"]["fast"], true);
+    open_gate(&held);
+    let second = client.recv_answer().await;
     assert_eq!(second["requestUid"], slow);
-    assert_eq!(second["slept"], 300);
+    assert_eq!(second["held"], json!(held));
     server.stop().await;
 }
 
@@ -192,27 +200,38 @@ async fn pending_calls_are_limited_and_uids_must_be_unique_while_pending() {
     };
     let server = TestServer::start(Comet::builder().limits(limits).workers(4)).await;
     let mut client = server.client().await;
+    let (gate_a, gate_b) = (gate_name("a"), gate_name("b"));
     client
-        .send(r#"action test/sleep {"requestUid":"a","ms":300}"#)
+        .send(&format!(
+            r#"action test/hold {{"requestUid":"a","gate":"{gate_a}"}}"#
+        ))
         .await;
     client
-        .send(r#"action test/sleep {"requestUid":"a","ms":1}"#)
+        .send(&format!(
+            r#"action test/hold {{"requestUid":"a","gate":"{gate_a}"}}"#
+        ))
         .await;
     let answer = client.recv_answer().await;
     assert_eq!(answer["requestUid"], "a");
     assert_eq!(answer["error"]["code"], "bad_frame");
 
     client
-        .send(r#"action test/sleep {"requestUid":"b","ms":300}"#)
+        .send(&format!(
+            r#"action test/hold {{"requestUid":"b","gate":"{gate_b}"}}"#
+        ))
         .await;
     client
-        .send(r#"action test/sleep {"requestUid":"c","ms":1}"#)
+        .send(&format!(
+            r#"action test/hold {{"requestUid":"c","gate":"{gate_b}"}}"#
+        ))
         .await;
     let answer = client.recv_answer().await;
     assert_eq!(answer["requestUid"], "c");
     assert_eq!(answer["error"]["code"], "too_many_pending");
 
-    // The two pending ones are answered normally.
+    // The two pending ones are answered normally once they may finish.
+    open_gate(&gate_a);
+    open_gate(&gate_b);
     let mut done = vec![
         client.recv_answer().await["requestUid"].clone(),
         client.recv_answer().await["requestUid"].clone(),

@@ -13,7 +13,8 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use comet::{Comet, Limits, SlowConsumerPolicy};
 use common::{TestServer, PATIENCE};
@@ -166,7 +167,13 @@ fn payload(seq: usize) -> String {
 }
 
 /// Reads every message in order on a fast client; counts them into `received`.
-fn read_fast(mut client: Client, received: Arc<AtomicUsize>, failure: Arc<Mutex<Option<String>>>) {
+/// Tells `changed` after each message and on a failure.
+fn read_fast(
+    mut client: Client,
+    received: Arc<AtomicUsize>,
+    failure: Arc<Mutex<Option<String>>>,
+    changed: Arc<Notify>,
+) {
     actix_web::rt::spawn(async move {
         let total = (WARM_UP_ROUNDS + MEASURED_ROUNDS) * ROUND;
         let mut expected = 0;
@@ -176,6 +183,7 @@ fn read_fast(mut client: Client, received: Arc<AtomicUsize>, failure: Arc<Mutex<
                     Some(seq) if seq == expected => {
                         expected += 1;
                         received.store(expected, Ordering::Release);
+                        changed.notify_one();
                         continue;
                     }
                     _ => format!(
@@ -190,6 +198,7 @@ fn read_fast(mut client: Client, received: Arc<AtomicUsize>, failure: Arc<Mutex<
                 ),
             };
             *failure.lock().expect("not poisoned") = Some(problem);
+            changed.notify_one();
             return;
         }
     });
@@ -206,12 +215,14 @@ fn rss_bytes() -> usize {
         * 1024
 }
 
-/// Publishes round after round; after each, waits for every fast client to have it all.
+/// Publishes round after round; after each, waits for every fast client to have it all
+/// (woken by `changed` as they read).
 async fn publish_rounds(
     comet: &Comet,
     rounds: std::ops::Range<usize>,
     fast: &[Arc<AtomicUsize>],
     failure: &Arc<Mutex<Option<String>>>,
+    changed: &Notify,
 ) {
     for round in rounds {
         for n in 0..ROUND {
@@ -221,16 +232,14 @@ async fn publish_rounds(
                 .expect("published");
         }
         let want = (round + 1) * ROUND;
-        let deadline = tokio::time::Instant::now() + PATIENCE;
         while fast.iter().any(|r| r.load(Ordering::Acquire) < want) {
             if let Some(problem) = failure.lock().expect("not poisoned").take() {
                 panic!("{problem}");
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "fast clients stopped receiving in round {round}"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // A change after the check above leaves a permit: no wake-up is lost.
+            tokio::time::timeout(PATIENCE, changed.notified())
+                .await
+                .unwrap_or_else(|_| panic!("fast clients stopped receiving in round {round}"));
         }
     }
 }
@@ -244,6 +253,7 @@ async fn flood(policy: SlowConsumerPolicy, stalled: Kind) -> (TestServer, Client
     }))
     .await;
     let failure = Arc::new(Mutex::new(None));
+    let changed = Arc::new(Notify::new());
     let mut counters = Vec::new();
     for kind in [Kind::Raw, Kind::SockJs] {
         let received = Arc::new(AtomicUsize::new(0));
@@ -251,16 +261,31 @@ async fn flood(policy: SlowConsumerPolicy, stalled: Kind) -> (TestServer, Client
             Client::connect(&server, kind).await,
             received.clone(),
             failure.clone(),
+            changed.clone(),
         );
         counters.push(received);
     }
     // Subscribed, then never read until the end.
     let stalled = Client::connect(&server, stalled).await;
 
-    publish_rounds(&server.comet, 0..WARM_UP_ROUNDS, &counters, &failure).await;
+    publish_rounds(
+        &server.comet,
+        0..WARM_UP_ROUNDS,
+        &counters,
+        &failure,
+        &changed,
+    )
+    .await;
     let before = rss_bytes();
     let total = WARM_UP_ROUNDS + MEASURED_ROUNDS;
-    publish_rounds(&server.comet, WARM_UP_ROUNDS..total, &counters, &failure).await;
+    publish_rounds(
+        &server.comet,
+        WARM_UP_ROUNDS..total,
+        &counters,
+        &failure,
+        &changed,
+    )
+    .await;
     let after = rss_bytes();
     let growth = after.saturating_sub(before);
     let pushed = MEASURED_ROUNDS * ROUND * PAYLOAD;

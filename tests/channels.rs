@@ -3,7 +3,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::Recipient;
 use actix_web::web::Bytes;
@@ -158,39 +157,56 @@ async fn many_subscribers_on_both_worker_threads_all_receive() {
     server.stop().await;
 }
 
-/// A hub whose subscriptions take effect 50 ms late, as over a network (Redis' SUBSCRIBE
-/// needs a round trip), while publishes go at once.
-struct SlowSubscribeHub(Arc<MemoryHub>);
+/// A hub whose subscriptions take effect only when the test lets them, as over a network
+/// (Redis' SUBSCRIBE needs a round trip), while publishes go at once: each subscribe
+/// of a channel `eager-…` hands the test a gate and waits for it.
+struct GatedSubscribeHub {
+    hub: Arc<MemoryHub>,
+    gates: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
+}
 
-impl Hub for SlowSubscribeHub {
+impl Hub for GatedSubscribeHub {
     fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>> {
-        self.0.start(sink)
+        self.hub.start(sink)
     }
 
     fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>> {
-        self.0.publish(channel, payload)
+        self.hub.publish(channel, payload)
     }
 
     fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
-        let (hub, channel) = (self.0.clone(), channel.to_owned());
+        let (hub, channel) = (self.hub.clone(), channel.to_owned());
+        if !channel.contains("eager-") {
+            // The process's own channels (answers, notices): at once.
+            return Box::pin(async move { hub.subscribe(&channel).await });
+        }
+        let (open, gate) = tokio::sync::oneshot::channel();
+        let told = self.gates.send(open);
         Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if told.is_ok() {
+                // A test gone drops the gate: then subscribe at once.
+                let _ = gate.await;
+            }
             hub.subscribe(&channel).await
         })
     }
 
     fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
-        self.0.unsubscribe(channel)
+        self.hub.unsubscribe(channel)
     }
 
     fn name(&self) -> &'static str {
-        "slow-subscribe"
+        "gated-subscribe"
     }
 }
 
 #[actix_web::test]
 async fn a_client_that_publishes_right_after_subscribing_gets_its_own_message() {
-    let hub = SlowSubscribeHub(Arc::new(MemoryHub::new()));
+    let (gates, mut subscribes) = tokio::sync::mpsc::unbounded_channel();
+    let hub = GatedSubscribeHub {
+        hub: Arc::new(MemoryHub::new()),
+        gates,
+    };
     let server = TestServer::start(Comet::builder().hub(hub)).await;
     for round in 0..5 {
         let mut client = server.client().await;
@@ -199,6 +215,18 @@ async fn a_client_that_publishes_right_after_subscribing_gets_its_own_message() 
         client.send(&format!("subscribe {channel}")).await;
         client.send(&format!("channel {channel} mine")).await;
         client.send(&format!("channel {channel} also mine")).await;
+        // The subscription reached the hub and is held there; the `hello` answer shows
+        // that the connection took both publishes meanwhile (frames are handled in order).
+        let gate = subscribes
+            .recv()
+            .await
+            .expect("the subscribe reaches the hub");
+        client.send("hello {}").await;
+        assert!(
+            client.recv().await.starts_with("hello {"),
+            "the hello answer"
+        );
+        gate.send(()).expect("the subscribe waits");
         assert_eq!(client.recv().await, format!("subscribed {channel}"));
         assert_eq!(client.recv_on(&channel).await, "mine");
         assert_eq!(client.recv_on(&channel).await, "also mine");

@@ -2,19 +2,21 @@
 //! its own `redis-server` on a free port, and its own prefix), plus what a cluster must
 //! survive: a process killed in the middle of an action, and Redis restarting.
 
+#[path = "common/eventually.rs"]
+mod eventually;
 #[path = "common/process.rs"]
 mod process;
 #[path = "common/redis.rs"]
 mod redis_server;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use eventually::eventually;
 use process::{Client, Cometd};
 use redis_server::RedisServer;
 use serde_json::json;
 
-const SHORT: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(15);
 
 /// `PUBSUB NUMSUB <channel>`: how many connections (here, processes) are subscribed.
@@ -26,15 +28,6 @@ fn numsub(redis: &RedisServer, channel: &str) -> i64 {
 /// `PUBSUB CHANNELS <pattern>`.
 fn channels(redis: &RedisServer, pattern: &str) -> Vec<String> {
     redis.query(redis::cmd("PUBSUB").arg("CHANNELS").arg(pattern))
-}
-
-/// Waits (up to `LONG`) until `check` holds.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !check() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -71,8 +64,13 @@ async fn a_channel_message_reaches_subscribers_on_every_process() {
         b1.receives("test", "hello", LONG).await,
         "b1 on another process"
     );
-    assert!(
-        !c1.receives("test", "hello", SHORT).await,
+    // Published after `hello` by the same client, on the channel c1 has: once it is
+    // there, `hello` would have been too.
+    a2.publish("other", "marker").await;
+    assert!(c1.receives("other", "marker", LONG).await);
+    assert_eq!(
+        c1.already_read(|f| f.starts_with("channel test ")),
+        None,
         "c1 never subscribed"
     );
 
@@ -91,13 +89,13 @@ async fn a_channel_message_reaches_subscribers_on_every_process() {
 
     // The last subscriber of a process leaving unsubscribes that process in Redis.
     b1.unsubscribe("test").await;
-    eventually("b leaves chan:channel:test", || {
+    eventually("b leaves chan:channel:test", || async {
         numsub(&redis, "chan:channel:test") == 1
     })
     .await;
     a1.unsubscribe("test").await;
     a2.unsubscribe("test").await;
-    eventually("nobody is subscribed to chan:channel:test", || {
+    eventually("nobody is subscribed to chan:channel:test", || async {
         !channels(&redis, "chan:channel:*").contains(&"chan:channel:test".to_owned())
     })
     .await;
@@ -209,11 +207,9 @@ async fn a_call_whose_process_is_killed_runs_again_elsewhere() {
     started(&mut client, &uid).await;
     client.answer(&uid, LONG).await;
     let suffix = format!(" {uid}");
-    let again = client
-        .find(SHORT, |f| {
-            f.starts_with("channel sleeps started ") && f.ends_with(&suffix)
-        })
-        .await;
+    client.round_trip("sleeps", "marker").await;
+    let again =
+        client.already_read(|f| f.starts_with("channel sleeps started ") && f.ends_with(&suffix));
     assert_eq!(again, None, "the call ran twice");
 }
 
@@ -242,7 +238,6 @@ async fn channel_delivery_resumes_after_redis_restarts() {
         .expect("the publish error", LONG, |f| f.starts_with("error "))
         .await;
     assert!(error.contains("unavailable"), "{error}");
-    assert!(!b1.receives("test", "while-down", SHORT).await);
     // A subscription made meanwhile is recorded; `subscribed` comes when Redis is back.
     let mut a3 = a.connect().await;
     a3.send("subscribe late").await;
@@ -256,45 +251,72 @@ async fn channel_delivery_resumes_after_redis_restarts() {
     a3.expect("subscribed late", LONG, |f| f == "subscribed late")
         .await;
     // Pub/sub is at most once: publish until both processes' subscribers hear it.
-    let (mut heard_a, mut heard_b) = (false, false);
-    let deadline = Instant::now() + LONG;
-    let mut n = 0;
-    while !(heard_a && heard_b) {
-        assert!(
-            Instant::now() < deadline,
-            "delivery did not resume (a: {heard_a}, b: {heard_b})"
+    // Each round is one publish and a look at what arrived meanwhile; the polling is the
+    // shared helper's.
+    {
+        let (heard_a, heard_b) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+        let (a1_cell, b1_cell, a2_cell) = (
+            tokio::sync::Mutex::new(&mut a1),
+            tokio::sync::Mutex::new(&mut b1),
+            tokio::sync::Mutex::new(&mut a2),
         );
-        a2.publish("test", &format!("after-{n}")).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        heard_a |= a1
-            .find(Duration::ZERO, |f| f.starts_with("channel test after-"))
-            .await
-            .is_some();
-        heard_b |= b1
-            .find(Duration::ZERO, |f| f.starts_with("channel test after-"))
-            .await
-            .is_some();
-        n += 1;
+        let n = std::cell::Cell::new(0);
+        eventually("delivery resumes on both processes", || async {
+            a2_cell
+                .lock()
+                .await
+                .publish("test", &format!("after-{}", n.get()))
+                .await;
+            n.set(n.get() + 1);
+            let after = |f: &str| f.starts_with("channel test after-");
+            if !heard_a.get() {
+                heard_a.set(
+                    a1_cell
+                        .lock()
+                        .await
+                        .find(Duration::ZERO, after)
+                        .await
+                        .is_some(),
+                );
+            }
+            if !heard_b.get() {
+                heard_b.set(
+                    b1_cell
+                        .lock()
+                        .await
+                        .find(Duration::ZERO, after)
+                        .await
+                        .is_some(),
+                );
+            }
+            heard_a.get() && heard_b.get()
+        })
+        .await;
     }
     a2.publish("test", "steady").await;
     assert!(a1.receives("test", "steady", LONG).await);
     assert!(b1.receives("test", "steady", LONG).await);
+    // What was published while Redis was down never reached the other process: not
+    // before the deliveries after it either.
+    assert_eq!(
+        b1.already_read(|f| f == "channel test while-down"),
+        None,
+        "b1 got a message published while Redis was down"
+    );
     a2.publish("late", "hello-late").await;
     assert!(a3.receives("late", "hello-late", LONG).await);
 
     // Actions too: the routes are declared again at the next heartbeat.
-    let deadline = Instant::now() + LONG;
-    loop {
-        let answer = b1.call_and_wait("site/test", json!({ "n": 1 }), LONG).await;
-        if answer.get("echo").is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "actions never came back: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let b1 = tokio::sync::Mutex::new(b1);
+    eventually("actions come back", || async {
+        let answer = b1
+            .lock()
+            .await
+            .call_and_wait("site/test", json!({ "n": 1 }), LONG)
+            .await;
+        answer.get("echo").is_some()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -318,14 +340,17 @@ async fn processes_started_while_redis_is_down_join_once_it_is_up() {
         .await;
     b1.expect("subscribed test", LONG, |f| f == "subscribed test")
         .await;
-    let deadline = Instant::now() + LONG;
-    loop {
-        let answer = b1.call_and_wait("site/test", json!({ "n": 2 }), LONG).await;
-        if answer["echo"] == json!({ "n": 2 }) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "actions never came: {answer}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    {
+        let caller = tokio::sync::Mutex::new(&mut b1);
+        eventually("actions come", || async {
+            let answer = caller
+                .lock()
+                .await
+                .call_and_wait("site/test", json!({ "n": 2 }), LONG)
+                .await;
+            answer["echo"] == json!({ "n": 2 })
+        })
+        .await;
     }
     b1.publish("test", "joined").await;
     assert!(a1.receives("test", "joined", LONG).await);
@@ -385,7 +410,7 @@ async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis(
     let answer = client.answer(&uid, LONG).await;
     assert_eq!(answer["error"]["code"], "timeout", "{answer}");
     // The call does not wait in Redis for a process that may never come.
-    eventually("the stranded call leaves Redis", || {
+    eventually("the stranded call leaves Redis", || async {
         redis.query::<i64>(redis::cmd("EXISTS").arg("stranded:queue:site/sleep")) == 0
     })
     .await;
@@ -397,11 +422,9 @@ async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis(
         .await;
     assert_eq!(fresh["slept"], 10, "{fresh}");
     let suffix = format!(" {uid}");
-    let late = client
-        .find(SHORT, |f| {
-            f.starts_with("channel sleeps started ") && f.ends_with(&suffix)
-        })
-        .await;
+    client.round_trip("sleeps", "marker").await;
+    let late =
+        client.already_read(|f| f.starts_with("channel sleeps started ") && f.ends_with(&suffix));
     assert_eq!(
         late, None,
         "the stranded call ran after its caller was told `timeout`"
@@ -462,7 +485,8 @@ async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_come
         let sent = sent.clone();
         async move {
             eventually("the stream went on", || {
-                sent.load(Ordering::SeqCst) >= count
+                let went_on = sent.load(Ordering::SeqCst) >= count;
+                async move { went_on }
             })
             .await
         }
@@ -485,7 +509,8 @@ async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_come
     let from = sent.load(Ordering::SeqCst);
     // Until the process has subscribed again, and some more after.
     eventually("the process subscribed again", || {
-        numsub(&redis, "back:channel:seq") == 1
+        let subscribed = numsub(&redis, "back:channel:seq") == 1;
+        async move { subscribed }
     })
     .await;
     let resubscribed = sent.load(Ordering::SeqCst);

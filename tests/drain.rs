@@ -7,13 +7,16 @@
 //! Runs are counted through `site/sleep`'s `notify`: it publishes `started <node> <uid>`
 //! on a channel the caller listens to, every time a process starts the call.
 
+#[path = "common/eventually.rs"]
+mod eventually;
 #[path = "common/process.rs"]
 mod process;
 #[path = "common/redis.rs"]
 mod redis_server;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use eventually::eventually;
 use futures_util::StreamExt;
 use process::{Client, Cometd};
 use redis_server::RedisServer;
@@ -30,6 +33,17 @@ async fn started(client: &mut Client, uid: &str, within: Duration) -> Option<Str
             f.starts_with("channel runs started ") && f.ends_with(&suffix)
         })
         .await?;
+    Some(frame["channel runs started ".len()..frame.len() - suffix.len()].to_owned())
+}
+
+/// Whether call `uid` was started again (by which node) before a marker the caller
+/// publishes on `runs` now comes back: every `started` notice published before it has
+/// arrived by then.
+async fn ran_again(client: &mut Client, uid: &str) -> Option<String> {
+    client.round_trip("runs", "marker").await;
+    let suffix = format!(" {uid}");
+    let frame =
+        client.already_read(|f| f.starts_with("channel runs started ") && f.ends_with(&suffix))?;
     Some(frame["channel runs started ".len()..frame.len() - suffix.len()].to_owned())
 }
 
@@ -136,10 +150,7 @@ impl Handover {
         assert_eq!(second.as_deref(), Some(self.staying.node.as_str()));
         let answer = self.caller.answer(&self.uid, LONG).await;
         assert_eq!(answer["node"], json!(self.staying.node), "{answer}");
-        assert_eq!(
-            started(&mut self.caller, &self.uid, Duration::from_secs(1)).await,
-            None
-        );
+        assert_eq!(ran_again(&mut self.caller, &self.uid).await, None);
     }
 }
 
@@ -169,24 +180,16 @@ async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
         sockjs_frame(&mut sockjs).await.as_deref(),
         Some("c[1001,\"Server shutting down\"]")
     );
-    // It accepts nobody meanwhile.
+    // It accepts nobody meanwhile: a client trying now is never served (its attempt
+    // ends with the process at the latest), or, accepted just before the pause, is
+    // closed with 1001 at once.
     let addr = leaving.addr.clone().expect("a server process");
-    let late = tokio::time::timeout(
-        Duration::from_millis(300),
-        tokio_tungstenite::connect_async(format!("ws://{addr}/comet/websocket")),
-    )
-    .await;
-    match late {
-        Err(_) | Ok(Err(_)) => {}
-        Ok(Ok((mut socket, _))) => {
-            // Accepted just before the pause: then it is closed with 1001 at once.
-            let frame = tokio::time::timeout(LONG, socket.next()).await;
-            assert!(
-                matches!(&frame, Ok(Some(Ok(Message::Close(Some(close))))) if u16::from(close.code) == 1001),
-                "a client connected during the drain: {frame:?}"
-            );
+    let late = tokio::spawn(async move {
+        match tokio_tungstenite::connect_async(format!("ws://{addr}/comet/websocket")).await {
+            Err(_) => None,
+            Ok((mut socket, _)) => Some(tokio::time::timeout(LONG, socket.next()).await),
         }
-    }
+    });
 
     // The running call finishes there, and its caller (on another process) gets the answer.
     let answer: Value = caller.answer(&uid, LONG).await;
@@ -196,12 +199,15 @@ async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
         .wait_exit(LONG)
         .expect("the process exits after its drain");
     assert!(status.success(), "{status:?}");
+    if let Some(frame) = late.await.expect("the late client's task") {
+        assert!(
+            matches!(&frame, Ok(Some(Ok(Message::Close(Some(close))))) if u16::from(close.code) == 1001),
+            "a client connected during the drain: {frame:?}"
+        );
+    }
 
     // It ran once: no process started it again.
-    assert_eq!(
-        started(&mut caller, &uid, Duration::from_secs(1)).await,
-        None
-    );
+    assert_eq!(ran_again(&mut caller, &uid).await, None);
     let (waiting, held, consumers) = leftovers(&redis, prefix);
     assert_eq!((waiting, held), (0, 0));
     assert_eq!(
@@ -223,23 +229,34 @@ async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_els
     let prefix = "drain2:";
     let mut cluster = Handover::start(prefix, 2500, &["--shutdown-timeout-ms", "300"], &[]).await;
 
-    let stopped_at = Instant::now();
     cluster.leaving.terminate();
     let status = cluster
         .leaving
         .wait_exit(LONG)
         .expect("the process exits once its drain timed out");
     assert!(status.success(), "{status:?}");
-    // Well before its heartbeat (10 s) could have expired: it gave the call back itself.
-    assert!(stopped_at.elapsed() < Duration::from_secs(5));
+    // It gave the call back itself as it left, rather than leaving it to another
+    // process's reaper once its heartbeat (10 s) expired.
+    let said = cluster.leaving.logged();
+    assert!(
+        said.contains("still running when shutdown_timeout ran out; putting it back"),
+        "{}",
+        cluster.leaving.log.display()
+    );
 
     // Given back once: run once more, no third run, no second answer.
     cluster.runs_again_once_on_the_staying_process().await;
+    assert!(
+        !cluster
+            .staying
+            .logged()
+            .contains("taken by a process that died"),
+        "the staying process reaped the call instead: {}",
+        cluster.staying.log.display()
+    );
     let uid = cluster.uid.clone();
-    let again = cluster
-        .caller
-        .find(Duration::from_millis(200), |f| f.contains(&uid))
-        .await;
+    cluster.caller.round_trip("runs", "marker").await;
+    let again = cluster.caller.already_read(|f| f.contains(&uid));
     assert_eq!(again, None);
     let (waiting, held, consumers) = leftovers(&cluster.redis, prefix);
     assert_eq!((waiting, held), (0, 0));
@@ -253,16 +270,26 @@ async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere() {
     let mut cluster = Handover::start(prefix, 6000, &ttl, &ttl).await;
 
     cluster.leaving.terminate();
-    // While it drains, its heartbeat goes on: nobody takes its call meanwhile.
-    assert_eq!(
-        started(
-            &mut cluster.caller,
-            &cluster.uid,
-            Duration::from_millis(2000)
-        )
-        .await,
-        None
-    );
+    eventually("the leaving process drains", || async {
+        cluster
+            .leaving
+            .logged()
+            .contains("running action(s) to finish")
+    })
+    .await;
+    // While it drains, its heartbeat goes on: nobody takes its call meanwhile. Five
+    // passes of the staying process's reaper (one per heartbeat, every ttl / 3) span
+    // more than the TTL.
+    let staying = cluster.staying.consumer();
+    let mut passes = cluster.redis.reaper_passes("drain3:", &staying);
+    for _ in 0..5 {
+        passes
+            .recv()
+            .await
+            .expect("the staying process's reaper runs");
+    }
+    drop(passes);
+    assert_eq!(ran_again(&mut cluster.caller, &cluster.uid).await, None);
     cluster.leaving.kill9();
 
     // Its heartbeat expires; the other process puts the call back and runs it, once.
@@ -277,8 +304,14 @@ async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere()
     let mut cluster = Handover::start("drain4:", 6000, &ttl, &ttl).await;
 
     cluster.leaving.terminate();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stopped_at = Instant::now();
+    // The first signal is heard: the drain waits for the running call.
+    eventually("the leaving process drains", || async {
+        cluster
+            .leaving
+            .logged()
+            .contains("running action(s) to finish")
+    })
+    .await;
     cluster.leaving.terminate();
     let status = cluster
         .leaving
@@ -286,9 +319,15 @@ async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere()
         .expect("a second SIGTERM stops the process");
     assert!(status.success(), "{status:?}");
     assert!(
-        stopped_at.elapsed() < Duration::from_secs(3),
-        "it waited for the call"
+        cluster
+            .leaving
+            .logged()
+            .contains("second stop signal: stopping now"),
+        "{}",
+        cluster.leaving.log.display()
     );
 
+    // It did not wait for the call (6 s): the staying process runs it and answers it,
+    // the leaving one never did.
     cluster.runs_again_once_on_the_staying_process().await;
 }

@@ -5,6 +5,8 @@
 //! restarts, publishing resumes at once; a publish refused at once still reaches this
 //! process's own subscribers (the hub hands it to its sink).
 
+#[path = "common/eventually.rs"]
+mod eventually;
 #[path = "common/redis.rs"]
 mod redis_server;
 
@@ -15,6 +17,7 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 use comet::actors::{HubError, HubMessage};
 use comet::{Hub, RedisConfig, RedisHub};
+use eventually::eventually;
 use futures_util::FutureExt;
 use redis_server::RedisServer;
 
@@ -153,28 +156,44 @@ async fn publishing_resumes_soon_after_a_long_outage() {
         .await
         .unwrap();
     redis.kill();
-    // A few seconds of outage with steady publishes, each failing: long enough for an
-    // exponential backoff to reach seconds between tries.
-    for n in 0..40 {
+    // A long outage, counted in the publisher's tries rather than in seconds: something
+    // takes Redis' port and drops every connection, so each try of the publisher is an
+    // accepted connection here. Twenty failed tries in a row: enough for an exponential
+    // backoff to reach seconds between tries.
+    let port = tokio::net::TcpListener::bind(("127.0.0.1", redis.port()))
+        .await
+        .expect("Redis' port is free while it is down");
+    let tries = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let counting = tries.clone();
+    let refusing = actix_web::rt::spawn(async move {
+        while let Ok((connection, _)) = port.accept().await {
+            counting.set(counting.get() + 1);
+            drop(connection);
+        }
+    });
+    let mut n = 0;
+    eventually("the publisher tried 20 times", || {
+        n += 1;
         let publish = hub.publish("outage:c", Bytes::from(format!("down-{n}")));
-        assert!(
-            matches!(publish.await, Err(HubError::Unavailable(_))),
-            "a publish succeeded with Redis down"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let tries = tries.clone();
+        async move {
+            assert!(
+                matches!(publish.await, Err(HubError::Unavailable(_))),
+                "a publish succeeded with Redis down"
+            );
+            tries.get() >= 20
+        }
+    })
+    .await;
+    refusing.abort();
+    let _ = refusing.await;
     redis.restart();
-    // Redis answers again: the publisher tries again within `reconnect_min` (100 ms), so
-    // a publish goes out within a few tries 50 ms apart.
-    let mut tries = 0;
-    while hub.publish("outage:c", Bytes::from("back")).await.is_err() {
-        tries += 1;
-        assert!(
-            tries < 20,
-            "publishing did not resume within 20 tries 50 ms apart"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Redis answers again: the publisher tries again within `reconnect_min` (100 ms)
+    // after its last failure, as at the start of the outage, and the publishes go out.
+    eventually("publishing resumes", || async {
+        hub.publish("outage:c", Bytes::from("back")).await.is_ok()
+    })
+    .await;
 }
 
 /// The hub's sink, passing on what it gets.

@@ -2,6 +2,8 @@
 //! first come first served per route, acknowledgement, the reaper putting back exactly
 //! the calls of dead processes, unreadable entries set aside.
 
+#[path = "common/eventually.rs"]
+mod eventually;
 #[path = "common/redis.rs"]
 mod redis_server;
 
@@ -11,6 +13,7 @@ use comet::actors::actions::queue::unix_millis;
 use comet::actors::protocol::RequestUid;
 use comet::actors::{ActionCall, Claimed, Popped, QueueError};
 use comet::{ConnectionId, ConnectionInfo, Queue, RedisConfig, RedisQueue};
+use eventually::eventually;
 use futures_util::FutureExt;
 use redis_server::RedisServer;
 use serde_json::{json, Map};
@@ -129,8 +132,16 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
     let taken_by_living = pop_one(&living, "a").await;
     assert_eq!(taken_by_living.call.id, "call-a-3");
 
-    // Both alive well past the TTL: nothing moves.
-    tokio::time::sleep(Duration::from_millis(ttl * 3)).await;
+    // Both alive well past the TTL: nothing moves. Ten passes of the living one's reaper
+    // (one per heartbeat, every ttl / 3) span three TTLs.
+    let mut passes = redis.reaper_passes("q2:", living.consumer());
+    for _ in 0..10 {
+        passes
+            .recv()
+            .await
+            .expect("the living process's reaper runs");
+    }
+    drop(passes);
     assert_eq!(llen(&redis, "q2:queue:a"), 1);
     assert_eq!(
         llen(&redis, &format!("q2:processing:{}", dying.consumer())),
@@ -142,14 +153,10 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
     let dead = dying.consumer().to_owned();
     drop(dying);
     drop(taken_by_dying);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while llen(&redis, "q2:queue:a") < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dead process's calls never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the dead process's calls come back", || async {
+        llen(&redis, "q2:queue:a") >= 3
+    })
+    .await;
     let order = living.pop(&routes(&["a"]), 10).await.unwrap().calls;
     assert_eq!(ids(&order), ["call-a-1", "call-a-2", "call-a-4"]);
     for claimed in &order {
@@ -187,24 +194,22 @@ async fn redis_down_is_an_error_not_a_hang_or_a_panic() {
     let queue = queue(&redis, "q4:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
     redis.kill();
-    let started = std::time::Instant::now();
-    let err = queue.push(call("a", 1)).await.unwrap_err();
+    // An error, at once: not a hang (the test's own patience would end one).
+    let err = tokio::time::timeout(Duration::from_secs(30), queue.push(call("a", 1)))
+        .await
+        .expect("a push with Redis down is answered")
+        .unwrap_err();
     assert!(matches!(err, QueueError::Unavailable(_)), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(
         queue.pop(&routes(&["a"]), 1).await,
         Err(QueueError::Unavailable(_))
     ));
     redis.restart();
     // Redis came back empty: the routes are declared again by the next heartbeat.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while queue.push(call("a", 2)).await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the route never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the route comes back", || async {
+        queue.push(call("a", 2)).await.is_ok()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -316,8 +321,17 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         .await
         .unwrap();
 
+    // A marker published after the acknowledgements answered: every answer they sent
+    // came before it.
+    let _: i64 = redis.query(redis::cmd("PUBLISH").arg("q6:process:p1").arg("marker"));
     let mut got = Vec::new();
-    while let Ok(payload) = hearing.recv_timeout(Duration::from_millis(500)) {
+    loop {
+        let payload = hearing
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the marker comes");
+        if payload == "marker" {
+            break;
+        }
         match ProcessMessage::decode(payload.as_bytes()) {
             Ok(ProcessMessage::Answer { frame, .. }) => got.push(frame),
             other => panic!("not an answer: {other:?}"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use sockjs_support::{eventually, session, start, start_comet, TestServer, FAST_DISCONNECT};
+use sockjs_support::{eventually, session, start, start_comet, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
@@ -198,13 +198,22 @@ async fn a_vanished_receiver_ends_the_session_with_1002() {
     );
     assert_eq!(second.chunk().await, None);
     drop(first);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut third = server
-        .request("POST", &format!("{url}/xhr_streaming"), &[], "")
-        .await;
-    assert!(third.chunk().await.is_some(), "prelude");
+    // Until the server has seen the first stream go, a new one still meets it (2010,
+    // which leaves the session as it is); then it meets the interrupted session.
+    let third = std::cell::RefCell::new(None);
+    eventually("the server sees the first stream go", || async {
+        let mut next = server
+            .request("POST", &format!("{url}/xhr_streaming"), &[], "")
+            .await;
+        assert!(next.chunk().await.is_some(), "prelude");
+        let frame = next.chunk().await;
+        let still_open = frame.as_deref() == Some("c[2010,\"Another connection still open\"]\n");
+        *third.borrow_mut() = frame;
+        !still_open
+    })
+    .await;
     assert_eq!(
-        third.chunk().await.as_deref(),
+        third.into_inner().as_deref(),
         Some("c[1002,\"Connection interrupted\"]\n")
     );
 
@@ -215,9 +224,15 @@ async fn a_vanished_receiver_ends_the_session_with_1002() {
     let r = server.post(&format!("{url}/xhr"), "").await;
     assert_eq!(r.body, "c[2010,\"Another connection still open\"]\n");
     drop(waiting);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = server.post(&format!("{url}/xhr"), "").await;
-    assert_eq!(r.body, "c[1002,\"Connection interrupted\"]\n");
+    let r = std::cell::RefCell::new(String::new());
+    eventually("the server sees the waiting poll go", || async {
+        let body = server.post(&format!("{url}/xhr"), "").await.body;
+        let still_open = body == "c[2010,\"Another connection still open\"]\n";
+        *r.borrow_mut() = body;
+        !still_open
+    })
+    .await;
+    assert_eq!(r.into_inner(), "c[1002,\"Connection interrupted\"]\n");
 }
 
 #[actix_web::test]
@@ -298,9 +313,17 @@ async fn sessions_beyond_max_sessions_are_refused_and_the_open_ones_carry_on() {
     assert_eq!(poll(&server, &first).await, ["still here"]);
     drop(stream);
 
-    // Once they are reaped (nobody polls them now), there is room again.
-    tokio::time::sleep(FAST_DISCONNECT + Duration::from_millis(300)).await;
-    assert_eq!(server.post(&format!("{third}/xhr"), "").await.body, "o\n");
+    // Once they are reaped (nobody polls them now), there is room again. A refused
+    // request opens nothing, so asking again until one is let in changes nothing else.
+    let opened = std::cell::RefCell::new(String::new());
+    eventually("the open sessions are reaped", || async {
+        let r = server.post(&format!("{third}/xhr"), "").await;
+        let refused = r.status == 503;
+        *opened.borrow_mut() = r.body;
+        !refused
+    })
+    .await;
+    assert_eq!(opened.into_inner(), "o\n");
 }
 
 /// Polls `url` until an `a[...]` frame comes, skipping heartbeats; its messages.
@@ -327,6 +350,19 @@ async fn xhr_send(server: &TestServer, url: &str, frames: &[&str]) {
 
 async fn comet_connections(server: &TestServer) -> Vec<comet::ConnectionInfo> {
     server.comet.connections().await.expect("connections")
+}
+
+/// Waits for the next connection of the node to go (a `Removed` event).
+async fn removed(events: &mut tokio::sync::broadcast::Receiver<comet::ConnectionEvent>) {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("a connection event within 10 s")
+            .expect("the node's events");
+        if matches!(event, comet::ConnectionEvent::Removed(_)) {
+            return;
+        }
+    }
 }
 
 #[actix_web::test]
@@ -370,9 +406,11 @@ async fn comet_protocol_over_xhr_polling() {
     );
 
     // Reaped after the disconnect delay: the connection is gone with its subscriptions.
-    tokio::time::sleep(FAST_DISCONNECT + Duration::from_millis(300)).await;
+    eventually("the session is reaped", || async {
+        server.comet.sockjs().session_count() == 0
+    })
+    .await;
     assert!(comet_connections(&server).await.is_empty());
-    assert_eq!(server.comet.sockjs().session_count(), 0);
 }
 
 #[actix_web::test]
@@ -392,8 +430,9 @@ async fn comet_protocol_over_websockets() {
         comet_connections(&server).await[0].transport,
         "sockjs-websocket"
     );
+    let mut events = server.comet.node().events();
     socket.close(None).await.expect("close");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    removed(&mut events).await;
     assert!(
         comet_connections(&server).await.is_empty(),
         "released with the socket"
@@ -439,9 +478,13 @@ async fn a_vanished_client_releases_its_comet_connection_at_once() {
     assert!(stream.chunk().await.is_some(), "prelude");
     assert_eq!(stream.chunk().await.as_deref(), Some("o\n"));
     assert_eq!(comet_connections(&server).await.len(), 1);
+    let mut events = server.comet.node().events();
     drop(stream);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    removed(&mut events).await;
     assert!(comet_connections(&server).await.is_empty());
+    // At once: the session, which waits `disconnect_delay` for the client to come back,
+    // is still there (interrupted), so the connection did not wait for its reaping.
+    assert_eq!(server.comet.sockjs().session_count(), 1);
 }
 
 #[actix_web::test]

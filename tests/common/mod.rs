@@ -2,7 +2,14 @@
 //! WebSocket client that speaks jii's frames.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod eventually;
+
+#[allow(unused_imports)] // not every test binary polls
+pub use eventually::eventually;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{dev::ServerHandle, App, HttpServer};
@@ -11,6 +18,7 @@ use comet::{Action, Comet, CometBuilder};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -103,10 +111,10 @@ fn with_test_actions(builder: CometBuilder) -> CometBuilder {
             }
             Ok(Value::Null)
         })
-        .action_fn("test/sleep", |action: Action| async move {
-            let ms = action.param("ms").and_then(Value::as_u64).unwrap_or(100);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(json!({ "slept": ms }))
+        .action_fn("test/hold", |action: Action| async move {
+            let name = action.str_param("gate").unwrap_or_default().to_owned();
+            gate(&name).notified().await;
+            Ok(json!({ "held": name }))
         })
         .action_fn("test/publish", |action: Action| async move {
             let channel = action.str_param("channel").unwrap_or("test").to_owned();
@@ -114,6 +122,29 @@ fn with_test_actions(builder: CometBuilder) -> CometBuilder {
             action.node().publish(&channel, message).await?;
             Ok(json!({ "published": true }))
         })
+}
+
+/// The gates `test/hold {"gate":<name>}` waits on, by name: a call that finishes when
+/// the test says so ([`open_gate`]), not after a while.
+static GATES: std::sync::LazyLock<Mutex<HashMap<String, Arc<Notify>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn gate(name: &str) -> Arc<Notify> {
+    let mut gates = GATES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates.entry(name.to_owned()).or_default().clone()
+}
+
+/// Lets the `test/hold` call waiting on gate `name` (or the next one) finish. A gate
+/// name is the test's own (e.g. with a uuid): tests of one binary share the gates.
+pub fn open_gate(name: &str) {
+    gate(name).notify_one();
+}
+
+/// A gate name no other test uses.
+pub fn gate_name(what: &str) -> String {
+    format!("{what}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// A real WebSocket client speaking jii's frames.
@@ -188,6 +219,21 @@ impl WsClient {
                 Some(Ok(Message::Pong(payload))) => return payload.to_vec(),
                 Some(Ok(_)) => continue,
                 other => panic!("expected a pong, got {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the next ping (answered with a pong as it is read); panics on anything
+    /// else but a pong.
+    pub async fn next_ping(&mut self) {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("a ping within the patience window");
+            match next {
+                Some(Ok(Message::Ping(_))) => return,
+                Some(Ok(Message::Pong(_))) => continue,
+                other => panic!("expected a ping, got {other:?}"),
             }
         }
     }
@@ -283,20 +329,4 @@ impl WsClient {
 /// The close code a normal close frame carries, for comparisons.
 pub fn code(code: CloseCode) -> Option<u16> {
     Some(u16::from(code))
-}
-
-/// Waits until `check` is true, polling; for server-side state that has no event.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

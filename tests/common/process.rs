@@ -35,6 +35,8 @@ pub struct Cometd {
     pub log: PathBuf,
     /// Its `cometd ready: …` line: role, hub, prefix, routes.
     pub ready_line: String,
+    /// Its stdout, line by line; disconnected once the process exited (the pipe closed).
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Cometd {
@@ -79,11 +81,12 @@ impl Cometd {
             addr: None,
             log,
             ready_line: String::new(),
+            stdout: ready,
         };
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = match ready.recv_timeout(left) {
+            let line = match process.stdout.recv_timeout(left) {
                 Ok(line) => line,
                 Err(_) => panic!(
                     "cometd {name} did not get ready within {READY_WITHIN:?}; log: {}",
@@ -148,17 +151,34 @@ impl Cometd {
     /// still runs.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let child = self.child.as_mut()?;
+        // The process's stdout closes when it exits: that is the event waited for.
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => return None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
+        let status = child.wait().expect("cannot wait for cometd");
+        self.child = None;
+        Some(status)
+    }
+
+    /// Its action queue's consumer id, from its log (`redis queue: consumer <id> serves …`).
+    pub fn consumer(&self) -> String {
+        let logged = self.logged();
+        let line = logged
+            .lines()
+            .find_map(|line| line.split("redis queue: consumer ").nth(1))
+            .unwrap_or_else(|| panic!("no consumer in {}", self.log.display()));
+        line.split(' ').next().unwrap_or_default().to_owned()
+    }
+
+    /// What the process logged so far (its stderr, in [`log`](Self::log)).
+    pub fn logged(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Kills the process at once (SIGKILL): no goodbye, no cleanup.
@@ -322,6 +342,25 @@ impl Client {
     /// Publishes `payload` on `channel`.
     pub async fn publish(&mut self, channel: &str, payload: &str) {
         self.send(format!("channel {channel} {payload}")).await;
+    }
+
+    /// Publishes `marker` on `channel` (this client must be subscribed to it) and waits
+    /// for it to come back. A channel keeps the order of what reaches the hub, so
+    /// whatever was published on it before has arrived by then: a test shows that
+    /// something did not come by a later event, not by waiting a while.
+    pub async fn round_trip(&mut self, channel: &str, marker: &str) {
+        self.publish(channel, marker).await;
+        let frame = format!("channel {channel} {marker}");
+        let wanted = frame.clone();
+        self.expect(&frame, Duration::from_secs(15), move |f| f == wanted)
+            .await;
+    }
+
+    /// A frame that `wanted` accepts among those already read and not yet asked for
+    /// (taken out of them); reads nothing more.
+    pub fn already_read(&mut self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let at = self.unread.iter().position(|frame| wanted(frame))?;
+        Some(self.unread.remove(at))
     }
 
     /// Whether `channel <channel> <payload>` arrives within `within`.

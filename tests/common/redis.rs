@@ -6,10 +6,12 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// One private Redis.
 pub struct RedisServer {
@@ -45,17 +47,19 @@ impl RedisServer {
         panic!("could not start redis-server on a free port after 5 tries");
     }
 
-    /// Starts `redis-server` on this server's port; false if it did not come up.
+    /// Starts `redis-server` on this server's port; false if it did not come up. Waits
+    /// for its "Ready to accept connections" line (or the end of its output, if it
+    /// exits, e.g. because the port was taken meanwhile).
     fn launch(&mut self) -> bool {
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
-            .args(["--loglevel", "warning"])
+            .args(["--loglevel", "notice"])
             .arg("--dir")
             .arg(&self.dir)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|err| {
@@ -64,33 +68,32 @@ impl RedisServer {
                      redis-server), or run ./scripts/test, which does"
                 )
             });
+        let stdout = child.stdout.take().expect("redis-server stdout is piped");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.ping() {
-                return true;
-            }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    self.child = None;
-                    return false; // e.g. the port was taken meanwhile
+        let (lines, said) = mpsc::channel();
+        // Reads to the end, so that Redis never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut told = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !told && line.contains("Ready to accept connections") {
+                    told = true;
+                    let _ = lines.send(());
                 }
             }
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        match said.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) => true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // It exited without getting ready.
+                self.kill();
+                false
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.kill();
+                false
+            }
         }
-        self.kill();
-        false
-    }
-
-    fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200))
-        else {
-            return false;
-        };
-        redis::cmd("PING").query::<String>(&mut connection).is_ok()
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -134,15 +137,45 @@ impl RedisServer {
     /// Starts Redis again on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.launch() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not come back on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        // Each try waits for Redis to say it is ready, or to exit (the port still
+        // held by a connection of the old one, e.g.): a few tries, no pause between.
+        for _ in 0..20 {
+            if self.launch() {
+                return;
+            }
         }
+        panic!("redis-server did not come back on port {}", self.port);
+    }
+
+    /// Tells, through Redis' `MONITOR`, each time the queue reaper of `consumer` (under
+    /// `prefix`) runs, once per heartbeat: an event per pass, so that a test lets passes
+    /// go by instead of waiting by the clock. Its thread ends when Redis goes away or the
+    /// receiver is dropped (at the next command).
+    pub fn reaper_passes(
+        &self,
+        prefix: &str,
+        consumer: &str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+        let mut monitor = self.connection();
+        redis::cmd("MONITOR")
+            .query::<()>(&mut monitor)
+            .expect("MONITOR is accepted");
+        // The reap script's arguments start with the prefix and the reaping consumer.
+        let marker = format!("\"{prefix}\" \"{consumer}\"");
+        let (passes, heard) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            while let Ok(line) = monitor.recv_response() {
+                let line = match line {
+                    redis::Value::SimpleString(line) => line,
+                    redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    _ => continue,
+                };
+                if line.contains(&marker) && passes.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        heard
     }
 
     /// A fresh connection, for checks (`PUBSUB`, `LLEN`, …).

@@ -6,8 +6,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[path = "../common/eventually.rs"]
+mod eventually;
 #[path = "../../examples/sockjs-testsrv/services.rs"]
 mod services;
+
+#[allow(unused_imports)] // not every test binary polls
+pub use eventually::eventually;
 
 use actix_web::{App, HttpServer};
 use comet::transport::sockjs::{SockJs, SockJsConfig};
@@ -37,26 +42,6 @@ fn fast() -> SockJsConfig {
         ..base()
     }
 }
-
-/// Waits until `check` is true, polling; for server-side state that has no event (a
-/// session reaped, a connection gone). Fails after [`PATIENCE`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// How long [`eventually`] waits at most.
-pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A running test server.
 pub struct TestServer {
