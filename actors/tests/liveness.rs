@@ -1,10 +1,7 @@
-//! A connection's liveness at actor level, without sockets: heartbeats on paused time,
-//! the idle timeout (close 4000) and a transport that vouches for its client.
-//!
-//! The idle timeout compares the outlet's `last_seen` (a `std::time::Instant`, so real
-//! time, not tokio's paused clock) with `client_timeout` at each heartbeat, so those tests
-//! run on real time with short settings; they wait for events (a heartbeat, the close),
-//! never for a fixed time.
+//! A connection's liveness at actor level, without sockets, on paused time (the outlet's
+//! `last_seen` is on tokio's clock): heartbeats, the idle timeout (close 4000) and a
+//! transport that vouches for its client. The tests wait for events (a heartbeat, the
+//! close), never for a fixed time.
 
 mod support;
 
@@ -67,13 +64,16 @@ async fn a_client_that_asked_for_pings_gets_a_ping_frame_with_each_heartbeat() {
 
 #[actix_rt::test]
 async fn a_silent_client_is_closed_with_4000_and_released() {
+    tokio::time::pause();
+    let client_timeout = Duration::from_secs(3);
     let node = node(
-        config(Duration::from_millis(20), Duration::from_millis(200)),
+        config(Duration::from_secs(1), client_timeout),
         Router::new(),
     );
     let mut events = node.events();
     let mut client = Client::start(&node);
     client.subscribe("quiet").await;
+    let started = Instant::now();
     // Heartbeats while it is within the timeout, then the close.
     let end = loop {
         match client.next().await {
@@ -83,6 +83,8 @@ async fn a_silent_client_is_closed_with_4000_and_released() {
     };
     assert_eq!(end, Out::Close(CloseCode::HeartbeatTimeout));
     assert_eq!(CloseCode::HeartbeatTimeout.code(), 4000);
+    // At the first heartbeat after the timeout (4 s), never before it.
+    assert!(since(started) >= client_timeout, "{:?}", since(started));
     removed(&mut events).await;
     assert!(node
         .channel_subscribers("quiet")
@@ -93,13 +95,13 @@ async fn a_silent_client_is_closed_with_4000_and_released() {
 
 #[actix_rt::test]
 async fn a_client_its_transport_vouches_for_is_never_closed_for_silence() {
-    let (interval, client_timeout) = (Duration::from_millis(20), Duration::from_millis(60));
+    tokio::time::pause();
+    let (interval, client_timeout) = (Duration::from_secs(1), Duration::from_secs(3));
     let node = node(config(interval, client_timeout), Router::new());
     let outlet = Outlet::new(&node.config().limits);
     outlet.vouch();
     let mut client = Client::start_on(&node, outlet);
-    // Heartbeats are never early, and each one taken is at least one tick: the sixth one
-    // comes at least 6 × 20 ms after the start, twice the client timeout, and the
+    // Six heartbeats: 6 s of silence, twice the client timeout, and the
     // connection checked the silence at each of those ticks.
     for _ in 0..6 {
         assert_eq!(client.next().await, Out::Heartbeat);
@@ -112,11 +114,12 @@ async fn a_client_its_transport_vouches_for_is_never_closed_for_silence() {
 
 #[actix_rt::test]
 async fn the_client_s_frames_keep_it_alive() {
-    let (interval, client_timeout) = (Duration::from_millis(20), Duration::from_millis(300));
+    tokio::time::pause();
+    let (interval, client_timeout) = (Duration::from_secs(1), Duration::from_secs(3));
     let node = node(config(interval, client_timeout), Router::new());
     let mut client = Client::start(&node);
     // A frame at every heartbeat: never silent for a whole timeout, however long this
-    // goes on (40 heartbeats: at least 800 ms, more than twice the timeout).
+    // goes on (40 heartbeats: 40 s, many times the timeout).
     for _ in 0..40 {
         assert_eq!(client.next().await, Out::Heartbeat);
         client.send("hello {}");

@@ -23,7 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use bytestring::ByteString;
 
@@ -266,7 +266,7 @@ impl Outlet {
         self.0.last_seen.set(Instant::now());
     }
 
-    /// When the client was last heard of.
+    /// When the client was last heard of (tokio's clock, so that tests can pause it).
     pub fn last_seen(&self) -> Instant {
         self.0.last_seen.get()
     }
