@@ -28,8 +28,11 @@ thread_local! {
 /// One sender per worker thread; a published message goes to each.
 type Workers = Arc<Mutex<Vec<mpsc::UnboundedSender<ByteString>>>>;
 
-/// Runs the baseline server until killed; prints `listening on <addr>` first.
-pub fn serve(bind: &str) -> std::io::Result<()> {
+/// Runs the baseline server until killed; prints `listening on <addr>` first. With
+/// `nodelay`, accepted connections get `TCP_NODELAY`, as comet's `Server` sets it (without,
+/// the kernel's Nagle algorithm may hold a small write back while an earlier one is
+/// unacknowledged, joining it with the next: fewer packets and wake-ups, later frames).
+pub fn serve(bind: &str, nodelay: bool) -> std::io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let workers: Workers = Arc::default();
         let app_workers = workers.clone();
@@ -52,6 +55,7 @@ pub fn serve(bind: &str) -> std::io::Result<()> {
                 .app_data(web::Data::new(app_workers.clone()))
                 .route("/ws", web::get().to(connect))
         })
+        .tcp_nodelay(nodelay)
         .bind(bind)?;
         println!("listening on {}", server.addrs()[0]);
         server.run().await
@@ -125,11 +129,13 @@ impl Drop for Running {
     }
 }
 
-/// Starts `comet-bench baseline-server` on a free port and waits until it listens.
-pub fn spawn() -> Result<Running, String> {
+/// Starts `comet-bench baseline-server` on a free port (with `TCP_NODELAY` if `nodelay`)
+/// and waits until it listens.
+pub fn spawn(nodelay: bool) -> Result<Running, String> {
     let exe = std::env::current_exe().map_err(|err| err.to_string())?;
     let mut child = Command::new(exe)
-        .args(["baseline-server", "--bind", "127.0.0.1:0"])
+        .args(["baseline-server", "--bind", "127.0.0.1:0", "--nodelay"])
+        .arg(nodelay.to_string())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot start the baseline server: {err}"))?;

@@ -70,6 +70,8 @@ pub struct Outcome {
     pub max_us: u64,
     /// Server CPU time per delivery, in microseconds, over all measured processes.
     pub cpu_us_per_delivery: Option<f64>,
+    /// The user-space part of it (no syscalls, no kernel network path).
+    pub user_us_per_delivery: Option<f64>,
     /// Server RSS after the run, in MiB, summed over processes.
     pub rss_mib: Option<f64>,
     /// Server RSS just before the first message, in MiB.
@@ -209,6 +211,12 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         }
         _ => None,
     };
+    let user_us_per_delivery = match (before, after) {
+        (Some(b), Some(a)) if deliveries > 0 => {
+            Some((a.user_ns - b.user_ns) as f64 / 1000.0 / deliveries as f64)
+        }
+        _ => None,
+    };
     Ok(Outcome {
         label: plan.label.clone(),
         subscribers: plan.count,
@@ -223,6 +231,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         p99_us: latencies.value_at_quantile(0.99),
         max_us: latencies.max(),
         cpu_us_per_delivery,
+        user_us_per_delivery,
         rss_mib: after.map(|a| a.rss_bytes as f64 / (1024.0 * 1024.0)),
         rss_before_mib: before.map(|b| b.rss_bytes as f64 / (1024.0 * 1024.0)),
         stalled: plan.stalled,

@@ -55,6 +55,9 @@ enum Workload {
     BaselineServer {
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: String,
+        /// Set `TCP_NODELAY` on accepted connections.
+        #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+        nodelay: bool,
     },
 }
 
@@ -100,6 +103,12 @@ struct FanoutArgs {
     /// Skip the bare baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Whether the bare baseline sets `TCP_NODELAY` on its connections, as comet does.
+    /// Off by default (actix-web's default, and the baseline of the earlier figures): then
+    /// Nagle's algorithm may join its small paced writes, which saves it CPU and costs it
+    /// latency.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    baseline_nodelay: bool,
     /// What the server is called in the table and the JSON line (e.g. `jii`).
     #[arg(long, default_value = "comet")]
     label: String,
@@ -174,8 +183,8 @@ struct ClusterArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Workload::BaselineServer { bind } = &cli.workload {
-        return match baseline::serve(bind) {
+    if let Workload::BaselineServer { bind, nodelay } = &cli.workload {
+        return match baseline::serve(bind, *nodelay) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("baseline server: {err}");
@@ -227,7 +236,7 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
             );
             let mut runs = vec![outcome];
             if args.baseline {
-                let server = baseline::spawn()?;
+                let server = baseline::spawn(false)?;
                 let target = Target::new(&format!("ws://{}/ws", server.addr), args.sources).await?;
                 let bare = idle::run(
                     &target,
@@ -361,7 +370,7 @@ async fn fanout_workload(args: FanoutArgs, transport: Transport) -> Result<(), S
     .await?;
     let mut baseline_max = None;
     if !args.no_baseline {
-        let server = baseline::spawn()?;
+        let server = baseline::spawn(args.baseline_nodelay)?;
         let url = format!("ws://{}/ws", server.addr);
         let publisher = Target::new(&format!("{url}?publisher"), 1).await?;
         let subscribers = Target::new(&url, knobs.sources).await?;

@@ -10,6 +10,9 @@ use std::io;
 pub struct Sample {
     /// CPU time used so far (user + system), in nanoseconds.
     pub cpu_ns: u64,
+    /// The user-space part of it (the process's own code and libraries, no syscalls):
+    /// what a server's code costs, apart from how many writes the kernel was asked for.
+    pub user_ns: u64,
     /// Resident set size, in bytes.
     pub rss_bytes: u64,
 }
@@ -33,6 +36,7 @@ pub fn sample(pid: u32) -> io::Result<Sample> {
     };
     let tick_ns = 1_000_000_000 / clock_ticks_per_second();
     let cpu_ns = (ticks(14)? + ticks(15)?) * tick_ns;
+    let user_ns = ticks(14)? * tick_ns;
 
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kib: u64 = status
@@ -43,6 +47,7 @@ pub fn sample(pid: u32) -> io::Result<Sample> {
         .unwrap_or(0);
     Ok(Sample {
         cpu_ns,
+        user_ns,
         rss_bytes: rss_kib * 1024,
     })
 }
@@ -56,11 +61,13 @@ fn clock_ticks_per_second() -> u64 {
 pub fn sample_all(pids: &[u32]) -> io::Result<Sample> {
     let mut total = Sample {
         cpu_ns: 0,
+        user_ns: 0,
         rss_bytes: 0,
     };
     for pid in pids {
         let one = sample(*pid)?;
         total.cpu_ns += one.cpu_ns;
+        total.user_ns += one.user_ns;
         total.rss_bytes += one.rss_bytes;
     }
     Ok(total)

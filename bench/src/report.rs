@@ -87,15 +87,21 @@ pub fn print_fanout(outcomes: &[Outcome], baseline: Option<&Outcome>) {
     if let Some(base) = baseline {
         for o in outcomes.iter().filter(|o| o.label != base.label) {
             println!(
-                "{:<22} deliveries/s {:.0}% of baseline; cpu per delivery {}",
+                "{:<22} deliveries/s {:.0}% of baseline; cpu per delivery {}; user-space cpu {}",
                 format!("{} / {}", o.label, base.label),
                 100.0 * o.deliveries_per_s / base.deliveries_per_s.max(1e-9),
-                match (o.cpu_us_per_delivery, base.cpu_us_per_delivery) {
-                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}× baseline", a / b),
-                    _ => "-".into(),
-                }
+                ratio(o.cpu_us_per_delivery, base.cpu_us_per_delivery),
+                ratio(o.user_us_per_delivery, base.user_us_per_delivery),
             );
         }
+    }
+}
+
+/// `a / b` as "N× baseline", or `-`.
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}× baseline", a / b),
+        _ => "-".into(),
     }
 }
 

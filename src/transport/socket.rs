@@ -47,6 +47,13 @@ use super::service::{SessionHandler, SessionSink, SockJsService};
 /// Most bytes one poll of the body encodes: a batch this large goes out before the next.
 const MAX_CHUNK: usize = 64 * 1024;
 
+thread_local! {
+    /// The frames of one drain. A poll drains, frames and empties it before it returns, so
+    /// the sockets of a thread share one allocation instead of each keeping its own (a
+    /// `Vec` per body held ~144 bytes per connection that ever got a frame, idle or not).
+    static BATCH: RefCell<Vec<ByteString>> = const { RefCell::new(Vec::new()) };
+}
+
 /// How a transport frames comet's messages on a WebSocket, both ways.
 pub(crate) trait Framing: Sync + 'static {
     /// The transport's name, as [`ConnectionInfo::transport`](comet_actors::ConnectionInfo)
@@ -134,7 +141,6 @@ pub(crate) fn serve(
         pongs: pongs.clone(),
         framing,
         codec: Codec::new(),
-        batch: Vec::new(),
         opened: false,
         done: false,
     };
@@ -169,8 +175,6 @@ struct SocketBody {
     pongs: Rc<RefCell<Pongs>>,
     framing: &'static dyn Framing,
     codec: Codec,
-    /// The frames of one drain, kept to reuse its allocation.
-    batch: Vec<ByteString>,
     opened: bool,
     done: bool,
 }
@@ -211,19 +215,29 @@ impl MessageBody for SocketBody {
         }
         let mut heartbeat = false;
         let mut close = None;
-        let batch = &mut this.batch;
-        let drained = this.outlet.drain(MAX_CHUNK, |item| match item {
-            Out::Heartbeat => heartbeat = true,
-            Out::Frame(frame) => batch.push(frame),
-            Out::Close(code) => close = Some(code),
+        let drained = BATCH.with(|shared| {
+            // Never borrowed here already (a poll does not poll another body), but a
+            // local batch would do if it were.
+            let mut own = Vec::new();
+            let mut shared = shared.try_borrow_mut();
+            let batch = match shared.as_deref_mut() {
+                Ok(batch) => batch,
+                Err(_) => &mut own,
+            };
+            let drained = this.outlet.drain(MAX_CHUNK, |item| match item {
+                Out::Heartbeat => heartbeat = true,
+                Out::Frame(frame) => batch.push(frame),
+                Out::Close(code) => close = Some(code),
+            });
+            if heartbeat {
+                this.framing.heartbeat(&mut out);
+            }
+            if !batch.is_empty() {
+                this.framing.frames(batch, &mut out);
+                batch.clear();
+            }
+            drained
         });
-        if heartbeat {
-            this.framing.heartbeat(&mut out);
-        }
-        if !batch.is_empty() {
-            this.framing.frames(batch, &mut out);
-            batch.clear();
-        }
         if let Some(code) = close {
             if this.pongs.borrow().reader_ended {
                 out.close(code);

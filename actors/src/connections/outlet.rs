@@ -216,6 +216,10 @@ impl Outlet {
         if !state.outbox.is_empty() {
             return Drained::More;
         }
+        // Nothing is queued (no frame, no notice owed): give back the queue's allocation,
+        // so that an idle connection holds none (~128 bytes each once it got a frame).
+        // The next frame allocates it again, once per batch, not per frame.
+        state.outbox.clear();
         match state.closing {
             Some(code) => {
                 state.finished = true;
