@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
+use crate::progress::{bar, counter_bar};
 use crate::redis_stats::{self, PerCall};
-use crate::report::{bar, counter_bar};
 
 /// What the actions run measured.
 #[derive(Debug, Clone, Serialize)]

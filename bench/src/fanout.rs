@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
-use crate::report::{bar, counter_bar};
+use crate::progress::{bar, counter_bar};
 
 /// What one fan-out run does.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{connect_many, Target};
 use crate::procstat;
-use crate::report::bar;
+use crate::progress::bar;
 
 /// What the idle run measured.
 #[derive(Debug, Clone, Serialize)]

@@ -18,6 +18,7 @@ mod fanout;
 mod idle;
 mod net;
 mod procstat;
+mod progress;
 mod redis_stats;
 mod report;
 

@@ -42,6 +42,13 @@ pub enum HubError {
     NotRunning,
 }
 
+impl HubError {
+    /// The backend cannot be reached now, for the reason `err` gives.
+    pub(crate) fn unavailable(err: impl std::fmt::Display) -> HubError {
+        HubError::Unavailable(err.to_string())
+    }
+}
+
 /// A publish/subscribe backend shared by the processes of a cluster.
 ///
 /// Every method takes effect **in call order**: the command is queued before the method

@@ -266,8 +266,8 @@ fn release(buffered: &Buffered, messages: usize, bytes: usize) {
     buffered.bytes.fetch_sub(bytes, Ordering::AcqRel);
 }
 
-pub(super) fn unavailable(err: impl std::fmt::Display) -> HubError {
-    HubError::Unavailable(err.to_string())
+fn unavailable(err: impl std::fmt::Display) -> HubError {
+    HubError::unavailable(err)
 }
 
 /// Where the publisher hands the messages that do not come back through the subscriber

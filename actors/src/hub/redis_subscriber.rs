@@ -26,7 +26,6 @@ use redis::aio::{PubSubSink, PubSubStream};
 use redis::{Client, Msg, Value};
 use tokio::sync::mpsc;
 
-use super::redis::unavailable;
 use crate::config::RedisConfig;
 use crate::hub::{HubError, HubMessage};
 use crate::redis_link::Backoff;
@@ -290,7 +289,7 @@ async fn apply(
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(err)) => {
                     failure = Some(err.to_string());
-                    Err(unavailable(err))
+                    Err(HubError::unavailable(err))
                 }
                 Err(_) => {
                     failure = Some("SUBSCRIBE/UNSUBSCRIBE timed out".to_owned());

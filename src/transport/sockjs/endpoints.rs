@@ -156,7 +156,12 @@ impl Receive {
             headers::cors(&mut res, req);
         }
         headers::session_cookie(&mut res, req, &endpoint.config);
-        let mut res = res.streaming(ReceiverBody::new(self.prelude, frames, session, id));
+        let mut res = res.streaming(ReceiverBody::new(
+            self.prelude,
+            frames,
+            session.recipient(),
+            id,
+        ));
         if req.version() == Version::HTTP_10 {
             // HTTP/1.0 has no chunked encoding: the body ends when the connection does.
             res.head_mut().no_chunking(true);

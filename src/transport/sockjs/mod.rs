@@ -51,8 +51,6 @@ mod receiver;
 mod session;
 mod websocket;
 
-pub(crate) use headers::refuse_origin;
-
 use std::sync::Arc;
 
 use actix_web::dev::Service;
@@ -189,7 +187,7 @@ impl SockJs {
                         websocket::accept_draft_versions(&mut req);
                         service.call(req)
                     })
-                    .route(web::get().to(super::websocket::raw_websocket)),
+                    .route(web::get().to(websocket::raw_websocket)),
             );
         }
     }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use actix::Addr;
+use actix::{Message, Recipient};
 use actix_web::web::Bytes;
 use bytestring::ByteString;
 use comet_actors::TransportError;
@@ -19,7 +19,6 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 use super::frames::Framing;
-use super::session::{ReceiverClosed, Session};
 
 /// Wrapped frames waiting between a session and its receiver; a receiver this far
 /// behind leaves further messages in its connection's bounded outbound queue. One more
@@ -151,12 +150,19 @@ impl Receiver {
     }
 }
 
+/// To the session: a receiving connection went away before the session ended it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ReceiverClosed {
+    pub(crate) receiver: u64,
+}
+
 /// The body of a polling or streaming response: an optional prelude, then what the
 /// session writes, until the session ends the receiver.
 pub(crate) struct ReceiverBody {
     prelude: Option<Bytes>,
     frames: mpsc::Receiver<ByteString>,
-    session: Addr<Session>,
+    session: Recipient<ReceiverClosed>,
     receiver: u64,
     finished: bool,
 }
@@ -166,7 +172,7 @@ impl ReceiverBody {
     pub(crate) fn new(
         prelude: Option<Bytes>,
         frames: mpsc::Receiver<ByteString>,
-        session: Addr<Session>,
+        session: Recipient<ReceiverClosed>,
         receiver: u64,
     ) -> ReceiverBody {
         ReceiverBody {

@@ -23,7 +23,7 @@ use bytestring::ByteString;
 use comet_actors::{CloseCode, Out, Outlet, TransportError};
 
 use super::frames::{close_frame, messages_frame, HEARTBEAT, OPEN};
-use super::receiver::{Receiver, Written};
+use super::receiver::{Receiver, ReceiverClosed, Written};
 use super::Endpoint;
 use crate::transport::service::{SessionHandler, SessionSink};
 
@@ -340,13 +340,6 @@ impl Handler<Incoming> for Session {
             }
         }
     }
-}
-
-/// A receiving connection went away before the session ended it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ReceiverClosed {
-    pub(crate) receiver: u64,
 }
 
 impl Handler<ReceiverClosed> for Session {

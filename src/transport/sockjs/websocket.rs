@@ -4,7 +4,8 @@
 //! heartbeat (beside a WebSocket ping, which the client answers by itself), and
 //! `c[code,"reason"]` before the close; it sends a JSON string or an array of them per
 //! message, and broken JSON closes the socket with 3000 "Broken framing.", as the
-//! protocol asks. The socket is the session: it ends with it.
+//! protocol asks. The socket is the session: it ends with it. The raw `<prefix>/websocket`
+//! (the `Raw` framing of `transport/websocket.rs`) is routed here too.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -16,6 +17,7 @@ use super::frames::{close_frame, decode_websocket_message, messages_frame, HEART
 use super::headers;
 use super::Endpoint;
 use crate::transport::socket::{self, Framing, Writer};
+use crate::transport::websocket::Raw;
 
 /// SockJS framing over a WebSocket.
 pub(crate) struct SockJsFraming;
@@ -73,6 +75,22 @@ pub(crate) async fn sockjs_websocket(
         &*endpoint.service,
         &endpoint.limits,
     )
+}
+
+/// `GET <prefix>/websocket`: upgrades to a raw WebSocket (no SockJS framing) and opens
+/// the endpoint's application on it (for comet's own endpoint, a `Connection`). A
+/// browser's handshake from an origin that the endpoint does not allow gets 403, as on the
+/// SockJS transports: one list of origins for the whole endpoint, so a page on another
+/// site cannot use a visitor's cookies here.
+pub(crate) async fn raw_websocket(
+    req: HttpRequest,
+    body: web::Payload,
+    endpoint: web::Data<Endpoint>,
+) -> actix_web::Result<HttpResponse> {
+    if let Some(refusal) = headers::refuse_origin(&endpoint.config, &req) {
+        return Ok(refusal);
+    }
+    socket::serve(&req, body, &Raw, &*endpoint.service, &endpoint.limits)
 }
 
 /// The protocol's answers to requests that are not WebSocket upgrades.
