@@ -337,6 +337,13 @@ fn validate(config: &NodeConfig) -> Result<(), BuildError> {
             "max_frame_bytes must be at least 64, max_name_bytes and outbound_queue at least 1",
         );
     }
+    if !(1..=120).contains(&limits.max_json_depth) {
+        // serde_json reads at most 128 levels, and a queued call wraps its params in two.
+        return invalid("max_json_depth must be 1 to 120");
+    }
+    if limits.max_running_actions_per_connection == 0 {
+        return invalid("max_running_actions_per_connection must be at least 1");
+    }
     if config.action_timeout.is_zero() || config.heartbeat_interval.is_zero() {
         return invalid("action_timeout and heartbeat_interval must be above zero");
     }
@@ -366,5 +373,64 @@ fn validate_redis(config: &RedisConfig) -> Result<(), BuildError> {
     if config.process_ttl < Duration::from_millis(100) {
         return invalid("Redis process_ttl must be at least 100 ms");
     }
+    if config.publish_buffer_bytes == 0 || config.queue_buffer_bytes == 0 || config.batch_bytes == 0
+    {
+        return invalid(
+            "Redis publish_buffer_bytes, queue_buffer_bytes and batch_bytes must be above zero",
+        );
+    }
+    if config.dead_letters_max == 0 || config.dead_letters_ttl.is_zero() {
+        return invalid("Redis dead_letters_max and dead_letters_ttl must be above zero");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(config: &NodeConfig) -> String {
+        match validate(config) {
+            Err(BuildError::Invalid(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_by_name() {
+        assert_eq!(validate(&NodeConfig::default()), Ok(()));
+        let mut config = NodeConfig::default();
+        config.limits.max_json_depth = 127;
+        assert!(refused(&config).contains("max_json_depth"));
+        let mut config = NodeConfig::default();
+        config.limits.max_running_actions_per_connection = 0;
+        assert!(refused(&config).contains("max_running_actions_per_connection"));
+    }
+
+    #[test]
+    fn redis_bounds_of_zero_are_refused_by_name() {
+        let ok = RedisConfig::new("redis://127.0.0.1:6379/");
+        assert_eq!(validate_redis(&ok), Ok(()));
+        for (what, config) in [
+            (
+                "publish_buffer_bytes",
+                RedisConfig {
+                    publish_buffer_bytes: 0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "dead_letters_ttl",
+                RedisConfig {
+                    dead_letters_ttl: Duration::ZERO,
+                    ..ok.clone()
+                },
+            ),
+        ] {
+            match validate_redis(&config) {
+                Err(BuildError::Invalid(why)) => assert!(why.contains(what), "{why}"),
+                other => panic!("{what}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
 }
