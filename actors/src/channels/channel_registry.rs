@@ -2,13 +2,15 @@
 //!
 //! There is one registry per thread that holds connections (one per actix-web worker),
 //! so a message for 10,000 subscribers is fanned out by every thread at once, each to its
-//! own connections, never funnelled through one. A registry tells the
-//! [`HubBridge`] when a channel gains its first local subscriber
-//! ([`Activate`]) and loses its last ([`Deactivate`]); the bridge keeps the process's hub
-//! subscription reference-counted over all registries and server-side listeners.
+//! own connections, never funnelled through one. A registry asks the [`HubBridge`] at
+//! each join ([`Activate`]) and tells it when a channel loses its last local subscriber
+//! ([`Deactivate`]); the bridge keeps the process's hub subscription reference-counted
+//! over all registries and server-side listeners, and is the one place that knows
+//! whether it is in effect: its [`ChannelReady`] answer lets the joined connections in
+//! (`subscribed`, then the channel's messages, never the other way round).
 //!
-//! A registry writes each message straight to the outlet of each subscriber (the
-//! connection's transport, shared with it), not through the connection actor's mailbox:
+//! A registry writes each message straight to the outlet of each subscriber (shared with
+//! the connection and drained by its transport), not through the connection actor's mailbox:
 //! see `outlet.rs` for why that is both faster and exact. Connections of its thread
 //! join and leave through a [`LocalRegistry`] by plain calls; the actor itself takes
 //! what comes from other threads: the bridge's [`Dispatch`] and [`ChannelReady`], and
@@ -36,27 +38,32 @@ use crate::transport::TransportError;
 #[rtype(result = "()")]
 pub struct SubscriptionSettled(pub Arc<str>);
 
-/// A member waiting for `subscribed <channel>`.
+/// A connection that joined a channel and waits for the hub's answer: it joins the
+/// members (and gets the channel's messages) once the answer comes, so that nothing of
+/// the channel reaches it before `subscribed`.
 struct Waiting {
-    key: usize,
-    /// Whether it was told that the hub failed (it hears `subscribed` when the hub is
-    /// back, the error only once).
-    told: bool,
+    id: ConnectionId,
+    outlet: Outlet,
     settled: Recipient<SubscriptionSettled>,
 }
 
 /// The local subscribers of one channel. A `Vec` so that fan-out is a straight walk;
 /// `index` finds a member's slot for O(1) removal (`swap_remove`).
+///
+/// Whether the channel's hub subscription is in effect is the bridge's to know (one
+/// place): every join asks it ([`Activate`]) and hears [`ChannelReady`], at once when the
+/// subscription is in effect already.
 #[derive(Default)]
 struct Subscribers {
     members: Vec<Outlet>,
     /// The connection of each member, slot for slot.
     ids: Vec<ConnectionId>,
     index: HashMap<usize, usize>,
-    /// Whether the hub subscription is in effect.
-    ready: bool,
-    /// Members that still wait for `subscribed <channel>`.
+    /// Joined, waiting for the bridge's answer.
     waiting: Vec<Waiting>,
+    /// Members told that the hub failed (they get this server's messages meanwhile),
+    /// still to be told `subscribed` when it is back.
+    unconfirmed: Vec<usize>,
 }
 
 impl Subscribers {
@@ -67,6 +74,8 @@ impl Subscribers {
     }
 
     fn remove(&mut self, key: usize) {
+        self.waiting.retain(|waiting| waiting.outlet.key() != key);
+        self.unconfirmed.retain(|unconfirmed| *unconfirmed != key);
         let Some(slot) = self.index.remove(&key) else {
             return;
         };
@@ -75,7 +84,14 @@ impl Subscribers {
         if let Some(moved) = self.members.get(slot) {
             self.index.insert(moved.key(), slot);
         }
-        self.waiting.retain(|waiting| waiting.key != key);
+    }
+
+    fn has(&self, key: usize) -> bool {
+        self.index.contains_key(&key) || self.waiting.iter().any(|w| w.outlet.key() == key)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.waiting.is_empty()
     }
 }
 
@@ -90,46 +106,30 @@ struct Channels {
 }
 
 impl Channels {
-    /// Returns whether the subscription is in effect already; if not, `settled` hears
-    /// [`SubscriptionSettled`] when it is.
+    /// Records the join and asks the bridge; `settled` hears [`SubscriptionSettled`]
+    /// with its answer.
     fn join(
         &mut self,
         channel: Arc<str>,
         id: &ConnectionId,
         outlet: &Outlet,
         settled: &Recipient<SubscriptionSettled>,
-    ) -> bool {
-        let subscribers = match self.channels.get_mut(&channel) {
-            Some(subscribers) => subscribers,
-            None => {
-                if let Some(registry) = &self.registry {
-                    self.bridge.do_send(Activate {
-                        channel: channel.clone(),
-                        registry: registry.clone(),
-                    });
-                }
-                self.channels.entry(channel.clone()).or_default()
-            }
-        };
-        if subscribers.index.contains_key(&outlet.key()) {
-            return subscribers.ready
-                || subscribers
-                    .waiting
-                    .iter()
-                    .all(|waiting| waiting.key != outlet.key());
+    ) {
+        let subscribers = self.channels.entry(channel.clone()).or_default();
+        if subscribers.has(outlet.key()) {
+            return;
         }
-        let ready = subscribers.ready;
-        if ready {
-            deliver(outlet, id, subscribed_frame(&channel));
-        } else {
-            subscribers.waiting.push(Waiting {
-                key: outlet.key(),
-                told: false,
-                settled: settled.clone(),
+        subscribers.waiting.push(Waiting {
+            id: id.clone(),
+            outlet: outlet.clone(),
+            settled: settled.clone(),
+        });
+        if let Some(registry) = &self.registry {
+            self.bridge.do_send(Activate {
+                channel,
+                registry: registry.clone(),
             });
         }
-        subscribers.insert(id.clone(), outlet.clone());
-        ready
     }
 
     fn leave(&mut self, channel: &str, outlet: &Outlet) {
@@ -137,7 +137,7 @@ impl Channels {
             return;
         };
         subscribers.remove(outlet.key());
-        if subscribers.members.is_empty() {
+        if subscribers.is_empty() {
             let Some((channel, _)) = self.channels.remove_entry(channel) else {
                 return;
             };
@@ -195,20 +195,20 @@ impl LocalRegistry {
         &self.addr
     }
 
-    /// Subscribes connection `id`, writing to `outlet`, to `channel`: it gets
-    /// `subscribed <channel>` once the hub subscription is in effect (at once, if it is
-    /// already), then the channel's messages. Answers whether the subscription is in
-    /// effect already (else `settled` hears [`SubscriptionSettled`] when it is).
+    /// Subscribes connection `id`, writing to `outlet`, to `channel`: once the bridge
+    /// says the hub subscription is in effect (a round trip, when it is already), it gets
+    /// `subscribed <channel>` and then the channel's messages, and `settled` hears
+    /// [`SubscriptionSettled`].
     pub fn join(
         &self,
         channel: Arc<str>,
         id: &ConnectionId,
         outlet: &Outlet,
         settled: &Recipient<SubscriptionSettled>,
-    ) -> bool {
+    ) {
         self.channels
             .borrow_mut()
-            .join(channel, id, outlet, settled)
+            .join(channel, id, outlet, settled);
     }
 
     /// Unsubscribes `outlet` from `channel`; no frame of it reaches the outlet after
@@ -234,43 +234,48 @@ impl Handler<ChannelReady> for ChannelRegistry {
         let Some(subscribers) = registry.channels.get_mut(&ready.channel) else {
             return;
         };
-        let failed = ready.result.is_err();
-        let frame = match &ready.result {
+        match &ready.result {
             Ok(()) => {
-                subscribers.ready = true;
-                subscribed_frame(&ready.channel)
-            }
-            // The subscription stays recorded (and local messages flow): the bridge asks
-            // again, and the hub resubscribes when it is back; `subscribed` comes then.
-            Err(err) => error_frame(
-                &ErrorCode::Unavailable,
-                &format!(
-                    "subscription recorded, but the hub failed: {err}; messages from \
-                         this server only until it is back"
-                ),
-                Some(&ready.channel),
-            ),
-        };
-        let waiting = std::mem::take(&mut subscribers.waiting);
-        for mut member in waiting {
-            if !(member.told && failed) {
-                if let Some(slot) = subscribers.index.get(&member.key) {
-                    deliver(
-                        &subscribers.members[*slot],
-                        &subscribers.ids[*slot],
-                        frame.clone(),
-                    );
+                let frame = subscribed_frame(&ready.channel);
+                for key in std::mem::take(&mut subscribers.unconfirmed) {
+                    if let Some(slot) = subscribers.index.get(&key) {
+                        deliver(
+                            &subscribers.members[*slot],
+                            &subscribers.ids[*slot],
+                            frame.clone(),
+                        );
+                    }
                 }
-                // In effect, or failed with local delivery going on: either way the
-                // connection's own publishes need not wait for it any more.
-                member
-                    .settled
-                    .do_send(SubscriptionSettled(ready.channel.clone()));
+                for waiting in std::mem::take(&mut subscribers.waiting) {
+                    deliver(&waiting.outlet, &waiting.id, frame.clone());
+                    waiting
+                        .settled
+                        .do_send(SubscriptionSettled(ready.channel.clone()));
+                    subscribers.insert(waiting.id, waiting.outlet);
+                }
             }
-            if failed {
-                // Told of the failure, it still waits for `subscribed`.
-                member.told = true;
-                subscribers.waiting.push(member);
+            // The subscription stays recorded and this server's messages flow: the bridge
+            // asks again, and the hub resubscribes when it is back; `subscribed` comes
+            // then. Those already told are not told again.
+            Err(err) => {
+                let frame = error_frame(
+                    &ErrorCode::Unavailable,
+                    &format!(
+                        "subscription recorded, but the hub failed: {err}; messages from \
+                         this server only until it is back"
+                    ),
+                    Some(&ready.channel),
+                );
+                for waiting in std::mem::take(&mut subscribers.waiting) {
+                    deliver(&waiting.outlet, &waiting.id, frame.clone());
+                    // Failed with local delivery going on: the connection's own publishes
+                    // need not wait for it any more.
+                    waiting
+                        .settled
+                        .do_send(SubscriptionSettled(ready.channel.clone()));
+                    subscribers.unconfirmed.push(waiting.outlet.key());
+                    subscribers.insert(waiting.id, waiting.outlet);
+                }
             }
         }
     }
@@ -303,7 +308,10 @@ impl Handler<ListSubscribers> for ChannelRegistry {
             .borrow()
             .channels
             .get(&list.0)
-            .map(|subscribers| subscribers.ids.clone())
+            .map(|subscribers| {
+                let waiting = subscribers.waiting.iter().map(|w| w.id.clone());
+                subscribers.ids.iter().cloned().chain(waiting).collect()
+            })
             .unwrap_or_default()
     }
 }

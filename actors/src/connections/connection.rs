@@ -154,9 +154,8 @@ impl Connection {
         self.channels.insert(channel.clone());
         if let Some(registry) = &self.registry {
             let settled = ctx.address().recipient();
-            if !registry.join(channel.clone(), &self.info.id, &self.outlet, &settled) {
-                self.unsettled.insert(channel);
-            }
+            registry.join(channel.clone(), &self.info.id, &self.outlet, &settled);
+            self.unsettled.insert(channel);
         }
     }
 
