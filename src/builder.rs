@@ -211,9 +211,10 @@ impl CometBuilder {
         self
     }
 
-    /// The SockJS options (default [`SockJsConfig::default`]): heartbeat, disconnect
-    /// delay, response limit, WebSocket on or off, cookies, origins, the client library
-    /// URL of the iframe page.
+    /// The SockJS options (default [`SockJsConfig::default`]): disconnect delay, response
+    /// limit, WebSocket on or off, cookies, origins, the client library URL of the iframe
+    /// page, most sessions. Heartbeats and the outbound queue are the node's, the same
+    /// over every transport ([`heartbeat`](Self::heartbeat), [`limits`](Self::limits)).
     pub fn sockjs(mut self, config: SockJsConfig) -> Self {
         self.web.sockjs = config;
         self

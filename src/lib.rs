@@ -77,8 +77,8 @@ pub struct WebSettings {
     /// Take the client's ip from `X-Forwarded-For` (only behind a proxy that sets it).
     /// Default off: the peer address is used.
     pub trust_proxy_headers: bool,
-    /// The SockJS options (heartbeat, disconnect delay, response limit, WebSocket on or
-    /// off, cookies, origins, client library URL); see [`SockJsConfig`].
+    /// The SockJS options (disconnect delay, response limit, WebSocket on or off,
+    /// cookies, origins, client library URL, most sessions); see [`SockJsConfig`].
     pub sockjs: SockJsConfig,
 }
 
