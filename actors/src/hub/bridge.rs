@@ -310,7 +310,9 @@ impl Handler<HubMessage> for HubBridge {
     }
 }
 
-/// From a registry: `channel` has its first local subscriber there.
+/// From a registry: a connection there joins `channel` (the first one there subscribes
+/// the process, if it is not yet). Answered with [`ChannelReady`] at once when the hub
+/// subscription is in effect, else when the hub answers.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Activate {
