@@ -92,6 +92,8 @@ impl CometBuilder {
         self.config.workers = settings.workers;
         self.config.action_timeout = settings.action_timeout();
         self.config.queue_poll_interval = settings.queue_poll_interval();
+        self.config.heartbeat_interval = settings.heartbeat_interval();
+        self.config.client_timeout = settings.client_timeout();
         self.config.shutdown_timeout = settings.shutdown_timeout();
         self.config.limits.slow_consumer = settings.slow_consumer;
         self.web.sockjs.origins = settings.origins.clone();

@@ -19,6 +19,8 @@
 //! | `--workers N` | `COMET_WORKERS` | `workers` | `32` |
 //! | `--action-timeout-ms MS` | `COMET_ACTION_TIMEOUT_MS` | `action_timeout_ms` | `30000` |
 //! | `--queue-poll-ms MS` | `COMET_QUEUE_POLL_MS` | `queue_poll_ms` | `1000` |
+//! | `--heartbeat-ms MS` | `COMET_HEARTBEAT_MS` | `heartbeat_ms` | `25000` |
+//! | `--client-timeout-ms MS` | `COMET_CLIENT_TIMEOUT_MS` | `client_timeout_ms` | `60000` |
 //! | `--process-ttl-ms MS` | `COMET_PROCESS_TTL_MS` | `process_ttl_ms` | `10000` |
 //! | `--shutdown-timeout-ms MS` | `COMET_SHUTDOWN_TIMEOUT_MS` | `shutdown_timeout_ms` | `10000` |
 //! | `--demo [true\|false]` | `COMET_DEMO` | `demo` | `false` |
@@ -130,6 +132,22 @@ pub struct Settings {
         default_value_t = millis(NodeConfig::default().queue_poll_interval)
     )]
     pub queue_poll_ms: u64,
+    /// How often a connection gets a heartbeat (a WebSocket ping, SockJS `h`, the `ping`
+    /// frame a client asked for with `hello`), in ms.
+    #[arg(
+        long,
+        env = "COMET_HEARTBEAT_MS",
+        default_value_t = millis(NodeConfig::default().heartbeat_interval)
+    )]
+    pub heartbeat_ms: u64,
+    /// A connection that sends nothing (not even a pong) for this long is closed with
+    /// 4000, in ms.
+    #[arg(
+        long,
+        env = "COMET_CLIENT_TIMEOUT_MS",
+        default_value_t = millis(NodeConfig::default().client_timeout)
+    )]
+    pub client_timeout_ms: u64,
     /// With Redis: how long a process that runs actions counts as alive without a heartbeat,
     /// in ms; then its unanswered calls go to another process.
     #[arg(
@@ -299,6 +317,16 @@ impl Settings {
     /// How often idle workers look at the queue.
     pub fn queue_poll_interval(&self) -> Duration {
         Duration::from_millis(self.queue_poll_ms)
+    }
+
+    /// How often a connection gets a heartbeat.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// How long a silent connection lives.
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_timeout_ms)
     }
 
     /// With Redis: how long an action process counts as alive without a heartbeat.

@@ -247,6 +247,10 @@ async fn the_builder_takes_every_setting() {
         "250",
         "--shutdown-timeout-ms",
         "700",
+        "--heartbeat-ms",
+        "900",
+        "--client-timeout-ms",
+        "2700",
         "--slow-consumer",
         "drop-oldest",
     ])
@@ -259,6 +263,8 @@ async fn the_builder_takes_every_setting() {
     assert_eq!(config.action_timeout, Duration::from_millis(1500));
     assert_eq!(config.queue_poll_interval, Duration::from_millis(250));
     assert_eq!(config.shutdown_timeout, Duration::from_millis(700));
+    assert_eq!(config.heartbeat_interval, Duration::from_millis(900));
+    assert_eq!(config.client_timeout, Duration::from_millis(2700));
     assert_eq!(config.limits.slow_consumer, SlowConsumerPolicy::DropOldest);
     assert!(parse(&["--redis", "http://nope"])
         .unwrap()

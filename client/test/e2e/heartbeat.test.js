@@ -3,8 +3,8 @@
 // network path that freezes notices and reconnects; frames over the limit are refused at
 // once, by the client and by the server.
 //
-// The chat demo has no flag for its heartbeat interval, so the server runs with the
-// default 25 s and the frozen-path test takes about 26 s (25 s + the 1 s grace it sets).
+// The chat server runs with a 1 s heartbeat (`--heartbeat-ms 1000`), so the frozen-path
+// test takes about 2 s (1 s + the 1 s grace it sets).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -16,8 +16,8 @@ import { startChat, stopAllChats } from '../support/chatServer.js';
 import { nextEvent } from '../support/events.js';
 import { startTcpProxy } from '../support/tcpProxy.js';
 
-/** The chat server's heartbeat interval (the default `heartbeat_interval`), in ms. */
-const HEARTBEAT_MS = 25_000;
+/** The chat server's heartbeat interval (`--heartbeat-ms`), in ms. */
+const HEARTBEAT_MS = 1_000;
 /** Long enough for a ping, and for a frozen connection to be noticed, with room to spare. */
 const SLOW_EVENT_MS = HEARTBEAT_MS + 20_000;
 
@@ -26,7 +26,7 @@ describe('heartbeats and frame limits, against the chat server', () => {
   const clients = [];
 
   before(async () => {
-    server = await startChat();
+    server = await startChat({ args: ['--heartbeat-ms', String(HEARTBEAT_MS)] });
   });
 
   after(async () => {
