@@ -14,7 +14,7 @@
 //!
 //! | where | what it holds |
 //! | --- | --- |
-//! | `protocol.rs` | jii's text frames: parse, format, errors |
+//! | `protocol/` | jii's text frames: parse (`mod.rs`), format (`format.rs`), errors |
 //! | `codes.rs` | the one table of error codes and close codes |
 //! | `config.rs` | every limit and timeout, with defaults |
 //! | `connections/connection.rs` | [`Connection`]: one actor per client |

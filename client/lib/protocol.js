@@ -1,6 +1,6 @@
 /**
  * The wire protocol, client side: jii comet's text frames (and comet's extensions),
- * formatted and parsed in this one module. `actors/src/protocol.rs` is the server's half.
+ * formatted and parsed in this one module. `actors/src/protocol/` is the server's half.
  *
  * | direction | frame |
  * | --- | --- |
