@@ -41,6 +41,29 @@ fn queue(redis: &RedisServer, prefix: &str, ttl_ms: u64) -> RedisQueue {
     RedisQueue::new(&config, prefix).expect("a valid URL")
 }
 
+/// Everything published on `channel` from now on, as it comes: subscribed when this
+/// returns.
+fn listen(redis: &RedisServer, channel: &str) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (heard, hearing) = std::sync::mpsc::channel();
+    let (subscribed, ready) = std::sync::mpsc::channel();
+    let mut connection = redis.connection();
+    let channel = channel.to_owned();
+    std::thread::spawn(move || {
+        let mut pubsub = connection.as_pubsub();
+        pubsub.subscribe(&channel).expect("SUBSCRIBE");
+        let _ = subscribed.send(());
+        while let Ok(message) = pubsub.get_message() {
+            if heard.send(message.get_payload_bytes().to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    ready
+        .recv_timeout(Duration::from_secs(10))
+        .expect("subscribed");
+    hearing
+}
+
 fn routes(names: &[&str]) -> Vec<String> {
     names.iter().map(|name| (*name).to_owned()).collect()
 }
@@ -283,21 +306,7 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         local: Inbox.start().recipient(),
     });
     queue.serve(&routes(&["a"])).await.unwrap();
-    let (heard, hearing) = std::sync::mpsc::channel();
-    let (subscribed, ready) = std::sync::mpsc::channel();
-    let mut connection = redis.connection();
-    std::thread::spawn(move || {
-        let mut pubsub = connection.as_pubsub();
-        pubsub.subscribe("q6:process:p1").expect("SUBSCRIBE");
-        let _ = subscribed.send(());
-        while let Ok(message) = pubsub.get_message() {
-            let payload: String = message.get_payload().unwrap_or_default();
-            if heard.send(payload).is_err() {
-                break;
-            }
-        }
-    });
-    ready.recv_timeout(Duration::from_secs(10)).unwrap();
+    let hearing = listen(&redis, "q6:process:p1");
     let frame = |text: &str| bytestring::ByteString::from(format!("action {text}"));
 
     queue.push(call("a", 1)).await.unwrap();
@@ -329,10 +338,10 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         let payload = hearing
             .recv_timeout(Duration::from_secs(10))
             .expect("the marker comes");
-        if payload == "marker" {
+        if payload == b"marker" {
             break;
         }
-        match ProcessMessage::decode(payload.as_bytes()) {
+        match ProcessMessage::decode(&payload) {
             Ok(ProcessMessage::Answer { frame, .. }) => got.push(frame),
             other => panic!("not an answer: {other:?}"),
         }
@@ -407,20 +416,7 @@ async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded(
     config.dead_letters_ttl = Duration::from_secs(60);
     let queue = RedisQueue::new(&config, "q8:").expect("a valid URL");
     queue.serve(&routes(&["a"])).await.unwrap();
-    let (heard, hearing) = std::sync::mpsc::channel();
-    let (subscribed, ready) = std::sync::mpsc::channel();
-    let mut connection = redis.connection();
-    std::thread::spawn(move || {
-        let mut pubsub = connection.as_pubsub();
-        pubsub.subscribe("q8:process:p1").expect("SUBSCRIBE");
-        let _ = subscribed.send(());
-        while let Ok(message) = pubsub.get_message() {
-            if heard.send(message.get_payload_bytes().to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    ready.recv_timeout(Duration::from_secs(10)).unwrap();
+    let hearing = listen(&redis, "q8:process:p1");
 
     // Too deep for serde_json (128 levels) as a whole call, yet its caller can be read.
     let poison = nested_entry("a", "r7", "p1.7", 130);

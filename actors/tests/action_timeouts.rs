@@ -6,24 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use comet_actors::{handler_fn, Action, NodeConfig, Router};
-use serde_json::Value;
+use comet_actors::NodeConfig;
 use support::since;
-use support::{node, Client};
+use support::{never_answers, node, Client};
 use tokio::time::Instant;
-
-/// A route whose handler never answers.
-fn never_answers() -> Router {
-    let mut router = Router::new();
-    router.route(
-        "test/never",
-        handler_fn(|_: Action| async move {
-            std::future::pending::<()>().await;
-            Ok(Value::Null)
-        }),
-    );
-    router
-}
 
 fn config(action_timeout: Duration, workers: usize) -> NodeConfig {
     NodeConfig {

@@ -5,9 +5,7 @@
 mod support;
 
 use comet_actors::protocol::{parse_server_frame, ServerFrame};
-use comet_actors::{
-    handler_fn, Action, CloseCode, Limits, NodeConfig, Out, Router, TransportClosed,
-};
+use comet_actors::{CloseCode, Limits, NodeConfig, Out, Router, TransportClosed};
 use serde_json::{Map, Value};
 use support::{added, node, removed, Client};
 
@@ -60,14 +58,7 @@ async fn channels_per_connection_are_limited() {
 
 #[actix_rt::test]
 async fn pending_calls_are_limited_and_their_uids_unique() {
-    let mut router = Router::new();
-    router.route(
-        "test/never",
-        handler_fn(|_: Action| async move {
-            std::future::pending::<()>().await;
-            Ok(Value::Null)
-        }),
-    );
+    let router = support::never_answers();
     let config = NodeConfig {
         limits: Limits {
             max_pending_actions: 1,

@@ -13,8 +13,8 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use comet_actors::protocol::{parse_server_frame, ServerFrame};
 use comet_actors::{
-    Connection, ConnectionEvent, ConnectionId, ConnectionInfo, Drained, Hub, Inbound, MemoryHub,
-    MemoryQueue, Node, NodeConfig, Out, Outlet, Router,
+    handler_fn, Action, Connection, ConnectionEvent, ConnectionId, ConnectionInfo, Drained, Hub,
+    Inbound, MemoryHub, MemoryQueue, Node, NodeConfig, Out, Outlet, Router,
 };
 use serde_json::{Map, Value};
 
@@ -24,6 +24,19 @@ use serde_json::{Map, Value};
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A node on the in-memory hub and queue with `config` and `router`.
+/// A router whose one route, `test/never`, never answers.
+pub fn never_answers() -> Router {
+    let mut router = Router::new();
+    router.route(
+        "test/never",
+        handler_fn(|_: Action| async move {
+            std::future::pending::<()>().await;
+            Ok(Value::Null)
+        }),
+    );
+    router
+}
+
 pub fn node(config: NodeConfig, router: Router) -> Node {
     node_on(config, Arc::new(MemoryHub::new()), router)
 }
