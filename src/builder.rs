@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Recipient;
+use comet_actors::auth::{
+    AuthError, Authenticate, Hook, IpLimits, Namespace, Security, TokenVerifier,
+};
 use comet_actors::{
     handler_fn, Action, ActionHandler, ActionResult, Hub, Limits, MemoryHub, MemoryQueue, Node,
     NodeConfig, Queue, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
@@ -123,6 +126,111 @@ impl CometBuilder {
     /// Replaces the per-connection limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.config.limits = limits;
+        self
+    }
+
+    /// Replaces the whole security configuration: authentication, namespaces, per-ip
+    /// limits (see [`Security`] and docs/SECURITY.md).
+    pub fn security(mut self, security: Security) -> Self {
+        self.config.security = security;
+        self
+    }
+
+    /// Verifies connection and subscription tokens (JWT) with `verifier`: HS256 with a
+    /// shared secret ([`TokenVerifier::hmac`]), RS256/ES256 with a public key
+    /// ([`TokenVerifier::public_key_file`]).
+    ///
+    /// ```
+    /// use comet::auth::TokenVerifier;
+    /// use comet::Comet;
+    ///
+    /// # actix::System::new().block_on(async {
+    /// let secret = b"a shared secret of 32 bytes or more!";
+    /// let comet = Comet::builder()
+    ///     .tokens(TokenVerifier::hmac(secret).unwrap())
+    ///     .anonymous(false)
+    ///     .build()
+    ///     .unwrap();
+    /// # comet.shutdown().await;
+    /// # });
+    /// ```
+    pub fn tokens(mut self, verifier: TokenVerifier) -> Self {
+        self.config.security.tokens = Some(verifier);
+        self
+    }
+
+    /// Whether connections without a user may do anything (default true). When false, a
+    /// token key or an authenticate hook must be set.
+    pub fn anonymous(mut self, allowed: bool) -> Self {
+        self.config.security.anonymous = allowed;
+        self
+    }
+
+    /// Authenticates connections with `hook` (an async fn or an actor; see [`Hook`])
+    /// instead of the token key: it sees the request (ip, headers, cookies, query,
+    /// `Origin`) and the token, if any. Unless [`SockJsConfig::origins`] is set, only the
+    /// server's own origin may then connect from a browser.
+    pub fn authenticate(mut self, hook: Hook<Authenticate>) -> Self {
+        self.config.security.authenticate = Some(hook);
+        self
+    }
+
+    /// [`authenticate`](Self::authenticate) with an async fn.
+    ///
+    /// ```
+    /// use comet::auth::{AuthError, Authenticate, Identity};
+    /// use comet::Comet;
+    ///
+    /// # actix::System::new().block_on(async {
+    /// let comet = Comet::builder()
+    ///     .authenticate_fn(|request: Authenticate| async move {
+    ///         match request.connection.cookie("session") {
+    ///             Some("s3cret") => Ok(Identity::user("alice")),
+    ///             _ => Err(AuthError::Refused("no session".into())),
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # comet.shutdown().await;
+    /// # });
+    /// ```
+    pub fn authenticate_fn<F, Fut>(self, hook: F) -> Self
+    where
+        F: Fn(Authenticate) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<comet_actors::Identity, AuthError>> + Send + 'static,
+    {
+        self.authenticate(Hook::from_fn(hook))
+    }
+
+    /// Declares namespace `name` (`""`: channels without `:`) with its rules.
+    ///
+    /// ```
+    /// use comet::auth::{Namespace, PublishRule, SubscribeRule};
+    /// use comet::Comet;
+    ///
+    /// # actix::System::new().block_on(async {
+    /// let comet = Comet::builder()
+    ///     .namespace("chat", Namespace::new().publish(PublishRule::Server))
+    ///     .namespace("secret", Namespace::new().subscribe(SubscribeRule::Token))
+    ///     .build()
+    ///     .unwrap();
+    /// # comet.shutdown().await;
+    /// # });
+    /// ```
+    pub fn namespace(mut self, name: impl Into<String>, namespace: Namespace) -> Self {
+        self.config.security.namespaces.declare(name, namespace);
+        self
+    }
+
+    /// Per-ip limits on connections (default off).
+    pub fn per_ip(mut self, limits: IpLimits) -> Self {
+        self.config.security.per_ip = limits;
+        self
+    }
+
+    /// Makes action `route` answer `not_authenticated` to callers without a user.
+    pub fn require_user(mut self, route: impl Into<String>) -> Self {
+        self.router.require_user(route);
         self
     }
 
@@ -262,7 +370,13 @@ impl CometBuilder {
             return Err(BuildError::NoSystem);
         }
         validate(&self.config)?;
-        self.web.sockjs.validate().map_err(BuildError::Invalid)?;
+        let mut web = self.web;
+        if self.config.security.authenticate.is_some() && web.sockjs.origins == ["*:*"] {
+            // Identity from cookies: a page of another site must not open a connection
+            // that carries them (cross-site WebSocket hijacking).
+            web.sockjs.origins = vec!["self".to_owned()];
+        }
+        web.sockjs.validate().map_err(BuildError::Invalid)?;
         if let Some(redis) = &self.redis {
             validate_redis(redis)?;
         }
@@ -280,12 +394,12 @@ impl CometBuilder {
         // slow-consumer policy, one transport cap.
         let limits = self.config.limits.clone();
         let node = Node::start(self.config, hub, queue, self.router);
-        let service = ConnectionService::new(node.clone(), self.web.trust_proxy_headers);
-        let sockjs = SockJs::with_limits(self.web.sockjs.clone(), limits, service)
+        let service = ConnectionService::new(node.clone(), web.trust_proxy_headers);
+        let sockjs = SockJs::with_limits(web.sockjs.clone(), limits, service)
             .map_err(|err| BuildError::Invalid(err.0))?;
         Ok(Comet {
             node,
-            settings: Arc::new(self.web),
+            settings: Arc::new(web),
             sockjs,
         })
     }
@@ -353,6 +467,19 @@ fn validate(config: &NodeConfig) -> Result<(), BuildError> {
     if config.queue_poll_interval.is_zero() || config.hub_retry_interval.is_zero() {
         return invalid("queue_poll_interval and hub_retry_interval must be above zero");
     }
+    for (name, rate) in [
+        ("publish_rate", limits.publish_rate),
+        ("action_rate", limits.action_rate),
+        ("subscribe_rate", limits.subscribe_rate),
+        ("per-ip connect_rate", config.security.per_ip.connect_rate),
+    ] {
+        if rate.is_limited() && rate.burst == 0 {
+            return Err(BuildError::Invalid(format!(
+                "{name} has a rate but a burst of 0: nothing could pass"
+            )));
+        }
+    }
+    config.security.validate().map_err(BuildError::Invalid)?;
     Ok(())
 }
 

@@ -195,16 +195,7 @@ mod tests {
                 "codes.js lacks `{code}`"
             );
         }
-        for code in [
-            CloseCode::Normal,
-            CloseCode::GoingAway,
-            CloseCode::InvalidData,
-            CloseCode::MessageTooBig,
-            CloseCode::InternalError,
-            CloseCode::HeartbeatTimeout,
-            CloseCode::SlowConsumer,
-            CloseCode::Forbidden,
-        ] {
+        for code in CloseCode::BUILTIN {
             assert!(
                 codes_js.contains(&format!(": {},", code.code())),
                 "codes.js lacks close code {}",

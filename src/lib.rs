@@ -63,10 +63,11 @@ use actix_web::{web, Scope};
 
 pub use builder::{BuildError, CometBuilder};
 pub use comet_actors::{
-    self as actors, handler_fn, protocol, Action, ActionError, ActionHandler, ActionResult,
+    self as actors, auth, handler_fn, protocol, Action, ActionError, ActionHandler, ActionResult,
     ChannelMessage, CloseCode, ConnectionEvent, ConnectionId, ConnectionInfo, ErrorCode, Hub,
-    Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload, Queue,
-    RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, SlowConsumerPolicy,
+    Identity, Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload,
+    Queue, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, Security,
+    SlowConsumerPolicy,
 };
 pub use server::{HubServer, Listeners, Running, Server};
 pub use transport::sockjs::{SockJs, SockJsConfig};

@@ -24,13 +24,7 @@ fn call(route: &str, n: u64) -> ActionCall {
         route: route.to_owned(),
         request_uid: RequestUid::from(format!("r{n}").as_str()),
         params: Map::new(),
-        connection: ConnectionInfo {
-            id: ConnectionId::new("p1", n),
-            ip: None,
-            headers: Default::default(),
-            query: String::new(),
-            transport: "websocket".into(),
-        },
+        connection: ConnectionInfo::new(ConnectionId::new("p1", n), "websocket"),
         deadline_ms: unix_millis() + 60_000,
     }
 }

@@ -29,8 +29,17 @@ pub enum ErrorCode {
     TooLarge,
     /// No process serves this action route.
     NotFound,
-    /// Reserved for authorisation hooks: the connection may not do this.
+    /// The connection may not do this: a namespace's rule, a user channel of other users,
+    /// a subscription token that does not fit, or a hook refused it.
     Forbidden,
+    /// An `auth` frame's token was not accepted, on a connection that keeps its earlier
+    /// identity (a failed refresh).
+    Unauthorized,
+    /// The action route needs an authenticated caller.
+    NotAuthenticated,
+    /// Over a per-connection rate limit (publishes, actions or subscribes per second); the
+    /// frame was dropped.
+    RateLimited,
     /// The action handler returned an error, panicked, or is gone.
     HandlerFailed,
     /// No answer within `action_timeout`.
@@ -62,6 +71,9 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::NotFound,
         ErrorCode::Forbidden,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotAuthenticated,
+        ErrorCode::RateLimited,
         ErrorCode::HandlerFailed,
         ErrorCode::Timeout,
         ErrorCode::Unavailable,
@@ -81,6 +93,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotAuthenticated => "not_authenticated",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::HandlerFailed => "handler_failed",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Unavailable => "unavailable",
@@ -102,6 +117,9 @@ impl ErrorCode {
             "too_large" => ErrorCode::TooLarge,
             "not_found" => ErrorCode::NotFound,
             "forbidden" => ErrorCode::Forbidden,
+            "unauthorized" => ErrorCode::Unauthorized,
+            "not_authenticated" => ErrorCode::NotAuthenticated,
+            "rate_limited" => ErrorCode::RateLimited,
             "handler_failed" => ErrorCode::HandlerFailed,
             "timeout" => ErrorCode::Timeout,
             "unavailable" => ErrorCode::Unavailable,
@@ -144,14 +162,47 @@ pub enum CloseCode {
     HeartbeatTimeout,
     /// 4001: the client read too slowly and its outbound queue filled up.
     SlowConsumer,
-    /// 4100: the server refuses this connection; reconnecting will not help.
+    /// 4002: the client kept sending past its rate limits (`flood_limit` frames refused
+    /// in a row); reconnect after a back-off.
+    RateLimited,
+    /// 4003: the client's ip holds or opens too many connections (per-ip limits);
+    /// reconnect later.
+    TooManyConnections,
+    /// 4100: the server refuses this connection (an authenticate hook refused it);
+    /// reconnecting will not help.
     Forbidden,
+    /// 4101: authentication is required and was missing or failed (no token, bad
+    /// signature, wrong algorithm, malformed; a frame other than `auth` sent first).
+    Unauthorized,
+    /// 4102: the connection's token expired (at connect, or no new token by `exp` plus the
+    /// grace); fetch a new token, then reconnect.
+    TokenExpired,
+    /// 4103: a connection that must authenticate sent no `auth` within `auth_timeout`.
+    AuthTimeout,
     /// A code and reason of a transport or an application of its own, e.g. SockJS's
     /// 3000 "Broken framing.", or a test server's 3000 "Go away!".
     Other(u16, &'static str),
 }
 
 impl CloseCode {
+    /// Every code of the server itself (all but [`CloseCode::Other`]), e.g. to check that
+    /// a client knows them all.
+    pub const BUILTIN: &'static [CloseCode] = &[
+        CloseCode::Normal,
+        CloseCode::GoingAway,
+        CloseCode::InvalidData,
+        CloseCode::MessageTooBig,
+        CloseCode::InternalError,
+        CloseCode::HeartbeatTimeout,
+        CloseCode::SlowConsumer,
+        CloseCode::RateLimited,
+        CloseCode::TooManyConnections,
+        CloseCode::Forbidden,
+        CloseCode::Unauthorized,
+        CloseCode::TokenExpired,
+        CloseCode::AuthTimeout,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> u16 {
         match self {
@@ -162,7 +213,12 @@ impl CloseCode {
             CloseCode::InternalError => 1011,
             CloseCode::HeartbeatTimeout => 4000,
             CloseCode::SlowConsumer => 4001,
+            CloseCode::RateLimited => 4002,
+            CloseCode::TooManyConnections => 4003,
             CloseCode::Forbidden => 4100,
+            CloseCode::Unauthorized => 4101,
+            CloseCode::TokenExpired => 4102,
+            CloseCode::AuthTimeout => 4103,
             CloseCode::Other(code, _) => code,
         }
     }
@@ -177,14 +233,19 @@ impl CloseCode {
             CloseCode::InternalError => "Internal error",
             CloseCode::HeartbeatTimeout => "Heartbeat timeout",
             CloseCode::SlowConsumer => "Slow consumer",
+            CloseCode::RateLimited => "Rate limit exceeded",
+            CloseCode::TooManyConnections => "Too many connections",
             CloseCode::Forbidden => "Forbidden",
+            CloseCode::Unauthorized => "Unauthorized",
+            CloseCode::TokenExpired => "Token expired",
+            CloseCode::AuthTimeout => "Authentication timeout",
             CloseCode::Other(_, reason) => reason,
         }
     }
 
     /// Whether a client should reconnect after this code.
     pub fn should_reconnect(self) -> bool {
-        !matches!(self, CloseCode::Forbidden) && !(4100..=4199).contains(&self.code())
+        !(4100..=4199).contains(&self.code())
     }
 }
 
@@ -208,5 +269,7 @@ mod tests {
         assert_eq!(CloseCode::GoingAway.code(), 1001);
         assert!(CloseCode::SlowConsumer.should_reconnect());
         assert!(!CloseCode::Forbidden.should_reconnect());
+        assert!(!CloseCode::TokenExpired.should_reconnect());
+        assert!(CloseCode::RateLimited.should_reconnect());
     }
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::auth::rate_limit::Rate;
+use crate::auth::security::Security;
 use crate::protocol::{
     ParseLimits, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_NAME_BYTES,
 };
@@ -46,6 +48,19 @@ pub struct Limits {
     /// What happens when a client's outbound queue is full. Default
     /// [`SlowConsumerPolicy::Close`].
     pub slow_consumer: SlowConsumerPolicy,
+    /// Publishes one connection may send: beyond it each is answered `rate_limited` and
+    /// dropped. Default 200 per second, bursts of 1,000 (5,000 at once meet it).
+    pub publish_rate: Rate,
+    /// Action calls one connection may send, the same way. Default 100 per second,
+    /// bursts of 500.
+    pub action_rate: Rate,
+    /// Subscribes one connection may send, the same way. Default 100 per second, bursts
+    /// of 500.
+    pub subscribe_rate: Rate,
+    /// A connection that gets this many `rate_limited` answers in a row (nothing it sent
+    /// in between was taken) is closed with 4002: it keeps flooding. 0 never closes.
+    /// Default 1,000.
+    pub flood_limit: u32,
 }
 
 /// What the server does with a client whose outbound queue (`outbound_queue`,
@@ -99,6 +114,10 @@ impl Default for Limits {
             outbound_queue: 1024,
             outbound_queue_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::Close,
+            publish_rate: Rate::new(200, 1000),
+            action_rate: Rate::new(100, 500),
+            subscribe_rate: Rate::new(100, 500),
+            flood_limit: 1000,
         }
     }
 }
@@ -157,6 +176,8 @@ pub struct NodeConfig {
     pub shutdown_timeout: Duration,
     /// Per-connection limits.
     pub limits: Limits,
+    /// Authentication, permissions and per-ip limits. Default: everything open.
+    pub security: Security,
 }
 
 impl Default for NodeConfig {
@@ -172,6 +193,7 @@ impl Default for NodeConfig {
             client_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            security: Security::default(),
         }
     }
 }

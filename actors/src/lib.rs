@@ -16,6 +16,7 @@
 //! | --- | --- |
 //! | `protocol/` | jii's text frames: parse (`mod.rs`), format (`format.rs`), errors |
 //! | `codes.rs` | the one table of error codes and close codes |
+//! | `auth/` | who may do what: [`Identity`], tokens, hooks, namespaces, rate limits, [`Security`] |
 //! | `config.rs` | every limit and timeout, with defaults |
 //! | `connections/connection.rs` | [`Connection`]: one actor per client |
 //! | `connections/outlet.rs` | [`Outlet`]: a connection's bounded way out, which its transport drains |
@@ -50,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod auth;
 pub mod channels;
 pub mod codes;
 pub mod config;
@@ -67,6 +69,7 @@ pub use actions::queue::{
     ActionCall, Claimed, MemoryQueue, Popped, Queue, QueueError, RedisQueue, Reply,
 };
 pub use actions::worker_supervisor::WorkerSupervisor;
+pub use auth::{Identity, Security};
 pub use channels::channel_registry::{ChannelRegistry, LocalRegistry, SubscriptionSettled};
 pub use codes::{CloseCode, ErrorCode};
 pub use config::{Limits, NodeConfig, RedisConfig, SlowConsumerPolicy};

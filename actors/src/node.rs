@@ -18,6 +18,7 @@ use thiserror::Error;
 use tokio::sync::broadcast;
 
 use crate::actions::queue::{ActionCall, Queue, QueueError, QueueLink};
+use crate::auth::rate_limit::IpLimiter;
 use crate::channels::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
 use crate::config::NodeConfig;
 use crate::connections::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
@@ -25,7 +26,7 @@ use crate::connections::info::{ConnectionId, ConnectionInfo};
 use crate::hub::bridge::{
     AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, RemoveChannelHandler,
 };
-use crate::hub::process_message::ProcessMessage;
+use crate::hub::process_message::{ProcessMessage, UserMessage};
 use crate::hub::{Hub, HubError, HubNames};
 use crate::protocol::check_name;
 
@@ -122,6 +123,7 @@ struct Inner {
     next_connection: AtomicU64,
     next_listener: AtomicU64,
     events: broadcast::Sender<ConnectionEvent>,
+    ip_limiter: IpLimiter,
 }
 
 /// One process of a cluster, cheap to clone; the server API.
@@ -164,12 +166,15 @@ impl Node {
             names.clone(),
             hub.clone(),
             directory.clone().recipient(),
+            directory.clone().recipient(),
             config.listen_actions,
             config.hub_retry_interval,
         )
         .start();
+        let ip_limiter = IpLimiter::new(config.security.per_ip);
         Node {
             inner: Arc::new(Inner {
+                ip_limiter,
                 id,
                 config,
                 names,
@@ -305,6 +310,36 @@ impl Node {
         self.route(ProcessMessage::Disconnect { to: to.clone() })
     }
 
+    /// Writes a frame to every connection of `user`, on every process (e.g. a
+    /// notification for all of a user's tabs and devices).
+    pub fn send_user(
+        &self,
+        user: &str,
+        frame: impl Into<String>,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.to_users(UserMessage::Send {
+            user: user.to_owned(),
+            frame: frame.into(),
+        })
+    }
+
+    /// Closes every connection of `user`, on every process (code 1000), e.g. when the
+    /// user signs out or is banned. Tokens the user still holds are not revoked: refuse
+    /// them in an authenticate hook, or keep their `exp` short.
+    pub fn disconnect_user(&self, user: &str) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.to_users(UserMessage::Disconnect {
+            user: user.to_owned(),
+        })
+    }
+
+    fn to_users(&self, message: UserMessage) -> BoxFuture<'static, Result<(), NodeError>> {
+        let sent = self
+            .inner
+            .hub
+            .publish(self.inner.names.users(), Bytes::from(message.encode()));
+        async move { Ok(sent.await?) }.boxed()
+    }
+
     /// The connections held by this process.
     pub async fn connections(&self) -> Result<Vec<ConnectionInfo>, NodeError> {
         self.inner
@@ -403,6 +438,10 @@ impl Node {
     pub fn next_connection_id(&self) -> ConnectionId {
         let n = self.inner.next_connection.fetch_add(1, Ordering::Relaxed);
         ConnectionId::new(&self.inner.id, n)
+    }
+
+    pub(crate) fn ip_limiter(&self) -> &IpLimiter {
+        &self.inner.ip_limiter
     }
 
     pub(crate) fn directory(&self) -> &Addr<Directory> {

@@ -35,6 +35,40 @@ fn subscribe_and_unsubscribe() {
 }
 
 #[test]
+fn subscribe_takes_options_and_auth_takes_a_token() {
+    use comet_actors::protocol::SubscribeOptions;
+    assert_eq!(
+        parse(r#"subscribe news:feed {"token":"t.k.n","since":3}"#),
+        Ok(ClientFrame::SubscribeWith {
+            channel: "news:feed",
+            options: SubscribeOptions {
+                token: Some("t.k.n".into())
+            }
+        })
+    );
+    assert_eq!(
+        parse("subscribe a {}"),
+        Ok(ClientFrame::SubscribeWith {
+            channel: "a",
+            options: SubscribeOptions::default()
+        })
+    );
+    let err = parse("subscribe a {nope").unwrap_err();
+    assert_eq!(
+        (err.code, err.channel.as_deref()),
+        (ErrorCode::BadJson, Some("a"))
+    );
+    assert_eq!(code(r#"subscribe a {"token":7}"#), ErrorCode::BadJson);
+    assert_eq!(code(r#"subscribe a b {}"#), ErrorCode::BadChannel);
+    assert_eq!(
+        parse("auth  abc.def.ghi "),
+        Ok(ClientFrame::Auth("abc.def.ghi"))
+    );
+    assert_eq!(code("auth"), ErrorCode::BadFrame);
+    assert_eq!(code("auth   "), ErrorCode::BadFrame);
+}
+
+#[test]
 fn publish_passes_the_payload_unchanged() {
     assert_eq!(
         parse("channel test hello  world "),

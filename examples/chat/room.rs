@@ -120,7 +120,8 @@ impl Actor for ChatRoom {
                             log::warn!("chat: cannot say that {} left: {err}", info.id);
                         }
                     }
-                    Ok(ConnectionEvent::Added(_)) | Err(RecvError::Lagged(_)) => {}
+                    Ok(ConnectionEvent::Added(_) | ConnectionEvent::Updated(_))
+                    | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
                 }
             }

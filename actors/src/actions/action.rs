@@ -87,6 +87,12 @@ impl Action {
         &self.call.connection
     }
 
+    /// The caller's user id, if its connection has authenticated (see
+    /// [`Router::require_user`] for routes that need one).
+    pub fn user(&self) -> Option<&str> {
+        self.call.connection.user()
+    }
+
     /// The node running the action: publish, send to connections, and so on.
     pub fn node(&self) -> &Node {
         &self.node
@@ -232,6 +238,8 @@ where
 #[derive(Clone, Default)]
 pub struct Router {
     handlers: HashMap<String, Arc<dyn ActionHandler>>,
+    /// Routes that only an authenticated caller (a connection with a user) may call.
+    authenticated: std::collections::HashSet<String>,
 }
 
 impl Router {
@@ -244,6 +252,18 @@ impl Router {
     pub fn route(&mut self, route: impl Into<String>, handler: impl ActionHandler) -> &mut Self {
         self.handlers.insert(route.into(), Arc::new(handler));
         self
+    }
+
+    /// Makes `route` answer `not_authenticated` to callers without a user, before its
+    /// handler runs.
+    pub fn require_user(&mut self, route: impl Into<String>) -> &mut Self {
+        self.authenticated.insert(route.into());
+        self
+    }
+
+    /// Whether `route` needs an authenticated caller.
+    pub fn requires_user(&self, route: &str) -> bool {
+        self.authenticated.contains(route)
     }
 
     /// The handler of `route`.

@@ -213,6 +213,13 @@ impl Handler<Run> for ActionWorker {
             return;
         }
         let running = match self.router.get(&call.route) {
+            Some(_)
+                if self.router.requires_user(&call.route) && call.connection.user().is_none() =>
+            {
+                let message = format!("action `{}` needs an authenticated caller", call.route);
+                async move { Err(ActionError::with_code(ErrorCode::NotAuthenticated, message)) }
+                    .boxed_local()
+            }
             Some(handler) => {
                 let remaining =
                     Duration::from_millis(call.deadline_ms.saturating_sub(unix_millis()));

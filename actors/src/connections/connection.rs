@@ -5,37 +5,43 @@
 //! publishes to the hub, action calls to the queue. It writes what comes back (channel
 //! messages, answers, errors) to its [`Outlet`], the one bounded outbound queue that its
 //! transport drains. It owns the connection's life, the same over every transport:
-//! heartbeats, the idle timeout, the per-connection limits, a timer for every pending
-//! action call, and, when it stops, the release of every subscription.
+//! identity and permissions, heartbeats, the idle timeout, the per-connection limits, a
+//! timer for every pending action call, and, when it stops, the release of every
+//! subscription.
+//!
+//! Its parts live beside it: `connection/identity.rs` (authenticating, refreshing,
+//! expiring), `connection/permissions.rs` (namespaces' rules, hooks, rate limits) and
+//! `connection/calls.rs` (action calls and their bounds).
+
+mod calls;
+mod identity;
+mod permissions;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
 use bytestring::ByteString;
 use futures::FutureExt;
 
-use crate::actions::queue::{unix_millis, ActionCall, QueueError};
+use crate::actions::queue::ActionCall;
+use crate::auth::rate_limit::TokenBucket;
 use crate::channels::channel_registry::{LocalRegistry, SubscriptionSettled};
 use crate::codes::{CloseCode, ErrorCode};
-use crate::connections::directory::{Close, Register, Unregister};
+use crate::connections::directory::{Close, Unregister};
 use crate::connections::info::ConnectionInfo;
 use crate::connections::outlet::Outlet;
 use crate::hub::process_message::ProcessMessage;
 use crate::hub::HubError;
-use crate::node::{Node, NodeError};
+use crate::node::Node;
 use crate::protocol::{
-    action_error_frame, error_frame, hello_frame, parse_client_frame, subscribed_frame,
-    unsubscribed_frame, ActionRequest, ClientFrame, FrameError, HelloAnswer, ParseLimits,
-    RequestUid, PING_FRAME,
+    error_frame, hello_frame, parse_client_frame, subscribed_frame, unsubscribed_frame,
+    ClientFrame, FrameError, HelloAnswer, ParseLimits, RequestUid, PING_FRAME,
 };
 use crate::transport::TransportError;
 
-/// How much longer than `action_timeout` the connection waits before it answers
-/// `timeout` itself: the worker's own timeout answer should normally come first.
-const ANSWER_GRACE: Duration = Duration::from_millis(500);
+use identity::Standing;
 
 /// The error frame for a publish the hub refused. The message still reached this
 /// server's own subscribers (see `Node::publish_bytes`). Logged at debug only: the hub
@@ -54,6 +60,15 @@ fn publish_failed(channel: &str, err: &HubError) -> ByteString {
 struct HeldPublish {
     channel: Arc<str>,
     payload: Bytes,
+}
+
+/// The per-connection rate limits' buckets.
+struct Buckets {
+    publish: TokenBucket,
+    action: TokenBucket,
+    subscribe: TokenBucket,
+    /// `rate_limited` answers in a row; at `flood_limit` the connection is closed.
+    refused_in_row: u32,
 }
 
 /// One client connection.
@@ -81,6 +96,11 @@ pub struct Connection {
     closed: bool,
     /// The client asked (`hello {"heartbeat":true}`) for a `ping` frame every heartbeat.
     pings: bool,
+    /// Where the connection stands with its identity, and its timers.
+    standing: Standing,
+    buckets: Buckets,
+    /// The ip counted by the node's per-ip limits, released when the connection ends.
+    counted_ip: Option<String>,
 }
 
 impl Connection {
@@ -88,6 +108,13 @@ impl Connection {
     /// it on the thread that serves the client (the transport does).
     pub fn new(node: Node, info: ConnectionInfo, outlet: Outlet) -> Connection {
         let limits = node.config().limits.parse_limits();
+        let rates = &node.config().limits;
+        let buckets = Buckets {
+            publish: TokenBucket::new(rates.publish_rate),
+            action: TokenBucket::new(rates.action_rate),
+            subscribe: TokenBucket::new(rates.subscribe_rate),
+            refused_in_row: 0,
+        };
         Connection {
             node,
             info: Arc::new(info),
@@ -102,6 +129,9 @@ impl Connection {
             waiting: VecDeque::new(),
             closed: false,
             pings: false,
+            standing: Standing::default(),
+            buckets,
+            counted_ip: None,
         }
     }
 
@@ -136,6 +166,8 @@ impl Connection {
         ctx.stop();
     }
 
+    /// Subscribes without asking the namespace's rules: the client's request passed them
+    /// already, or the server asks (server API, the token's `channels`).
     fn subscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
         if self.channels.contains(channel) {
             self.write(subscribed_frame(channel), ctx);
@@ -179,6 +211,20 @@ impl Connection {
         self.write(unsubscribed_frame(channel), ctx);
     }
 
+    /// Publishes a client's message that passed the rules: at once, or after the
+    /// connection's own subscriptions are in effect.
+    fn publish_or_hold(&mut self, channel: &str, payload: Bytes, ctx: &mut Context<Self>) {
+        if !self.unsettled.is_empty() && self.held.len() < self.node.config().limits.outbound_queue
+        {
+            self.held.push_back(HeldPublish {
+                channel: Arc::from(channel),
+                payload,
+            });
+        } else {
+            self.publish(channel, payload, ctx);
+        }
+    }
+
     fn publish(&mut self, channel: &str, payload: Bytes, ctx: &mut Context<Self>) {
         let mut published = self.node.publish_bytes(channel, payload);
         // The in-memory hub answers at once; only a remote hub needs a spawned future.
@@ -196,110 +242,15 @@ impl Connection {
         }
     }
 
-    fn call(&mut self, request: ActionRequest, ctx: &mut Context<Self>) {
-        let uid = request.request_uid;
-        let max = self.node.config().limits.max_pending_actions;
-        if self.pending.contains_key(&uid) {
-            let message = "a call with this requestUid is already pending";
-            self.write(action_error_frame(&uid, &ErrorCode::BadFrame, message), ctx);
-            return;
-        }
-        if self.pending.len() >= max {
-            let message = format!("at most {max} action calls may be pending per connection");
-            self.write(
-                action_error_frame(&uid, &ErrorCode::TooManyPending, &message),
-                ctx,
-            );
-            return;
-        }
-        let timeout = self.node.config().action_timeout;
-        let call = ActionCall {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            route: request.route,
-            request_uid: uid.clone(),
-            params: request.params,
-            connection: (*self.info).clone(),
-            deadline_ms: unix_millis() + timeout.as_millis() as u64,
+    fn hello(&mut self, heartbeat: bool, ctx: &mut Context<Self>) {
+        self.pings = heartbeat;
+        let config = self.node.config();
+        let answer = HelloAnswer {
+            heartbeat: config.heartbeat_interval.as_millis() as u64,
+            max_frame_bytes: self.limits.max_frame_bytes,
+            max_pending_actions: config.limits.max_pending_actions,
         };
-        log::debug!(
-            "connection {}: action `{}` ({uid})",
-            self.info.id,
-            call.route
-        );
-        let timer_uid = uid.clone();
-        let timer = ctx.run_later(timeout + ANSWER_GRACE, move |conn, ctx| {
-            if conn.pending.remove(&timer_uid).is_some() {
-                conn.waiting.retain(|call| call.request_uid != timer_uid);
-                conn.finished(&timer_uid, ctx);
-                let message = format!("no answer within {} ms", timeout.as_millis());
-                conn.write(
-                    action_error_frame(&timer_uid, &ErrorCode::Timeout, &message),
-                    ctx,
-                );
-            }
-        });
-        self.pending.insert(uid, timer);
-        if self.running.len() < self.max_running() {
-            self.enqueue(call, ctx);
-        } else {
-            self.waiting.push_back(call);
-        }
-    }
-
-    /// The bound on this connection's calls in the queue or running.
-    fn max_running(&self) -> usize {
-        self.node
-            .config()
-            .limits
-            .max_running_actions_per_connection
-            .max(1)
-    }
-
-    /// A pending call is answered (or given up): the next waiting ones take its place.
-    fn finished(&mut self, uid: &RequestUid, ctx: &mut Context<Self>) {
-        self.running.remove(uid);
-        while self.running.len() < self.max_running() {
-            let Some(call) = self.waiting.pop_front() else {
-                break;
-            };
-            // Past its deadline, no worker would run it: its timer answers `timeout`.
-            if !call.is_expired() {
-                self.enqueue(call, ctx);
-            }
-        }
-    }
-
-    /// Puts a call on the queue; a refusal answers it at once.
-    fn enqueue(&mut self, call: ActionCall, ctx: &mut Context<Self>) {
-        let uid = call.request_uid.clone();
-        self.running.insert(uid.clone());
-        let route = call.route.clone();
-        ctx.spawn(
-            self.node
-                .enqueue(call)
-                .into_actor(self)
-                .map(move |result, conn, ctx| {
-                    let Err(err) = result else { return };
-                    let (code, message) = match err {
-                        NodeError::Queue(QueueError::NotServed(_)) => (
-                            ErrorCode::NotFound,
-                            format!("no handler for action `{route}`"),
-                        ),
-                        other => {
-                            log::warn!("action `{route}` could not be queued: {other}");
-                            (
-                                ErrorCode::Unavailable,
-                                format!("action not queued: {other}"),
-                            )
-                        }
-                    };
-                    if let Some(timer) = conn.pending.remove(&uid) {
-                        ctx.cancel_future(timer);
-                        conn.finished(&uid, ctx);
-                        conn.write(action_error_frame(&uid, &code, &message), ctx);
-                    }
-                }),
-        );
+        self.write(hello_frame(&answer), ctx);
     }
 }
 
@@ -313,11 +264,6 @@ impl Actor for Connection {
             if let Some(me) = me.upgrade() {
                 me.do_send(Close(CloseCode::SlowConsumer));
             }
-        });
-        self.node.directory().do_send(Register {
-            info: self.info.clone(),
-            messages: ctx.address().recipient(),
-            close: ctx.address().recipient(),
         });
         let config = self.node.config();
         let (interval, client_timeout) = (config.heartbeat_interval, config.client_timeout);
@@ -333,6 +279,9 @@ impl Actor for Connection {
                 }
             }
         });
+        if self.count_ip(ctx) {
+            self.begin_identity(ctx);
+        }
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
@@ -349,9 +298,14 @@ impl Actor for Connection {
             registry.leave_all(self.channels.iter(), &self.outlet);
         }
         self.channels.clear();
-        self.node
-            .directory()
-            .do_send(Unregister(self.info.id.clone()));
+        if let Some(ip) = self.counted_ip.take() {
+            self.node.ip_limiter().release(&ip);
+        }
+        if self.standing.is_registered() {
+            self.node
+                .directory()
+                .do_send(Unregister(self.info.id.clone()));
+        }
         Running::Stop
     }
 }
@@ -366,34 +320,31 @@ impl Handler<Inbound> for Connection {
 
     fn handle(&mut self, Inbound(frame): Inbound, ctx: &mut Context<Self>) {
         self.outlet.touch();
-        match parse_client_frame(&frame, &self.limits) {
+        let parsed = parse_client_frame(&frame, &self.limits);
+        if !self.standing.is_open() {
+            // Only `auth` is taken before the connection has an identity.
+            match parsed {
+                Ok(ClientFrame::Auth(token)) => self.auth(token.to_owned(), ctx),
+                _ => self.refuse(crate::auth::AuthError::Required, ctx),
+            }
+            return;
+        }
+        match parsed {
             Ok(ClientFrame::Publish { channel, payload }) => {
                 // The payload is a slice of the frame: share its bytes, do not copy them.
                 let payload = frame.as_bytes().slice_ref(payload.as_bytes());
-                if !self.unsettled.is_empty()
-                    && self.held.len() < self.node.config().limits.outbound_queue
-                {
-                    self.held.push_back(HeldPublish {
-                        channel: Arc::from(channel),
-                        payload,
-                    });
-                } else {
-                    self.publish(channel, payload, ctx);
-                }
+                self.client_publish(channel, payload, ctx);
             }
-            Ok(ClientFrame::Subscribe(channel)) => self.subscribe(channel, ctx),
+            Ok(ClientFrame::Subscribe(channel)) => {
+                self.client_subscribe(channel, None, ctx);
+            }
+            Ok(ClientFrame::SubscribeWith { channel, options }) => {
+                self.client_subscribe(channel, options.token, ctx);
+            }
             Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
-            Ok(ClientFrame::Action(request)) => self.call(request, ctx),
-            Ok(ClientFrame::Hello(hello)) => {
-                self.pings = hello.heartbeat;
-                let config = self.node.config();
-                let answer = HelloAnswer {
-                    heartbeat: config.heartbeat_interval.as_millis() as u64,
-                    max_frame_bytes: self.limits.max_frame_bytes,
-                    max_pending_actions: config.limits.max_pending_actions,
-                };
-                self.write(hello_frame(&answer), ctx);
-            }
+            Ok(ClientFrame::Action(request)) => self.client_call(request, ctx),
+            Ok(ClientFrame::Hello(hello)) => self.hello(hello.heartbeat, ctx),
+            Ok(ClientFrame::Auth(token)) => self.auth(token.to_owned(), ctx),
             Err(err) => {
                 log::debug!("connection {}: refused a frame: {err}", self.info.id);
                 self.write(err.to_frame(), ctx);
@@ -460,17 +411,7 @@ impl Handler<ProcessMessage> for Connection {
             ProcessMessage::Send { frame, .. } => self.write(ByteString::from(frame), ctx),
             ProcessMessage::Answer {
                 request_uid, frame, ..
-            } => match self.pending.remove(&request_uid) {
-                Some(timer) => {
-                    ctx.cancel_future(timer);
-                    self.finished(&request_uid, ctx);
-                    self.write(ByteString::from(frame), ctx);
-                }
-                None => log::debug!(
-                    "connection {}: dropped a late answer to {request_uid}",
-                    self.info.id
-                ),
-            },
+            } => self.answered(request_uid, frame, ctx),
             ProcessMessage::Subscribe { channel, .. } => self.subscribe(&channel, ctx),
             ProcessMessage::Unsubscribe { channel, .. } => self.unsubscribe(&channel, ctx),
             ProcessMessage::Disconnect { .. } => self.close(CloseCode::Normal, ctx),

@@ -1,10 +1,15 @@
 //! The directory: the connections of this process by id. Connections register when they
 //! start and leave when they stop; the directory announces both ([`ConnectionEvent`]),
 //! hands each [`ProcessMessage`] to the connection it is for (answers, server-API
-//! frames, server-side subscribes), lists the connections, and closes them all on
-//! shutdown (and any that comes later).
+//! frames, server-side subscribes), carries out [`UserMessage`]s for the users whose
+//! connections it holds, lists the connections, and closes them all on shutdown (and any
+//! that comes later).
+//!
+//! A connection registers once it has an identity (at once where anonymous connections
+//! are allowed; after its `auth` where they are not), so every connection it lists is
+//! one that may act.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -12,7 +17,7 @@ use tokio::sync::broadcast;
 
 use crate::codes::CloseCode;
 use crate::connections::info::{ConnectionId, ConnectionInfo};
-use crate::hub::process_message::ProcessMessage;
+use crate::hub::process_message::{ProcessMessage, UserMessage};
 
 /// A connection came or went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +26,9 @@ pub enum ConnectionEvent {
     Added(Arc<ConnectionInfo>),
     /// A client of this process disconnected; its subscriptions are released.
     Removed(Arc<ConnectionInfo>),
+    /// A connection's identity changed in band: an anonymous connection signed in, or a
+    /// refreshed token brought a new expiry or info.
+    Updated(Arc<ConnectionInfo>),
 }
 
 /// Close a connection with a code (server side).
@@ -37,6 +45,8 @@ struct Registered {
 /// The connections of one process.
 pub struct Directory {
     connections: HashMap<ConnectionId, Registered>,
+    /// The connections of each user.
+    users: HashMap<String, HashSet<ConnectionId>>,
     events: broadcast::Sender<ConnectionEvent>,
     /// Set by [`CloseAll`] (shutdown): a connection that comes later is closed at once.
     closing: Option<CloseCode>,
@@ -47,8 +57,31 @@ impl Directory {
     pub fn new(events: broadcast::Sender<ConnectionEvent>) -> Directory {
         Directory {
             connections: HashMap::new(),
+            users: HashMap::new(),
             events,
             closing: None,
+        }
+    }
+}
+
+impl Directory {
+    fn index(&mut self, info: &ConnectionInfo) {
+        if let Some(user) = info.user() {
+            self.users
+                .entry(user.to_owned())
+                .or_default()
+                .insert(info.id.clone());
+        }
+    }
+
+    fn unindex(&mut self, info: &ConnectionInfo) {
+        if let Some(user) = info.user() {
+            if let Some(ids) = self.users.get_mut(user) {
+                ids.remove(&info.id);
+                if ids.is_empty() {
+                    self.users.remove(user);
+                }
+            }
         }
     }
 }
@@ -86,6 +119,7 @@ impl Handler<Register> for Directory {
             // Shutting down: reconnect elsewhere (it unregisters as it closes).
             register.close.do_send(Close(code));
         }
+        self.index(&register.info);
         self.connections.insert(
             register.info.id.clone(),
             Registered {
@@ -108,6 +142,7 @@ impl Handler<Unregister> for Directory {
     fn handle(&mut self, unregister: Unregister, _: &mut Context<Self>) {
         if let Some(connection) = self.connections.remove(&unregister.0) {
             log::debug!("connection {} removed", unregister.0);
+            self.unindex(&connection.info);
             let _ = self.events.send(ConnectionEvent::Removed(connection.info));
         }
     }
@@ -123,6 +158,53 @@ impl Handler<ProcessMessage> for Directory {
                 "dropped a message for connection {}, which is gone",
                 message.to()
             ),
+        }
+    }
+}
+
+/// From a connection: its identity changed in band.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reidentify(pub Arc<ConnectionInfo>);
+
+impl Handler<Reidentify> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, Reidentify(info): Reidentify, _: &mut Context<Self>) {
+        let Some(old) = self.connections.get(&info.id).map(|c| c.info.clone()) else {
+            return;
+        };
+        self.unindex(&old);
+        self.index(&info);
+        if let Some(connection) = self.connections.get_mut(&info.id) {
+            connection.info = info.clone();
+        }
+        let _ = self.events.send(ConnectionEvent::Updated(info));
+    }
+}
+
+impl Handler<UserMessage> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, message: UserMessage, _: &mut Context<Self>) {
+        let Some(ids) = self.users.get(message.user()) else {
+            return;
+        };
+        for id in ids {
+            let Some(connection) = self.connections.get(id) else {
+                continue;
+            };
+            match &message {
+                UserMessage::Send { frame, .. } => {
+                    connection.messages.do_send(ProcessMessage::Send {
+                        to: id.clone(),
+                        frame: frame.clone(),
+                    })
+                }
+                UserMessage::Disconnect { .. } => {
+                    connection.close.do_send(Close(CloseCode::Normal))
+                }
+            }
         }
     }
 }

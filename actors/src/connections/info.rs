@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::identity::Identity;
+
 /// A connection's id, unique in the cluster: `<process id>.<counter>`. The process part
 /// tells every process where to route a message for this connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,6 +58,14 @@ pub struct ConnectionInfo {
     pub query: String,
     /// The transport name, e.g. `websocket` or `xhr-streaming`.
     pub transport: String,
+    /// Who the connection is, once it has authenticated (anonymous until then, and for
+    /// good where anonymous connections are allowed and it never does).
+    #[serde(default, skip_serializing_if = "is_anonymous")]
+    pub identity: Identity,
+}
+
+fn is_anonymous(identity: &Identity) -> bool {
+    *identity == Identity::anonymous()
 }
 
 impl ConnectionInfo {
@@ -67,7 +77,31 @@ impl ConnectionInfo {
             headers: BTreeMap::new(),
             query: String::new(),
             transport: transport.into(),
+            identity: Identity::anonymous(),
         }
+    }
+
+    /// The user id, if the connection has authenticated as one.
+    pub fn user(&self) -> Option<&str> {
+        self.identity.user.as_deref()
+    }
+
+    /// A parameter of the connecting request's query, decoded (`token` in
+    /// `?token=abc`).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    /// A cookie of the connecting request, by name (for an authenticate hook that reads
+    /// a session cookie).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.header("cookie")?
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
     }
 
     /// A request header by name, case-insensitively.
@@ -98,5 +132,18 @@ mod tests {
         let mut info = ConnectionInfo::new(ConnectionId::new("p", 1), "websocket");
         info.headers.insert("user-agent".into(), "test".into());
         assert_eq!(info.header("User-Agent"), Some("test"));
+    }
+
+    #[test]
+    fn query_params_and_cookies_are_read() {
+        let mut info = ConnectionInfo::new(ConnectionId::new("p", 1), "websocket");
+        info.query = "a=1&token=x%2By&b".into();
+        info.headers
+            .insert("cookie".into(), "sid=abc; theme=dark".into());
+        assert_eq!(info.query_param("token").as_deref(), Some("x+y"));
+        assert_eq!(info.query_param("c"), None);
+        assert_eq!(info.cookie("theme"), Some("dark"));
+        assert_eq!(info.cookie("sid"), Some("abc"));
+        assert_eq!(info.cookie("none"), None);
     }
 }

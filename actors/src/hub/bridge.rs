@@ -17,7 +17,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use futures::channel::oneshot;
 
-use crate::hub::process_message::ProcessMessage;
+use crate::hub::process_message::{ProcessMessage, UserMessage};
 use crate::hub::{Hub, HubChannel, HubError, HubMessage, HubNames};
 use crate::protocol::channel_frame;
 
@@ -101,6 +101,8 @@ pub struct HubBridge {
     hub: Arc<dyn Hub>,
     /// Where messages for this process's connections go (its directory).
     connections: Recipient<ProcessMessage>,
+    /// Where messages for users go (its directory too).
+    users: Recipient<UserMessage>,
     listen_actions: bool,
     retry: Duration,
     supervisor: Option<Recipient<QueueUpdated>>,
@@ -116,6 +118,7 @@ impl HubBridge {
         names: HubNames,
         hub: Arc<dyn Hub>,
         connections: Recipient<ProcessMessage>,
+        users: Recipient<UserMessage>,
         listen_actions: bool,
         retry: Duration,
     ) -> HubBridge {
@@ -124,6 +127,7 @@ impl HubBridge {
             names,
             hub,
             connections,
+            users,
             listen_actions,
             retry,
             supervisor: None,
@@ -255,6 +259,7 @@ impl Actor for HubBridge {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let started = self.hub.start(ctx.address().recipient());
         let own = self.hub.subscribe(&self.names.process(&self.process_id));
+        let users = self.hub.subscribe(self.names.users());
         let actions = self
             .listen_actions
             .then(|| self.hub.subscribe(self.names.actions()));
@@ -265,6 +270,7 @@ impl Actor for HubBridge {
                 for (what, result) in [
                     ("start", Some(started.await)),
                     ("subscribe to the process channel", Some(own.await)),
+                    ("subscribe to the users channel", Some(users.await)),
                     (
                         "subscribe to action notices",
                         match actions {
@@ -296,6 +302,10 @@ impl Handler<HubMessage> for HubBridge {
                     Err(err) => log::warn!("hub: dropped an unreadable process message: {err}"),
                 }
             }
+            HubChannel::Users => match UserMessage::decode(&payload) {
+                Ok(message) => self.users.do_send(message),
+                Err(err) => log::warn!("hub: dropped an unreadable user message: {err}"),
+            },
             HubChannel::Actions => {
                 if let Some(supervisor) = &self.supervisor {
                     supervisor.do_send(QueueUpdated {

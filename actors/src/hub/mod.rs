@@ -97,18 +97,21 @@ pub enum HubChannel<'a> {
     Process(&'a str),
     /// The "queue updated" notice for action workers.
     Actions,
+    /// Messages for users, heard by every process.
+    Users,
     /// Not ours.
     Unknown,
 }
 
 /// How comet names things inside the hub (and the queue), all under one prefix:
-/// `<prefix>channel:<name>`, `<prefix>process:<id>`, `<prefix>actions`.
+/// `<prefix>channel:<name>`, `<prefix>process:<id>`, `<prefix>actions`, `<prefix>users`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubNames {
     prefix: String,
     channel_prefix: String,
     process_prefix: String,
     actions: String,
+    users: String,
 }
 
 impl HubNames {
@@ -119,6 +122,7 @@ impl HubNames {
             channel_prefix: format!("{prefix}channel:"),
             process_prefix: format!("{prefix}process:"),
             actions: format!("{prefix}actions"),
+            users: format!("{prefix}users"),
         }
     }
 
@@ -142,6 +146,12 @@ impl HubNames {
         &self.actions
     }
 
+    /// The hub channel of messages for users (`send_user`, `disconnect_user`), which every
+    /// process hears: a user's connections may be on any of them.
+    pub fn users(&self) -> &str {
+        &self.users
+    }
+
     /// Tells what a hub channel name is.
     pub fn classify<'a>(&self, hub_channel: &'a str) -> HubChannel<'a> {
         if let Some(name) = hub_channel.strip_prefix(self.channel_prefix.as_str()) {
@@ -150,6 +160,8 @@ impl HubNames {
             HubChannel::Process(id)
         } else if hub_channel == self.actions {
             HubChannel::Actions
+        } else if hub_channel == self.users {
+            HubChannel::Users
         } else {
             HubChannel::Unknown
         }
@@ -173,6 +185,7 @@ mod tests {
             HubChannel::Process("p9")
         );
         assert_eq!(names.classify("t1:actions"), HubChannel::Actions);
+        assert_eq!(names.classify("t1:users"), HubChannel::Users);
         assert_eq!(names.classify("t2:channel:chat"), HubChannel::Unknown);
         // A client channel that looks like an internal name stays a client channel.
         assert_eq!(

@@ -159,9 +159,88 @@ impl ProcessMessage {
     }
 }
 
+/// An order for every connection of one user, wherever they are: published on
+/// `<prefix>users`, which every process hears, and carried out by each process for the
+/// user's connections it holds. On the hub: a header line `send <user as JSON>` or
+/// `disconnect <user as JSON>`, then the frame (or nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub enum UserMessage {
+    /// Write `frame` to each of the user's connections.
+    Send {
+        /// The user id.
+        user: String,
+        /// The frame text.
+        frame: String,
+    },
+    /// Close each of the user's connections (code 1000).
+    Disconnect {
+        /// The user id.
+        user: String,
+    },
+}
+
+impl UserMessage {
+    /// The user this is for.
+    pub fn user(&self) -> &str {
+        match self {
+            UserMessage::Send { user, .. } | UserMessage::Disconnect { user } => user,
+        }
+    }
+
+    /// Encodes for the hub.
+    pub fn encode(&self) -> Vec<u8> {
+        let (op, body) = match self {
+            UserMessage::Send { frame, .. } => ("send", frame.as_str()),
+            UserMessage::Disconnect { .. } => ("disconnect", ""),
+        };
+        // A JSON string: never a line break in it, whatever the user id holds.
+        let user = serde_json::Value::String(self.user().to_owned()).to_string();
+        format!("{op} {user}\n{body}").into_bytes()
+    }
+
+    /// Decodes what [`encode`](Self::encode) made.
+    pub fn decode(bytes: &[u8]) -> Result<UserMessage, ProcessMessageError> {
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| ProcessMessageError::Malformed("not UTF-8"))?;
+        let (header, body) = text
+            .split_once('\n')
+            .ok_or(ProcessMessageError::Malformed("no header line"))?;
+        let (op, user) = header
+            .split_once(' ')
+            .ok_or(ProcessMessageError::Malformed("no user"))?;
+        let user: String = serde_json::from_str(user)
+            .map_err(|_| ProcessMessageError::Malformed("bad user id"))?;
+        match op {
+            "send" => Ok(UserMessage::Send {
+                user,
+                frame: body.to_owned(),
+            }),
+            "disconnect" => Ok(UserMessage::Disconnect { user }),
+            _ => Err(ProcessMessageError::Malformed("unknown operation")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_messages_round_trip() {
+        for message in [
+            UserMessage::Send {
+                user: "a b\n\"c\"".into(),
+                frame: "channel x 1\n2".into(),
+            },
+            UserMessage::Disconnect { user: "42".into() },
+        ] {
+            assert_eq!(UserMessage::decode(&message.encode()).unwrap(), message);
+        }
+        for bad in [&b"send 42\n"[..], b"nope \"42\"\n", b"send", b"\xff\n"] {
+            assert!(UserMessage::decode(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn round_trips() {

@@ -13,6 +13,30 @@ pub fn subscribe_frame(channel: &str) -> String {
     format!("subscribe {channel}")
 }
 
+/// Formats a client's `subscribe <channel> <options>` frame (`options` a JSON object).
+pub fn subscribe_with_frame(channel: &str, options: &Value) -> String {
+    format!("subscribe {channel} {options}")
+}
+
+/// Formats a client's `auth <token>` frame.
+pub fn auth_frame(token: &str) -> String {
+    format!("auth {token}")
+}
+
+/// Formats `authenticated {"user":…,"exp":…,"connection":…}`: the answer to an `auth`
+/// that succeeded (`user` null when anonymous, `exp` null when it never expires).
+pub fn authenticated_frame(user: Option<&str>, exp: Option<u64>, connection: &str) -> ByteString {
+    let body = serde_json::json!({ "user": user, "exp": exp, "connection": connection });
+    ByteString::from(format!("authenticated {body}"))
+}
+
+/// Formats `refresh {"exp":…,"in":…}`: the token expires at `exp` (unix seconds), in `in`
+/// milliseconds; the client should send `auth <new token>` before.
+pub fn refresh_frame(exp: u64, in_ms: u64) -> ByteString {
+    let body = serde_json::json!({ "exp": exp, "in": in_ms });
+    ByteString::from(format!("refresh {body}"))
+}
+
 /// Formats a client's `unsubscribe` frame.
 pub fn unsubscribe_frame(channel: &str) -> String {
     format!("unsubscribe {channel}")
@@ -145,6 +169,10 @@ pub enum ServerFrame<'a> {
     Hello(HelloAnswer),
     /// `ping`: a heartbeat the client asked for.
     Ping,
+    /// `authenticated <json>`: an `auth` succeeded.
+    Authenticated(Map<String, Value>),
+    /// `refresh <json>`: the token expires soon.
+    Refresh(Map<String, Value>),
 }
 
 /// Parses one frame from the server.
@@ -181,6 +209,8 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
         "action" => object(rest).map(ServerFrame::Action),
         "error" => object(rest).map(ServerFrame::Error),
         "subscribed" => Ok(ServerFrame::Subscribed(rest)),
+        "authenticated" => object(rest).map(ServerFrame::Authenticated),
+        "refresh" => object(rest).map(ServerFrame::Refresh),
         "unsubscribed" => Ok(ServerFrame::Unsubscribed(rest)),
         "hello" => serde_json::from_str(rest)
             .map(ServerFrame::Hello)

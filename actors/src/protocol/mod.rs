@@ -17,6 +17,10 @@
 //! | client → server | `hello <json object>`: options, e.g. `{"heartbeat":true}` (extension) |
 //! | server → client | `hello {"heartbeat":…,"max_frame_bytes":…,"max_pending_actions":…}` (extension) |
 //! | server → client | `ping`: every heartbeat interval, to a connection that asked (extension) |
+//! | client → server | `auth <token>`: identity, first or in band (extension) |
+//! | client → server | `subscribe <channel> <json object>`: with options, e.g. `{"token":…}` (extension) |
+//! | server → client | `authenticated {"user":…,"exp":…,"connection":…}`: an `auth` succeeded (extension) |
+//! | server → client | `refresh {"exp":…,"in":…}`: send a new token before `exp` (extension) |
 //!
 //! Parsing borrows from the frame and allocates nothing on the `channel` hot path; errors
 //! are plain values ([`FrameError`]) that know how to answer themselves
@@ -28,9 +32,10 @@ mod format;
 
 use format::error_body;
 pub use format::{
-    action_call_frame, action_error_frame, action_response_frame, channel_frame,
-    client_hello_frame, error_frame, hello_frame, messages_dropped_frame, parse_server_frame,
-    subscribe_frame, subscribed_frame, unsubscribe_frame, unsubscribed_frame, ServerFrame,
+    action_call_frame, action_error_frame, action_response_frame, auth_frame, authenticated_frame,
+    channel_frame, client_hello_frame, error_frame, hello_frame, messages_dropped_frame,
+    parse_server_frame, refresh_frame, subscribe_frame, subscribe_with_frame, subscribed_frame,
+    unsubscribe_frame, unsubscribed_frame, ServerFrame,
 };
 
 use std::borrow::Cow;
@@ -120,6 +125,15 @@ impl fmt::Display for RequestUid {
 pub enum ClientFrame<'a> {
     /// `subscribe <channel>`
     Subscribe(&'a str),
+    /// `subscribe <channel> <json object>`: a subscribe with options (an extension).
+    SubscribeWith {
+        /// Channel name.
+        channel: &'a str,
+        /// What the object said.
+        options: SubscribeOptions,
+    },
+    /// `auth <token>`: the connection's identity (an extension), first or in band.
+    Auth(&'a str),
     /// `unsubscribe <channel>`
     Unsubscribe(&'a str),
     /// `channel <channel> <payload>`: publish `payload` (any text) to `channel`.
@@ -144,6 +158,14 @@ pub struct Hello {
     /// so that a client which cannot see WebSocket pings (a browser) notices a dead
     /// connection. Anything but `true` means no.
     pub heartbeat: bool,
+}
+
+/// The options of `subscribe <channel> <json object>`. Keys this server does not know are
+/// ignored, so that clients can send options of newer servers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// `"token"`: a subscription token (a JWT with `sub`, `channel`, `exp`).
+    pub token: Option<String>,
 }
 
 /// What a server tells a client in answer to its `hello`.
@@ -278,6 +300,25 @@ pub fn parse_client_frame<'a>(
         None => (text, None),
     };
     match keyword {
+        // Options are a JSON object after the channel; any other space is in the name,
+        // which refuses it.
+        "subscribe"
+            if rest
+                .and_then(|rest| rest.split_once(' '))
+                .is_some_and(|(_, json)| json.starts_with('{')) =>
+        {
+            let (channel, json) = rest.unwrap_or_default().split_once(' ').unwrap_or_default();
+            if let Some(err) = channel_error(channel, limits) {
+                return Err(err);
+            }
+            let options =
+                parse_subscribe_options(json).map_err(|err| err.about_channel(channel))?;
+            Ok(ClientFrame::SubscribeWith { channel, options })
+        }
+        "auth" => match rest.map(str::trim).filter(|token| !token.is_empty()) {
+            Some(token) => Ok(ClientFrame::Auth(token)),
+            None => Err(FrameError::new(ErrorCode::BadFrame, "`auth` needs a token")),
+        },
         "subscribe" | "unsubscribe" => {
             let Some(channel) = rest.filter(|r| !r.is_empty()) else {
                 return Err(FrameError::new(
@@ -373,6 +414,36 @@ fn leading_request_uid(json: &str) -> Option<RequestUid> {
     // One value, whatever follows it: the rest of the object is never read.
     let value = Value::deserialize(&mut deserializer).ok()?;
     RequestUid::from_value(value)
+}
+
+/// Reads the options of `subscribe <channel> <json object>`.
+fn parse_subscribe_options(json: &str) -> Result<SubscribeOptions, FrameError> {
+    let map = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                "the subscribe options must be a JSON object",
+            ))
+        }
+        Err(err) => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                format!("the subscribe options do not parse: {err}"),
+            ))
+        }
+    };
+    let token = match map.get("token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) => Some(token.clone()),
+        Some(_) => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                "the subscribe option `token` must be a string",
+            ))
+        }
+    };
+    Ok(SubscribeOptions { token })
 }
 
 /// Reads the options of `hello <json object>`.

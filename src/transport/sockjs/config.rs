@@ -42,7 +42,10 @@ pub struct SockJsConfig {
     /// `*` (`example.com:*`, `*:8080`); `*:*` allows every origin. A browser request
     /// from any other origin is refused with 403, on every transport (for comet's own
     /// endpoint, the raw `<prefix>/websocket` too). Requests without an `Origin` header
-    /// (not from a browser) are always allowed. Default `["*:*"]`.
+    /// (not from a browser) are always allowed. The pattern `self` allows the server's own
+    /// origin (the request's `Host`). Default `["*:*"]`, which becomes `["self"]` when an
+    /// authenticate hook is set (identity from cookies must not be usable by other
+    /// sites' pages: see docs/SECURITY.md).
     pub origins: Vec<String>,
     /// The URL of the SockJS client library that the iframe page (`iframe.html`) loads;
     /// serve it from your own site if the page must not load scripts from a CDN.
@@ -79,7 +82,11 @@ impl SockJsConfig {
         if self.response_limit == 0 || self.max_sessions == 0 {
             return Err("sockjs response_limit and max_sessions must be at least 1".into());
         }
-        if let Some(bad) = self.origins.iter().find(|o| !o.contains(':')) {
+        if let Some(bad) = self
+            .origins
+            .iter()
+            .find(|o| !o.contains(':') && o.as_str() != "self")
+        {
             return Err(format!("sockjs origin `{bad}` is not a host:port pattern"));
         }
         if self.sockjs_url.contains('"') || self.sockjs_url.contains('<') {
@@ -90,6 +97,12 @@ impl SockJsConfig {
 
     /// Whether a request with this `Origin` header (if any) may use the endpoint.
     pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        self.origin_allowed_at(origin, None)
+    }
+
+    /// As [`origin_allowed`](Self::origin_allowed), for a request to `host` (its `Host`
+    /// header), which the pattern `self` allows.
+    pub fn origin_allowed_at(&self, origin: Option<&str>, host_header: Option<&str>) -> bool {
         if self.origins.iter().any(|o| o == "*:*") {
             return true;
         }
@@ -99,6 +112,13 @@ impl SockJsConfig {
         let Some((host, port)) = split_origin(origin) else {
             return false;
         };
+        let own = host_header.is_some_and(|own| {
+            let (own_host, own_port) = split_authority(own, port);
+            own_host.eq_ignore_ascii_case(host) && own_port == port
+        });
+        if own && self.origins.iter().any(|o| o == "self") {
+            return true;
+        }
         self.origins.iter().any(|pattern| {
             let Some((want_host, want_port)) = pattern.rsplit_once(':') else {
                 return false;
@@ -108,6 +128,17 @@ impl SockJsConfig {
                 && (want_port == "*" || want_port == port)
         })
     }
+}
+
+/// A `Host` header's host and port (`default_port` when it names none).
+fn split_authority<'a>(authority: &'a str, default_port: &'a str) -> (&'a str, &'a str) {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        return (host, after.strip_prefix(':').unwrap_or(default_port));
+    }
+    authority
+        .rsplit_once(':')
+        .unwrap_or((authority, default_port))
 }
 
 /// `https://example.com:8443` → `("example.com", "8443")`; the port defaults from the
@@ -129,6 +160,28 @@ fn split_origin(origin: &str) -> Option<(&str, &str)> {
         }
     };
     (!host.is_empty() && !port.is_empty()).then_some((host, port))
+}
+
+#[cfg(test)]
+mod self_origin_tests {
+    use super::*;
+
+    #[test]
+    fn self_allows_the_servers_own_origin_only() {
+        let config = SockJsConfig {
+            origins: vec!["self".into()],
+            ..SockJsConfig::default()
+        };
+        assert!(config.validate().is_ok());
+        let host = Some("chat.test:4100");
+        assert!(config.origin_allowed_at(Some("http://chat.test:4100"), host));
+        assert!(!config.origin_allowed_at(Some("http://evil.test:4100"), host));
+        assert!(!config.origin_allowed_at(Some("http://chat.test:4101"), host));
+        assert!(config.origin_allowed_at(Some("https://chat.test"), Some("chat.test")));
+        assert!(!config.origin_allowed_at(Some("http://chat.test"), None));
+        // Not from a browser: nothing to check.
+        assert!(config.origin_allowed_at(None, host));
+    }
 }
 
 #[cfg(test)]

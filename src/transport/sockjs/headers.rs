@@ -125,7 +125,11 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
 /// raw WebSocket one included, so one list of origins guards them all.
 pub(crate) fn refuse_origin(config: &SockJsConfig, req: &HttpRequest) -> Option<HttpResponse> {
     let origin = origin(req);
-    if config.origin_allowed(origin) {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    if config.origin_allowed_at(origin, host) {
         return None;
     }
     log::info!("refused a request from origin {origin:?} to {}", req.path());

@@ -1,0 +1,307 @@
+//! Namespaces and their channel permissions. The namespace of `chat:lobby` is `chat`; a
+//! channel without `:` is in the default namespace (`""`). Each namespace says who may
+//! subscribe, who may publish from a client, the largest payload, whether `#` makes a
+//! user channel, and which hooks run.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::hooks::{Hook, PublishCheck, Refusal, SubscribeCheck};
+
+/// Who may subscribe to a namespace's channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscribeRule {
+    /// Every connection, anonymous ones too (today's behaviour; the default).
+    #[default]
+    Anyone,
+    /// Connections with a user.
+    Authenticated,
+    /// Only with a subscription token for the channel (`subscribe <ch> {"token":…}`).
+    Token,
+    /// Nobody from a client: only the server subscribes connections (server API, the
+    /// token's `channels` claim).
+    None,
+}
+
+/// Who may publish to a namespace's channels from a client (the server API and actions
+/// always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishRule {
+    /// Every connection (today's behaviour; the default).
+    #[default]
+    Anyone,
+    /// Connections with a user.
+    Authenticated,
+    /// Connections subscribed to the channel.
+    Subscribers,
+    /// No client: only the server API and actions.
+    Server,
+}
+
+macro_rules! named {
+    ($rule:ty, $($variant:ident = $name:literal),+) => {
+        impl $rule {
+            /// The rule's name in config files and flags.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),+ }
+            }
+        }
+
+        impl FromStr for $rule {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($name => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        "`{other}` is not one of {}",
+                        [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $rule {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named!(
+    SubscribeRule,
+    Anyone = "anyone",
+    Authenticated = "authenticated",
+    Token = "token",
+    None = "none"
+);
+named!(
+    PublishRule,
+    Anyone = "anyone",
+    Authenticated = "authenticated",
+    Subscribers = "subscribers",
+    Server = "server"
+);
+
+/// The rules of one namespace.
+///
+/// ```
+/// use comet_actors::auth::{Namespace, PublishRule, SubscribeRule};
+///
+/// let chat = Namespace::new()
+///     .subscribe(SubscribeRule::Authenticated)
+///     .publish(PublishRule::Server);
+/// assert!(chat.user_channels);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Who may subscribe.
+    pub subscribe: SubscribeRule,
+    /// Who may publish from a client.
+    pub publish: PublishRule,
+    /// Whether `name#u1,u2` is a user channel: only the users listed after `#` may
+    /// subscribe to it or publish to it from a client.
+    pub user_channels: bool,
+    /// The largest payload a client may publish here, in bytes (`None`: only the frame
+    /// limit).
+    pub max_payload_bytes: Option<usize>,
+    /// Asked after the rules allowed a subscribe.
+    pub on_subscribe: Option<Hook<SubscribeCheck>>,
+    /// Asked after the rules allowed a publish; may rewrite the payload.
+    pub on_publish: Option<Hook<PublishCheck>>,
+}
+
+impl Namespace {
+    /// A declared namespace's defaults: open to anyone, user channels on.
+    pub fn new() -> Namespace {
+        Namespace {
+            user_channels: true,
+            ..Namespace::open()
+        }
+    }
+
+    /// Everything open, `#` an ordinary character: the default namespace unless declared,
+    /// and so today's behaviour for every channel.
+    pub fn open() -> Namespace {
+        Namespace {
+            subscribe: SubscribeRule::Anyone,
+            publish: PublishRule::Anyone,
+            user_channels: false,
+            max_payload_bytes: None,
+            on_subscribe: None,
+            on_publish: None,
+        }
+    }
+
+    /// With this subscribe rule.
+    pub fn subscribe(mut self, rule: SubscribeRule) -> Namespace {
+        self.subscribe = rule;
+        self
+    }
+
+    /// With this publish rule.
+    pub fn publish(mut self, rule: PublishRule) -> Namespace {
+        self.publish = rule;
+        self
+    }
+
+    /// With user channels on or off.
+    pub fn user_channels(mut self, on: bool) -> Namespace {
+        self.user_channels = on;
+        self
+    }
+
+    /// With a payload limit.
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Namespace {
+        self.max_payload_bytes = Some(bytes);
+        self
+    }
+
+    /// With an `on_subscribe` hook.
+    pub fn on_subscribe(mut self, hook: Hook<SubscribeCheck>) -> Namespace {
+        self.on_subscribe = Some(hook);
+        self
+    }
+
+    /// With an `on_publish` hook.
+    pub fn on_publish(mut self, hook: Hook<PublishCheck>) -> Namespace {
+        self.on_publish = Some(hook);
+        self
+    }
+
+    /// Whether this namespace has no rule at all (nothing to check on the hot path).
+    pub fn is_open(&self) -> bool {
+        self.subscribe == SubscribeRule::Anyone
+            && self.publish == PublishRule::Anyone
+            && !self.user_channels
+            && self.max_payload_bytes.is_none()
+            && self.on_subscribe.is_none()
+            && self.on_publish.is_none()
+    }
+
+    /// The users a channel of this namespace is limited to (`news:feed#42,43` → 42, 43),
+    /// if it is a user channel.
+    pub fn channel_users<'a>(&self, channel: &'a str) -> Option<impl Iterator<Item = &'a str>> {
+        if !self.user_channels {
+            return None;
+        }
+        let (_, users) = channel.rsplit_once('#')?;
+        Some(users.split(',').filter(|user| !user.is_empty()))
+    }
+
+    /// Whether `user` may use `channel` as far as user channels go: yes for channels that
+    /// are not user channels, else only for a user listed after `#`.
+    pub fn user_may_use(&self, channel: &str, user: Option<&str>) -> Result<(), Refusal> {
+        match self.channel_users(channel) {
+            None => Ok(()),
+            Some(mut users) => match user {
+                Some(user) if users.any(|listed| listed == user) => Ok(()),
+                _ => Err(Refusal::forbidden(format!(
+                    "`{channel}` is a user channel of other users"
+                ))),
+            },
+        }
+    }
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Namespace::new()
+    }
+}
+
+/// Every namespace of a node, by name; `""` is the default namespace (channels without
+/// `:`), [`Namespace::open`] unless declared.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Namespaces {
+    declared: HashMap<String, Namespace>,
+    open: OpenNamespace,
+}
+
+/// The open namespace, shared by every undeclared name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OpenNamespace(Namespace);
+
+impl Default for OpenNamespace {
+    fn default() -> Self {
+        OpenNamespace(Namespace::open())
+    }
+}
+
+impl Namespaces {
+    /// No namespace declared: every channel open.
+    pub fn new() -> Namespaces {
+        Namespaces::default()
+    }
+
+    /// Declares namespace `name` (`""` for the default namespace).
+    pub fn declare(&mut self, name: impl Into<String>, namespace: Namespace) -> &mut Self {
+        self.declared.insert(name.into(), namespace);
+        self
+    }
+
+    /// Whether any namespace has a rule.
+    pub fn any_rules(&self) -> bool {
+        self.declared.values().any(|ns| !ns.is_open())
+    }
+
+    /// The declared namespaces' names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.declared.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The namespace of `channel`.
+    pub fn of(&self, channel: &str) -> &Namespace {
+        let name = channel.split_once(':').map_or("", |(name, _)| name);
+        self.declared
+            .get(name)
+            .or_else(|| self.declared.get("").filter(|_| !channel.contains(':')))
+            .unwrap_or(&self.open.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_find_their_namespace() {
+        let mut all = Namespaces::new();
+        all.declare("chat", Namespace::new().publish(PublishRule::Server));
+        assert_eq!(all.of("chat:lobby").publish, PublishRule::Server);
+        assert_eq!(all.of("lobby").publish, PublishRule::Anyone);
+        assert_eq!(all.of("news:x").publish, PublishRule::Anyone);
+        all.declare("", Namespace::new().subscribe(SubscribeRule::None));
+        assert_eq!(all.of("lobby").subscribe, SubscribeRule::None);
+        // An undeclared namespace is open, not the default namespace's rules.
+        assert_eq!(all.of("news:x").subscribe, SubscribeRule::Anyone);
+    }
+
+    #[test]
+    fn user_channels_list_their_users() {
+        let ns = Namespace::new();
+        assert!(ns.user_may_use("news:feed", None).is_ok());
+        assert!(ns.user_may_use("news:feed#42", Some("42")).is_ok());
+        assert!(ns.user_may_use("news:feed#42", Some("43")).is_err());
+        assert!(ns.user_may_use("news:feed#42", None).is_err());
+        assert!(ns.user_may_use("dm:#a,b", Some("b")).is_ok());
+        assert!(ns.user_may_use("dm:#a,b", Some("c")).is_err());
+        assert!(ns.user_may_use("dm:#", Some("")).is_err());
+        assert!(Namespace::open().user_may_use("x#42", Some("1")).is_ok());
+    }
+
+    #[test]
+    fn rules_parse_by_name() {
+        assert_eq!("token".parse(), Ok(SubscribeRule::Token));
+        assert_eq!("server".parse(), Ok(PublishRule::Server));
+        assert!("everyone".parse::<SubscribeRule>().is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! JSON Web Tokens, verified with the `jsonwebtoken` crate: HS256 with a shared secret,
+//! RS256 or ES256 with a public key. Each key accepts its one algorithm only, so neither
+//! `alg: none` nor an HS256 token signed with an RSA public key as its secret passes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::auth::identity::Identity;
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TokenError {
+    /// The text is not a JWT (three base64url parts with a JSON header and claims).
+    #[error("the token is malformed: {0}")]
+    Malformed(String),
+    /// The signature does not match the key.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// The token is signed with another algorithm than the key's (or with none).
+    #[error("the token's algorithm is not accepted (this server takes {0})")]
+    WrongAlgorithm(&'static str),
+    /// `exp` has passed.
+    #[error("the token has expired")]
+    Expired,
+    /// A subscription token for another channel, or a connection token used as one.
+    #[error("the token is not for channel `{0}`")]
+    WrongChannel(String),
+    /// A subscription token for another user than the connection's.
+    #[error("the token is for another user")]
+    WrongUser,
+    /// A subscription token (with a `channel` claim) presented to connect.
+    #[error("a subscription token cannot authenticate a connection")]
+    NotAConnectionToken,
+    /// The key itself could not be read.
+    #[error("the token key cannot be used: {0}")]
+    Key(String),
+}
+
+/// The claims comet reads; others are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    exp: Option<u64>,
+    #[serde(default)]
+    info: Option<Value>,
+    #[serde(default)]
+    channels: Option<Vec<String>>,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+/// Verifies tokens with one key.
+///
+/// ```
+/// use comet_actors::auth::TokenVerifier;
+///
+/// let verifier = TokenVerifier::hmac(b"a secret of at least 32 bytes, please").unwrap();
+/// assert!(verifier.identity("not.a.token", 0).is_err());
+/// ```
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: Arc<DecodingKey>,
+    algorithm: Algorithm,
+}
+
+/// Two verifiers are equal when they share their key (clones of one verifier).
+impl PartialEq for TokenVerifier {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.key, &other.key) && self.algorithm == other.algorithm
+    }
+}
+
+impl Eq for TokenVerifier {}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    /// HS256 with `secret`, shared with whoever issues the tokens. A secret shorter than
+    /// 32 bytes is refused: HS256 is only as strong as its secret.
+    pub fn hmac(secret: &[u8]) -> Result<TokenVerifier, TokenError> {
+        if secret.len() < 32 {
+            return Err(TokenError::Key(
+                "an HS256 secret must be at least 32 bytes long".into(),
+            ));
+        }
+        let key =
+            DecodingKey::from_secret(secret).map_err(|err| TokenError::Key(err.to_string()))?;
+        Ok(TokenVerifier {
+            key: Arc::new(key),
+            algorithm: Algorithm::HS256,
+        })
+    }
+
+    /// RS256 or ES256 (P-256) with a public key in PEM (`-----BEGIN PUBLIC KEY-----`, or
+    /// `BEGIN RSA PUBLIC KEY`), whichever the key is.
+    pub fn public_key_pem(pem: &[u8]) -> Result<TokenVerifier, TokenError> {
+        if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+            return Ok(TokenVerifier {
+                key: Arc::new(key),
+                algorithm: Algorithm::RS256,
+            });
+        }
+        match DecodingKey::from_ec_pem(pem) {
+            Ok(key) => Ok(TokenVerifier {
+                key: Arc::new(key),
+                algorithm: Algorithm::ES256,
+            }),
+            Err(err) => Err(TokenError::Key(format!(
+                "not an RSA or P-256 public key in PEM: {err}"
+            ))),
+        }
+    }
+
+    /// [`public_key_pem`](Self::public_key_pem) from a file.
+    pub fn public_key_file(path: &Path) -> Result<TokenVerifier, TokenError> {
+        let pem = std::fs::read(path)
+            .map_err(|err| TokenError::Key(format!("cannot read {}: {err}", path.display())))?;
+        TokenVerifier::public_key_pem(&pem)
+    }
+
+    /// The one algorithm this key accepts: `HS256`, `RS256` or `ES256`.
+    pub fn algorithm(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::HS256 => "HS256",
+            Algorithm::RS256 => "RS256",
+            _ => "ES256",
+        }
+    }
+
+    fn claims(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(self.algorithm);
+        // `exp` is optional (a token without one never expires) and checked below against
+        // the caller's clock; no other claim is required.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        let claims = decode::<Claims>(token.trim(), &self.key, &validation)
+            .map_err(|err| {
+                use jsonwebtoken::errors::ErrorKind;
+                match err.kind() {
+                    ErrorKind::InvalidSignature => TokenError::BadSignature,
+                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                        TokenError::WrongAlgorithm(self.algorithm())
+                    }
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Malformed(err.to_string()),
+                }
+            })?
+            .claims;
+        if claims.exp.is_some_and(|exp| exp <= now) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The identity a connection token grants at `now` (unix seconds).
+    pub fn identity(&self, token: &str, now: u64) -> Result<Identity, TokenError> {
+        let claims = self.claims(token, now)?;
+        if claims.channel.is_some() {
+            return Err(TokenError::NotAConnectionToken);
+        }
+        Ok(Identity {
+            user: claims.sub.filter(|sub| !sub.is_empty()),
+            info: claims.info,
+            expires_at: claims.exp,
+            channels: claims.channels.unwrap_or_default(),
+        })
+    }
+
+    /// Checks a subscription token: for `channel`, for `user` (`None`: an anonymous
+    /// connection, whose token has an empty or no `sub`), not expired at `now`.
+    pub fn subscription(
+        &self,
+        token: &str,
+        channel: &str,
+        user: Option<&str>,
+        now: u64,
+    ) -> Result<(), TokenError> {
+        let claims = self.claims(token, now)?;
+        if claims.channel.as_deref() != Some(channel) {
+            return Err(TokenError::WrongChannel(channel.to_owned()));
+        }
+        if claims.sub.as_deref().filter(|sub| !sub.is_empty()) != user {
+            return Err(TokenError::WrongUser);
+        }
+        Ok(())
+    }
+}
