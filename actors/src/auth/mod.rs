@@ -19,7 +19,7 @@ pub use identity::Identity;
 pub use namespaces::{Namespace, Namespaces, PublishRule, SubscribeRule};
 pub use rate_limit::{IpLimiter, IpLimits, IpRefusal, Rate, TokenBucket};
 pub use security::Security;
-pub use token::{TokenError, TokenVerifier};
+pub use token::{Claims, TokenError, TokenSigner, TokenVerifier};
 
 /// Now, in unix seconds (the clock tokens' `exp` is on).
 pub fn unix_now() -> u64 {

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -41,19 +41,96 @@ pub enum TokenError {
     Key(String),
 }
 
-/// The claims comet reads; others are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Claims {
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    exp: Option<u64>,
-    #[serde(default)]
-    info: Option<Value>,
-    #[serde(default)]
-    channels: Option<Vec<String>>,
-    #[serde(default)]
-    channel: Option<String>,
+/// The claims comet reads (others are ignored), for signing tokens with a
+/// [`TokenSigner`] too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id; empty or absent for anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Expiry, unix seconds; absent for never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// What others may see of the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<Value>,
+    /// Channels the server subscribes the connection to at once (connection tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    /// The channel a subscription token is for (subscription tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// Signs tokens, for an application's login endpoint (the chat demo's) and for tests:
+/// HS256 with a shared secret, RS256 or ES256 with a private key in PEM (PKCS#8 or, for
+/// RSA, PKCS#1).
+///
+/// ```
+/// use comet_actors::auth::{Claims, TokenSigner, TokenVerifier};
+///
+/// let secret = b"a shared secret of 32 bytes or more!";
+/// let token = TokenSigner::hmac(secret)
+///     .unwrap()
+///     .sign(&Claims { sub: Some("alice".into()), ..Claims::default() })
+///     .unwrap();
+/// let identity = TokenVerifier::hmac(secret).unwrap().identity(&token, 0).unwrap();
+/// assert_eq!(identity.user.as_deref(), Some("alice"));
+/// ```
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: Arc<EncodingKey>,
+    algorithm: Algorithm,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSigner {
+    /// HS256 with `secret` (at least 32 bytes, as for [`TokenVerifier::hmac`]).
+    pub fn hmac(secret: &[u8]) -> Result<TokenSigner, TokenError> {
+        if secret.len() < 32 {
+            return Err(TokenError::Key(
+                "an HS256 secret must be at least 32 bytes long".into(),
+            ));
+        }
+        let key =
+            EncodingKey::from_secret(secret).map_err(|err| TokenError::Key(err.to_string()))?;
+        Ok(TokenSigner {
+            key: Arc::new(key),
+            algorithm: Algorithm::HS256,
+        })
+    }
+
+    /// RS256 or ES256 (P-256) with a private key in PEM, whichever the key is.
+    pub fn private_key_pem(pem: &[u8]) -> Result<TokenSigner, TokenError> {
+        if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
+            return Ok(TokenSigner {
+                key: Arc::new(key),
+                algorithm: Algorithm::RS256,
+            });
+        }
+        match EncodingKey::from_ec_pem(pem) {
+            Ok(key) => Ok(TokenSigner {
+                key: Arc::new(key),
+                algorithm: Algorithm::ES256,
+            }),
+            Err(err) => Err(TokenError::Key(format!(
+                "not an RSA or P-256 private key in PEM: {err}"
+            ))),
+        }
+    }
+
+    /// Signs `claims`.
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        encode(&Header::new(self.algorithm), claims, &self.key)
+            .map_err(|err| TokenError::Key(err.to_string()))
+    }
 }
 
 /// Verifies tokens with one key.

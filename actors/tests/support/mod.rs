@@ -64,8 +64,19 @@ impl Client {
 
     /// Starts a connection of `node` on `outlet` (e.g. one its transport vouches for).
     pub fn start_on(node: &Node, outlet: Outlet) -> Client {
+        Client::start_with(node, outlet, |_| {})
+    }
+
+    /// Starts a connection of `node` whose request `request` fills in (query, ip,
+    /// headers), as a transport would.
+    pub fn start_with(
+        node: &Node,
+        outlet: Outlet,
+        request: impl FnOnce(&mut ConnectionInfo),
+    ) -> Client {
         let id = node.next_connection_id();
-        let info = ConnectionInfo::new(id.clone(), "test");
+        let mut info = ConnectionInfo::new(id.clone(), "test");
+        request(&mut info);
         let connection = Connection::new(node.clone(), info, outlet.clone()).start();
         Client {
             id,
@@ -109,6 +120,19 @@ impl Client {
             .await
             .expect("the outlet gives something within the patience window")
             .expect("the outlet finished with nothing more")
+    }
+
+    /// The close that ends the outlet, skipping frames and heartbeats before it; returns
+    /// it with the frames it skipped.
+    pub async fn closed(&mut self) -> (comet_actors::CloseCode, Vec<String>) {
+        let mut frames = Vec::new();
+        loop {
+            match self.next().await {
+                Out::Heartbeat => continue,
+                Out::Frame(frame) => frames.push(frame.to_string()),
+                Out::Close(code) => return (code, frames),
+            }
+        }
     }
 
     /// The next frame, skipping heartbeats; panics on a close.
