@@ -5,9 +5,11 @@
  */
 
 import { ClientErrorCode, CloseCode, ErrorCode } from '../codes.js';
+import { Auth } from './Auth.js';
 import { AutoReconnect } from './AutoReconnect.js';
 import { CometError } from './CometError.js';
 import { Emitter } from './Emitter.js';
+import { defaultHeartbeatGrace, Heartbeat } from './Heartbeat.js';
 import {
   actionFrame,
   channelFrame,
@@ -17,6 +19,7 @@ import {
   readPayload,
   subscribeFrame,
   unsubscribeFrame,
+  utf8Length,
 } from './protocol.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
 
@@ -33,13 +36,7 @@ const SUBSCRIBE_REFUSALS = new Set([
 /** The largest frame a comet server takes by default (its `max_frame_bytes`), in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 
-/**
- * How long after the server's heartbeat interval a silent connection counts as dead, by
- * default: half the interval, at least 5 s (a ping may queue behind a burst of frames).
- *
- * @param {number} heartbeat the server's heartbeat interval, in ms
- */
-export const defaultHeartbeatGrace = (heartbeat) => Math.max(5000, heartbeat / 2);
+export { defaultHeartbeatGrace } from './Heartbeat.js';
 
 /**
  * The comet prefix this module was served from, when it was served by a comet server
@@ -74,11 +71,15 @@ const SERVED_FROM = /^https?:/.test(import.meta.url) ? new URL('..', import.meta
  * - `request` `{ route, params, error }`: the server answered a request; `params` is the
  *   answer, `error` a {@link CometError} when it is an error answer.
  * - `error` {@link CometError}: the server refused a frame, or the client refused to send
- *   one (`queue_full`, `too_large`, `closed`).
+ *   one (`queue_full`, `too_large`, `closed`), or the server refused the connection
+ *   (close codes 4100–4199: `closeCode`), or a token could not be had (`no_token`,
+ *   `cannot_refresh`).
  * - `disconnect` `{ code, reason, wasClean }`: a connection, or an attempt to open one,
  *   ended without the app's `close()` (AutoReconnect listens to it); `code` 4000 when the
  *   client itself found the connection dead (no frame for heartbeat + grace).
  * - `reconnecting` `{ attempt, delay, code }`: emitted by {@link AutoReconnect}.
+ * - `authenticated` `{ user, exp, connection }`: the server took the client's token (at
+ *   connect, and after each refresh).
  * - `forceClose`: the app called `close()`; plugins stop what they were doing.
  */
 export class Client extends Emitter {
@@ -107,6 +108,13 @@ export class Client extends Emitter {
   #explicit = new Set();
   /** Channels whose `subscribe` went out on the current connection. @type {Set<string>} */
   #sentChannels = new Set();
+  /** Of those, the ones the server has not confirmed yet. @type {Set<string>} */
+  #unconfirmed = new Set();
+  /**
+   * Subscription tokens, by channel: sent with each `subscribe` of the channel; a function
+   * is called for each. @type {Map<string, SubscriptionToken>}
+   */
+  #channelTokens = new Map();
   /** @type {Map<string, Deferred>} */
   #subscribing = new Map();
   /** @type {Map<string, Deferred>} */
@@ -117,10 +125,12 @@ export class Client extends Emitter {
   #queue = [];
   #station = Math.random().toString(36).slice(2, 10);
   #lastUid = 0;
-  /** `Date.now()` when the last frame of the current connection arrived. */
-  #lastReceived = 0;
-  /** Fires when the current connection may have been silent too long. */
-  #watchdog = null;
+  /** Counts connection attempts: what an async step (a token fetch) belongs to. */
+  #connection = 0;
+  /** Watches the open connection for silence. */
+  #heartbeat = new Heartbeat((silent) => this.#onSilent(silent));
+  /** The token and what is done with it. @type {Auth} */
+  #auth;
 
   /**
    * Makes a client and, unless `autoOpen` is `false`, opens its connection.
@@ -157,6 +167,17 @@ export class Client extends Emitter {
      * @type {{ heartbeat: number, maxFrameBytes: number, maxPendingActions: number } | null}
      */
     this.serverLimits = null;
+    /**
+     * The user id the server gave in its last `authenticated` answer (`null` for an
+     * anonymous connection, or before any answer). @type {string | null}
+     */
+    this.user = null;
+    /**
+     * The server's last `authenticated` answer: `{ user, exp, connection }`, `exp` in unix
+     * seconds (`null` without expiry). @type {Identity | null}
+     */
+    this.identity = null;
+    this.#auth = new Auth(this, options);
     this.setServerUrl(options.serverUrl ?? SERVED_FROM ?? '');
 
     /** The transport carrying the frames. */
@@ -214,18 +235,55 @@ export class Client extends Emitter {
     return this.#forceClosed;
   }
 
-  /** Opens the connection, unless it is open or opening. */
+  /**
+   * Opens the connection, unless it is open or opening. With `getToken()`, the token is
+   * fetched first, and the transport opens once it came.
+   */
   open() {
     this.#forceClosed = false;
     if (this.#state !== 'closed') return;
     this.#url = this.#connectUrl();
     this.#state = 'connecting';
+    const connection = ++this.#connection;
+    if (!this.#auth.fetchesOnConnect) {
+      this.#openTransport();
+      return;
+    }
+    this.#auth.fetchForConnect().then((ok) => {
+      if (connection !== this.#connection || this.#state !== 'connecting') return;
+      if (!ok) {
+        this.#onTransportClose({ reason: 'no token', wasClean: false });
+        return;
+      }
+      try {
+        this.#openTransport();
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    });
+  }
+
+  #openTransport() {
     try {
       this.transport.open(this.#url);
     } catch (error) {
       this.#state = 'closed';
       throw error;
     }
+  }
+
+  /**
+   * Whether to reconnect after the server closed a connection with `code`: not after
+   * 4100–4199 ("do not reconnect as you are"), except 4102 (token expired) when
+   * `getToken()` can fetch a new token. AutoReconnect asks this.
+   *
+   * @param {number | undefined} code
+   * @returns {boolean}
+   */
+  shouldReconnect(code) {
+    return this.#auth.shouldReconnect(code);
   }
 
   /**
@@ -238,7 +296,7 @@ export class Client extends Emitter {
     const wasOpen = this.#state === 'open';
     if (this.#state !== 'closed') {
       this.#state = 'closed';
-      this.#stopWatchdog();
+      this.#heartbeat.stop();
       this.transport.close();
       this.#connectionEnded(wasOpen, { code: 1000, reason: 'closed by client', wasClean: true });
     }
@@ -304,12 +362,24 @@ export class Client extends Emitter {
    * reconnection (see `autoSubscribeOnReconnect`). The subscription lasts until
    * `unsubscribe(channel)`, whatever `channel:<name>` handlers come and go.
    *
+   * A subscription token (`options.token`) goes with each `subscribe` of the channel
+   * (`subscribe <channel> {"token":"…"}`), this one and those after each reconnection;
+   * give a function to fetch a fresh one each time. A later `subscribe(channel, { token })`
+   * replaces the token for the next time.
+   *
    * @param {string} channel
+   * @param {{ token?: SubscriptionToken }} [options]
    * @returns {Promise<void>} resolved when the server confirms; rejected with a
-   *   {@link CometError} when it refuses. Ignoring it is safe.
+   *   {@link CometError} when it refuses (e.g. `forbidden`, after which it is not renewed),
+   *   or when a token function fails (`no_token`). Ignoring it is safe.
    */
-  subscribe(channel) {
+  subscribe(channel, options = {}) {
     checkName('channel', channel);
+    const { token } = options ?? {};
+    if (token !== undefined && typeof token !== 'function' && typeof token !== 'string') {
+      throw new TypeError('comet: a subscription token is a string or a function');
+    }
+    if (token !== undefined) this.#channelTokens.set(channel, token);
     this.#explicit.add(channel);
     return this.#want(channel);
   }
@@ -343,6 +413,8 @@ export class Client extends Emitter {
   /** Unsubscribes from `channel`, whoever wanted it. */
   #unwant(channel) {
     if (!this.#channels.delete(channel)) return Promise.resolve();
+    this.#channelTokens.delete(channel);
+    this.#unconfirmed.delete(channel);
     this.#subscribing
       .get(channel)
       ?.reject(
@@ -506,7 +578,46 @@ export class Client extends Emitter {
 
   #sendSubscribe(channel) {
     this.#sentChannels.add(channel);
-    this.#sendFrame(subscribeFrame(channel));
+    this.#unconfirmed.add(channel);
+    const token = this.#channelTokens.get(channel);
+    if (typeof token !== 'function') {
+      this.#sendFrame(subscribeFrame(channel, token === undefined ? undefined : { token }));
+      return;
+    }
+    const connection = this.#connection;
+    const stillWanted = () =>
+      connection === this.#connection && this.#state === 'open' && this.#unconfirmed.has(channel);
+    Promise.resolve()
+      .then(() => token(channel))
+      .then((value) => {
+        if (!stillWanted()) return;
+        if (typeof value !== 'string') throw new TypeError(`it gave ${JSON.stringify(value)}`);
+        this.#sendFrame(subscribeFrame(channel, { token: value }));
+      })
+      .catch((error) => {
+        if (!stillWanted()) return;
+        this.#dropSubscription(
+          channel,
+          new CometError(
+            ClientErrorCode.NO_TOKEN,
+            `the token function of "${channel}" failed (${error?.message ?? error}): not subscribed`,
+            { channel },
+          ),
+        );
+      });
+  }
+
+  /** Forgets the subscription to `channel` (refused): rejects its waiter, says `error`. */
+  #dropSubscription(channel, error) {
+    const waiter = this.#subscribing.get(channel);
+    this.#subscribing.delete(channel);
+    this.#channels.delete(channel);
+    this.#explicit.delete(channel);
+    this.#sentChannels.delete(channel);
+    this.#unconfirmed.delete(channel);
+    this.#channelTokens.delete(channel);
+    waiter?.reject(error);
+    this.emit('error', error);
   }
 
   /** Resolves or rejects a pending request, once. */
@@ -539,7 +650,11 @@ export class Client extends Emitter {
   #onTransportOpen() {
     if (this.#state !== 'connecting') return;
     this.#state = 'open';
-    this.#lastReceived = Date.now();
+    this.#heartbeat.received();
+    // Who we are comes first: a server that requires it closes a connection whose first
+    // frame is anything else. Not through beforeSend, so that no plugin logs the token.
+    const auth = this.#auth.firstFrame();
+    if (auth !== null) this.transport.send(auth);
     if (this.heartbeat) this.transport.send(helloFrame({ heartbeat: true }));
     for (const channel of this.#channels) this.#sendSubscribe(channel);
     const queued = this.#queue;
@@ -558,37 +673,26 @@ export class Client extends Emitter {
       wasClean: event.wasClean ?? false,
     };
     this.#connectionEnded(wasOpen, closeEvent);
+    const refusal = this.#auth.refusal(closeEvent.code, closeEvent.reason);
+    if (refusal) this.emit('error', refusal);
     this.emit('disconnect', closeEvent);
   }
 
-  /**
-   * Watches the open connection: it counts as dead once nothing arrived for `timeout` ms.
-   *
-   * @param {number} timeout
-   */
-  #startWatchdog(timeout) {
-    this.#stopWatchdog();
-    const check = () => {
-      const silent = Date.now() - this.#lastReceived;
-      if (silent < timeout) {
-        this.#watchdog = setTimeout(check, timeout - silent);
-        return;
-      }
-      this.#watchdog = null;
-      // The socket may never say it is gone (a dead network path): drop it and say so.
-      this.transport.close();
-      this.#onTransportClose({
-        code: CloseCode.HEARTBEAT_TIMEOUT,
-        reason: `nothing from the server for ${silent} ms`,
-        wasClean: false,
-      });
-    };
-    this.#watchdog = setTimeout(check, timeout);
+  /** Sends `text` now if connection number `connection` is still the open one. */
+  #writeOn(connection, text) {
+    if (connection !== this.#connection || this.#state !== 'open') return false;
+    this.transport.send(text);
+    return true;
   }
 
-  #stopWatchdog() {
-    clearTimeout(this.#watchdog);
-    this.#watchdog = null;
+  /** Nothing came for too long: the socket may never say it is gone, so drop it. */
+  #onSilent(silent) {
+    this.transport.close();
+    this.#onTransportClose({
+      code: CloseCode.HEARTBEAT_TIMEOUT,
+      reason: `nothing from the server for ${silent} ms`,
+      wasClean: false,
+    });
   }
 
   /** The server answered `hello`: keep its limits, and watch the connection if it pings. */
@@ -603,13 +707,13 @@ export class Client extends Emitter {
     };
     this.maxFrameBytes = this.serverLimits.maxFrameBytes;
     if (this.heartbeat && heartbeat > 0) {
-      this.#startWatchdog(heartbeat + (this.heartbeatGrace ?? defaultHeartbeatGrace(heartbeat)));
+      this.#heartbeat.start(heartbeat + (this.heartbeatGrace ?? defaultHeartbeatGrace(heartbeat)));
     }
   }
 
   /** Settles what depended on the connection that just ended. */
   #connectionEnded(wasOpen, closeEvent) {
-    this.#stopWatchdog();
+    this.#heartbeat.stop();
     for (const [requestUid, pending] of [...this.#requests]) {
       if (!pending.sent) continue;
       this.#settle(requestUid, {
@@ -624,6 +728,7 @@ export class Client extends Emitter {
       for (const channel of this.#sentChannels) {
         this.#channels.delete(channel);
         this.#explicit.delete(channel);
+        this.#channelTokens.delete(channel);
         this.#subscribing
           .get(channel)
           ?.reject(
@@ -637,6 +742,7 @@ export class Client extends Emitter {
       }
     }
     this.#sentChannels.clear();
+    this.#unconfirmed.clear();
     for (const waiter of this.#unsubscribing.values()) waiter.resolve();
     this.#unsubscribing.clear();
     if (wasOpen) this.emit('close', closeEvent);
@@ -644,7 +750,7 @@ export class Client extends Emitter {
 
   /** Reads one frame from the server. */
   #onTransportMessage(text) {
-    this.#lastReceived = Date.now();
+    this.#heartbeat.received();
     const frame = parseServerFrame(text);
     switch (frame.type) {
       case 'channel': {
@@ -661,6 +767,7 @@ export class Client extends Emitter {
         this.#onAnswer(frame.body);
         break;
       case 'subscribed':
+        this.#unconfirmed.delete(frame.channel);
         this.#subscribing.get(frame.channel)?.resolve();
         this.#subscribing.delete(frame.channel);
         break;
@@ -674,6 +781,14 @@ export class Client extends Emitter {
       case 'hello':
         this.#onHello(frame.body);
         break;
+      case 'authenticated':
+        this.#auth.onAuthenticated(frame.body);
+        break;
+      case 'refresh': {
+        const connection = this.#connection;
+        this.#auth.onRefresh(frame.body, (reply) => this.#writeOn(connection, reply));
+        break;
+      }
       case 'ping':
         break; // a heartbeat: that it arrived is all it says
       default:
@@ -706,13 +821,13 @@ export class Client extends Emitter {
       String(body.message ?? 'the server refused a frame'),
       { channel, response: body },
     );
-    const waiter = channel === undefined ? undefined : this.#subscribing.get(channel);
-    if (waiter && SUBSCRIBE_REFUSALS.has(error.code)) {
-      this.#subscribing.delete(channel);
-      this.#channels.delete(channel);
-      this.#explicit.delete(channel);
-      this.#sentChannels.delete(channel);
-      waiter.reject(error);
+    // A refusal of a subscribe not confirmed yet (the first, or one renewed after a
+    // reconnection) ends the subscription: it is not renewed blindly.
+    const subscribing =
+      channel !== undefined && (this.#subscribing.has(channel) || this.#unconfirmed.has(channel));
+    if (subscribing && SUBSCRIBE_REFUSALS.has(error.code)) {
+      this.#dropSubscription(channel, error);
+      return;
     }
     this.emit('error', error);
   }
@@ -737,7 +852,18 @@ export class Client extends Emitter {
  * @property {number | null} [heartbeatGrace] ms; default {@link defaultHeartbeatGrace}
  * @property {number} [maxFrameBytes] the frame limit until the server says its own;
  *   default {@link DEFAULT_MAX_FRAME_BYTES}
+ * @property {string} [token] sent as `auth <token>`, the first frame of every connection
+ * @property {() => string | Promise<string>} [getToken] called before each connection
+ *   opens and on each `refresh` from the server; its token is sent as `auth <token>`
  */
+
+/**
+ * A subscription token, or a function that gives one (called for each `subscribe`).
+ *
+ * @typedef {string | ((channel: string) => string | Promise<string>)} SubscriptionToken
+ */
+
+/** @typedef {{ user: string | null, exp: number | null, connection: string | null }} Identity */
 
 /**
  * @typedef {object} Transport
@@ -782,31 +908,4 @@ function channelOfEvent(name) {
   return name.startsWith(CHANNEL_EVENT_PREFIX) && name.length > CHANNEL_EVENT_PREFIX.length
     ? name.slice(CHANNEL_EVENT_PREFIX.length)
     : null;
-}
-
-/**
- * The length of `text` in UTF-8 bytes, as the server counts a frame, without encoding it.
- *
- * @param {string} text
- */
-function utf8Length(text) {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i += 1) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) continue;
-    if (unit < 0x800) {
-      bytes += 1;
-    } else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // a surrogate pair: 2 units, 4 bytes
-        i += 1;
-      } else {
-        bytes += 2;
-      }
-    } else {
-      bytes += 2; // 3 bytes (a lone surrogate goes out as U+FFFD, 3 bytes too)
-    }
-  }
-  return bytes;
 }
