@@ -131,6 +131,8 @@ export class Client extends Emitter {
   #heartbeat = new Heartbeat((silent) => this.#onSilent(silent));
   /** The token and what is done with it. @type {Auth} */
   #auth;
+  /** Sends on the open connection, and never on a later one. @type {(text: string) => boolean} */
+  #writeHere = () => false;
 
   /**
    * Makes a client and, unless `autoOpen` is `false`, opens its connection.
@@ -650,6 +652,7 @@ export class Client extends Emitter {
   #onTransportOpen() {
     if (this.#state !== 'connecting') return;
     this.#state = 'open';
+    this.#writeHere = this.#writerForConnection();
     this.#heartbeat.received();
     // Who we are comes first: a server that requires it closes a connection whose first
     // frame is anything else. Not through beforeSend, so that no plugin logs the token.
@@ -678,11 +681,19 @@ export class Client extends Emitter {
     this.emit('disconnect', closeEvent);
   }
 
-  /** Sends `text` now if connection number `connection` is still the open one. */
-  #writeOn(connection, text) {
-    if (connection !== this.#connection || this.#state !== 'open') return false;
-    this.transport.send(text);
-    return true;
+  /**
+   * A function that sends a frame on the current connection while it is open, and later
+   * does nothing (for answers that come after an async step, such as a token refresh).
+   *
+   * @returns {(text: string) => boolean} says whether it sent
+   */
+  #writerForConnection() {
+    const connection = this.#connection;
+    return (text) => {
+      if (connection !== this.#connection || this.#state !== 'open') return false;
+      this.transport.send(text);
+      return true;
+    };
   }
 
   /** Nothing came for too long: the socket may never say it is gone, so drop it. */
@@ -784,11 +795,9 @@ export class Client extends Emitter {
       case 'authenticated':
         this.#auth.onAuthenticated(frame.body);
         break;
-      case 'refresh': {
-        const connection = this.#connection;
-        this.#auth.onRefresh(frame.body, (reply) => this.#writeOn(connection, reply));
+      case 'refresh':
+        this.#auth.onRefresh(frame.body, this.#writeHere);
         break;
-      }
       case 'ping':
         break; // a heartbeat: that it arrived is all it says
       default:
