@@ -17,21 +17,13 @@ import {
   helloFrame,
   parseServerFrame,
   readPayload,
-  subscribeFrame,
-  unsubscribeFrame,
   utf8Length,
 } from './protocol.js';
+import { Subscriptions } from './Subscriptions.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
 
 /** The prefix of the per-channel event names: `channel:chat` fires for channel `chat`. */
 const CHANNEL_EVENT_PREFIX = 'channel:';
-
-/** Error codes in an `error` frame that mean "your subscription to this channel failed". */
-const SUBSCRIBE_REFUSALS = new Set([
-  ErrorCode.BAD_CHANNEL,
-  ErrorCode.TOO_MANY_CHANNELS,
-  ErrorCode.FORBIDDEN,
-]);
 
 /** The largest frame a comet server takes by default (its `max_frame_bytes`), in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
@@ -99,26 +91,13 @@ export class Client extends Emitter {
   #serverUrl = '';
   /** The URL of the current (or last) connection. */
   #url = '';
-  /**
-   * Channels to be subscribed to: those subscribed with `subscribe()` (in `#explicit`)
-   * and those with `channel:<name>` handlers. @type {Set<string>}
-   */
-  #channels = new Set();
-  /** Channels the app subscribed to with `subscribe()`. @type {Set<string>} */
-  #explicit = new Set();
-  /** Channels whose `subscribe` went out on the current connection. @type {Set<string>} */
-  #sentChannels = new Set();
-  /** Of those, the ones the server has not confirmed yet. @type {Set<string>} */
-  #unconfirmed = new Set();
-  /**
-   * Subscription tokens, by channel: sent with each `subscribe` of the channel; a function
-   * is called for each. @type {Map<string, SubscriptionToken>}
-   */
-  #channelTokens = new Map();
-  /** @type {Map<string, Deferred>} */
-  #subscribing = new Map();
-  /** @type {Map<string, Deferred>} */
-  #unsubscribing = new Map();
+  /** The channels, across connections. */
+  #subscriptions = new Subscriptions({
+    send: (text) => this.#sendFrame(text),
+    isOpen: () => this.#state === 'open',
+    connection: () => this.#connection,
+    error: (error) => this.emit('error', error),
+  });
   /** Requests waiting for their answer, by `requestUid`. @type {Map<string, PendingRequest>} */
   #requests = new Map();
   /** Frames waiting for the connection to open. @type {{ text: string, requestUid?: string }[]} */
@@ -176,7 +155,8 @@ export class Client extends Emitter {
     this.user = null;
     /**
      * The server's last `authenticated` answer: `{ user, exp, connection }`, `exp` in unix
-     * seconds (`null` without expiry). @type {Identity | null}
+     * seconds (`null` without expiry).
+     * @type {{ user: string | null, exp: number | null, connection: string | null } | null}
      */
     this.identity = null;
     this.#auth = new Auth(this, options);
@@ -329,7 +309,7 @@ export class Client extends Emitter {
     const channel = channelOfEvent(name);
     if (channel) checkName('channel', channel);
     super.on(name, handler);
-    if (channel) this.#want(channel);
+    if (channel) this.#subscriptions.want(channel);
     return this;
   }
 
@@ -345,8 +325,8 @@ export class Client extends Emitter {
   off(name, handler) {
     super.off(name, handler);
     const channel = channelOfEvent(name);
-    if (channel && this.listenerCount(name) === 0 && !this.#explicit.has(channel)) {
-      this.#unwant(channel);
+    if (channel && this.listenerCount(name) === 0 && !this.#subscriptions.isExplicit(channel)) {
+      this.#subscriptions.unwant(channel);
     }
     return this;
   }
@@ -370,32 +350,14 @@ export class Client extends Emitter {
    * replaces the token for the next time.
    *
    * @param {string} channel
-   * @param {{ token?: SubscriptionToken }} [options]
+   * @param {{ token?: import('./Subscriptions.js').SubscriptionToken }} [options]
    * @returns {Promise<void>} resolved when the server confirms; rejected with a
    *   {@link CometError} when it refuses (e.g. `forbidden`, after which it is not renewed),
    *   or when a token function fails (`no_token`). Ignoring it is safe.
    */
   subscribe(channel, options = {}) {
     checkName('channel', channel);
-    const { token } = options ?? {};
-    if (token !== undefined && typeof token !== 'function' && typeof token !== 'string') {
-      throw new TypeError('comet: a subscription token is a string or a function');
-    }
-    if (token !== undefined) this.#channelTokens.set(channel, token);
-    this.#explicit.add(channel);
-    return this.#want(channel);
-  }
-
-  /** Subscribes to `channel` unless it is already (for `subscribe()` or a handler). */
-  #want(channel) {
-    if (this.#channels.has(channel)) {
-      return this.#subscribing.get(channel)?.promise ?? Promise.resolve();
-    }
-    this.#channels.add(channel);
-    const waiter = deferred();
-    this.#subscribing.set(channel, waiter);
-    if (this.#state === 'open') this.#sendSubscribe(channel);
-    return waiter.promise;
+    return this.#subscriptions.subscribe(channel, options?.token);
   }
 
   /**
@@ -407,31 +369,7 @@ export class Client extends Emitter {
    *   nothing to tell it. Ignoring it is safe.
    */
   unsubscribe(channel) {
-    this.#explicit.delete(channel);
-    if (this.hasChannelHandlers(channel)) return Promise.resolve();
-    return this.#unwant(channel);
-  }
-
-  /** Unsubscribes from `channel`, whoever wanted it. */
-  #unwant(channel) {
-    if (!this.#channels.delete(channel)) return Promise.resolve();
-    this.#channelTokens.delete(channel);
-    this.#unconfirmed.delete(channel);
-    this.#subscribing
-      .get(channel)
-      ?.reject(
-        new CometError(
-          ClientErrorCode.CANCELLED,
-          `unsubscribed from "${channel}" before the server confirmed`,
-          { channel },
-        ),
-      );
-    this.#subscribing.delete(channel);
-    if (this.#state !== 'open' || !this.#sentChannels.delete(channel)) return Promise.resolve();
-    const waiter = this.#unsubscribing.get(channel) ?? deferred();
-    this.#unsubscribing.set(channel, waiter);
-    this.#sendFrame(unsubscribeFrame(channel));
-    return waiter.promise;
+    return this.#subscriptions.unsubscribe(channel, this.hasChannelHandlers(channel));
   }
 
   /**
@@ -578,50 +516,6 @@ export class Client extends Emitter {
     this.transport.send(text);
   }
 
-  #sendSubscribe(channel) {
-    this.#sentChannels.add(channel);
-    this.#unconfirmed.add(channel);
-    const token = this.#channelTokens.get(channel);
-    if (typeof token !== 'function') {
-      this.#sendFrame(subscribeFrame(channel, token === undefined ? undefined : { token }));
-      return;
-    }
-    const connection = this.#connection;
-    const stillWanted = () =>
-      connection === this.#connection && this.#state === 'open' && this.#unconfirmed.has(channel);
-    Promise.resolve()
-      .then(() => token(channel))
-      .then((value) => {
-        if (!stillWanted()) return;
-        if (typeof value !== 'string') throw new TypeError(`it gave ${JSON.stringify(value)}`);
-        this.#sendFrame(subscribeFrame(channel, { token: value }));
-      })
-      .catch((error) => {
-        if (!stillWanted()) return;
-        this.#dropSubscription(
-          channel,
-          new CometError(
-            ClientErrorCode.NO_TOKEN,
-            `the token function of "${channel}" failed (${error?.message ?? error}): not subscribed`,
-            { channel },
-          ),
-        );
-      });
-  }
-
-  /** Forgets the subscription to `channel` (refused): rejects its waiter, says `error`. */
-  #dropSubscription(channel, error) {
-    const waiter = this.#subscribing.get(channel);
-    this.#subscribing.delete(channel);
-    this.#channels.delete(channel);
-    this.#explicit.delete(channel);
-    this.#sentChannels.delete(channel);
-    this.#unconfirmed.delete(channel);
-    this.#channelTokens.delete(channel);
-    waiter?.reject(error);
-    this.emit('error', error);
-  }
-
   /** Resolves or rejects a pending request, once. */
   #settle(requestUid, { answer, error }) {
     const pending = this.#requests.get(requestUid);
@@ -659,7 +553,7 @@ export class Client extends Emitter {
     const auth = this.#auth.firstFrame();
     if (auth !== null) this.transport.send(auth);
     if (this.heartbeat) this.transport.send(helloFrame({ heartbeat: true }));
-    for (const channel of this.#channels) this.#sendSubscribe(channel);
+    this.#subscriptions.renew();
     const queued = this.#queue;
     this.#queue = [];
     for (const { text, requestUid } of queued) this.#write(text, requestUid);
@@ -735,27 +629,7 @@ export class Client extends Emitter {
         ),
       });
     }
-    if (!this.autoSubscribeOnReconnect) {
-      for (const channel of this.#sentChannels) {
-        this.#channels.delete(channel);
-        this.#explicit.delete(channel);
-        this.#channelTokens.delete(channel);
-        this.#subscribing
-          .get(channel)
-          ?.reject(
-            new CometError(
-              ClientErrorCode.DISCONNECTED,
-              `the connection closed before "${channel}" was confirmed`,
-              { channel },
-            ),
-          );
-        this.#subscribing.delete(channel);
-      }
-    }
-    this.#sentChannels.clear();
-    this.#unconfirmed.clear();
-    for (const waiter of this.#unsubscribing.values()) waiter.resolve();
-    this.#unsubscribing.clear();
+    this.#subscriptions.connectionEnded(this.autoSubscribeOnReconnect);
     if (wasOpen) this.emit('close', closeEvent);
   }
 
@@ -778,13 +652,10 @@ export class Client extends Emitter {
         this.#onAnswer(frame.body);
         break;
       case 'subscribed':
-        this.#unconfirmed.delete(frame.channel);
-        this.#subscribing.get(frame.channel)?.resolve();
-        this.#subscribing.delete(frame.channel);
+        this.#subscriptions.onSubscribed(frame.channel);
         break;
       case 'unsubscribed':
-        this.#unsubscribing.get(frame.channel)?.resolve();
-        this.#unsubscribing.delete(frame.channel);
+        this.#subscriptions.onUnsubscribed(frame.channel);
         break;
       case 'error':
         this.#onError(frame.body);
@@ -830,15 +701,7 @@ export class Client extends Emitter {
       String(body.message ?? 'the server refused a frame'),
       { channel, response: body },
     );
-    // A refusal of a subscribe not confirmed yet (the first, or one renewed after a
-    // reconnection) ends the subscription: it is not renewed blindly.
-    const subscribing =
-      channel !== undefined && (this.#subscribing.has(channel) || this.#unconfirmed.has(channel));
-    if (subscribing && SUBSCRIBE_REFUSALS.has(error.code)) {
-      this.#dropSubscription(channel, error);
-      return;
-    }
-    this.emit('error', error);
+    if (!this.#subscriptions.onError(error)) this.emit('error', error);
   }
 }
 
@@ -867,14 +730,6 @@ export class Client extends Emitter {
  */
 
 /**
- * A subscription token, or a function that gives one (called for each `subscribe`).
- *
- * @typedef {string | ((channel: string) => string | Promise<string>)} SubscriptionToken
- */
-
-/** @typedef {{ user: string | null, exp: number | null, connection: string | null }} Identity */
-
-/**
  * @typedef {object} Transport
  * @property {(serverUrl: string) => void} open
  * @property {() => void} close
@@ -892,25 +747,6 @@ export class Client extends Emitter {
  * @property {ReturnType<typeof setTimeout> | null} timer
  * @property {boolean} sent whether the frame went out on the current connection
  */
-
-/** @typedef {{ promise: Promise<void>, resolve: () => void, reject: (error: Error) => void }} Deferred */
-
-/**
- * A promise with its settle functions. Its rejection counts as handled, so that an app
- * that ignores what `subscribe()` returns (as jii apps do) never sees an unhandled
- * rejection; an app that awaits it still gets the error.
- *
- * @returns {Deferred}
- */
-function deferred() {
-  let resolve, reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
 
 /** The channel of a `channel:<name>` event name, else null. */
 function channelOfEvent(name) {
