@@ -71,15 +71,23 @@ export class Auth {
   }
 
   /**
-   * Calls `getToken()` for the connection about to open and keeps its answer for
-   * {@link firstFrame}. A failure is said as an `error` (`no_token`).
+   * Calls `getToken()` for a connection about to open. A failure is said as an `error`
+   * (`no_token`).
    *
-   * @returns {Promise<boolean>} whether a token came
+   * @returns {Promise<string | null>} the token (give it to {@link use} if that
+   *   connection is still wanted), or null when none came
    */
-  async fetchForConnect() {
-    const token = await this.#fetch('connect');
-    if (token !== null) this.#token = token;
-    return token !== null;
+  fetchForConnect() {
+    return this.#fetch('connect');
+  }
+
+  /**
+   * The token for the next {@link firstFrame}s.
+   *
+   * @param {string} token
+   */
+  use(token) {
+    this.#token = token;
   }
 
   /** The frame that opens each connection (`auth <token>`), or null without a token. */

@@ -19,6 +19,7 @@ import {
   readPayload,
   utf8Length,
 } from './protocol.js';
+import { Requests } from './Requests.js';
 import { Subscriptions } from './Subscriptions.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
 
@@ -98,8 +99,8 @@ export class Client extends Emitter {
     connection: () => this.#connection,
     error: (error) => this.emit('error', error),
   });
-  /** Requests waiting for their answer, by `requestUid`. @type {Map<string, PendingRequest>} */
-  #requests = new Map();
+  /** Requests waiting for their answer. */
+  #requests = new Requests();
   /** Frames waiting for the connection to open. @type {{ text: string, requestUid?: string }[]} */
   #queue = [];
   #station = Math.random().toString(36).slice(2, 10);
@@ -231,12 +232,13 @@ export class Client extends Emitter {
       this.#openTransport();
       return;
     }
-    this.#auth.fetchForConnect().then((ok) => {
+    this.#auth.fetchForConnect().then((token) => {
       if (connection !== this.#connection || this.#state !== 'connecting') return;
-      if (!ok) {
+      if (token === null) {
         this.#onTransportClose({ reason: 'no token', wasClean: false });
         return;
       }
+      this.#auth.use(token);
       try {
         this.#openTransport();
       } catch (error) {
@@ -285,15 +287,7 @@ export class Client extends Emitter {
     const queued = this.#queue;
     this.#queue = [];
     for (const { requestUid } of queued) {
-      if (requestUid === undefined) continue;
-      const route = this.#requests.get(requestUid)?.route;
-      this.#settle(requestUid, {
-        error: new CometError(
-          ClientErrorCode.CANCELLED,
-          `the client closed before "${route}" was sent`,
-          { route },
-        ),
-      });
+      if (requestUid !== undefined) this.#requests.cancel(requestUid);
     }
     this.emit('forceClose');
   }
@@ -435,23 +429,9 @@ export class Client extends Emitter {
     // requestUid first, so that a server can answer even a frame too large to parse.
     const data = { requestUid, ...event.params, requestUid };
     const timeout = options.timeout ?? this.requestTimeout;
-    return new Promise((resolve, reject) => {
-      /** @type {PendingRequest} */
-      const pending = { route, resolve, reject, timer: null, sent: false };
-      this.#requests.set(requestUid, pending);
-      if (timeout > 0 && Number.isFinite(timeout)) {
-        pending.timer = setTimeout(() => {
-          this.#settle(requestUid, {
-            error: new CometError(
-              ErrorCode.TIMEOUT,
-              `no answer to "${route}" within ${timeout} ms`,
-              { route },
-            ),
-          });
-        }, timeout);
-      }
-      this.#sendFrame(actionFrame(route, data), { requestUid });
-    });
+    const answer = this.#requests.add(requestUid, route, timeout);
+    this.#sendFrame(actionFrame(route, data), { requestUid });
+    return answer;
   }
 
   /**
@@ -468,7 +448,7 @@ export class Client extends Emitter {
     const bytes = utf8Length(event.message);
     if (bytes > this.maxFrameBytes) {
       const what =
-        requestUid === undefined ? 'frame' : `call of "${this.#requests.get(requestUid)?.route}"`;
+        requestUid === undefined ? 'frame' : `call of "${this.#requests.route(requestUid)}"`;
       this.#refuse(
         requestUid,
         new CometError(
@@ -498,32 +478,14 @@ export class Client extends Emitter {
 
   /** Rejects the request `requestUid` with `error`, or says `error` for any other frame. */
   #refuse(requestUid, error) {
-    if (requestUid === undefined) {
-      this.emit('error', error);
-    } else {
-      error.route = this.#requests.get(requestUid)?.route;
-      this.#settle(requestUid, { error });
-    }
+    if (requestUid === undefined) this.emit('error', error);
+    else this.#requests.refuse(requestUid, error);
   }
 
   /** Writes a frame to the open transport. */
   #write(text, requestUid) {
-    if (requestUid !== undefined) {
-      const pending = this.#requests.get(requestUid);
-      if (!pending) return; // timed out while queued
-      pending.sent = true;
-    }
+    if (requestUid !== undefined && !this.#requests.markSent(requestUid)) return; // timed out
     this.transport.send(text);
-  }
-
-  /** Resolves or rejects a pending request, once. */
-  #settle(requestUid, { answer, error }) {
-    const pending = this.#requests.get(requestUid);
-    if (!pending) return;
-    this.#requests.delete(requestUid);
-    clearTimeout(pending.timer);
-    if (error) pending.reject(error);
-    else pending.resolve(answer);
   }
 
   /** Where to connect now: `serverUrl` resolved, with its `{workerIndex}` picked. */
@@ -619,16 +581,7 @@ export class Client extends Emitter {
   /** Settles what depended on the connection that just ended. */
   #connectionEnded(wasOpen, closeEvent) {
     this.#heartbeat.stop();
-    for (const [requestUid, pending] of [...this.#requests]) {
-      if (!pending.sent) continue;
-      this.#settle(requestUid, {
-        error: new CometError(
-          ClientErrorCode.DISCONNECTED,
-          `the connection closed before "${pending.route}" was answered`,
-          { route: pending.route },
-        ),
-      });
-    }
+    this.#requests.connectionEnded();
     this.#subscriptions.connectionEnded(this.autoSubscribeOnReconnect);
     if (wasOpen) this.emit('close', closeEvent);
   }
@@ -678,19 +631,9 @@ export class Client extends Emitter {
   }
 
   #onAnswer(answer) {
-    const requestUid = answer?.requestUid;
-    const pending = this.#requests.get(requestUid);
-    if (!pending) return;
-    const { route } = pending;
-    const error = answer.error
-      ? new CometError(
-          String(answer.error.code ?? ErrorCode.INTERNAL),
-          String(answer.error.message ?? `"${route}" failed`),
-          { route, response: answer },
-        )
-      : undefined;
-    this.#settle(requestUid, { answer, error });
-    this.emit('request', { route, params: answer, error });
+    const answered = this.#requests.onAnswer(answer);
+    if (answered)
+      this.emit('request', { route: answered.route, params: answer, error: answered.error });
   }
 
   #onError(body) {
@@ -738,15 +681,6 @@ export class Client extends Emitter {
  */
 
 /** @typedef {{ attach(client: Client): void }} Plugin */
-
-/**
- * @typedef {object} PendingRequest
- * @property {string} route
- * @property {(answer: object) => void} resolve
- * @property {(error: CometError) => void} reject
- * @property {ReturnType<typeof setTimeout> | null} timer
- * @property {boolean} sent whether the frame went out on the current connection
- */
 
 /** The channel of a `channel:<name>` event name, else null. */
 function channelOfEvent(name) {

@@ -150,6 +150,22 @@ describe('auth: the first frame', () => {
     assert.equal(client.state, 'closed');
   });
 
+  it('a token fetched for an attempt given up on is not used for the next one', async (t) => {
+    const releases = [];
+    const getToken = () => new Promise((resolve) => releases.push(resolve));
+    const { client, transport } = setup(t, { getToken });
+    client.close();
+    client.open();
+    assert.equal(releases.length, 2);
+    releases[1]('new');
+    await settle();
+    releases[0]('old');
+    await settle();
+    assert.deepEqual(transport.opened, [URL], 'one transport opened, for the second attempt');
+    transport.accept();
+    assert.deepEqual(transport.take(), ['auth new']);
+  });
+
   it('refuses a token that is not a string, or has spaces, at once', () => {
     const make = (options) =>
       new Client({ serverUrl: URL, transport: new FakeTransport(), ...options });
