@@ -17,6 +17,14 @@ const SUBSCRIBE_REFUSALS = new Set([
 ]);
 
 /**
+ * How often a subscribe the server dropped for its rate limit (`rate_limited`) is sent
+ * again on the same connection, and after how long (times the try's number), before the
+ * subscription is given up like a refused one.
+ */
+const RATE_LIMIT_RETRIES = 3;
+const RATE_LIMIT_RETRY_MS = 1000;
+
+/**
  * The subscriptions of one client, across its connections. A channel is wanted for
  * `subscribe()` (explicitly) or for its `channel:<name>` handlers; each wanted channel is
  * subscribed on every connection as it opens (with its subscription token, if any), until
@@ -37,6 +45,8 @@ export class Subscriptions {
   #subscribing = new Map();
   /** @type {Map<string, Deferred>} */
   #unsubscribing = new Map();
+  /** Subscribes sent again after `rate_limited` on this connection, by channel. */
+  #retries = new Map();
   /** @type {Link} */
   #link;
 
@@ -107,6 +117,7 @@ export class Subscriptions {
     if (!this.#channels.delete(channel)) return Promise.resolve();
     this.#tokens.delete(channel);
     this.#unconfirmed.delete(channel);
+    this.#retries.delete(channel);
     this.#subscribing
       .get(channel)
       ?.reject(
@@ -132,6 +143,7 @@ export class Subscriptions {
   /** @param {string} channel the server's `subscribed <channel>` */
   onSubscribed(channel) {
     this.#unconfirmed.delete(channel);
+    this.#retries.delete(channel);
     this.#subscribing.get(channel)?.resolve();
     this.#subscribing.delete(channel);
   }
@@ -146,13 +158,30 @@ export class Subscriptions {
    * The server's `error` frame: a refusal of a subscribe not confirmed yet (the first, or
    * one renewed after a reconnection) ends the subscription, so that it is not renewed
    * blindly; a refusal of anything else (a publish) leaves the subscription alone.
+   * `rate_limited` for a subscribe not confirmed yet sends it again a little later (a few
+   * times; harmless if it was a publish that met the limit and the subscribe went through).
    *
    * @param {CometError} error
    * @returns {boolean} whether it was a subscription's refusal (and is said already)
    */
   onError(error) {
     const channel = error.channel;
-    if (channel === undefined || !SUBSCRIBE_REFUSALS.has(error.code)) return false;
+    if (channel === undefined) return false;
+    if (error.code === ErrorCode.RATE_LIMITED && this.#unconfirmed.has(channel)) {
+      const tries = (this.#retries.get(channel) ?? 0) + 1;
+      if (tries > RATE_LIMIT_RETRIES) {
+        this.#drop(channel, error);
+        return true;
+      }
+      this.#retries.set(channel, tries);
+      const connection = this.#link.connection();
+      setTimeout(() => {
+        const current = connection === this.#link.connection() && this.#link.isOpen();
+        if (current && this.#unconfirmed.has(channel)) this.#sendSubscribe(channel);
+      }, RATE_LIMIT_RETRY_MS * tries);
+      return false;
+    }
+    if (!SUBSCRIBE_REFUSALS.has(error.code)) return false;
     if (!this.#subscribing.has(channel) && !this.#unconfirmed.has(channel)) return false;
     this.#drop(channel, error);
     return true;
@@ -184,6 +213,7 @@ export class Subscriptions {
     }
     this.#sent.clear();
     this.#unconfirmed.clear();
+    this.#retries.clear();
     for (const waiter of this.#unsubscribing.values()) waiter.resolve();
     this.#unsubscribing.clear();
   }
@@ -230,6 +260,7 @@ export class Subscriptions {
     this.#explicit.delete(channel);
     this.#sent.delete(channel);
     this.#unconfirmed.delete(channel);
+    this.#retries.delete(channel);
     this.#tokens.delete(channel);
     waiter?.reject(error);
     this.#link.error(error);

@@ -548,3 +548,65 @@ describe('subscription tokens', () => {
     assert.throws(() => client.subscribe('x', { token: 42 }), TypeError);
   });
 });
+
+describe('rate limits', () => {
+  it('a rate_limited or not_authenticated answer rejects the request with its code', async (t) => {
+    const { client, transport } = setup(t);
+    transport.accept();
+    const limited = client.request('chat/say', { text: 'hi' });
+    transport.answerLast({ error: { code: 'rate_limited', message: 'over 50 actions/s' } });
+    await assert.rejects(limited, { code: 'rate_limited', route: 'chat/say' });
+    const anonymous = client.request('site/me');
+    transport.answerLast({ error: { code: 'not_authenticated', message: 'log in first' } });
+    await assert.rejects(anonymous, { code: 'not_authenticated', route: 'site/me' });
+    assert.equal(client.isOpened(), true);
+  });
+
+  it('a rate_limited publish is said as an error; the subscription stays', async (t) => {
+    const { client, transport } = setup(t);
+    const errors = record(client, 'error');
+    const subscribed = client.subscribe('room');
+    transport.accept();
+    transport.receive('subscribed room');
+    await subscribed;
+    transport.take();
+    client.send('room', 'flood');
+    transport.receive('error {"code":"rate_limited","message":"slow down","channel":"room"}');
+    assert.equal(errors[0][1].code, 'rate_limited');
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(transport.take(), ['channel room flood']);
+  });
+
+  it('a rate_limited subscribe is sent again later, then given up after 3 tries', async (t) => {
+    const { client, transport } = setup(t);
+    const errors = record(client, 'error');
+    transport.accept();
+    const subscribed = client.subscribe('room', { token: 'sub' });
+    const limited = 'error {"code":"rate_limited","message":"slow down","channel":"room"}';
+    for (const wait of [1000, 2000, 3000]) {
+      assert.deepEqual(transport.take(), ['subscribe room {"token":"sub"}']);
+      transport.receive(limited);
+      t.mock.timers.tick(wait - 1);
+      assert.deepEqual(transport.take(), [], `not before ${wait} ms`);
+      t.mock.timers.tick(1);
+    }
+    assert.deepEqual(transport.take(), ['subscribe room {"token":"sub"}']);
+    transport.receive(limited);
+    await assert.rejects(subscribed, { code: 'rate_limited', channel: 'room' });
+    assert.equal(errors.length, 4);
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(transport.take(), []);
+  });
+
+  it('a rate_limited subscribe confirmed meanwhile is not sent again', async (t) => {
+    const { client, transport } = setup(t);
+    transport.accept();
+    const subscribed = client.subscribe('room');
+    transport.take();
+    transport.receive('error {"code":"rate_limited","message":"slow down","channel":"room"}');
+    transport.receive('subscribed room');
+    await subscribed;
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(transport.take(), []);
+  });
+});
