@@ -141,9 +141,7 @@ export class Auth {
     this.#refreshing = write;
     this.#fetch('refresh').then((token) => {
       if (this.#refreshing === write) this.#refreshing = null;
-      if (token === null) return;
-      this.#token = token;
-      write(authFrame(token));
+      if (token !== null) write(authFrame(token));
     });
   }
 
