@@ -51,6 +51,28 @@ export interface ClientOptions {
   heartbeatGrace?: number | null;
   /** The frame limit in bytes until the server says its own (in its hello). Default 65536. */
   maxFrameBytes?: number;
+  /** Sent as `auth <token>`, the first frame of every connection (never in the URL). It cannot be refreshed: prefer `getToken`. */
+  token?: string;
+  /** Called before each connection opens and on each `refresh` from the server; its token is sent as `auth <token>` (on the same connection for a refresh). */
+  getToken?: () => string | Promise<string>;
+}
+
+/** A subscription token, or a function that gives a fresh one for each `subscribe` of the channel. */
+export type SubscriptionToken = string | ((channel: string) => string | Promise<string>);
+
+export interface SubscribeOptions {
+  /** Sent as `subscribe <channel> {"token":"…"}`, now and after each reconnection. */
+  token?: SubscriptionToken;
+}
+
+/** Who the server says the connection is: its `authenticated` answer. */
+export interface Identity {
+  /** The user id; null for an anonymous connection. */
+  user: string | null;
+  /** When the token expires, in unix seconds; null without expiry. */
+  exp: number | null;
+  /** The server's id of this connection. */
+  connection: string | null;
 }
 
 /** What the server said in answer to the client's `hello`. */
@@ -90,6 +112,7 @@ export interface ClientEvents {
   error: CometError;
   disconnect: CloseEvent;
   reconnecting: { attempt: number; delay: number; code: number | undefined };
+  authenticated: Identity;
   forceClose: undefined;
 }
 
@@ -119,6 +142,10 @@ export class Client extends Emitter {
   heartbeatGrace: number | null;
   maxFrameBytes: number;
   serverLimits: ServerLimits | null;
+  /** The user id of the last `authenticated` answer; null when anonymous or before one. */
+  user: string | null;
+  /** The last `authenticated` answer; null before one. */
+  identity: Identity | null;
   readonly state: 'closed' | 'connecting' | 'open';
 
   setServerUrl(url: string): void;
@@ -128,6 +155,8 @@ export class Client extends Emitter {
   isForceClosed(): boolean;
   open(): void;
   close(): void;
+  /** Whether AutoReconnect should retry after a close with `code`: not 4100–4199, except 4102 with `getToken`. */
+  shouldReconnect(code: number | undefined): boolean;
 
   on<K extends keyof ClientEvents>(name: K, handler: (event: ClientEvents[K]) => void): this;
   on(name: `channel:${string}`, handler: (event: ChannelEvent) => void): this;
@@ -138,7 +167,7 @@ export class Client extends Emitter {
   off(name: string, handler?: (event: any) => void): this;
   hasChannelHandlers(channel: string): boolean;
 
-  subscribe(channel: string): Promise<void>;
+  subscribe(channel: string, options?: SubscribeOptions): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   send(channel: string, data: unknown): boolean;
   request<T extends Record<string, any> = Record<string, any>>(
@@ -153,13 +182,23 @@ export class CometError extends Error {
   constructor(
     code: string,
     message: string,
-    details?: { route?: string; channel?: string; response?: object },
+    details?: {
+      route?: string;
+      channel?: string;
+      response?: object;
+      closeCode?: number;
+      reason?: string;
+    },
   );
   readonly name: 'CometError';
   code: string;
   route: string | undefined;
   channel: string | undefined;
   response: object | undefined;
+  /** The close code of a connection the server refused (4100–4199). */
+  closeCode: number | undefined;
+  /** The close reason that came with `closeCode`. */
+  reason: string | undefined;
 }
 
 export class WebSocketTransport extends Emitter implements Transport {
@@ -206,6 +245,9 @@ export const ErrorCode: Readonly<{
   TOO_LARGE: 'too_large';
   NOT_FOUND: 'not_found';
   FORBIDDEN: 'forbidden';
+  UNAUTHORIZED: 'unauthorized';
+  NOT_AUTHENTICATED: 'not_authenticated';
+  RATE_LIMITED: 'rate_limited';
   HANDLER_FAILED: 'handler_failed';
   TIMEOUT: 'timeout';
   UNAVAILABLE: 'unavailable';
@@ -220,6 +262,11 @@ export const ClientErrorCode: Readonly<{
   QUEUE_FULL: 'queue_full';
   CANCELLED: 'cancelled';
   CLOSED: 'closed';
+  NO_TOKEN: 'no_token';
+  CANNOT_REFRESH: 'cannot_refresh';
+  TOKEN_EXPIRED: 'token_expired';
+  AUTH_TIMEOUT: 'auth_timeout';
+  REFUSED: 'refused';
 }>;
 
 export const CloseCode: Readonly<{
@@ -230,7 +277,12 @@ export const CloseCode: Readonly<{
   INTERNAL_ERROR: 1011;
   HEARTBEAT_TIMEOUT: 4000;
   SLOW_CONSUMER: 4001;
+  RATE_LIMITED: 4002;
+  TOO_MANY_CONNECTIONS: 4003;
   FORBIDDEN: 4100;
+  UNAUTHORIZED: 4101;
+  TOKEN_EXPIRED: 4102;
+  AUTH_TIMEOUT: 4103;
 }>;
 
 export function shouldReconnect(code: number | undefined): boolean;

@@ -27,8 +27,23 @@ export const ErrorCode = Object.freeze({
   TOO_LARGE: 'too_large',
   /** No process serves this action route. */
   NOT_FOUND: 'not_found',
-  /** The connection may not do this. */
+  /**
+   * The connection may not do this: a subscribe or publish refused by a permission (the
+   * `error` frame names the `channel`; no `subscribed` follows).
+   */
   FORBIDDEN: 'forbidden',
+  /**
+   * An `auth` frame whose token failed, on a connection that is already authenticated (a
+   * failed refresh): the connection keeps its old identity until that expires.
+   */
+  UNAUTHORIZED: 'unauthorized',
+  /** The action route needs an authenticated caller. */
+  NOT_AUTHENTICATED: 'not_authenticated',
+  /**
+   * Over a per-connection rate limit (publishes, subscribes or actions per second): the
+   * frame was dropped, the connection lives on.
+   */
+  RATE_LIMITED: 'rate_limited',
   /** The action handler failed. */
   HANDLER_FAILED: 'handler_failed',
   /** No answer in time (from the server's `action_timeout`, or the client's `requestTimeout`). */
@@ -58,6 +73,19 @@ export const ClientErrorCode = Object.freeze({
   CANCELLED: 'cancelled',
   /** The app called `close()` (and not `open()` since): requests and sends are refused. */
   CLOSED: 'closed',
+  /** `getToken()` threw, rejected, or gave something other than a non-empty string. */
+  NO_TOKEN: 'no_token',
+  /**
+   * The server asked for a fresh token (`refresh`) but the client has no `getToken()` to
+   * get one (only a static `token`): the server closes with 4102 once the token expires.
+   */
+  CANNOT_REFRESH: 'cannot_refresh',
+  /** Close code 4102: the token expired (said only when there is no `getToken()`). */
+  TOKEN_EXPIRED: 'token_expired',
+  /** Close code 4103: the client sent no `auth` in the server's `auth_timeout`. */
+  AUTH_TIMEOUT: 'auth_timeout',
+  /** Another close code in 4100–4199 (refused for good), without a name of its own. */
+  REFUSED: 'refused',
 });
 
 /** Close codes a server sends when it ends a connection. */
@@ -80,13 +108,36 @@ export const CloseCode = Object.freeze({
   HEARTBEAT_TIMEOUT: 4000,
   /** The client read too slowly and its outbound queue on the server filled up. */
   SLOW_CONSUMER: 4001,
-  /** The server refuses this connection; reconnecting will not help. */
+  /** "Rate limit exceeded": the client kept flooding past its rate limits; reconnect after a back-off. */
+  RATE_LIMITED: 4002,
+  /** "Too many connections": over the per-ip connection limits; reconnect later. */
+  TOO_MANY_CONNECTIONS: 4003,
+  /**
+   * "Forbidden": the server refuses this connection for good (an authenticate hook
+   * refused, the origin is not allowed); reconnecting will not help.
+   */
   FORBIDDEN: 4100,
+  /**
+   * "Unauthorized": authentication is required and the token is missing or invalid (bad
+   * signature, wrong algorithm, malformed, anonymous not allowed), or a frame other than
+   * `auth` came first.
+   */
+  UNAUTHORIZED: 4101,
+  /**
+   * "Token expired": at connect, or no valid `auth` by the token's `exp` plus the grace.
+   * The one 41xx after which reconnecting is right, with a NEW token (the client does so
+   * when it has `getToken()`).
+   */
+  TOKEN_EXPIRED: 4102,
+  /** "Authentication timeout": no `auth` within the server's `auth_timeout` (default 10 s). */
+  AUTH_TIMEOUT: 4103,
 });
 
 /**
- * Whether a client should reconnect after a connection closed with `code`: every code
- * except the "do not reconnect" range 4100–4199.
+ * Whether a client should reconnect after a connection closed with `code`, as it is
+ * (with the same token): every code except the "do not reconnect" range 4100–4199.
+ * After 4102 (token expired) reconnecting is right only with a new token: the client's
+ * AutoReconnect does so when the client has `getToken()`.
  *
  * @param {number | undefined} code
  * @returns {boolean}

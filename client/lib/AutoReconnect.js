@@ -4,7 +4,14 @@
  * @module comet-client/lib/AutoReconnect
  */
 
-import { shouldReconnect } from '../codes.js';
+import { CloseCode, shouldReconnect } from '../codes.js';
+
+/**
+ * Close codes that say "too much, too fast" (4002 rate limit exceeded, 4003 too many
+ * connections): the back-off goes on growing across the opens in between, else a server
+ * that accepts and then closes at once would be retried at the shortest wait for ever.
+ */
+const THROTTLES = new Set([CloseCode.RATE_LIMITED, CloseCode.TOO_MANY_CONNECTIONS]);
 
 /**
  * Reopens the connection after it closed, or after an attempt to open it failed, waiting
@@ -13,15 +20,19 @@ import { shouldReconnect } from '../codes.js';
  * `min(maxRetryInterval, minRetryInterval · 2ⁿ)`, so a thousand clients of a restarted
  * server do not all come back in the same instant.
  *
- * It counts from zero again once a connection opens, never retries after the app called
- * `client.close()` (until it calls `open()` again), and does not retry a connection the
- * server closed with a "do not reconnect" code (4100–4199, see `codes.js`).
+ * It counts from zero again once a connection opens (unless the server then closes it with
+ * 4002 or 4003: too much, too fast), never retries after the app called `client.close()`
+ * (until it calls `open()` again), and does not retry a connection the server closed with
+ * a "do not reconnect" code (4100–4199, see `codes.js`), except 4102 (token expired) when
+ * the client has `getToken()` to fetch a new token (`client.shouldReconnect(code)`).
  *
  * Before each wait it emits `reconnecting` on the client with `{ attempt, delay, code }`.
  */
 export class AutoReconnect {
   /** @type {ReturnType<typeof setTimeout> | null} */
   #timer = null;
+  /** `attempt` before the last open, resumed when the server throttles. */
+  #attemptBeforeOpen = 0;
 
   /**
    * @param {object} [options]
@@ -53,6 +64,7 @@ export class AutoReconnect {
     this.client = client;
     client.on('disconnect', (event) => this.#onClose(event));
     client.on('open', () => {
+      this.#attemptBeforeOpen = this.attempt;
       this.attempt = 0;
       this.#cancel();
     });
@@ -80,10 +92,17 @@ export class AutoReconnect {
   /** @param {{ code?: number }} [event] */
   #onClose(event = {}) {
     const client = this.client;
-    if (!client || !this.enable || client.isForceClosed() || !shouldReconnect(event.code)) {
-      return;
-    }
+    if (!client || !this.enable || client.isForceClosed()) return;
+    const retry =
+      typeof client.shouldReconnect === 'function'
+        ? client.shouldReconnect(event.code)
+        : shouldReconnect(event.code);
+    if (!retry) return;
     this.#cancel();
+    if (THROTTLES.has(/** @type {number} */ (event.code))) {
+      this.attempt = Math.max(this.attempt, this.#attemptBeforeOpen);
+    }
+    this.#attemptBeforeOpen = 0;
     this.attempt += 1;
     const delay = this.delay(this.attempt);
     this.#timer = setTimeout(() => {

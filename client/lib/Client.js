@@ -5,9 +5,11 @@
  */
 
 import { ClientErrorCode, CloseCode, ErrorCode } from '../codes.js';
+import { Auth } from './Auth.js';
 import { AutoReconnect } from './AutoReconnect.js';
 import { CometError } from './CometError.js';
 import { Emitter } from './Emitter.js';
+import { defaultHeartbeatGrace, Heartbeat } from './Heartbeat.js';
 import {
   actionFrame,
   channelFrame,
@@ -15,31 +17,19 @@ import {
   helloFrame,
   parseServerFrame,
   readPayload,
-  subscribeFrame,
-  unsubscribeFrame,
+  utf8Length,
 } from './protocol.js';
+import { Requests } from './Requests.js';
+import { Subscriptions } from './Subscriptions.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
 
 /** The prefix of the per-channel event names: `channel:chat` fires for channel `chat`. */
 const CHANNEL_EVENT_PREFIX = 'channel:';
 
-/** Error codes in an `error` frame that mean "your subscription to this channel failed". */
-const SUBSCRIBE_REFUSALS = new Set([
-  ErrorCode.BAD_CHANNEL,
-  ErrorCode.TOO_MANY_CHANNELS,
-  ErrorCode.FORBIDDEN,
-]);
-
 /** The largest frame a comet server takes by default (its `max_frame_bytes`), in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 
-/**
- * How long after the server's heartbeat interval a silent connection counts as dead, by
- * default: half the interval, at least 5 s (a ping may queue behind a burst of frames).
- *
- * @param {number} heartbeat the server's heartbeat interval, in ms
- */
-export const defaultHeartbeatGrace = (heartbeat) => Math.max(5000, heartbeat / 2);
+export { defaultHeartbeatGrace } from './Heartbeat.js';
 
 /**
  * The comet prefix this module was served from, when it was served by a comet server
@@ -74,11 +64,15 @@ const SERVED_FROM = /^https?:/.test(import.meta.url) ? new URL('..', import.meta
  * - `request` `{ route, params, error }`: the server answered a request; `params` is the
  *   answer, `error` a {@link CometError} when it is an error answer.
  * - `error` {@link CometError}: the server refused a frame, or the client refused to send
- *   one (`queue_full`, `too_large`, `closed`).
+ *   one (`queue_full`, `too_large`, `closed`), or the server refused the connection
+ *   (close codes 4100–4199: `closeCode`), or a token could not be had (`no_token`,
+ *   `cannot_refresh`).
  * - `disconnect` `{ code, reason, wasClean }`: a connection, or an attempt to open one,
  *   ended without the app's `close()` (AutoReconnect listens to it); `code` 4000 when the
  *   client itself found the connection dead (no frame for heartbeat + grace).
  * - `reconnecting` `{ attempt, delay, code }`: emitted by {@link AutoReconnect}.
+ * - `authenticated` `{ user, exp, connection }`: the server took the client's token (at
+ *   connect, and after each refresh).
  * - `forceClose`: the app called `close()`; plugins stop what they were doing.
  */
 export class Client extends Emitter {
@@ -98,29 +92,27 @@ export class Client extends Emitter {
   #serverUrl = '';
   /** The URL of the current (or last) connection. */
   #url = '';
-  /**
-   * Channels to be subscribed to: those subscribed with `subscribe()` (in `#explicit`)
-   * and those with `channel:<name>` handlers. @type {Set<string>}
-   */
-  #channels = new Set();
-  /** Channels the app subscribed to with `subscribe()`. @type {Set<string>} */
-  #explicit = new Set();
-  /** Channels whose `subscribe` went out on the current connection. @type {Set<string>} */
-  #sentChannels = new Set();
-  /** @type {Map<string, Deferred>} */
-  #subscribing = new Map();
-  /** @type {Map<string, Deferred>} */
-  #unsubscribing = new Map();
-  /** Requests waiting for their answer, by `requestUid`. @type {Map<string, PendingRequest>} */
-  #requests = new Map();
+  /** The channels, across connections. */
+  #subscriptions = new Subscriptions({
+    send: (text) => this.#sendFrame(text),
+    isOpen: () => this.#state === 'open',
+    connection: () => this.#connection,
+    error: (error) => this.emit('error', error),
+  });
+  /** Requests waiting for their answer. */
+  #requests = new Requests();
   /** Frames waiting for the connection to open. @type {{ text: string, requestUid?: string }[]} */
   #queue = [];
   #station = Math.random().toString(36).slice(2, 10);
   #lastUid = 0;
-  /** `Date.now()` when the last frame of the current connection arrived. */
-  #lastReceived = 0;
-  /** Fires when the current connection may have been silent too long. */
-  #watchdog = null;
+  /** Counts connection attempts: what an async step (a token fetch) belongs to. */
+  #connection = 0;
+  /** Watches the open connection for silence. */
+  #heartbeat = new Heartbeat((silent) => this.#onSilent(silent));
+  /** The token and what is done with it. @type {Auth} */
+  #auth;
+  /** Sends on the open connection, and never on a later one. @type {(text: string) => boolean} */
+  #writeHere = () => false;
 
   /**
    * Makes a client and, unless `autoOpen` is `false`, opens its connection.
@@ -157,6 +149,18 @@ export class Client extends Emitter {
      * @type {{ heartbeat: number, maxFrameBytes: number, maxPendingActions: number } | null}
      */
     this.serverLimits = null;
+    /**
+     * The user id the server gave in its last `authenticated` answer (`null` for an
+     * anonymous connection, or before any answer). @type {string | null}
+     */
+    this.user = null;
+    /**
+     * The server's last `authenticated` answer: `{ user, exp, connection }`, `exp` in unix
+     * seconds (`null` without expiry).
+     * @type {{ user: string | null, exp: number | null, connection: string | null } | null}
+     */
+    this.identity = null;
+    this.#auth = new Auth(this, options);
     this.setServerUrl(options.serverUrl ?? SERVED_FROM ?? '');
 
     /** The transport carrying the frames. */
@@ -214,18 +218,56 @@ export class Client extends Emitter {
     return this.#forceClosed;
   }
 
-  /** Opens the connection, unless it is open or opening. */
+  /**
+   * Opens the connection, unless it is open or opening. With `getToken()`, the token is
+   * fetched first, and the transport opens once it came.
+   */
   open() {
     this.#forceClosed = false;
     if (this.#state !== 'closed') return;
     this.#url = this.#connectUrl();
     this.#state = 'connecting';
+    const connection = ++this.#connection;
+    if (!this.#auth.fetchesOnConnect) {
+      this.#openTransport();
+      return;
+    }
+    this.#auth.fetchForConnect().then((token) => {
+      if (connection !== this.#connection || this.#state !== 'connecting') return;
+      if (token === null) {
+        this.#onTransportClose({ reason: 'no token', wasClean: false });
+        return;
+      }
+      this.#auth.use(token);
+      try {
+        this.#openTransport();
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    });
+  }
+
+  #openTransport() {
     try {
       this.transport.open(this.#url);
     } catch (error) {
       this.#state = 'closed';
       throw error;
     }
+  }
+
+  /**
+   * Whether to reconnect after the server closed a connection with `code`: not after
+   * 4100–4199 ("do not reconnect as you are"), except 4102 (token expired) when
+   * `getToken()` can fetch a new token. AutoReconnect asks this.
+   *
+   * @param {number | undefined} code
+   * @returns {boolean}
+   */
+  shouldReconnect(code) {
+    return this.#auth.shouldReconnect(code);
   }
 
   /**
@@ -238,22 +280,14 @@ export class Client extends Emitter {
     const wasOpen = this.#state === 'open';
     if (this.#state !== 'closed') {
       this.#state = 'closed';
-      this.#stopWatchdog();
+      this.#heartbeat.stop();
       this.transport.close();
       this.#connectionEnded(wasOpen, { code: 1000, reason: 'closed by client', wasClean: true });
     }
     const queued = this.#queue;
     this.#queue = [];
     for (const { requestUid } of queued) {
-      if (requestUid === undefined) continue;
-      const route = this.#requests.get(requestUid)?.route;
-      this.#settle(requestUid, {
-        error: new CometError(
-          ClientErrorCode.CANCELLED,
-          `the client closed before "${route}" was sent`,
-          { route },
-        ),
-      });
+      if (requestUid !== undefined) this.#requests.cancel(requestUid);
     }
     this.emit('forceClose');
   }
@@ -269,7 +303,7 @@ export class Client extends Emitter {
     const channel = channelOfEvent(name);
     if (channel) checkName('channel', channel);
     super.on(name, handler);
-    if (channel) this.#want(channel);
+    if (channel) this.#subscriptions.want(channel);
     return this;
   }
 
@@ -285,8 +319,8 @@ export class Client extends Emitter {
   off(name, handler) {
     super.off(name, handler);
     const channel = channelOfEvent(name);
-    if (channel && this.listenerCount(name) === 0 && !this.#explicit.has(channel)) {
-      this.#unwant(channel);
+    if (channel && this.listenerCount(name) === 0 && !this.#subscriptions.isExplicit(channel)) {
+      this.#subscriptions.unwant(channel);
     }
     return this;
   }
@@ -304,26 +338,20 @@ export class Client extends Emitter {
    * reconnection (see `autoSubscribeOnReconnect`). The subscription lasts until
    * `unsubscribe(channel)`, whatever `channel:<name>` handlers come and go.
    *
+   * A subscription token (`options.token`) goes with each `subscribe` of the channel
+   * (`subscribe <channel> {"token":"…"}`), this one and those after each reconnection;
+   * give a function to fetch a fresh one each time. A later `subscribe(channel, { token })`
+   * replaces the token for the next time.
+   *
    * @param {string} channel
+   * @param {{ token?: import('./Subscriptions.js').SubscriptionToken }} [options]
    * @returns {Promise<void>} resolved when the server confirms; rejected with a
-   *   {@link CometError} when it refuses. Ignoring it is safe.
+   *   {@link CometError} when it refuses (e.g. `forbidden`, after which it is not renewed),
+   *   or when a token function fails (`no_token`). Ignoring it is safe.
    */
-  subscribe(channel) {
+  subscribe(channel, options = {}) {
     checkName('channel', channel);
-    this.#explicit.add(channel);
-    return this.#want(channel);
-  }
-
-  /** Subscribes to `channel` unless it is already (for `subscribe()` or a handler). */
-  #want(channel) {
-    if (this.#channels.has(channel)) {
-      return this.#subscribing.get(channel)?.promise ?? Promise.resolve();
-    }
-    this.#channels.add(channel);
-    const waiter = deferred();
-    this.#subscribing.set(channel, waiter);
-    if (this.#state === 'open') this.#sendSubscribe(channel);
-    return waiter.promise;
+    return this.#subscriptions.subscribe(channel, options?.token);
   }
 
   /**
@@ -335,29 +363,7 @@ export class Client extends Emitter {
    *   nothing to tell it. Ignoring it is safe.
    */
   unsubscribe(channel) {
-    this.#explicit.delete(channel);
-    if (this.hasChannelHandlers(channel)) return Promise.resolve();
-    return this.#unwant(channel);
-  }
-
-  /** Unsubscribes from `channel`, whoever wanted it. */
-  #unwant(channel) {
-    if (!this.#channels.delete(channel)) return Promise.resolve();
-    this.#subscribing
-      .get(channel)
-      ?.reject(
-        new CometError(
-          ClientErrorCode.CANCELLED,
-          `unsubscribed from "${channel}" before the server confirmed`,
-          { channel },
-        ),
-      );
-    this.#subscribing.delete(channel);
-    if (this.#state !== 'open' || !this.#sentChannels.delete(channel)) return Promise.resolve();
-    const waiter = this.#unsubscribing.get(channel) ?? deferred();
-    this.#unsubscribing.set(channel, waiter);
-    this.#sendFrame(unsubscribeFrame(channel));
-    return waiter.promise;
+    return this.#subscriptions.unsubscribe(channel, this.hasChannelHandlers(channel));
   }
 
   /**
@@ -423,23 +429,9 @@ export class Client extends Emitter {
     // requestUid first, so that a server can answer even a frame too large to parse.
     const data = { requestUid, ...event.params, requestUid };
     const timeout = options.timeout ?? this.requestTimeout;
-    return new Promise((resolve, reject) => {
-      /** @type {PendingRequest} */
-      const pending = { route, resolve, reject, timer: null, sent: false };
-      this.#requests.set(requestUid, pending);
-      if (timeout > 0 && Number.isFinite(timeout)) {
-        pending.timer = setTimeout(() => {
-          this.#settle(requestUid, {
-            error: new CometError(
-              ErrorCode.TIMEOUT,
-              `no answer to "${route}" within ${timeout} ms`,
-              { route },
-            ),
-          });
-        }, timeout);
-      }
-      this.#sendFrame(actionFrame(route, data), { requestUid });
-    });
+    const answer = this.#requests.add(requestUid, route, timeout);
+    this.#sendFrame(actionFrame(route, data), { requestUid });
+    return answer;
   }
 
   /**
@@ -456,7 +448,7 @@ export class Client extends Emitter {
     const bytes = utf8Length(event.message);
     if (bytes > this.maxFrameBytes) {
       const what =
-        requestUid === undefined ? 'frame' : `call of "${this.#requests.get(requestUid)?.route}"`;
+        requestUid === undefined ? 'frame' : `call of "${this.#requests.route(requestUid)}"`;
       this.#refuse(
         requestUid,
         new CometError(
@@ -486,37 +478,14 @@ export class Client extends Emitter {
 
   /** Rejects the request `requestUid` with `error`, or says `error` for any other frame. */
   #refuse(requestUid, error) {
-    if (requestUid === undefined) {
-      this.emit('error', error);
-    } else {
-      error.route = this.#requests.get(requestUid)?.route;
-      this.#settle(requestUid, { error });
-    }
+    if (requestUid === undefined) this.emit('error', error);
+    else this.#requests.refuse(requestUid, error);
   }
 
   /** Writes a frame to the open transport. */
   #write(text, requestUid) {
-    if (requestUid !== undefined) {
-      const pending = this.#requests.get(requestUid);
-      if (!pending) return; // timed out while queued
-      pending.sent = true;
-    }
+    if (requestUid !== undefined && !this.#requests.markSent(requestUid)) return; // timed out
     this.transport.send(text);
-  }
-
-  #sendSubscribe(channel) {
-    this.#sentChannels.add(channel);
-    this.#sendFrame(subscribeFrame(channel));
-  }
-
-  /** Resolves or rejects a pending request, once. */
-  #settle(requestUid, { answer, error }) {
-    const pending = this.#requests.get(requestUid);
-    if (!pending) return;
-    this.#requests.delete(requestUid);
-    clearTimeout(pending.timer);
-    if (error) pending.reject(error);
-    else pending.resolve(answer);
   }
 
   /** Where to connect now: `serverUrl` resolved, with its `{workerIndex}` picked. */
@@ -539,9 +508,14 @@ export class Client extends Emitter {
   #onTransportOpen() {
     if (this.#state !== 'connecting') return;
     this.#state = 'open';
-    this.#lastReceived = Date.now();
+    this.#writeHere = this.#writerForConnection();
+    this.#heartbeat.received();
+    // Who we are comes first: a server that requires it closes a connection whose first
+    // frame is anything else. Not through beforeSend, so that no plugin logs the token.
+    const auth = this.#auth.firstFrame();
+    if (auth !== null) this.transport.send(auth);
     if (this.heartbeat) this.transport.send(helloFrame({ heartbeat: true }));
-    for (const channel of this.#channels) this.#sendSubscribe(channel);
+    this.#subscriptions.renew();
     const queued = this.#queue;
     this.#queue = [];
     for (const { text, requestUid } of queued) this.#write(text, requestUid);
@@ -558,37 +532,34 @@ export class Client extends Emitter {
       wasClean: event.wasClean ?? false,
     };
     this.#connectionEnded(wasOpen, closeEvent);
+    const refusal = this.#auth.refusal(closeEvent.code, closeEvent.reason);
+    if (refusal) this.emit('error', refusal);
     this.emit('disconnect', closeEvent);
   }
 
   /**
-   * Watches the open connection: it counts as dead once nothing arrived for `timeout` ms.
+   * A function that sends a frame on the current connection while it is open, and later
+   * does nothing (for answers that come after an async step, such as a token refresh).
    *
-   * @param {number} timeout
+   * @returns {(text: string) => boolean} says whether it sent
    */
-  #startWatchdog(timeout) {
-    this.#stopWatchdog();
-    const check = () => {
-      const silent = Date.now() - this.#lastReceived;
-      if (silent < timeout) {
-        this.#watchdog = setTimeout(check, timeout - silent);
-        return;
-      }
-      this.#watchdog = null;
-      // The socket may never say it is gone (a dead network path): drop it and say so.
-      this.transport.close();
-      this.#onTransportClose({
-        code: CloseCode.HEARTBEAT_TIMEOUT,
-        reason: `nothing from the server for ${silent} ms`,
-        wasClean: false,
-      });
+  #writerForConnection() {
+    const connection = this.#connection;
+    return (text) => {
+      if (connection !== this.#connection || this.#state !== 'open') return false;
+      this.transport.send(text);
+      return true;
     };
-    this.#watchdog = setTimeout(check, timeout);
   }
 
-  #stopWatchdog() {
-    clearTimeout(this.#watchdog);
-    this.#watchdog = null;
+  /** Nothing came for too long: the socket may never say it is gone, so drop it. */
+  #onSilent(silent) {
+    this.transport.close();
+    this.#onTransportClose({
+      code: CloseCode.HEARTBEAT_TIMEOUT,
+      reason: `nothing from the server for ${silent} ms`,
+      wasClean: false,
+    });
   }
 
   /** The server answered `hello`: keep its limits, and watch the connection if it pings. */
@@ -603,48 +574,21 @@ export class Client extends Emitter {
     };
     this.maxFrameBytes = this.serverLimits.maxFrameBytes;
     if (this.heartbeat && heartbeat > 0) {
-      this.#startWatchdog(heartbeat + (this.heartbeatGrace ?? defaultHeartbeatGrace(heartbeat)));
+      this.#heartbeat.start(heartbeat + (this.heartbeatGrace ?? defaultHeartbeatGrace(heartbeat)));
     }
   }
 
   /** Settles what depended on the connection that just ended. */
   #connectionEnded(wasOpen, closeEvent) {
-    this.#stopWatchdog();
-    for (const [requestUid, pending] of [...this.#requests]) {
-      if (!pending.sent) continue;
-      this.#settle(requestUid, {
-        error: new CometError(
-          ClientErrorCode.DISCONNECTED,
-          `the connection closed before "${pending.route}" was answered`,
-          { route: pending.route },
-        ),
-      });
-    }
-    if (!this.autoSubscribeOnReconnect) {
-      for (const channel of this.#sentChannels) {
-        this.#channels.delete(channel);
-        this.#explicit.delete(channel);
-        this.#subscribing
-          .get(channel)
-          ?.reject(
-            new CometError(
-              ClientErrorCode.DISCONNECTED,
-              `the connection closed before "${channel}" was confirmed`,
-              { channel },
-            ),
-          );
-        this.#subscribing.delete(channel);
-      }
-    }
-    this.#sentChannels.clear();
-    for (const waiter of this.#unsubscribing.values()) waiter.resolve();
-    this.#unsubscribing.clear();
+    this.#heartbeat.stop();
+    this.#requests.connectionEnded();
+    this.#subscriptions.connectionEnded(this.autoSubscribeOnReconnect);
     if (wasOpen) this.emit('close', closeEvent);
   }
 
   /** Reads one frame from the server. */
   #onTransportMessage(text) {
-    this.#lastReceived = Date.now();
+    this.#heartbeat.received();
     const frame = parseServerFrame(text);
     switch (frame.type) {
       case 'channel': {
@@ -661,18 +605,22 @@ export class Client extends Emitter {
         this.#onAnswer(frame.body);
         break;
       case 'subscribed':
-        this.#subscribing.get(frame.channel)?.resolve();
-        this.#subscribing.delete(frame.channel);
+        this.#subscriptions.onSubscribed(frame.channel);
         break;
       case 'unsubscribed':
-        this.#unsubscribing.get(frame.channel)?.resolve();
-        this.#unsubscribing.delete(frame.channel);
+        this.#subscriptions.onUnsubscribed(frame.channel);
         break;
       case 'error':
         this.#onError(frame.body);
         break;
       case 'hello':
         this.#onHello(frame.body);
+        break;
+      case 'authenticated':
+        this.#auth.onAuthenticated(frame.body);
+        break;
+      case 'refresh':
+        this.#auth.onRefresh(frame.body, this.#writeHere);
         break;
       case 'ping':
         break; // a heartbeat: that it arrived is all it says
@@ -683,19 +631,9 @@ export class Client extends Emitter {
   }
 
   #onAnswer(answer) {
-    const requestUid = answer?.requestUid;
-    const pending = this.#requests.get(requestUid);
-    if (!pending) return;
-    const { route } = pending;
-    const error = answer.error
-      ? new CometError(
-          String(answer.error.code ?? ErrorCode.INTERNAL),
-          String(answer.error.message ?? `"${route}" failed`),
-          { route, response: answer },
-        )
-      : undefined;
-    this.#settle(requestUid, { answer, error });
-    this.emit('request', { route, params: answer, error });
+    const answered = this.#requests.onAnswer(answer);
+    if (answered)
+      this.emit('request', { route: answered.route, params: answer, error: answered.error });
   }
 
   #onError(body) {
@@ -706,15 +644,7 @@ export class Client extends Emitter {
       String(body.message ?? 'the server refused a frame'),
       { channel, response: body },
     );
-    const waiter = channel === undefined ? undefined : this.#subscribing.get(channel);
-    if (waiter && SUBSCRIBE_REFUSALS.has(error.code)) {
-      this.#subscribing.delete(channel);
-      this.#channels.delete(channel);
-      this.#explicit.delete(channel);
-      this.#sentChannels.delete(channel);
-      waiter.reject(error);
-    }
-    this.emit('error', error);
+    if (!this.#subscriptions.onError(error)) this.emit('error', error);
   }
 }
 
@@ -737,6 +667,9 @@ export class Client extends Emitter {
  * @property {number | null} [heartbeatGrace] ms; default {@link defaultHeartbeatGrace}
  * @property {number} [maxFrameBytes] the frame limit until the server says its own;
  *   default {@link DEFAULT_MAX_FRAME_BYTES}
+ * @property {string} [token] sent as `auth <token>`, the first frame of every connection
+ * @property {() => string | Promise<string>} [getToken] called before each connection
+ *   opens and on each `refresh` from the server; its token is sent as `auth <token>`
  */
 
 /**
@@ -749,64 +682,9 @@ export class Client extends Emitter {
 
 /** @typedef {{ attach(client: Client): void }} Plugin */
 
-/**
- * @typedef {object} PendingRequest
- * @property {string} route
- * @property {(answer: object) => void} resolve
- * @property {(error: CometError) => void} reject
- * @property {ReturnType<typeof setTimeout> | null} timer
- * @property {boolean} sent whether the frame went out on the current connection
- */
-
-/** @typedef {{ promise: Promise<void>, resolve: () => void, reject: (error: Error) => void }} Deferred */
-
-/**
- * A promise with its settle functions. Its rejection counts as handled, so that an app
- * that ignores what `subscribe()` returns (as jii apps do) never sees an unhandled
- * rejection; an app that awaits it still gets the error.
- *
- * @returns {Deferred}
- */
-function deferred() {
-  let resolve, reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
-
 /** The channel of a `channel:<name>` event name, else null. */
 function channelOfEvent(name) {
   return name.startsWith(CHANNEL_EVENT_PREFIX) && name.length > CHANNEL_EVENT_PREFIX.length
     ? name.slice(CHANNEL_EVENT_PREFIX.length)
     : null;
-}
-
-/**
- * The length of `text` in UTF-8 bytes, as the server counts a frame, without encoding it.
- *
- * @param {string} text
- */
-function utf8Length(text) {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i += 1) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) continue;
-    if (unit < 0x800) {
-      bytes += 1;
-    } else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // a surrogate pair: 2 units, 4 bytes
-        i += 1;
-      } else {
-        bytes += 2;
-      }
-    } else {
-      bytes += 2; // 3 bytes (a lone surrogate goes out as U+FFFD, 3 bytes too)
-    }
-  }
-  return bytes;
 }

@@ -7,13 +7,14 @@
 /**
  * A failed request or subscription: an error answered by the server (`code` is one of
  * {@link ErrorCode}, or a code of the action handler's own), or a failure seen by the
- * client (`timeout`, or one of {@link ClientErrorCode}).
+ * client (`timeout`, or one of {@link ClientErrorCode}), or a connection the server
+ * refused with a close code in 4100–4199 (`closeCode`).
  */
 export class CometError extends Error {
   /**
    * @param {string} code a short snake_case word to branch on
    * @param {string} message a sentence for humans
-   * @param {{ route?: string, channel?: string, response?: object }} [details]
+   * @param {{ route?: string, channel?: string, response?: object, closeCode?: number, reason?: string }} [details]
    */
   constructor(code, message, details = {}) {
     super(message);
@@ -26,5 +27,12 @@ export class CometError extends Error {
     this.channel = details.channel;
     /** The server's whole answer, when there was one. @type {object | undefined} */
     this.response = details.response;
+    /**
+     * The close code of a connection the server refused (4100–4199), with its `reason`.
+     * @type {number | undefined}
+     */
+    this.closeCode = details.closeCode;
+    /** The close reason that came with `closeCode`. @type {string | undefined} */
+    this.reason = details.reason;
   }
 }

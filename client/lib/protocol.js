@@ -10,12 +10,30 @@
  * | server → client | `error {"code","message","channel"?}` · `subscribed <channel>` · `unsubscribed <channel>` |
  * | client → server | `hello {"heartbeat":true}`: ask for `ping` frames |
  * | server → client | `hello {"heartbeat","max_frame_bytes","max_pending_actions"}` · `ping` |
+ * | client → server | `auth <token>` (first on a connection, and again to refresh) · `subscribe <channel> {"token":…}` |
+ * | server → client | `authenticated {"user","exp","connection"}` · `refresh {"exp","in"}` |
  *
  * @module comet-client/lib/protocol
  */
 
-/** @param {string} channel */
-export const subscribeFrame = (channel) => `subscribe ${channel}`;
+/**
+ * `subscribe <channel>`, or `subscribe <channel> <options as JSON>` when there are options
+ * (e.g. `{"token":"<subscription token>"}`).
+ *
+ * @param {string} channel
+ * @param {Record<string, unknown>} [options]
+ */
+export const subscribeFrame = (channel, options) =>
+  options && Object.keys(options).length > 0
+    ? `subscribe ${channel} ${JSON.stringify(options)}`
+    : `subscribe ${channel}`;
+
+/**
+ * `auth <token>`: who the connection is, first on a connection and again to refresh.
+ *
+ * @param {string} token
+ */
+export const authFrame = (token) => `auth ${token}`;
 
 /** @param {string} channel */
 export const unsubscribeFrame = (channel) => `unsubscribe ${channel}`;
@@ -41,6 +59,17 @@ export const actionFrame = (route, params) => `action ${route} ${JSON.stringify(
 export const helloFrame = (options) => `hello ${JSON.stringify(options)}`;
 
 /**
+ * Whether `token` can go in an `auth` frame: a non-empty string without whitespace (the
+ * server trims the frame's rest; a JWT has none).
+ *
+ * @param {unknown} token
+ * @returns {token is string}
+ */
+export function isToken(token) {
+  return typeof token === 'string' && token !== '' && !/\s/.test(token);
+}
+
+/**
  * Throws a TypeError for a channel name or route the server would refuse: empty, or with
  * whitespace (a space would split the frame).
  *
@@ -60,7 +89,7 @@ export function checkName(what, name) {
  * is unknown gives `{ type: 'unknown' }` (for newer servers: ignore it).
  *
  * @typedef {{ type: 'channel', channel: string, payload: string }
- *   | { type: 'action' | 'error' | 'hello', body: Record<string, any> | null }
+ *   | { type: 'action' | 'error' | 'hello' | 'authenticated' | 'refresh', body: Record<string, any> | null }
  *   | { type: 'ping' }
  *   | { type: 'subscribed' | 'unsubscribed', channel: string }
  *   | { type: 'unknown' }} ServerFrame
@@ -84,6 +113,8 @@ export function parseServerFrame(text) {
     case 'action':
     case 'error':
     case 'hello':
+    case 'authenticated':
+    case 'refresh':
       return { type: keyword, body: parseObject(rest ?? '') };
     case 'subscribed':
     case 'unsubscribed':
@@ -122,4 +153,31 @@ function parseJson(text) {
 function parseObject(text) {
   const value = parseJson(text);
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null;
+}
+
+/**
+ * The length of `text` in UTF-8 bytes, as the server counts a frame, without encoding it.
+ *
+ * @param {string} text
+ */
+export function utf8Length(text) {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i += 1) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) {
+      bytes += 1;
+    } else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // a surrogate pair: 2 units, 4 bytes
+        i += 1;
+      } else {
+        bytes += 2;
+      }
+    } else {
+      bytes += 2; // 3 bytes (a lone surrogate goes out as U+FFFD, 3 bytes too)
+    }
+  }
+  return bytes;
 }

@@ -68,4 +68,20 @@ class Counter implements Plugin {
 const custom: Transport = new SockJsTransport({ transports: ['xhr-streaming'] });
 new Client({ transport: custom, plugins: { counter: Counter, autoReconnect: false } });
 
+const authed = new Client({
+  serverUrl: '/comet',
+  getToken: async () => (await fetch('/login', { method: 'POST' })).text(),
+});
+new Client({ token: 'eyJ.static.jwt' });
+authed.on('authenticated', ({ user, exp, connection }) => [user?.length, exp, connection]);
+authed.on('error', (error) => {
+  if (error.closeCode === CloseCode.UNAUTHORIZED || error.code === ClientErrorCode.NO_TOKEN) {
+    console.log(error.reason);
+  }
+});
+const me: string | null = authed.user ?? authed.identity?.user ?? null;
+void authed.subscribe('news:feed', { token: 'sub.jwt' });
+void authed.subscribe('news:feed#42', { token: async (channel) => `token for ${channel}` });
+console.log(me, authed.shouldReconnect(CloseCode.TOKEN_EXPIRED), ErrorCode.RATE_LIMITED);
+
 void main();

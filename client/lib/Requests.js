@@ -1,0 +1,151 @@
+/**
+ * The client's action requests waiting for their answer: each settles exactly once, with
+ * the answer or with a {@link CometError} (error answer, timeout, connection lost,
+ * cancelled).
+ *
+ * @module comet-client/lib/Requests
+ */
+
+import { ClientErrorCode, ErrorCode } from '../codes.js';
+import { CometError } from './CometError.js';
+
+/** The requests of one client waiting for their answer, by `requestUid`. */
+export class Requests {
+  /** @type {Map<string, PendingRequest>} */
+  #pending = new Map();
+
+  /**
+   * Waits for the answer to `requestUid`, for at most `timeout` ms (0 or Infinity: for
+   * ever).
+   *
+   * @param {string} requestUid
+   * @param {string} route
+   * @param {number} timeout
+   * @returns {Promise<object>}
+   */
+  add(requestUid, route, timeout) {
+    return new Promise((resolve, reject) => {
+      /** @type {PendingRequest} */
+      const pending = { route, resolve, reject, timer: null, sent: false };
+      this.#pending.set(requestUid, pending);
+      if (timeout > 0 && Number.isFinite(timeout)) {
+        pending.timer = setTimeout(() => {
+          this.settle(requestUid, {
+            error: new CometError(
+              ErrorCode.TIMEOUT,
+              `no answer to "${route}" within ${timeout} ms`,
+              { route },
+            ),
+          });
+        }, timeout);
+      }
+    });
+  }
+
+  /** @param {string} requestUid @returns {string | undefined} its route, while it waits */
+  route(requestUid) {
+    return this.#pending.get(requestUid)?.route;
+  }
+
+  /**
+   * The request's frame is going out on the open connection.
+   *
+   * @param {string} requestUid
+   * @returns {boolean} false when it settled meanwhile (timed out while queued): do not send
+   */
+  markSent(requestUid) {
+    const pending = this.#pending.get(requestUid);
+    if (!pending) return false;
+    pending.sent = true;
+    return true;
+  }
+
+  /**
+   * Resolves or rejects a pending request, once.
+   *
+   * @param {string} requestUid
+   * @param {{ answer?: object, error?: CometError }} outcome
+   */
+  settle(requestUid, { answer, error }) {
+    const pending = this.#pending.get(requestUid);
+    if (!pending) return;
+    this.#pending.delete(requestUid);
+    clearTimeout(pending.timer ?? undefined);
+    if (error) pending.reject(error);
+    else pending.resolve(/** @type {object} */ (answer));
+  }
+
+  /**
+   * Rejects a request whose frame the client refused to send (too large, queue full),
+   * naming its route in `error`.
+   *
+   * @param {string} requestUid
+   * @param {CometError} error
+   */
+  refuse(requestUid, error) {
+    error.route = this.route(requestUid);
+    this.settle(requestUid, { error });
+  }
+
+  /**
+   * `close()` dropped the request's frame from the queue before it was sent.
+   *
+   * @param {string} requestUid
+   */
+  cancel(requestUid) {
+    const route = this.route(requestUid);
+    this.settle(requestUid, {
+      error: new CometError(
+        ClientErrorCode.CANCELLED,
+        `the client closed before "${route}" was sent`,
+        { route },
+      ),
+    });
+  }
+
+  /**
+   * The server's `action` answer: settles its request.
+   *
+   * @param {Record<string, any> | null} answer
+   * @returns {{ route: string, error: CometError | undefined } | null} what was answered,
+   *   or null for an answer to no waiting request
+   */
+  onAnswer(answer) {
+    const requestUid = answer?.requestUid;
+    const pending = this.#pending.get(requestUid);
+    if (!answer || !pending) return null;
+    const { route } = pending;
+    const error = answer.error
+      ? new CometError(
+          String(answer.error.code ?? ErrorCode.INTERNAL),
+          String(answer.error.message ?? `"${route}" failed`),
+          { route, response: answer },
+        )
+      : undefined;
+    this.settle(requestUid, { answer, error });
+    return { route, error };
+  }
+
+  /** The connection ended: the requests sent on it will get no answer. */
+  connectionEnded() {
+    for (const [requestUid, pending] of [...this.#pending]) {
+      if (!pending.sent) continue;
+      this.settle(requestUid, {
+        error: new CometError(
+          ClientErrorCode.DISCONNECTED,
+          `the connection closed before "${pending.route}" was answered`,
+          { route: pending.route },
+        ),
+      });
+    }
+  }
+}
+
+/**
+ * @typedef {object} PendingRequest
+ * @property {string} route
+ * @property {(answer: object) => void} resolve
+ * @property {(error: CometError) => void} reject
+ * @property {ReturnType<typeof setTimeout> | null} timer
+ * @property {boolean} sent whether the frame went out on the current connection
+ */
