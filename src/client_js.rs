@@ -39,13 +39,17 @@ macro_rules! asset {
 const ASSETS: &[Asset] = &[
     asset!("client.js"),
     asset!("codes.js"),
+    asset!("lib/Auth.js"),
     asset!("lib/AutoReconnect.js"),
     asset!("lib/Client.js"),
     asset!("lib/CometError.js"),
     asset!("lib/Emitter.js"),
+    asset!("lib/Heartbeat.js"),
+    asset!("lib/Requests.js"),
     asset!("lib/SocketTransport.js"),
     asset!("lib/SockJsTransport.js"),
     asset!("lib/protocol.js"),
+    asset!("lib/Subscriptions.js"),
     asset!("lib/WebSocketTransport.js"),
 ];
 
