@@ -62,6 +62,9 @@ pub struct CometBuilder {
     redis: Option<RedisConfig>,
     router: Router,
     web: WebSettings,
+    /// A setting that could not be applied (e.g. an unreadable key file), reported by
+    /// [`build`](Self::build).
+    invalid: Option<String>,
 }
 
 impl Default for CometBuilder {
@@ -80,6 +83,7 @@ impl CometBuilder {
             redis: None,
             router: Router::new(),
             web: WebSettings::default(),
+            invalid: None,
         }
     }
 
@@ -98,7 +102,32 @@ impl CometBuilder {
         self.config.heartbeat_interval = settings.heartbeat_interval();
         self.config.client_timeout = settings.client_timeout();
         self.config.shutdown_timeout = settings.shutdown_timeout();
-        self.config.limits.slow_consumer = settings.slow_consumer;
+        settings.apply_limits(&mut self.config.limits);
+        let security = &mut self.config.security;
+        security.anonymous = settings.anonymous;
+        security.auth_timeout = settings.auth_timeout();
+        security.per_ip = IpLimits {
+            max_connections: settings.max_connections_per_ip,
+            connect_rate: comet_actors::auth::Rate::new(
+                settings.connect_rate_per_ip,
+                settings.connect_burst_per_ip,
+            ),
+        };
+        let tokens = match (&settings.token_hmac_secret, &settings.token_public_key) {
+            (Some(secret), _) => Some(TokenVerifier::hmac(secret.as_bytes())),
+            (None, Some(path)) => Some(TokenVerifier::public_key_file(path)),
+            (None, None) => None,
+        };
+        match tokens {
+            Some(Ok(verifier)) => security.tokens = Some(verifier),
+            Some(Err(err)) => self.invalid = Some(err.to_string()),
+            None => {}
+        }
+        for (name, namespace) in &settings.namespaces {
+            security
+                .namespaces
+                .declare(name.clone(), namespace.namespace());
+        }
         self.web.sockjs.origins = settings.origins.clone();
         self.web.trust_proxy_headers = settings.trust_proxy_headers;
         if let Some(url) = &settings.redis {
@@ -368,6 +397,9 @@ impl CometBuilder {
     pub fn build(self) -> Result<Comet, BuildError> {
         if actix::System::try_current().is_none() {
             return Err(BuildError::NoSystem);
+        }
+        if let Some(why) = self.invalid {
+            return Err(BuildError::Invalid(why));
         }
         validate(&self.config)?;
         let mut web = self.web;

@@ -27,6 +27,23 @@
 //! | `--slow-consumer close\|drop-oldest` | `COMET_SLOW_CONSUMER` | `slow_consumer` | `close` |
 //! | `--origins P,P…` | `COMET_ORIGINS` | `origins` (a list) | `*:*` (every origin) |
 //! | `--trust-proxy-headers true\|false` | `COMET_TRUST_PROXY_HEADERS` | `trust_proxy_headers` | `false` |
+//! | `--token-hmac-secret S` | `COMET_TOKEN_HMAC_SECRET` | `token_hmac_secret` | none |
+//! | `--token-public-key FILE` | `COMET_TOKEN_PUBLIC_KEY` | `token_public_key` | none |
+//! | `--anonymous true\|false` | `COMET_ANONYMOUS` | `anonymous` | `true` |
+//! | `--auth-timeout-ms MS` | `COMET_AUTH_TIMEOUT_MS` | `auth_timeout_ms` | `10000` |
+//! | `--publish-rate N` / `--publish-burst N` | `COMET_PUBLISH_RATE` / `_BURST` | `publish_rate` / `publish_burst` | `200` / `1000` |
+//! | `--action-rate N` / `--action-burst N` | `COMET_ACTION_RATE` / `_BURST` | `action_rate` / `action_burst` | `100` / `500` |
+//! | `--subscribe-rate N` / `--subscribe-burst N` | `COMET_SUBSCRIBE_RATE` / `_BURST` | `subscribe_rate` / `subscribe_burst` | `100` / `500` |
+//! | `--flood-limit N` | `COMET_FLOOD_LIMIT` | `flood_limit` | `1000` |
+//! | `--max-connections-per-ip N` | `COMET_MAX_CONNECTIONS_PER_IP` | `max_connections_per_ip` | `0` (off) |
+//! | `--connect-rate-per-ip N` / `--connect-burst-per-ip N` | `COMET_CONNECT_RATE_PER_IP` / `…_BURST_…` | `connect_rate_per_ip` / `connect_burst_per_ip` | `0` (off) / `20` |
+//! | | | `[namespaces.NAME]` tables (file only) | none: every channel open |
+//!
+//! A rate of 0 turns its limit off. A namespace table takes `subscribe` (`anyone`,
+//! `authenticated`, `token`, `none`), `publish` (`anyone`, `authenticated`,
+//! `subscribers`, `server`), `user_channels` (true/false, default true) and
+//! `max_payload_bytes`; `[namespaces.""]` is the default namespace (channels without
+//! `:`). See docs/SECURITY.md.
 //!
 //! `--demo-actions true|false` and the file key `demo_actions` are deprecated spellings
 //! of `--demo` / `demo` (they defaulted to on; `demo` defaults to off).
@@ -39,11 +56,26 @@
 //! workers = 16
 //! ```
 //!
+//! ```toml
+//! # cometd.toml: identity required, a chat namespace only the server publishes to
+//! token_hmac_secret = "change me: at least 32 bytes of secret"
+//! anonymous = false
+//!
+//! [namespaces.chat]
+//! subscribe = "authenticated"
+//! publish = "server"
+//!
+//! [namespaces.dm]
+//! publish = "subscribers"
+//! user_channels = true
+//! ```
+//!
 //! A program takes these settings by flattening [`Settings`] into its own clap command
 //! and reading them with [`Settings::from_args`] (or [`Settings::from_matches`]); a key
 //! the file does not know is refused with its line, e.g. `invalid config file
 //! cometd.toml, line 1: unknown field `rol`, expected one of …`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -55,8 +87,9 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches, ValueEnum};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::auth::{Namespace, PublishRule, SubscribeRule};
 use crate::{
-    Comet, CometBuilder, HubServer, Listeners, NodeConfig, RedisConfig, Running, Server,
+    Comet, CometBuilder, HubServer, Limits, Listeners, NodeConfig, RedisConfig, Running, Server,
     SlowConsumerPolicy,
 };
 
@@ -205,6 +238,94 @@ pub struct Settings {
         default_value_t = false
     )]
     pub trust_proxy_headers: bool,
+    /// Verify connection and subscription tokens (JWT, HS256) with this shared secret (at
+    /// least 32 bytes).
+    #[arg(long, env = "COMET_TOKEN_HMAC_SECRET", hide_env_values = true)]
+    pub token_hmac_secret: Option<String>,
+    /// Verify tokens (JWT, RS256 or ES256) with the public key in this PEM file.
+    #[arg(long, env = "COMET_TOKEN_PUBLIC_KEY")]
+    pub token_public_key: Option<PathBuf>,
+    /// Whether connections without a user may do anything; `false` needs a token key.
+    #[arg(long, env = "COMET_ANONYMOUS", action = ArgAction::Set, default_value_t = true)]
+    pub anonymous: bool,
+    /// How long a connection that must authenticate may take to send `auth`, in ms.
+    #[arg(
+        long,
+        env = "COMET_AUTH_TIMEOUT_MS",
+        default_value_t = millis(crate::Security::default().auth_timeout)
+    )]
+    pub auth_timeout_ms: u64,
+    /// Publishes per second one connection may send (0: no limit).
+    #[arg(long, env = "COMET_PUBLISH_RATE", default_value_t = Limits::default().publish_rate.per_second)]
+    pub publish_rate: u32,
+    /// Publishes one connection may send at once.
+    #[arg(long, env = "COMET_PUBLISH_BURST", default_value_t = Limits::default().publish_rate.burst)]
+    pub publish_burst: u32,
+    /// Action calls per second one connection may send (0: no limit).
+    #[arg(long, env = "COMET_ACTION_RATE", default_value_t = Limits::default().action_rate.per_second)]
+    pub action_rate: u32,
+    /// Action calls one connection may send at once.
+    #[arg(long, env = "COMET_ACTION_BURST", default_value_t = Limits::default().action_rate.burst)]
+    pub action_burst: u32,
+    /// Subscribes per second one connection may send (0: no limit).
+    #[arg(long, env = "COMET_SUBSCRIBE_RATE", default_value_t = Limits::default().subscribe_rate.per_second)]
+    pub subscribe_rate: u32,
+    /// Subscribes one connection may send at once.
+    #[arg(long, env = "COMET_SUBSCRIBE_BURST", default_value_t = Limits::default().subscribe_rate.burst)]
+    pub subscribe_burst: u32,
+    /// `rate_limited` answers in a row after which a connection is closed (4002); 0 never.
+    #[arg(long, env = "COMET_FLOOD_LIMIT", default_value_t = Limits::default().flood_limit)]
+    pub flood_limit: u32,
+    /// Most connections one ip may hold at once (0: no limit).
+    #[arg(long, env = "COMET_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: u32,
+    /// New connections per second one ip may open (0: no limit).
+    #[arg(long, env = "COMET_CONNECT_RATE_PER_IP", default_value_t = 0)]
+    pub connect_rate_per_ip: u32,
+    /// New connections one ip may open at once.
+    #[arg(long, env = "COMET_CONNECT_BURST_PER_IP", default_value_t = 20)]
+    pub connect_burst_per_ip: u32,
+    /// The namespaces' rules (`[namespaces.NAME]` tables of the config file).
+    #[arg(skip)]
+    pub namespaces: BTreeMap<String, NamespaceSettings>,
+}
+
+/// One `[namespaces.NAME]` table of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamespaceSettings {
+    /// Who may subscribe: `anyone`, `authenticated`, `token`, `none`.
+    pub subscribe: SubscribeRule,
+    /// Who may publish from a client: `anyone`, `authenticated`, `subscribers`, `server`.
+    pub publish: PublishRule,
+    /// Whether `name#u1,u2` channels admit only the users listed.
+    pub user_channels: bool,
+    /// The largest payload a client may publish, in bytes.
+    pub max_payload_bytes: Option<usize>,
+}
+
+impl Default for NamespaceSettings {
+    fn default() -> Self {
+        let declared = Namespace::new();
+        NamespaceSettings {
+            subscribe: declared.subscribe,
+            publish: declared.publish,
+            user_channels: declared.user_channels,
+            max_payload_bytes: declared.max_payload_bytes,
+        }
+    }
+}
+
+impl NamespaceSettings {
+    /// The namespace these settings declare.
+    pub fn namespace(&self) -> Namespace {
+        let mut namespace = Namespace::new()
+            .subscribe(self.subscribe)
+            .publish(self.publish)
+            .user_channels(self.user_channels);
+        namespace.max_payload_bytes = self.max_payload_bytes;
+        namespace
+    }
 }
 
 /// Why the settings could not be made.
@@ -303,6 +424,14 @@ impl Settings {
         if self.redis.as_deref() == Some("") {
             self.redis = None;
         }
+        if self.token_hmac_secret.as_deref() == Some("") {
+            self.token_hmac_secret = None;
+        }
+        if self.token_hmac_secret.is_some() && self.token_public_key.is_some() {
+            return Err(SettingsError::Invalid(
+                "give token_hmac_secret or token_public_key, not both".into(),
+            ));
+        }
         for origin in &mut self.origins {
             *origin = origin.trim().to_owned();
         }
@@ -334,6 +463,11 @@ impl Settings {
         Duration::from_millis(self.process_ttl_ms)
     }
 
+    /// How long a connection may take to authenticate.
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms)
+    }
+
     /// How long running actions may finish on shutdown.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
@@ -361,6 +495,22 @@ impl Settings {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
     {
+        if self.role == Role::Server && comet.node().config().security.is_open() {
+            let loopback = self
+                .bind
+                .parse::<std::net::SocketAddr>()
+                .map(|addr| addr.ip().is_loopback())
+                .unwrap_or(self.bind.starts_with("localhost:"));
+            if !loopback {
+                log::warn!(
+                    "SECURITY: listening on {} with no authentication and no permissions: \
+                     anyone who reaches this port may subscribe to, publish to and call \
+                     anything. Set a token key (--token-hmac-secret or --token-public-key) \
+                     and namespaces; see docs/SECURITY.md",
+                    self.bind
+                );
+            }
+        }
         match self.role {
             Role::Server => Server::new(comet)
                 .path(self.path.clone())
@@ -372,10 +522,25 @@ impl Settings {
         }
     }
 
+    /// The per-connection limits these settings give, over `limits`.
+    pub fn apply_limits(&self, limits: &mut Limits) {
+        use crate::auth::Rate;
+        limits.slow_consumer = self.slow_consumer;
+        limits.publish_rate = Rate::new(self.publish_rate, self.publish_burst);
+        limits.action_rate = Rate::new(self.action_rate, self.action_burst);
+        limits.subscribe_rate = Rate::new(self.subscribe_rate, self.subscribe_burst);
+        limits.flood_limit = self.flood_limit;
+    }
+
     /// One line for the log: what this process is.
     pub fn describe(&self) -> String {
+        let auth = match (&self.token_hmac_secret, &self.token_public_key) {
+            (Some(_), _) => "HS256 tokens",
+            (None, Some(_)) => "public-key tokens",
+            (None, None) => "no tokens",
+        };
         format!(
-            "role {}, {}, prefix `{}`, listen_actions {}",
+            "role {}, {}, prefix `{}`, listen_actions {}, {auth}, anonymous {}, namespaces {:?}",
             self.role,
             self.redis
                 .as_deref()
@@ -383,7 +548,9 @@ impl Settings {
                     "redis {url}"
                 )),
             self.prefix,
-            self.listen_actions
+            self.listen_actions,
+            self.anonymous,
+            self.namespaces.keys().collect::<Vec<_>>()
         )
     }
 }
