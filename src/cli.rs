@@ -34,7 +34,7 @@
 //! | `--publish-rate N` / `--publish-burst N` | `COMET_PUBLISH_RATE` / `_BURST` | `publish_rate` / `publish_burst` | `200` / `1000` |
 //! | `--action-rate N` / `--action-burst N` | `COMET_ACTION_RATE` / `_BURST` | `action_rate` / `action_burst` | `100` / `500` |
 //! | `--subscribe-rate N` / `--subscribe-burst N` | `COMET_SUBSCRIBE_RATE` / `_BURST` | `subscribe_rate` / `subscribe_burst` | `100` / `500` |
-//! | `--flood-limit N` | `COMET_FLOOD_LIMIT` | `flood_limit` | `1000` |
+//! | `--flood-limit N` | `COMET_FLOOD_LIMIT` | `flood_limit` | `1000` (refusals within ~10 s) |
 //! | `--max-connections-per-ip N` | `COMET_MAX_CONNECTIONS_PER_IP` | `max_connections_per_ip` | `0` (off) |
 //! | `--connect-rate-per-ip N` / `--connect-burst-per-ip N` | `COMET_CONNECT_RATE_PER_IP` / `…_BURST_…` | `connect_rate_per_ip` / `connect_burst_per_ip` | `0` (off) / `20` |
 //! | | | `[namespaces.NAME]` tables (file only) | none: every channel open |
@@ -273,7 +273,8 @@ pub struct Settings {
     /// Subscribes one connection may send at once.
     #[arg(long, env = "COMET_SUBSCRIBE_BURST", default_value_t = Limits::default().subscribe_rate.burst)]
     pub subscribe_burst: u32,
-    /// `rate_limited` answers in a row after which a connection is closed (4002); 0 never.
+    /// `rate_limited` answers within about 10 s after which a connection is closed (4002);
+    /// 0 never.
     #[arg(long, env = "COMET_FLOOD_LIMIT", default_value_t = Limits::default().flood_limit)]
     pub flood_limit: u32,
     /// Most connections one ip may hold at once (0: no limit).

@@ -162,8 +162,8 @@ pub enum CloseCode {
     HeartbeatTimeout,
     /// 4001: the client read too slowly and its outbound queue filled up.
     SlowConsumer,
-    /// 4002: the client kept sending past its rate limits (`flood_limit` frames refused
-    /// in a row); reconnect after a back-off.
+    /// 4002: the client kept sending past its rate limits (refused over `flood_limit`
+    /// times within about 10 s); reconnect after a back-off.
     RateLimited,
     /// 4003: the client's ip holds or opens too many connections (per-ip limits);
     /// reconnect later.

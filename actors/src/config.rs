@@ -57,9 +57,10 @@ pub struct Limits {
     /// Subscribes one connection may send, the same way. Default 100 per second, bursts
     /// of 500.
     pub subscribe_rate: Rate,
-    /// A connection that gets this many `rate_limited` answers in a row (nothing it sent
-    /// in between was taken) is closed with 4002: it keeps flooding. 0 never closes.
-    /// Default 1,000.
+    /// A connection refused `rate_limited` more than this many times within about 10 s (a
+    /// leaky count: it drains at a tenth of this a second) is closed with 4002: it keeps
+    /// flooding. Keep it below `outbound_queue`, so that the refusals a flooder does not
+    /// read cannot close it as a slow consumer first. 0 never closes. Default 1,000.
     pub flood_limit: u32,
 }
 

@@ -26,7 +26,7 @@ use bytestring::ByteString;
 use futures::FutureExt;
 
 use crate::actions::queue::ActionCall;
-use crate::auth::rate_limit::TokenBucket;
+use crate::auth::rate_limit::{Rate, TokenBucket};
 use crate::channels::channel_registry::{LocalRegistry, SubscriptionSettled};
 use crate::codes::{CloseCode, ErrorCode};
 use crate::connections::directory::{Close, Unregister};
@@ -67,8 +67,9 @@ struct Buckets {
     publish: TokenBucket,
     action: TokenBucket,
     subscribe: TokenBucket,
-    /// `rate_limited` answers in a row; at `flood_limit` the connection is closed.
-    refused_in_row: u32,
+    /// One token per `rate_limited` answer, `flood_limit` of them refilled over 10 s:
+    /// empty, the connection is flooding and is closed.
+    flood: TokenBucket,
 }
 
 /// One client connection.
@@ -113,7 +114,10 @@ impl Connection {
             publish: TokenBucket::new(rates.publish_rate),
             action: TokenBucket::new(rates.action_rate),
             subscribe: TokenBucket::new(rates.subscribe_rate),
-            refused_in_row: 0,
+            flood: TokenBucket::new(Rate::new(
+                (rates.flood_limit / 10).max(1),
+                rates.flood_limit,
+            )),
         };
         Connection {
             node,

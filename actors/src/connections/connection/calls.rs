@@ -29,7 +29,6 @@ impl Connection {
             self.rate_limited(frame, ctx);
             return;
         }
-        self.buckets.refused_in_row = 0;
         self.call(request, ctx);
     }
 

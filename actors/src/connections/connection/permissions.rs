@@ -16,12 +16,11 @@ use crate::codes::{CloseCode, ErrorCode};
 use crate::protocol::error_frame;
 
 impl Connection {
-    /// Answers a frame over its rate limit; a client refused `flood_limit` times in a row
-    /// is closed with 4002.
+    /// Answers a frame over its rate limit; a client refused over `flood_limit` times
+    /// within about 10 s is closed with 4002.
     pub(super) fn rate_limited(&mut self, answer: ByteString, ctx: &mut Context<Self>) {
-        self.buckets.refused_in_row += 1;
         let limit = self.node.config().limits.flood_limit;
-        if limit > 0 && self.buckets.refused_in_row >= limit {
+        if limit > 0 && !self.buckets.flood.take() {
             log::info!(
                 "connection {} ({}): closed for flooding past its rate limits",
                 self.info.id,
@@ -61,7 +60,6 @@ impl Connection {
             self.rate_limited(frame, ctx);
             return;
         }
-        self.buckets.refused_in_row = 0;
         if self.channels.contains(channel) {
             self.subscribe(channel, ctx);
             return;
@@ -153,7 +151,6 @@ impl Connection {
             self.rate_limited(frame, ctx);
             return;
         }
-        self.buckets.refused_in_row = 0;
         let node = self.node.clone();
         let security = &node.config().security;
         let namespace = security.namespaces.of(channel);
