@@ -72,6 +72,17 @@ impl Connection {
             return;
         }
         let token = self.info.query_param("token");
+        if token.is_some() {
+            // The token is the connection's secret: it does not travel on with the
+            // request's query (into action calls, the queue, logs).
+            let mut info = (*self.info).clone();
+            info.query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(
+                    form_urlencoded::parse(info.query.as_bytes()).filter(|(key, _)| key != "token"),
+                )
+                .finish();
+            self.info = Arc::new(info);
+        }
         if token.is_none() && security.authenticate.is_none() {
             if security.anonymous {
                 self.identified(Identity::anonymous(), false, ctx);
