@@ -186,3 +186,38 @@ async fn the_demo_sleep_ends_before_the_action_timeout() {
     assert_eq!(answer["slept"], 900, "{answer}");
     assert_eq!(answer["node"], cometd.node.as_str(), "{answer}");
 }
+
+#[test]
+fn listening_beyond_loopback_with_everything_open_is_said_loudly() {
+    let open = Cometd::spawn("open-to-all", &["--bind", "0.0.0.0:0"]);
+    assert!(
+        open.logged()
+            .contains("SECURITY: listening on 0.0.0.0:0 with no authentication"),
+        "log {}",
+        open.log.display()
+    );
+    let secured = Cometd::spawn(
+        "secured",
+        &[
+            "--bind",
+            "0.0.0.0:0",
+            "--token-hmac-secret",
+            "a secret of at least thirty-two bytes",
+            "--anonymous",
+            "false",
+        ],
+    );
+    assert!(
+        secured.ready_line.contains("HS256 tokens, anonymous false"),
+        "{}",
+        secured.ready_line
+    );
+    let local = Cometd::spawn("local", &[]);
+    for quiet in [&secured, &local] {
+        assert!(
+            !quiet.logged().contains("SECURITY"),
+            "log {}",
+            quiet.log.display()
+        );
+    }
+}

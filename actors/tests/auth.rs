@@ -640,3 +640,43 @@ async fn actions_know_the_caller_and_may_require_a_user() {
     assert_eq!(answer["user"], Value::from("ivy"));
     let _ = Arc::new(());
 }
+
+/// An `on_subscribe` hook written as an actor: it admits the channels it was told of.
+struct Doorman(Vec<&'static str>);
+
+impl actix::Actor for Doorman {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<SubscribeCheck> for Doorman {
+    type Result = Result<(), Refusal>;
+
+    fn handle(&mut self, check: SubscribeCheck, _: &mut actix::Context<Self>) -> Self::Result {
+        if self.0.contains(&&*check.channel) {
+            Ok(())
+        } else {
+            Err(Refusal::forbidden("not on the list"))
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_hook_may_be_an_actor() {
+    use actix::Actor;
+    let doorman = Doorman(vec!["club:vip"]).start();
+    let mut config = config(true);
+    config.security.namespaces.declare(
+        "club",
+        Namespace::new().on_subscribe(Hook::from_actor(doorman.recipient())),
+    );
+    let node = node(config, Router::new());
+    let mut client = Client::start(&node);
+    assert_eq!(
+        outcome(&mut client, "subscribe club:vip").await,
+        "subscribed club:vip"
+    );
+    assert_eq!(
+        outcome(&mut client, "subscribe club:other").await,
+        "forbidden"
+    );
+}

@@ -40,7 +40,8 @@ pub struct Cometd {
 }
 
 impl Cometd {
-    /// Starts `cometd` with `args` (plus `--bind 127.0.0.1:0`) and waits until it is ready.
+    /// Starts `cometd` with `args` (plus `--bind 127.0.0.1:0` unless they bind) and waits
+    /// until it is ready.
     pub fn spawn(name: &str, args: &[&str]) -> Cometd {
         Cometd::spawn_with_env(name, args, &[])
     }
@@ -54,9 +55,14 @@ impl Cometd {
                 .map_or(0, |d| d.as_nanos())
         ));
         let log_file = std::fs::File::create(&log).expect("cannot create the process log");
+        let bind: &[&str] = if args.contains(&"--bind") {
+            &[]
+        } else {
+            &["--bind", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_cometd"))
             .args(args)
-            .args(["--bind", "127.0.0.1:0"])
+            .args(bind)
             .env("RUST_LOG", "info,comet_actors=debug")
             .env_remove("COMET_CONFIG")
             .envs(env.iter().copied())
