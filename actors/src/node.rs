@@ -26,6 +26,7 @@ use crate::connections::info::{ConnectionId, ConnectionInfo};
 use crate::hub::bridge::{
     AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, RemoveChannelHandler,
 };
+use crate::hub::history::{HistoryPage, HistoryQuery};
 use crate::hub::process_message::{ProcessMessage, UserMessage};
 use crate::hub::{Hub, HubError, HubNames};
 use crate::protocol::check_name;
@@ -45,6 +46,9 @@ pub enum NodeError {
     /// The node's actors have stopped (the actix system is shutting down).
     #[error("the node has stopped")]
     Stopped,
+    /// The channel's namespace keeps no history.
+    #[error("channel `{0}` keeps no history: its namespace has no history_size")]
+    NoHistory(String),
 }
 
 /// A message published to a channel: text, or JSON (sent as its compact text).
@@ -167,6 +171,7 @@ impl Node {
             hub.clone(),
             directory.clone().recipient(),
             directory.clone().recipient(),
+            config.security.namespaces.clone(),
             config.listen_actions,
             config.hub_retry_interval,
         )
@@ -259,9 +264,43 @@ impl Node {
         channel: &str,
         payload: Bytes,
     ) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner
-            .hub
-            .publish(&self.inner.names.channel(channel), payload)
+        match self.inner.config.security.namespaces.of(channel).history {
+            // With history: stored and published in one step, or not at all.
+            Some(policy) => {
+                let keys = self.inner.names.history(channel);
+                let published = self.inner.hub.publish_positioned(&keys, payload, policy);
+                async move { published.await.map(|_| ()) }.boxed()
+            }
+            None => self
+                .inner
+                .hub
+                .publish(&self.inner.names.channel(channel), payload),
+        }
+    }
+
+    /// Reads the history of `channel` (a channel of a namespace with `history_size`):
+    /// the publications after offset `since`, oldest first, or without `since` the
+    /// newest; at most `limit` (and at most the namespace's `history_size`). The page
+    /// says the channel's position (its last offset and its epoch): compare the epoch with
+    /// one you stored to know whether the history was lost meanwhile.
+    pub async fn history(
+        &self,
+        channel: &str,
+        since: Option<u64>,
+        limit: usize,
+    ) -> Result<HistoryPage, NodeError> {
+        if let Err(why) = check_name(channel, self.inner.config.limits.max_name_bytes) {
+            return Err(NodeError::BadChannel(channel.to_owned(), why));
+        }
+        let Some(policy) = self.inner.config.security.namespaces.of(channel).history else {
+            return Err(NodeError::NoHistory(channel.to_owned()));
+        };
+        let query = HistoryQuery {
+            since,
+            limit: limit.min(policy.size),
+        };
+        let keys = self.inner.names.history(channel);
+        Ok(self.inner.hub.history(&keys, query, policy.ttl).await?)
     }
 
     /// Writes a frame to a connection on whichever process holds it (jii's
@@ -484,7 +523,10 @@ impl Node {
             if let Some(registry) = local.get(&self.inner.id) {
                 return registry.clone();
             }
-            let registry = LocalRegistry::start(self.inner.bridge.clone());
+            let registry = LocalRegistry::start(
+                self.inner.bridge.clone(),
+                self.inner.config.limits.outbound_queue_bytes,
+            );
             self.registries()
                 .insert(thread::current().id(), registry.addr().clone());
             local.insert(self.inner.id.clone(), registry.clone());

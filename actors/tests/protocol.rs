@@ -42,7 +42,8 @@ fn subscribe_takes_options_and_auth_takes_a_token() {
         Ok(ClientFrame::SubscribeWith {
             channel: "news:feed",
             options: SubscribeOptions {
-                token: Some("t.k.n".into())
+                token: Some("t.k.n".into()),
+                ..SubscribeOptions::default()
             }
         })
     );

@@ -6,17 +6,16 @@
 
 pub mod hooks;
 pub mod identity;
-pub mod namespaces;
 pub mod rate_limit;
 pub mod security;
 pub mod token;
 
+pub use crate::channels::namespaces::{Namespace, Namespaces, PublishRule, SubscribeRule};
 pub use hooks::{
     AuthError, Authenticate, Hook, HookMessage, PublishCheck, PublishVerdict, Refusal,
     SubscribeCheck,
 };
 pub use identity::Identity;
-pub use namespaces::{Namespace, Namespaces, PublishRule, SubscribeRule};
 pub use rate_limit::{IpLimiter, IpLimits, IpRefusal, Rate, TokenBucket};
 pub use security::Security;
 pub use token::{Claims, TokenError, TokenSigner, TokenVerifier};

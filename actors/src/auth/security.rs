@@ -9,10 +9,10 @@ use futures::future::{self, BoxFuture, FutureExt};
 
 use crate::auth::hooks::{AuthError, Authenticate, Hook};
 use crate::auth::identity::Identity;
-use crate::auth::namespaces::Namespaces;
 use crate::auth::rate_limit::IpLimits;
 use crate::auth::token::TokenVerifier;
 use crate::auth::unix_now;
+use crate::channels::namespaces::Namespaces;
 use crate::connections::info::ConnectionInfo;
 
 /// Who may connect and do what.
@@ -124,6 +124,6 @@ impl Security {
         if self.hook_timeout.is_zero() {
             return Err("hook_timeout must be above zero".into());
         }
-        Ok(())
+        self.namespaces.validate()
     }
 }

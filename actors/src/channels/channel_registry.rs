@@ -28,7 +28,9 @@ use bytestring::ByteString;
 use crate::codes::ErrorCode;
 use crate::connections::info::ConnectionId;
 use crate::connections::outlet::Outlet;
-use crate::hub::bridge::{Activate, ChannelReady, Deactivate, Dispatch, HubBridge, RegistryLink};
+use crate::hub::bridge::{
+    Activate, ChannelReady, Deactivate, Dispatch, Gap, HubBridge, RegistryLink,
+};
 use crate::protocol::{error_frame, subscribed_frame};
 use crate::transport::TransportError;
 
@@ -38,6 +40,34 @@ use crate::transport::TransportError;
 #[rtype(result = "()")]
 pub struct SubscriptionSettled(pub Arc<str>);
 
+/// To a connection that joined with [`Join::Recover`]: the channel's hub subscription is
+/// in effect (or the hub failed), and live messages are held for it from now on: read
+/// history, write what it missed, then [`LocalRegistry::finish_recovery`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReadyToRecover(pub Arc<str>);
+
+/// How a member gets a channel's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// `channel <name> <payload>`, as jii's clients expect.
+    Plain,
+    /// `pub <name> <offset> <payload>` (and `gap` frames), for a subscription that asked
+    /// for positions (a channel with history).
+    Positioned,
+}
+
+/// How a connection joins a channel.
+#[derive(Clone)]
+pub enum Join {
+    /// A member as soon as the hub subscription is in effect, told `subscribed <channel>`.
+    Now(Delivery),
+    /// Told [`ReadyToRecover`] instead when the hub subscription is in effect; the live
+    /// messages are held for it until it has written the past (recovery, the latest
+    /// value) and called [`LocalRegistry::finish_recovery`].
+    Recover(Delivery, Recipient<ReadyToRecover>),
+}
+
 /// A connection that joined a channel and waits for the hub's answer: it joins the
 /// members (and gets the channel's messages) once the answer comes, so that nothing of
 /// the channel reaches it before `subscribed`.
@@ -45,53 +75,115 @@ struct Waiting {
     id: ConnectionId,
     outlet: Outlet,
     settled: Recipient<SubscriptionSettled>,
+    join: Join,
 }
 
-/// The local subscribers of one channel. A `Vec` so that fan-out is a straight walk;
-/// `index` finds a member's slot for O(1) removal (`swap_remove`).
-///
-/// Whether the channel's hub subscription is in effect is the bridge's to know (one
-/// place): every join asks it ([`Activate`]) and hears [`ChannelReady`], at once when the
-/// subscription is in effect already.
+/// What a recovering connection is held, in order.
+enum Held {
+    /// A message with its offset, as it would have been written.
+    Message(u64, ByteString),
+    /// A `gap` frame, for the position it jumped to.
+    Gap(u64, ByteString),
+}
+
+/// A connection reading the past of a channel: live messages wait here, bounded in
+/// bytes; beyond the bound it is closed as a slow consumer when it finishes.
+struct Recovering {
+    id: ConnectionId,
+    outlet: Outlet,
+    delivery: Delivery,
+    settled: Recipient<SubscriptionSettled>,
+    held: Vec<Held>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+/// Members of one kind of delivery. A `Vec` so that fan-out is a straight walk; `index`
+/// finds a member's slot for O(1) removal (`swap_remove`).
 #[derive(Default)]
-struct Subscribers {
+struct Group {
     members: Vec<Outlet>,
     /// The connection of each member, slot for slot.
     ids: Vec<ConnectionId>,
     index: HashMap<usize, usize>,
-    /// Joined, waiting for the bridge's answer.
-    waiting: Vec<Waiting>,
-    /// Members told that the hub failed (they get this server's messages meanwhile),
-    /// still to be told `subscribed` when it is back.
-    unconfirmed: Vec<usize>,
 }
 
-impl Subscribers {
+impl Group {
     fn insert(&mut self, id: ConnectionId, outlet: Outlet) {
         self.index.insert(outlet.key(), self.members.len());
         self.members.push(outlet);
         self.ids.push(id);
     }
 
-    fn remove(&mut self, key: usize) {
-        self.waiting.retain(|waiting| waiting.outlet.key() != key);
-        self.unconfirmed.retain(|unconfirmed| *unconfirmed != key);
+    fn remove(&mut self, key: usize) -> bool {
         let Some(slot) = self.index.remove(&key) else {
-            return;
+            return false;
         };
         self.members.swap_remove(slot);
         self.ids.swap_remove(slot);
         if let Some(moved) = self.members.get(slot) {
             self.index.insert(moved.key(), slot);
         }
+        true
+    }
+
+    fn get(&self, key: usize) -> Option<(&Outlet, &ConnectionId)> {
+        let slot = *self.index.get(&key)?;
+        Some((&self.members[slot], &self.ids[slot]))
+    }
+}
+
+/// The local subscribers of one channel.
+///
+/// Whether the channel's hub subscription is in effect is the bridge's to know (one
+/// place): every join asks it ([`Activate`]) and hears [`ChannelReady`], at once when the
+/// subscription is in effect already.
+#[derive(Default)]
+struct Subscribers {
+    plain: Group,
+    positioned: Group,
+    /// Joined, waiting for the bridge's answer.
+    waiting: Vec<Waiting>,
+    /// Reading the channel's past, their live messages held.
+    recovering: Vec<Recovering>,
+    /// Members told that the hub failed (they get this server's messages meanwhile),
+    /// still to be told `subscribed` when it is back.
+    unconfirmed: Vec<usize>,
+}
+
+impl Subscribers {
+    fn insert(&mut self, id: ConnectionId, outlet: Outlet, delivery: Delivery) {
+        match delivery {
+            Delivery::Plain => self.plain.insert(id, outlet),
+            Delivery::Positioned => self.positioned.insert(id, outlet),
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        self.waiting.retain(|waiting| waiting.outlet.key() != key);
+        self.recovering
+            .retain(|recovering| recovering.outlet.key() != key);
+        self.unconfirmed.retain(|unconfirmed| *unconfirmed != key);
+        if !self.plain.remove(key) {
+            self.positioned.remove(key);
+        }
+    }
+
+    fn member(&self, key: usize) -> Option<(&Outlet, &ConnectionId)> {
+        self.plain.get(key).or_else(|| self.positioned.get(key))
     }
 
     fn has(&self, key: usize) -> bool {
-        self.index.contains_key(&key) || self.waiting.iter().any(|w| w.outlet.key() == key)
+        self.member(key).is_some()
+            || self.waiting.iter().any(|w| w.outlet.key() == key)
+            || self.recovering.iter().any(|r| r.outlet.key() == key)
     }
 
     fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.waiting.is_empty()
+        self.plain.members.is_empty()
+            && self.positioned.members.is_empty()
+            && self.waiting.is_empty()
+            && self.recovering.is_empty()
     }
 }
 
@@ -103,6 +195,8 @@ struct Channels {
     /// The registry actor, as the bridge knows it.
     registry: Option<RegistryLink>,
     channels: HashMap<Arc<str>, Subscribers>,
+    /// The most bytes of live messages held for one recovering connection.
+    max_held_bytes: usize,
 }
 
 impl Channels {
@@ -114,6 +208,7 @@ impl Channels {
         id: &ConnectionId,
         outlet: &Outlet,
         settled: &Recipient<SubscriptionSettled>,
+        join: Join,
     ) {
         let subscribers = self.channels.entry(channel.clone()).or_default();
         if subscribers.has(outlet.key()) {
@@ -123,6 +218,7 @@ impl Channels {
             id: id.clone(),
             outlet: outlet.clone(),
             settled: settled.clone(),
+            join,
         });
         if let Some(registry) = &self.registry {
             self.bridge.do_send(Activate {
@@ -149,6 +245,48 @@ impl Channels {
             }
         }
     }
+
+    /// A recovering connection wrote the past up to `after`: the messages held for it
+    /// that come later go out now, in order, and it becomes a member.
+    fn finish_recovery(&mut self, channel: &str, outlet: &Outlet, after: u64) {
+        let Some(subscribers) = self.channels.get_mut(channel) else {
+            return;
+        };
+        let Some(slot) = subscribers
+            .recovering
+            .iter()
+            .position(|r| r.outlet.key() == outlet.key())
+        else {
+            return;
+        };
+        let recovering = subscribers.recovering.swap_remove(slot);
+        if recovering.overflowed {
+            log::warn!(
+                "connection {}: more arrived on `{channel}` while it recovered than it may \
+                 be held; closing it as a slow consumer",
+                recovering.id
+            );
+            recovering
+                .outlet
+                .close(crate::codes::CloseCode::SlowConsumer);
+            return;
+        }
+        for held in recovering.held {
+            match held {
+                Held::Message(offset, frame) if offset > after => {
+                    deliver(&recovering.outlet, &recovering.id, frame)
+                }
+                Held::Gap(offset, frame) if offset >= after => {
+                    deliver(&recovering.outlet, &recovering.id, frame)
+                }
+                _ => {}
+            }
+        }
+        recovering
+            .settled
+            .do_send(SubscriptionSettled(Arc::from(channel)));
+        subscribers.insert(recovering.id, recovering.outlet, recovering.delivery);
+    }
 }
 
 /// The subscriptions of the connections on one thread.
@@ -170,12 +308,14 @@ pub struct LocalRegistry {
 }
 
 impl LocalRegistry {
-    /// Starts a registry on the current thread, reporting channel activity to `bridge`.
-    pub fn start(bridge: Addr<HubBridge>) -> LocalRegistry {
+    /// Starts a registry on the current thread, reporting channel activity to `bridge`;
+    /// a recovering connection is held at most `max_held_bytes` of live messages.
+    pub fn start(bridge: Addr<HubBridge>, max_held_bytes: usize) -> LocalRegistry {
         let channels = Rc::new(RefCell::new(Channels {
             bridge,
             registry: None,
             channels: HashMap::new(),
+            max_held_bytes,
         }));
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let addr = ChannelRegistry {
@@ -185,6 +325,7 @@ impl LocalRegistry {
         channels.borrow_mut().registry = Some(RegistryLink {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             dispatch: addr.clone().recipient(),
+            gap: addr.clone().recipient(),
             ready: addr.clone().recipient(),
         });
         LocalRegistry { channels, addr }
@@ -198,17 +339,27 @@ impl LocalRegistry {
     /// Subscribes connection `id`, writing to `outlet`, to `channel`: once the bridge
     /// says the hub subscription is in effect (a round trip, when it is already), it gets
     /// `subscribed <channel>` and then the channel's messages, and `settled` hears
-    /// [`SubscriptionSettled`].
+    /// [`SubscriptionSettled`]. With [`Join::Recover`], see there.
     pub fn join(
         &self,
         channel: Arc<str>,
         id: &ConnectionId,
         outlet: &Outlet,
         settled: &Recipient<SubscriptionSettled>,
+        join: Join,
     ) {
         self.channels
             .borrow_mut()
-            .join(channel, id, outlet, settled);
+            .join(channel, id, outlet, settled, join);
+    }
+
+    /// Ends the recovery of `outlet` on `channel` (see [`Join::Recover`]): the caller has
+    /// written everything up to offset `after`; what was held for it beyond that goes out
+    /// now, and the live messages follow.
+    pub fn finish_recovery(&self, channel: &str, outlet: &Outlet, after: u64) {
+        self.channels
+            .borrow_mut()
+            .finish_recovery(channel, outlet, after);
     }
 
     /// Unsubscribes `outlet` from `channel`; no frame of it reaches the outlet after
@@ -234,49 +385,56 @@ impl Handler<ChannelReady> for ChannelRegistry {
         let Some(subscribers) = registry.channels.get_mut(&ready.channel) else {
             return;
         };
-        match &ready.result {
+        let frame = match &ready.result {
             Ok(()) => {
                 let frame = subscribed_frame(&ready.channel);
                 for key in std::mem::take(&mut subscribers.unconfirmed) {
-                    if let Some(slot) = subscribers.index.get(&key) {
-                        deliver(
-                            &subscribers.members[*slot],
-                            &subscribers.ids[*slot],
-                            frame.clone(),
-                        );
+                    if let Some((outlet, id)) = subscribers.member(key) {
+                        deliver(outlet, id, frame.clone());
                     }
                 }
-                for waiting in std::mem::take(&mut subscribers.waiting) {
-                    deliver(&waiting.outlet, &waiting.id, frame.clone());
-                    waiting
-                        .settled
-                        .do_send(SubscriptionSettled(ready.channel.clone()));
-                    subscribers.insert(waiting.id, waiting.outlet);
-                }
+                frame
             }
             // The subscription stays recorded and this server's messages flow: the bridge
             // asks again, and the hub resubscribes when it is back; `subscribed` comes
             // then. Those already told are not told again.
-            Err(err) => {
-                let frame = error_frame(
-                    &ErrorCode::Unavailable,
-                    &format!(
-                        "subscription recorded, but the hub failed: {err}; messages from \
-                         this server only until it is back"
-                    ),
-                    Some(&ready.channel),
-                );
-                for waiting in std::mem::take(&mut subscribers.waiting) {
-                    deliver(&waiting.outlet, &waiting.id, frame.clone());
-                    // Failed with local delivery going on: the connection's own publishes
-                    // need not wait for it any more.
-                    waiting
-                        .settled
-                        .do_send(SubscriptionSettled(ready.channel.clone()));
-                    subscribers.unconfirmed.push(waiting.outlet.key());
-                    subscribers.insert(waiting.id, waiting.outlet);
+            Err(err) => error_frame(
+                &ErrorCode::Unavailable,
+                &format!(
+                    "subscription recorded, but the hub failed: {err}; messages from \
+                     this server only until it is back"
+                ),
+                Some(&ready.channel),
+            ),
+        };
+        for waiting in std::mem::take(&mut subscribers.waiting) {
+            let delivery = match waiting.join {
+                Join::Recover(delivery, recover) => {
+                    // Its own `subscribed` comes after the past it reads now.
+                    recover.do_send(ReadyToRecover(ready.channel.clone()));
+                    subscribers.recovering.push(Recovering {
+                        id: waiting.id,
+                        outlet: waiting.outlet,
+                        delivery,
+                        settled: waiting.settled,
+                        held: Vec::new(),
+                        bytes: 0,
+                        overflowed: false,
+                    });
+                    continue;
                 }
+                Join::Now(delivery) => delivery,
+            };
+            deliver(&waiting.outlet, &waiting.id, frame.clone());
+            // In effect, or failed with local delivery going on: the connection's own
+            // publishes need not wait for it any more.
+            waiting
+                .settled
+                .do_send(SubscriptionSettled(ready.channel.clone()));
+            if ready.result.is_err() {
+                subscribers.unconfirmed.push(waiting.outlet.key());
             }
+            subscribers.insert(waiting.id, waiting.outlet, delivery);
         }
     }
 }
@@ -285,12 +443,56 @@ impl Handler<Dispatch> for ChannelRegistry {
     type Result = ();
 
     fn handle(&mut self, dispatch: Dispatch, _: &mut Context<Self>) {
-        let registry = self.channels.borrow();
-        let Some(subscribers) = registry.channels.get(&dispatch.channel) else {
+        let mut registry = self.channels.borrow_mut();
+        let max_held = registry.max_held_bytes;
+        let Some(subscribers) = registry.channels.get_mut(&dispatch.channel) else {
             return;
         };
-        for (outlet, id) in subscribers.members.iter().zip(&subscribers.ids) {
+        let group = &subscribers.plain;
+        for (outlet, id) in group.members.iter().zip(&group.ids) {
             deliver(outlet, id, dispatch.frame.clone());
+        }
+        let positioned = dispatch.positioned.as_ref();
+        let frame = positioned.map_or(&dispatch.frame, |(_, frame)| frame);
+        let group = &subscribers.positioned;
+        for (outlet, id) in group.members.iter().zip(&group.ids) {
+            deliver(outlet, id, frame.clone());
+        }
+        let offset = positioned.map_or(0, |(offset, _)| *offset);
+        for recovering in &mut subscribers.recovering {
+            let frame = match recovering.delivery {
+                Delivery::Plain => dispatch.frame.clone(),
+                Delivery::Positioned => frame.clone(),
+            };
+            recovering.bytes += frame.len();
+            if recovering.bytes > max_held {
+                recovering.overflowed = true;
+                recovering.held.clear();
+            } else if !recovering.overflowed {
+                recovering.held.push(Held::Message(offset, frame));
+            }
+        }
+    }
+}
+
+impl Handler<Gap> for ChannelRegistry {
+    type Result = ();
+
+    fn handle(&mut self, gap: Gap, _: &mut Context<Self>) {
+        let mut registry = self.channels.borrow_mut();
+        let Some(subscribers) = registry.channels.get_mut(&gap.channel) else {
+            return;
+        };
+        let group = &subscribers.positioned;
+        for (outlet, id) in group.members.iter().zip(&group.ids) {
+            deliver(outlet, id, gap.frame.clone());
+        }
+        for recovering in &mut subscribers.recovering {
+            if recovering.delivery == Delivery::Positioned && !recovering.overflowed {
+                recovering
+                    .held
+                    .push(Held::Gap(gap.offset, gap.frame.clone()));
+            }
         }
     }
 }
@@ -310,7 +512,16 @@ impl Handler<ListSubscribers> for ChannelRegistry {
             .get(&list.0)
             .map(|subscribers| {
                 let waiting = subscribers.waiting.iter().map(|w| w.id.clone());
-                subscribers.ids.iter().cloned().chain(waiting).collect()
+                let recovering = subscribers.recovering.iter().map(|r| r.id.clone());
+                subscribers
+                    .plain
+                    .ids
+                    .iter()
+                    .chain(&subscribers.positioned.ids)
+                    .cloned()
+                    .chain(waiting)
+                    .chain(recovering)
+                    .collect()
             })
             .unwrap_or_default()
     }

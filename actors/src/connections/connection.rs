@@ -14,6 +14,7 @@
 //! `connection/calls.rs` (action calls and their bounds).
 
 mod calls;
+mod history;
 mod identity;
 mod permissions;
 
@@ -37,7 +38,7 @@ use crate::hub::HubError;
 use crate::node::Node;
 use crate::protocol::{
     error_frame, hello_frame, parse_client_frame, subscribed_frame, unsubscribed_frame,
-    ClientFrame, FrameError, HelloAnswer, ParseLimits, RequestUid, PING_FRAME,
+    ClientFrame, FrameError, HelloAnswer, ParseLimits, RequestUid, SubscribeOptions, PING_FRAME,
 };
 use crate::transport::TransportError;
 
@@ -99,6 +100,8 @@ pub struct Connection {
     pings: bool,
     /// Where the connection stands with its identity, and its timers.
     standing: Standing,
+    /// Subscriptions reading the past (recovery, the latest value), by channel.
+    recoveries: HashMap<Arc<str>, history::Recovery>,
     buckets: Buckets,
     /// The ip counted by the node's per-ip limits, released when the connection ends.
     counted_ip: Option<String>,
@@ -134,6 +137,7 @@ impl Connection {
             closed: false,
             pings: false,
             standing: Standing::default(),
+            recoveries: HashMap::new(),
             buckets,
             counted_ip: None,
         }
@@ -170,9 +174,20 @@ impl Connection {
         ctx.stop();
     }
 
-    /// Subscribes without asking the namespace's rules: the client's request passed them
-    /// already, or the server asks (server API, the token's `channels`).
+    /// Subscribes without asking the namespace's rules: the server asks (server API, the
+    /// token's `channels`). Plain delivery, or the latest value first where the namespace
+    /// sends it.
     fn subscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
+        self.subscribe_with(channel, &SubscribeOptions::default(), ctx);
+    }
+
+    /// Subscribes with the client's options (positions, recovery), its rules passed.
+    fn subscribe_with(
+        &mut self,
+        channel: &str,
+        options: &SubscribeOptions,
+        ctx: &mut Context<Self>,
+    ) {
         if self.channels.contains(channel) {
             self.write(subscribed_frame(channel), ctx);
             return;
@@ -186,12 +201,32 @@ impl Connection {
             );
             return;
         }
+        let join = match self.join_for(channel, options, ctx) {
+            Ok(join) => join,
+            Err(message) => {
+                self.write(
+                    error_frame(&ErrorCode::NotFound, &message, Some(channel)),
+                    ctx,
+                );
+                return;
+            }
+        };
         let channel: Arc<str> = Arc::from(channel);
         self.channels.insert(channel.clone());
         if let Some(registry) = &self.registry {
             let settled = ctx.address().recipient();
-            registry.join(channel.clone(), &self.info.id, &self.outlet, &settled);
+            registry.join(channel.clone(), &self.info.id, &self.outlet, &settled, join);
             self.unsettled.insert(channel);
+        }
+    }
+
+    /// Leaves a channel without answering (a subscription that could not be made).
+    fn unsubscribe_quietly(&mut self, channel: &str) {
+        self.recoveries.remove(channel);
+        if self.channels.remove(channel) {
+            if let Some(registry) = &self.registry {
+                registry.leave(channel, &self.outlet);
+            }
         }
     }
 
@@ -206,12 +241,8 @@ impl Connection {
 
     fn unsubscribe(&mut self, channel: &str, ctx: &mut Context<Self>) {
         self.settle(channel, ctx);
-        if self.channels.remove(channel) {
-            if let Some(registry) = &self.registry {
-                // A plain call: no frame of `channel` can follow `unsubscribed`.
-                registry.leave(channel, &self.outlet);
-            }
-        }
+        // A plain call: no frame of `channel` can follow `unsubscribed`.
+        self.unsubscribe_quietly(channel);
         self.write(unsubscribed_frame(channel), ctx);
     }
 
@@ -340,11 +371,12 @@ impl Handler<Inbound> for Connection {
                 self.client_publish(channel, payload, ctx);
             }
             Ok(ClientFrame::Subscribe(channel)) => {
-                self.client_subscribe(channel, None, ctx);
+                self.client_subscribe(channel, SubscribeOptions::default(), ctx);
             }
             Ok(ClientFrame::SubscribeWith { channel, options }) => {
-                self.client_subscribe(channel, options.token, ctx);
+                self.client_subscribe(channel, options, ctx);
             }
+            Ok(ClientFrame::History(request)) => self.client_history(request, ctx),
             Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
             Ok(ClientFrame::Action(request)) => self.client_call(request, ctx),
             Ok(ClientFrame::Hello(hello)) => self.hello(hello.heartbeat, ctx),

@@ -17,9 +17,13 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use futures::channel::oneshot;
 
+use bytes::Bytes;
+
+use crate::channels::namespaces::Namespaces;
+use crate::hub::history::{decode_positioned, HistoryPage, HistoryQuery, Position};
 use crate::hub::process_message::{ProcessMessage, UserMessage};
 use crate::hub::{Hub, HubChannel, HubError, HubMessage, HubNames};
-use crate::protocol::channel_frame;
+use crate::protocol::{channel_frame, gap_frame, pub_frame};
 
 /// A message on a channel, for server-side listeners (see
 /// [`Node::on_channel`](crate::Node::on_channel)).
@@ -53,6 +57,23 @@ pub struct Dispatch {
     pub channel: Arc<str>,
     /// The whole `channel <name> <payload>` frame.
     pub frame: ByteString,
+    /// For a channel with history: the message's offset and its `pub <name> <offset>
+    /// <payload>` frame, for the subscribers that asked for positions.
+    pub positioned: Option<(u64, ByteString)>,
+}
+
+/// To a registry: publications of a channel with history were lost (history could not
+/// fill the gap): its subscribers with positions get `frame`, a `gap <channel> {…}` that
+/// says the new position.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Gap {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// The `gap` frame.
+    pub frame: ByteString,
+    /// The offset the position jumped to: messages up to it are not coming.
+    pub offset: u64,
 }
 
 /// To a registry: the hub subscription of `channel` is in effect (or failed).
@@ -72,6 +93,8 @@ pub struct RegistryLink {
     pub id: u64,
     /// Where its channel messages go.
     pub dispatch: Recipient<Dispatch>,
+    /// Where it hears of lost publications.
+    pub gap: Recipient<Gap>,
     /// Where it hears that a subscription is in effect.
     pub ready: Recipient<ChannelReady>,
 }
@@ -86,6 +109,10 @@ struct ChannelRoute {
     retrying: bool,
     /// Listeners added before it was, waiting to hear that it is.
     waiting: Vec<oneshot::Sender<Result<(), HubError>>>,
+    /// For a channel with history: the position of the last message delivered.
+    position: Option<Position>,
+    /// Messages held while a gap before them is read from history, in order.
+    filling: Option<Vec<(Position, Bytes)>>,
 }
 
 impl ChannelRoute {
@@ -107,6 +134,8 @@ pub struct HubBridge {
     retry: Duration,
     supervisor: Option<Recipient<QueueUpdated>>,
     routes: HashMap<Arc<str>, ChannelRoute>,
+    /// Which channels keep history (and so come on their positioned hub channel).
+    namespaces: Namespaces,
 }
 
 impl HubBridge {
@@ -119,6 +148,7 @@ impl HubBridge {
         hub: Arc<dyn Hub>,
         connections: Recipient<ProcessMessage>,
         users: Recipient<UserMessage>,
+        namespaces: Namespaces,
         listen_actions: bool,
         retry: Duration,
     ) -> HubBridge {
@@ -132,6 +162,16 @@ impl HubBridge {
             retry,
             supervisor: None,
             routes: HashMap::new(),
+            namespaces,
+        }
+    }
+
+    /// The hub channel a client channel comes on: its positioned one when its namespace
+    /// keeps history.
+    fn hub_channel(&self, channel: &str) -> String {
+        match self.namespaces.of(channel).history {
+            Some(_) => self.names.history(channel).channel,
+            None => self.names.channel(channel),
         }
     }
 
@@ -149,12 +189,14 @@ impl HubBridge {
                 ready: false,
                 retrying: false,
                 waiting: Vec::new(),
+                position: None,
+                filling: None,
             })
     }
 
     /// Asks the hub to subscribe `channel`; the answer goes to [`Self::subscribed`].
     fn subscribe(&mut self, channel: Arc<str>, ctx: &mut Context<Self>) {
-        let subscribed = self.hub.subscribe(&self.names.channel(&channel));
+        let subscribed = self.hub.subscribe(&self.hub_channel(&channel));
         ctx.spawn(
             subscribed
                 .into_actor(self)
@@ -217,7 +259,7 @@ impl HubBridge {
         {
             self.routes.remove(channel);
             log::debug!("hub: unsubscribing from channel `{channel}`");
-            let unsubscribed = self.hub.unsubscribe(&self.names.channel(channel));
+            let unsubscribed = self.hub.unsubscribe(&self.hub_channel(channel));
             let name = channel.clone();
             ctx.spawn(unsubscribed.into_actor(self).map(move |result, _, _| {
                 if let Err(err) = result {
@@ -227,7 +269,7 @@ impl HubBridge {
         }
     }
 
-    fn deliver_channel(&self, name: &str, payload: bytes::Bytes) {
+    fn deliver_channel(&self, name: &str, payload: Bytes, position: Option<u64>) {
         let Some((channel, route)) = self.routes.get_key_value(name) else {
             return;
         };
@@ -237,10 +279,12 @@ impl HubBridge {
         };
         if !route.registries.is_empty() {
             let frame = channel_frame(channel, &payload);
+            let positioned = position.map(|offset| (offset, pub_frame(channel, offset, &payload)));
             for registry in &route.registries {
                 registry.dispatch.do_send(Dispatch {
                     channel: channel.clone(),
                     frame: frame.clone(),
+                    positioned: positioned.clone(),
                 });
             }
         }
@@ -248,6 +292,151 @@ impl HubBridge {
             listener.do_send(ChannelMessage {
                 channel: channel.clone(),
                 payload: payload.clone(),
+            });
+        }
+    }
+}
+
+impl HubBridge {
+    /// A message of a channel with history: delivered in offset order, once. A gap (the
+    /// hub dropped something, e.g. around a Redis reconnect) is filled from history
+    /// first, with later messages held meanwhile; what history cannot fill is announced
+    /// (`gap`), never skipped silently.
+    fn deliver_positioned(
+        &mut self,
+        name: &str,
+        position: Position,
+        payload: Bytes,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(route) = self.routes.get_mut(name) else {
+            return;
+        };
+        if let Some(held) = &mut route.filling {
+            held.push((position, payload));
+            return;
+        }
+        match &route.position {
+            Some(last) if last.epoch == position.epoch && position.offset <= last.offset => {
+                // Already delivered (it came back twice, or a fill read it first).
+            }
+            Some(last) if last.epoch == position.epoch && position.offset > last.offset + 1 => {
+                let since = last.offset;
+                let missing = position.offset - since - 1;
+                let limit = self
+                    .namespaces
+                    .of(name)
+                    .history
+                    .map_or(0, |history| history.size)
+                    .min(usize::try_from(missing).unwrap_or(usize::MAX));
+                route.filling = Some(vec![(position, payload)]);
+                log::debug!(
+                    "hub: {missing} messages of `{name}` missing after {since}; reading history"
+                );
+                let ttl = self
+                    .namespaces
+                    .of(name)
+                    .history
+                    .map_or(Duration::from_secs(1), |history| history.ttl);
+                let read = self.hub.history(
+                    &self.names.history(name),
+                    HistoryQuery {
+                        since: Some(since),
+                        limit,
+                    },
+                    ttl,
+                );
+                let name: Arc<str> = Arc::from(name);
+                ctx.spawn(read.into_actor(self).map(move |page, bridge, ctx| {
+                    bridge.filled(&name, page, ctx);
+                }));
+            }
+            Some(last) if last.epoch != position.epoch => {
+                // The history was lost (a new epoch): say so, then go on from here.
+                self.announce_gap(name, position.offset.saturating_sub(1), &position.epoch);
+                self.accept(name, position, payload);
+            }
+            _ => self.accept(name, position, payload),
+        }
+    }
+
+    /// A gap's history came: deliver what it holds in order, announce what it lacks,
+    /// then the messages held meanwhile.
+    fn filled(
+        &mut self,
+        name: &Arc<str>,
+        page: Result<HistoryPage, HubError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(route) = self.routes.get_mut(name) else {
+            return;
+        };
+        let held = route.filling.take().unwrap_or_default();
+        let Some(last) = route.position.clone() else {
+            return;
+        };
+        let mut next = last.offset + 1;
+        match page {
+            Ok(page) if page.position.epoch == last.epoch => {
+                for publication in page.publications {
+                    if publication.offset == next {
+                        let position = Position {
+                            offset: next,
+                            epoch: last.epoch.clone(),
+                        };
+                        self.accept(name, position, publication.payload);
+                        next += 1;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(err) => log::warn!("hub: cannot read the history of `{name}` to fill a gap: {err}"),
+        }
+        if let Some((first, _)) = held.first() {
+            if first.epoch == last.epoch && first.offset > next {
+                self.announce_gap(name, first.offset - 1, &first.epoch);
+            }
+        }
+        for (position, payload) in held {
+            // In order; a gap among them is not read again (it would only repeat).
+            if let Some(route) = self.routes.get(&**name) {
+                if let Some(last) = &route.position {
+                    if last.epoch == position.epoch && position.offset > last.offset + 1 {
+                        self.announce_gap(name, position.offset - 1, &position.epoch);
+                    }
+                }
+            }
+            self.deliver_positioned(name, position, payload, ctx);
+        }
+    }
+
+    /// Delivers a positioned message and records its position.
+    fn accept(&mut self, name: &str, position: Position, payload: Bytes) {
+        let offset = position.offset;
+        if let Some(route) = self.routes.get_mut(name) {
+            route.position = Some(position);
+        }
+        self.deliver_channel(name, payload, Some(offset));
+    }
+
+    /// Tells the registries that the position of `name` jumped to `offset` of `epoch`.
+    fn announce_gap(&mut self, name: &str, offset: u64, epoch: &Arc<str>) {
+        let Some((channel, route)) = self.routes.get_key_value(name) else {
+            return;
+        };
+        log::warn!("hub: publications of `{name}` were lost; subscribers hear of the gap");
+        let frame = gap_frame(channel, offset, epoch);
+        for registry in &route.registries {
+            registry.gap.do_send(Gap {
+                channel: channel.clone(),
+                frame: frame.clone(),
+                offset,
+            });
+        }
+        if let Some(route) = self.routes.get_mut(name) {
+            route.position = Some(Position {
+                offset,
+                epoch: epoch.clone(),
             });
         }
     }
@@ -292,10 +481,17 @@ impl Actor for HubBridge {
 impl Handler<HubMessage> for HubBridge {
     type Result = ();
 
-    fn handle(&mut self, message: HubMessage, _: &mut Context<Self>) {
+    fn handle(&mut self, message: HubMessage, ctx: &mut Context<Self>) {
         let HubMessage { channel, payload } = message;
         match self.names.classify(&channel) {
-            HubChannel::Channel(name) => self.deliver_channel(name, payload),
+            HubChannel::Channel(name) => self.deliver_channel(name, payload, None),
+            HubChannel::Positioned(name) => match decode_positioned(&payload) {
+                Some((position, payload)) => {
+                    let name = name.to_owned();
+                    self.deliver_positioned(&name, position, payload, ctx)
+                }
+                None => log::warn!("hub: dropped an unreadable message of `{name}`"),
+            },
             HubChannel::Process(id) if id == self.process_id => {
                 match ProcessMessage::decode(&payload) {
                     Ok(message) => self.connections.do_send(message),

@@ -8,7 +8,10 @@ use actix::Recipient;
 use bytes::Bytes;
 use futures::future::{self, BoxFuture, FutureExt};
 
-use super::{Hub, HubError, HubMessage};
+use super::history::{
+    encode_positioned, HistoryPage, HistoryPolicy, HistoryQuery, MemoryHistory, Position,
+};
+use super::{HistoryKeys, Hub, HubError, HubMessage};
 
 #[derive(Default)]
 struct BrokerState {
@@ -16,6 +19,23 @@ struct BrokerState {
     sinks: HashMap<u64, Recipient<HubMessage>>,
     /// channel → the nodes subscribed to it.
     channels: HashMap<String, HashSet<u64>>,
+    /// The history of channels in namespaces that keep it.
+    history: MemoryHistory,
+}
+
+impl BrokerState {
+    fn deliver(&self, channel: &str, payload: &Bytes) {
+        if let Some(nodes) = self.channels.get(channel) {
+            for node in nodes {
+                if let Some(sink) = self.sinks.get(node) {
+                    sink.do_send(HubMessage {
+                        channel: channel.to_owned(),
+                        payload: payload.clone(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The shared message switch behind [`MemoryHub`]s.
@@ -106,18 +126,34 @@ impl Hub for MemoryHub {
     }
 
     fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>> {
-        let state = self.broker.lock();
-        if let Some(nodes) = state.channels.get(channel) {
-            for node in nodes {
-                if let Some(sink) = state.sinks.get(node) {
-                    sink.do_send(HubMessage {
-                        channel: channel.to_owned(),
-                        payload: payload.clone(),
-                    });
-                }
-            }
-        }
+        self.broker.lock().deliver(channel, &payload);
         future::ready(Ok(())).boxed()
+    }
+
+    fn publish_positioned(
+        &self,
+        keys: &HistoryKeys,
+        payload: Bytes,
+        policy: HistoryPolicy,
+    ) -> BoxFuture<'static, Result<Position, HubError>> {
+        let mut state = self.broker.lock();
+        let encoded_payload = payload.clone();
+        let position = state.history.append(&keys.stream, payload, policy);
+        state.deliver(
+            &keys.channel,
+            &encode_positioned(&position, &encoded_payload),
+        );
+        future::ready(Ok(position)).boxed()
+    }
+
+    fn history(
+        &self,
+        keys: &HistoryKeys,
+        query: HistoryQuery,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
+        let page = self.broker.lock().history.read(&keys.stream, query, ttl);
+        future::ready(Ok(page)).boxed()
     }
 
     fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {

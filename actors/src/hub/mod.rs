@@ -8,15 +8,19 @@
 //! ever name the first kind.
 
 pub mod bridge;
+pub mod history;
 mod memory;
 pub mod process_message;
 mod redis;
+mod redis_history;
 mod redis_subscriber;
 
 use actix::{Message, Recipient};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use thiserror::Error;
+
+use history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
 
 pub use self::redis::RedisHub;
 pub use memory::{MemoryBroker, MemoryHub};
@@ -84,8 +88,52 @@ pub trait Hub: Send + Sync + 'static {
     /// Unsubscribes this process from `channel`.
     fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>>;
 
+    /// Publishes `payload` to a channel with history: stores it in the channel's history
+    /// and publishes it on the channel's positioned hub channel, with its position, in one
+    /// step (see [`history`]). Answers the position. A publish that fails reaches nobody:
+    /// no subscriber sees a message that history does not have.
+    fn publish_positioned(
+        &self,
+        keys: &HistoryKeys,
+        payload: Bytes,
+        policy: HistoryPolicy,
+    ) -> BoxFuture<'static, Result<Position, HubError>> {
+        let _ = (keys, payload, policy);
+        Box::pin(futures::future::ready(Err(HubError::Unavailable(format!(
+            "the {} hub keeps no history",
+            self.name()
+        )))))
+    }
+
+    /// Reads a channel's history (making its epoch when it has none, with `ttl`).
+    fn history(
+        &self,
+        keys: &HistoryKeys,
+        query: HistoryQuery,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
+        let _ = (keys, query, ttl);
+        Box::pin(futures::future::ready(Err(HubError::Unavailable(format!(
+            "the {} hub keeps no history",
+            self.name()
+        )))))
+    }
+
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;
+}
+
+/// Where one channel with history lives in the hub: its positioned hub channel, and its
+/// history's keys. All three share the hash tag `{<channel>}`, so that they live on one
+/// node of a Redis Cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryKeys {
+    /// The hub channel its publications go out on, with their positions.
+    pub channel: String,
+    /// The publications (a Redis stream; entry ids `<offset>-1`).
+    pub stream: String,
+    /// Its offset and epoch (a Redis hash).
+    pub meta: String,
 }
 
 /// What kind of hub channel a name is.
@@ -99,6 +147,8 @@ pub enum HubChannel<'a> {
     Actions,
     /// Messages for users, heard by every process.
     Users,
+    /// A client channel with history, by its client-side name: messages carry positions.
+    Positioned(&'a str),
     /// Not ours.
     Unknown,
 }
@@ -112,6 +162,7 @@ pub struct HubNames {
     process_prefix: String,
     actions: String,
     users: String,
+    positioned_prefix: String,
 }
 
 impl HubNames {
@@ -123,6 +174,7 @@ impl HubNames {
             process_prefix: format!("{prefix}process:"),
             actions: format!("{prefix}actions"),
             users: format!("{prefix}users"),
+            positioned_prefix: format!("{prefix}positioned:{{"),
         }
     }
 
@@ -152,6 +204,17 @@ impl HubNames {
         &self.users
     }
 
+    /// The hub channel and history keys of client channel `name` in a namespace with
+    /// history: `<prefix>positioned:{<name>}`, `<prefix>history:{<name>}`,
+    /// `<prefix>history-meta:{<name>}`.
+    pub fn history(&self, name: &str) -> HistoryKeys {
+        HistoryKeys {
+            channel: format!("{}{name}}}", self.positioned_prefix),
+            stream: format!("{}history:{{{name}}}", self.prefix),
+            meta: format!("{}history-meta:{{{name}}}", self.prefix),
+        }
+    }
+
     /// Tells what a hub channel name is.
     pub fn classify<'a>(&self, hub_channel: &'a str) -> HubChannel<'a> {
         if let Some(name) = hub_channel.strip_prefix(self.channel_prefix.as_str()) {
@@ -162,6 +225,11 @@ impl HubNames {
             HubChannel::Actions
         } else if hub_channel == self.users {
             HubChannel::Users
+        } else if let Some(tagged) = hub_channel.strip_prefix(self.positioned_prefix.as_str()) {
+            match tagged.strip_suffix('}') {
+                Some(name) => HubChannel::Positioned(name),
+                None => HubChannel::Unknown,
+            }
         } else {
             HubChannel::Unknown
         }
@@ -186,6 +254,14 @@ mod tests {
         );
         assert_eq!(names.classify("t1:actions"), HubChannel::Actions);
         assert_eq!(names.classify("t1:users"), HubChannel::Users);
+        let keys = names.history("feed:a}b");
+        assert_eq!(keys.channel, "t1:positioned:{feed:a}b}");
+        assert_eq!(keys.stream, "t1:history:{feed:a}b}");
+        assert_eq!(keys.meta, "t1:history-meta:{feed:a}b}");
+        assert_eq!(
+            names.classify(&keys.channel),
+            HubChannel::Positioned("feed:a}b")
+        );
         assert_eq!(names.classify("t2:channel:chat"), HubChannel::Unknown);
         // A client channel that looks like an internal name stays a client channel.
         assert_eq!(

@@ -43,10 +43,12 @@ use futures::future::{self, BoxFuture, FutureExt};
 use redis::Client;
 use tokio::sync::mpsc;
 
+use super::history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
+use super::redis_history::{self, HistoryPublish};
 use super::redis_subscriber::{subscriber, Change, Listening};
-use super::{Hub, HubError, HubMessage};
+use super::{HistoryKeys, Hub, HubError, HubMessage};
 use crate::config::RedisConfig;
-use crate::redis_link::{self, RedisSetupError};
+use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
 /// One publish waiting for the publisher.
 struct Publish {
@@ -71,6 +73,7 @@ struct Buffered {
 struct Pending {
     publishes: mpsc::Receiver<Publish>,
     changes: mpsc::UnboundedReceiver<Change>,
+    history: mpsc::Receiver<HistoryPublish>,
 }
 
 /// A [`Hub`] on Redis pub/sub.
@@ -91,6 +94,10 @@ pub struct RedisHub {
     pending: Mutex<Option<Pending>>,
     /// The hub bridge, once started: publishes refused at once are handed to it here.
     sink: OnceLock<Recipient<HubMessage>>,
+    /// Publishes with history, for their own task (see `redis_history.rs`).
+    history: mpsc::Sender<HistoryPublish>,
+    /// The connection of history publishes and reads.
+    shared: Arc<SharedConnection>,
 }
 
 impl RedisHub {
@@ -100,7 +107,9 @@ impl RedisHub {
         // The publisher holds one connection; a second lets it replace a broken one
         // without waiting for the first to be recycled.
         let pool = redis_link::pool(config, 2)?;
+        let shared = Arc::new(SharedConnection::new(redis_link::pool(config, 1)?, config));
         let (publishes, publishes_rx) = mpsc::channel(config.publish_buffer.max(1));
+        let (history, history_rx) = mpsc::channel(config.publish_buffer.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();
         Ok(RedisHub {
             config: Arc::new(config.clone()),
@@ -112,8 +121,11 @@ impl RedisHub {
             pending: Mutex::new(Some(Pending {
                 publishes: publishes_rx,
                 changes: changes_rx,
+                history: history_rx,
             })),
             sink: OnceLock::new(),
+            history,
+            shared,
         })
     }
 
@@ -159,6 +171,13 @@ impl Hub for RedisHub {
                 listening: heard,
             },
         ));
+        let buffered = self.buffered.clone();
+        runtime.spawn(redis_history::history_publisher(
+            self.shared.clone(),
+            self.config.clone(),
+            pending.history,
+            move |messages, bytes| release(&buffered, messages, bytes),
+        ));
         runtime.spawn(subscriber(
             self.client.clone(),
             self.config.clone(),
@@ -189,6 +208,56 @@ impl Hub for RedisHub {
     fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
         let channel = channel.to_owned();
         self.change(|done| Change::Unsubscribe(channel, done))
+    }
+
+    fn publish_positioned(
+        &self,
+        keys: &HistoryKeys,
+        payload: Bytes,
+        policy: HistoryPolicy,
+    ) -> BoxFuture<'static, Result<Position, HubError>> {
+        let bytes = keys.channel.len() + keys.stream.len() + keys.meta.len() + payload.len();
+        if let Err(held) = self.reserve(bytes) {
+            return future::ready(Err(HubError::Unavailable(format!(
+                "{held} bytes of publishes already wait for Redis (publish_buffer_bytes is {})",
+                self.config.publish_buffer_bytes
+            ))))
+            .boxed();
+        }
+        let (done, answer) = oneshot::channel();
+        let publish = HistoryPublish {
+            keys: keys.clone(),
+            payload,
+            policy,
+            bytes,
+            done,
+        };
+        match self.history.try_send(publish) {
+            Ok(()) => answer
+                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
+                .boxed(),
+            Err(err) => {
+                release(&self.buffered, 1, bytes);
+                let why = match err {
+                    mpsc::error::TrySendError::Full(_) => HubError::Unavailable(format!(
+                        "{} publishes with history already wait for Redis",
+                        self.config.publish_buffer
+                    )),
+                    mpsc::error::TrySendError::Closed(_) => HubError::NotRunning,
+                };
+                future::ready(Err(why)).boxed()
+            }
+        }
+    }
+
+    fn history(
+        &self,
+        keys: &HistoryKeys,
+        query: HistoryQuery,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
+        let (shared, config, keys) = (self.shared.clone(), self.config.clone(), keys.clone());
+        async move { redis_history::read(&shared, &config, &keys, query, ttl).await }.boxed()
     }
 
     fn name(&self) -> &'static str {

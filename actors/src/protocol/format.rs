@@ -62,6 +62,34 @@ pub fn channel_frame(channel: &str, payload: &str) -> ByteString {
     ByteString::from(frame)
 }
 
+/// Formats `pub <channel> <offset> <payload>`: a publication with its position, for a
+/// subscription that asked for positions.
+pub fn pub_frame(channel: &str, offset: u64, payload: &str) -> ByteString {
+    ByteString::from(format!("pub {channel} {offset} {payload}"))
+}
+
+/// Formats `gap <channel> {"offset":…,"epoch":…}`: publications were lost; the
+/// position jumped there.
+pub fn gap_frame(channel: &str, offset: u64, epoch: &str) -> ByteString {
+    let body = serde_json::json!({ "offset": offset, "epoch": epoch });
+    ByteString::from(format!("gap {channel} {body}"))
+}
+
+/// Formats `subscribed <channel> {"offset":…,"epoch":…[,"recovered":…]}`: a subscription
+/// with positions is in effect (after the missed publications, when it recovered).
+pub fn subscribed_at_frame(
+    channel: &str,
+    offset: u64,
+    epoch: &str,
+    recovered: Option<bool>,
+) -> ByteString {
+    let mut body = serde_json::json!({ "offset": offset, "epoch": epoch });
+    if let Some(recovered) = recovered {
+        body["recovered"] = Value::Bool(recovered);
+    }
+    ByteString::from(format!("subscribed {channel} {body}"))
+}
+
 /// Formats `subscribed <channel>`: the subscription is in effect.
 pub fn subscribed_frame(channel: &str) -> ByteString {
     ByteString::from(format!("subscribed {channel}"))

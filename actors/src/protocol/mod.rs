@@ -21,6 +21,10 @@
 //! | client → server | `subscribe <channel> <json object>`: with options, e.g. `{"token":…}` (extension) |
 //! | server → client | `authenticated {"user":…,"exp":…,"connection":…}`: an `auth` succeeded (extension) |
 //! | server → client | `refresh {"exp":…,"in":…}`: send a new token before `exp` (extension) |
+//! | client → server | `history <channel> {"requestUid":…,"since":…,"limit":…}`: read history (extension) |
+//! | server → client | `pub <channel> <offset> <payload>`: a publication with its position (extension) |
+//! | server → client | `subscribed <channel> {"offset":…,"epoch":…,"recovered":…}`: with positions (extension) |
+//! | server → client | `gap <channel> {"offset":…,"epoch":…}`: publications were lost (extension) |
 //!
 //! Parsing borrows from the frame and allocates nothing on the `channel` hot path; errors
 //! are plain values ([`FrameError`]) that know how to answer themselves
@@ -33,9 +37,9 @@ mod format;
 use format::error_body;
 pub use format::{
     action_call_frame, action_error_frame, action_response_frame, auth_frame, authenticated_frame,
-    channel_frame, client_hello_frame, error_frame, hello_frame, messages_dropped_frame,
-    parse_server_frame, refresh_frame, subscribe_frame, subscribe_with_frame, subscribed_frame,
-    unsubscribe_frame, unsubscribed_frame, ServerFrame,
+    channel_frame, client_hello_frame, error_frame, gap_frame, hello_frame, messages_dropped_frame,
+    parse_server_frame, pub_frame, refresh_frame, subscribe_frame, subscribe_with_frame,
+    subscribed_at_frame, subscribed_frame, unsubscribe_frame, unsubscribed_frame, ServerFrame,
 };
 
 use std::borrow::Cow;
@@ -134,6 +138,9 @@ pub enum ClientFrame<'a> {
     },
     /// `auth <token>`: the connection's identity (an extension), first or in band.
     Auth(&'a str),
+    /// `history <channel> {"requestUid":…,"since":N,"limit":L}`: read a channel's
+    /// history (an extension), answered like an action.
+    History(HistoryRequest),
     /// `unsubscribe <channel>`
     Unsubscribe(&'a str),
     /// `channel <channel> <payload>`: publish `payload` (any text) to `channel`.
@@ -166,6 +173,24 @@ pub struct Hello {
 pub struct SubscribeOptions {
     /// `"token"`: a subscription token (a JWT with `sub`, `channel`, `exp`).
     pub token: Option<String>,
+    /// `"recover": true`: positions with every message, and, with `offset` and `epoch`,
+    /// the publications missed since then first.
+    pub recover: bool,
+    /// `"offset"` and `"epoch"`: where to resume from.
+    pub since: Option<(u64, String)>,
+}
+
+/// The parts of a `history` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRequest {
+    /// The channel.
+    pub channel: String,
+    /// The client's id for the request, echoed in the answer.
+    pub request_uid: RequestUid,
+    /// Publications after this offset; `None`: the newest.
+    pub since: Option<u64>,
+    /// At most this many (the namespace's `history_size` when left out).
+    pub limit: Option<usize>,
 }
 
 /// What a server tells a client in answer to its `hello`.
@@ -315,6 +340,7 @@ pub fn parse_client_frame<'a>(
                 parse_subscribe_options(json).map_err(|err| err.about_channel(channel))?;
             Ok(ClientFrame::SubscribeWith { channel, options })
         }
+        "history" => parse_history(rest.unwrap_or(""), limits).map(ClientFrame::History),
         "auth" => match rest.map(str::trim).filter(|token| !token.is_empty()) {
             Some(token) => Ok(ClientFrame::Auth(token)),
             None => Err(FrameError::new(ErrorCode::BadFrame, "`auth` needs a token")),
@@ -443,7 +469,77 @@ fn parse_subscribe_options(json: &str) -> Result<SubscribeOptions, FrameError> {
             ))
         }
     };
-    Ok(SubscribeOptions { token })
+    let recover = map.get("recover") == Some(&Value::Bool(true));
+    let since = match (map.get("offset"), map.get("epoch")) {
+        (None | Some(Value::Null), None | Some(Value::Null)) => None,
+        (Some(offset), Some(Value::String(epoch))) if offset.as_u64().is_some() => {
+            Some((offset.as_u64().unwrap_or_default(), epoch.clone()))
+        }
+        _ => return Err(FrameError::new(
+            ErrorCode::BadJson,
+            "the subscribe options `offset` (a whole number) and `epoch` (a string) go together",
+        )),
+    };
+    if since.is_some() && !recover {
+        return Err(FrameError::new(
+            ErrorCode::BadJson,
+            "`offset` and `epoch` resume a subscription with `\"recover\":true`",
+        ));
+    }
+    Ok(SubscribeOptions {
+        token,
+        recover,
+        since,
+    })
+}
+
+/// Reads `history <channel> {"requestUid":…,"since":N,"limit":L}`.
+fn parse_history(rest: &str, limits: &ParseLimits) -> Result<HistoryRequest, FrameError> {
+    let (channel, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    if channel.is_empty() || json.trim().is_empty() {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "`history` needs a channel and a JSON object with a requestUid",
+        ));
+    }
+    let mut map = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                "the history request must be a JSON object",
+            )
+            .about_channel(channel))
+        }
+    };
+    let Some(request_uid) = map.remove("requestUid").and_then(RequestUid::from_value) else {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "the history request needs a requestUid (a non-empty string or a number)",
+        )
+        .about_channel(channel));
+    };
+    if let Some(err) = channel_error(channel, limits) {
+        return Err(err.about_request(request_uid));
+    }
+    let number = |key: &str| match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+            FrameError::new(
+                ErrorCode::BadJson,
+                format!("the history option `{key}` must be a whole number"),
+            )
+            .about_request(request_uid.clone())
+        }),
+    };
+    let since = number("since")?;
+    let limit = number("limit")?.map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(HistoryRequest {
+        channel: channel.to_owned(),
+        request_uid,
+        since,
+        limit,
+    })
 }
 
 /// Reads the options of `hello <json object>`.

@@ -13,7 +13,7 @@ use crate::auth::{
     unix_now, PublishCheck, PublishRule, PublishVerdict, Refusal, SubscribeCheck, SubscribeRule,
 };
 use crate::codes::{CloseCode, ErrorCode};
-use crate::protocol::error_frame;
+use crate::protocol::{error_frame, SubscribeOptions};
 
 impl Connection {
     /// Answers a frame over its rate limit; a client refused over `flood_limit` times
@@ -48,7 +48,7 @@ impl Connection {
     pub(super) fn client_subscribe(
         &mut self,
         channel: &str,
-        token: Option<String>,
+        options: SubscribeOptions,
         ctx: &mut Context<Self>,
     ) {
         if !self.buckets.subscribe.take() {
@@ -61,22 +61,22 @@ impl Connection {
             return;
         }
         if self.channels.contains(channel) {
-            self.subscribe(channel, ctx);
+            self.subscribe_with(channel, &options, ctx);
             return;
         }
         let node = self.node.clone();
         let security = &node.config().security;
         let namespace = security.namespaces.of(channel);
         if namespace.is_open() {
-            self.subscribe(channel, ctx);
+            self.subscribe_with(channel, &options, ctx);
             return;
         }
-        if let Err(refusal) = self.may_subscribe(channel, token.as_deref()) {
+        if let Err(refusal) = self.may_subscribe(channel, options.token.as_deref()) {
             self.refused(channel, refusal, ctx);
             return;
         }
         let Some(hook) = namespace.on_subscribe.clone() else {
-            self.subscribe(channel, ctx);
+            self.subscribe_with(channel, &options, ctx);
             return;
         };
         let check = SubscribeCheck {
@@ -89,7 +89,7 @@ impl Connection {
             hook.call(check, security.hook_timeout)
                 .into_actor(self)
                 .map(move |verdict, conn, ctx| match verdict {
-                    Ok(()) if !conn.closed => conn.subscribe(&channel, ctx),
+                    Ok(()) if !conn.closed => conn.subscribe_with(&channel, &options, ctx),
                     Ok(()) => {}
                     Err(refusal) => conn.refused(&channel, refusal, ctx),
                 }),
@@ -97,7 +97,7 @@ impl Connection {
     }
 
     /// The namespace's rules for a subscribe.
-    fn may_subscribe(&self, channel: &str, token: Option<&str>) -> Result<(), Refusal> {
+    pub(super) fn may_subscribe(&self, channel: &str, token: Option<&str>) -> Result<(), Refusal> {
         let security = &self.node.config().security;
         let namespace = security.namespaces.of(channel);
         let user = self.info.user();

@@ -1,7 +1,8 @@
-//! Namespaces and their channel permissions. The namespace of `chat:lobby` is `chat`; a
+//! Namespaces: what holds for a channel. The namespace of `chat:lobby` is `chat`; a
 //! channel without `:` is in the default namespace (`""`). Each namespace says who may
 //! subscribe, who may publish from a client, the largest payload, whether `#` makes a
-//! user channel, and which hooks run.
+//! user channel, which hooks run, and whether its channels keep history. Every process of
+//! a cluster must declare the same namespaces.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::hooks::{Hook, PublishCheck, Refusal, SubscribeCheck};
+use crate::hub::history::HistoryPolicy;
 
 /// Who may subscribe to a namespace's channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -115,6 +117,15 @@ pub struct Namespace {
     pub on_subscribe: Option<Hook<SubscribeCheck>>,
     /// Asked after the rules allowed a publish; may rewrite the payload.
     pub on_publish: Option<Hook<PublishCheck>>,
+    /// The history each channel keeps (`history_size`, `history_ttl`); `None`: none, and
+    /// publishing costs what it always did.
+    pub history: Option<HistoryPolicy>,
+    /// Whether clients may resume from a position (`subscribe <ch> {"recover":true,…}`).
+    /// Needs `history`.
+    pub recover: bool,
+    /// Whether a new subscriber gets the channel's latest publication right after
+    /// `subscribed` (a "latest value" channel: tickers, status). Needs `history`.
+    pub send_latest: bool,
 }
 
 impl Namespace {
@@ -136,6 +147,9 @@ impl Namespace {
             max_payload_bytes: None,
             on_subscribe: None,
             on_publish: None,
+            history: None,
+            recover: false,
+            send_latest: false,
         }
     }
 
@@ -172,6 +186,24 @@ impl Namespace {
     /// With an `on_publish` hook.
     pub fn on_publish(mut self, hook: Hook<PublishCheck>) -> Namespace {
         self.on_publish = Some(hook);
+        self
+    }
+
+    /// With history: `size` publications per channel, kept `ttl` after the last one.
+    pub fn history(mut self, size: usize, ttl: std::time::Duration) -> Namespace {
+        self.history = Some(HistoryPolicy { size, ttl });
+        self
+    }
+
+    /// With recovery on or off (needs history).
+    pub fn recover(mut self, on: bool) -> Namespace {
+        self.recover = on;
+        self
+    }
+
+    /// With the latest publication sent on subscribe (needs history).
+    pub fn send_latest(mut self, on: bool) -> Namespace {
+        self.send_latest = on;
         self
     }
 
@@ -244,6 +276,26 @@ impl Namespaces {
     pub fn declare(&mut self, name: impl Into<String>, namespace: Namespace) -> &mut Self {
         self.declared.insert(name.into(), namespace);
         self
+    }
+
+    /// Checks what the fields cannot say alone.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, namespace) in &self.declared {
+            match namespace.history {
+                None if namespace.recover || namespace.send_latest => {
+                    return Err(format!(
+                        "namespace `{name}`: recover and send_latest need history_size"
+                    ))
+                }
+                Some(history) if history.size == 0 || history.ttl.is_zero() => {
+                    return Err(format!(
+                        "namespace `{name}`: history_size and history_ttl must be above zero"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Whether any namespace has a rule.

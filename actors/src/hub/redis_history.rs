@@ -1,0 +1,242 @@
+//! Channel history in Redis: one stream and one hash per channel, both under the
+//! channel's hash tag (`<prefix>history:{<channel>}`, `<prefix>history-meta:{<channel>}`),
+//! written by one script together with the `PUBLISH` of the positioned message, so that a
+//! message and its history entry exist both or neither.
+//!
+//! Publishes with history go through one task per process, in order, as one script call
+//! per batch of what piled up (at most `publish_batch`); reads are one script call each.
+//! Both run on one multiplexed connection (`SharedConnection`), apart from the plain
+//! publisher's pipeline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use redis::{Script, Value};
+use tokio::sync::mpsc;
+
+use super::history::{new_epoch, HistoryPage, HistoryPolicy, HistoryQuery, Position, Publication};
+use super::{HistoryKeys, HubError};
+use crate::config::RedisConfig;
+use crate::redis_link::SharedConnection;
+
+/// Appends publications to their channels' histories and publishes them with their
+/// positions, in the order given. For each: the stream and meta keys, then ARGV: the
+/// positioned hub channel, the payload, the history size, its time to live in seconds,
+/// and an epoch to use if the channel has none (new, expired, or lost). A channel whose
+/// meta is gone starts a new epoch at offset 1 and drops what its stream still held.
+/// Answers `{offset, epoch}` per publication.
+const PUBLISH: &str = r"
+local out = {}
+for k = 1, #KEYS / 2 do
+  local stream, meta = KEYS[2 * k - 1], KEYS[2 * k]
+  local a = (k - 1) * 5
+  local channel, payload, size, ttl, fresh = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = fresh
+    redis.call('DEL', stream)
+    redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+  end
+  local offset = redis.call('HINCRBY', meta, 'offset', 1)
+  redis.call('XADD', stream, 'MAXLEN', size, offset .. '-1', 'p', payload)
+  redis.call('EXPIRE', stream, ttl)
+  redis.call('EXPIRE', meta, ttl)
+  redis.call('PUBLISH', channel, offset .. ' ' .. epoch .. '\n' .. payload)
+  out[k] = {offset, epoch}
+end
+return out
+";
+
+/// Reads a channel's history. KEYS: stream, meta. ARGV: since (`''` for the newest),
+/// limit, time to live in seconds, an epoch to use if the channel has none. Answers
+/// `{offset, epoch, oldest, id1, payload1, id2, payload2, …}` (ids as offsets, oldest
+/// first).
+const READ: &str = r"
+local stream, meta = KEYS[1], KEYS[2]
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+  redis.call('EXPIRE', meta, ARGV[3])
+end
+local offset = tonumber(redis.call('HGET', meta, 'offset'))
+local entries
+if ARGV[1] == '' then
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', ARGV[2])
+  entries = {}
+  for i = #newest, 1, -1 do entries[#entries + 1] = newest[i] end
+else
+  entries = redis.call('XRANGE', stream, '(' .. ARGV[1] .. '-1', '+', 'COUNT', ARGV[2])
+end
+local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+local oldest = 0
+if first[1] then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end
+local out = {offset, epoch, oldest}
+for _, entry in ipairs(entries) do
+  out[#out + 1] = tonumber(string.match(entry[1], '^(%d+)'))
+  out[#out + 1] = entry[2][2]
+end
+return out
+";
+
+/// One publish with history waiting for the history publisher.
+pub(super) struct HistoryPublish {
+    pub(super) keys: HistoryKeys,
+    pub(super) payload: Bytes,
+    pub(super) policy: HistoryPolicy,
+    /// Bytes counted in the hub's publish buffer for it.
+    pub(super) bytes: usize,
+    pub(super) done: oneshot::Sender<Result<Position, HubError>>,
+}
+
+fn ttl_seconds(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+/// The history publisher: takes what piled up, runs it as one script call, answers each
+/// publish with its position, and hands the bytes back to the buffer (`release`).
+pub(super) async fn history_publisher(
+    connection: Arc<SharedConnection>,
+    config: Arc<RedisConfig>,
+    mut queue: mpsc::Receiver<HistoryPublish>,
+    release: impl Fn(usize, usize),
+) {
+    let script = Script::new(PUBLISH);
+    let max = config.publish_batch.max(1);
+    let mut batch: Vec<HistoryPublish> = Vec::with_capacity(max);
+    while let Some(first) = queue.recv().await {
+        let mut bytes = first.bytes;
+        batch.push(first);
+        while batch.len() < max && bytes < config.batch_bytes {
+            let Ok(next) = queue.try_recv() else { break };
+            bytes += next.bytes;
+            batch.push(next);
+        }
+        let mut invocation = script.prepare_invoke();
+        for publish in &batch {
+            invocation
+                .key(&publish.keys.stream)
+                .key(&publish.keys.meta)
+                .arg(&publish.keys.channel)
+                .arg(publish.payload.as_ref())
+                .arg(publish.policy.size.max(1))
+                .arg(ttl_seconds(publish.policy.ttl))
+                .arg(new_epoch().as_ref());
+        }
+        let result: Result<Vec<(u64, String)>, HubError> = async {
+            let mut live = connection.get().await.map_err(HubError::Unavailable)?;
+            match tokio::time::timeout(
+                config.command_timeout,
+                invocation.invoke_async::<Vec<(u64, String)>>(&mut live),
+            )
+            .await
+            {
+                Ok(Ok(positions)) => Ok(positions),
+                Ok(Err(err)) => {
+                    connection.failed(&err);
+                    Err(HubError::unavailable(err))
+                }
+                Err(_) => Err(HubError::Unavailable(format!(
+                    "no answer from Redis within {} ms",
+                    config.command_timeout.as_millis()
+                ))),
+            }
+        }
+        .await;
+        release(batch.len(), bytes);
+        match result {
+            Ok(positions) => {
+                for (publish, (offset, epoch)) in batch.drain(..).zip(positions) {
+                    let _ = publish.done.send(Ok(Position {
+                        offset,
+                        epoch: Arc::from(epoch),
+                    }));
+                }
+                // A short answer (it cannot be, but Redis is not ours): the rest fail.
+                for publish in batch.drain(..) {
+                    let _ = publish
+                        .done
+                        .send(Err(HubError::Unavailable("short answer from Redis".into())));
+                }
+            }
+            Err(err) => {
+                log::warn!("redis hub: publishes with history failed: {err}");
+                for publish in batch.drain(..) {
+                    let _ = publish.done.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+    log::debug!("redis hub: history publisher stopped");
+}
+
+/// Reads a channel's history.
+pub(super) async fn read(
+    connection: &SharedConnection,
+    config: &RedisConfig,
+    keys: &HistoryKeys,
+    query: HistoryQuery,
+    ttl: Duration,
+) -> Result<HistoryPage, HubError> {
+    let script = Script::new(READ);
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(&keys.stream)
+        .key(&keys.meta)
+        .arg(query.since.map_or(String::new(), |since| since.to_string()))
+        .arg(query.limit.max(1))
+        .arg(ttl_seconds(ttl))
+        .arg(new_epoch().as_ref());
+    let mut live = connection.get().await.map_err(HubError::Unavailable)?;
+    let values = match tokio::time::timeout(
+        config.command_timeout,
+        invocation.invoke_async::<Vec<Value>>(&mut live),
+    )
+    .await
+    {
+        Ok(Ok(values)) => values,
+        Ok(Err(err)) => {
+            connection.failed(&err);
+            return Err(HubError::unavailable(err));
+        }
+        Err(_) => {
+            return Err(HubError::Unavailable(format!(
+                "no answer from Redis within {} ms",
+                config.command_timeout.as_millis()
+            )))
+        }
+    };
+    page(values).ok_or_else(|| HubError::Unavailable("unreadable history from Redis".into()))
+}
+
+fn page(values: Vec<Value>) -> Option<HistoryPage> {
+    let int = |value: &Value| match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    let bytes = |value: &Value| match value {
+        Value::BulkString(data) => Some(Bytes::copy_from_slice(data)),
+        Value::SimpleString(text) => Some(Bytes::copy_from_slice(text.as_bytes())),
+        _ => None,
+    };
+    let mut values = values.iter();
+    let offset = int(values.next()?)?;
+    let epoch = bytes(values.next()?)?;
+    let epoch: Arc<str> = Arc::from(std::str::from_utf8(&epoch).ok()?);
+    let oldest = int(values.next()?)?;
+    let mut publications = Vec::new();
+    while let Some(id) = values.next() {
+        publications.push(Publication {
+            offset: int(id)?,
+            payload: bytes(values.next()?)?,
+        });
+    }
+    Some(HistoryPage {
+        publications,
+        position: Position { offset, epoch },
+        oldest,
+    })
+}
