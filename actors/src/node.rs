@@ -24,7 +24,8 @@ use crate::config::NodeConfig;
 use crate::connections::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
 use crate::connections::info::{ConnectionId, ConnectionInfo};
 use crate::hub::bridge::{
-    AddChannelHandler, ChannelMessage, HubBridge, HubReady, ListenerId, RemoveChannelHandler,
+    AddChannelHandler, ChannelMessage, ConnectionsLink, HubBridge, HubReady, ListenerId,
+    RemoveChannelHandler,
 };
 use crate::hub::history::{HistoryPage, HistoryQuery};
 use crate::hub::process_message::{ProcessMessage, UserMessage};
@@ -169,8 +170,10 @@ impl Node {
             id.clone(),
             names.clone(),
             hub.clone(),
-            directory.clone().recipient(),
-            directory.clone().recipient(),
+            ConnectionsLink {
+                messages: directory.clone().recipient(),
+                users: directory.clone().recipient(),
+            },
             config.security.namespaces.clone(),
             config.listen_actions,
             config.hub_retry_interval,

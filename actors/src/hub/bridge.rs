@@ -138,6 +138,14 @@ pub struct HubBridge {
     namespaces: Namespaces,
 }
 
+/// Where a bridge hands what is for this process's connections (its directory).
+pub struct ConnectionsLink {
+    /// Messages for one connection.
+    pub messages: Recipient<ProcessMessage>,
+    /// Messages for a user's connections.
+    pub users: Recipient<UserMessage>,
+}
+
 impl HubBridge {
     /// A bridge for process `process_id`, handing messages for its connections to
     /// `connections`; [`Node::start`](crate::Node::start) makes it. A channel
@@ -146,8 +154,7 @@ impl HubBridge {
         process_id: String,
         names: HubNames,
         hub: Arc<dyn Hub>,
-        connections: Recipient<ProcessMessage>,
-        users: Recipient<UserMessage>,
+        connections: ConnectionsLink,
         namespaces: Namespaces,
         listen_actions: bool,
         retry: Duration,
@@ -156,8 +163,8 @@ impl HubBridge {
             process_id,
             names,
             hub,
-            connections,
-            users,
+            connections: connections.messages,
+            users: connections.users,
             listen_actions,
             retry,
             supervisor: None,
