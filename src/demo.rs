@@ -1,8 +1,9 @@
 //! The seed's example actions, so anyone can try the protocol by hand (and the cluster
 //! tests have something to call): `site/test` echoes its params; `site/publish`
 //! publishes through the server API; `site/sleep` takes its time, to watch calls spread
-//! over processes and survive a process dying. `cometd --demo` registers them (plain
-//! `cometd` does not); the chat demo always does.
+//! over processes and survive a process dying; `site/whoami` says who the server takes
+//! the caller for. `cometd --demo` registers them (plain `cometd` does not); the chat demo
+//! always does.
 
 use std::time::Duration;
 
@@ -18,13 +19,14 @@ pub fn max_sleep(action_timeout: Duration) -> Duration {
     action_timeout.mul_f64(0.9)
 }
 
-/// Registers `site/test`, `site/publish` and `site/sleep`. Call it inside the actix system
-/// (the `site/test` actor is started here).
+/// Registers `site/test`, `site/publish`, `site/sleep` and `site/whoami`. Call it inside
+/// the actix system (the `site/test` actor is started here).
 pub fn register(builder: CometBuilder) -> CometBuilder {
     builder
         .action("site/test", SiteTest.start())
         .action_fn("site/publish", publish)
         .action_fn("site/sleep", sleep)
+        .action_fn("site/whoami", whoami)
 }
 
 /// `site/test`: answers `{"echo": <params>}`. Written as an actor, the way comet handlers
@@ -83,4 +85,15 @@ pub async fn sleep(action: Action) -> ActionResult {
     }
     actix_rt::time::sleep(wait).await;
     Ok(json!({ "slept": wait.as_millis() as u64, "node": node }))
+}
+
+/// `site/whoami`: answers `{"user": <the caller's user id, or null when anonymous>,
+/// "connection": <the caller's connection id>}`, e.g.
+/// `action {"connection":"ab12.7","requestUid":"1","user":"alice"}`: who the server takes
+/// the caller for, after its `auth` frame (or `?token=`) if it sent one.
+pub async fn whoami(action: Action) -> ActionResult {
+    Ok(json!({
+        "user": action.user(),
+        "connection": action.connection().id.as_str(),
+    }))
 }
