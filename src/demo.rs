@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::json;
 
+use crate::auth::PublishRule;
 use crate::{Action, ActionError, ActionResult, CometBuilder, Payload};
 
 /// The longest `site/sleep` on a node whose callers wait `action_timeout`: 90 % of it
@@ -45,8 +46,54 @@ impl Handler<Action> for SiteTest {
     }
 }
 
+/// Whether the caller could publish `bytes` to `channel` itself, by its namespace's rules
+/// (docs/SECURITY.md): the demo actions publish through the server API, which no rule
+/// stops, so they must not lend a client the server's rights (e.g. post into the chat
+/// demo's room as someone else). Answers `forbidden` in a namespace whose `publish` is
+/// `subscribers` or `server`, or that has an `on_publish` hook; `not_authenticated` for an
+/// anonymous caller where it is `authenticated`; `forbidden` on a user channel of other
+/// users; `too_large` over the namespace's `max_payload_bytes`.
+fn may_publish(action: &Action, channel: &str, bytes: usize) -> Result<(), ActionError> {
+    let namespace = action.node().config().security.namespaces.of(channel);
+    let user = action.user();
+    match namespace.publish {
+        PublishRule::Anyone => {}
+        PublishRule::Authenticated if user.is_some() => {}
+        PublishRule::Authenticated => {
+            return Err(ActionError::new(
+                "not_authenticated",
+                format!("`{channel}`: only users may publish here"),
+            ))
+        }
+        PublishRule::Subscribers | PublishRule::Server => {
+            return Err(ActionError::new(
+                "forbidden",
+                format!("`{channel}`: the demo actions do not publish where clients may not"),
+            ))
+        }
+    }
+    if namespace.on_publish.is_some() {
+        return Err(ActionError::new(
+            "forbidden",
+            format!("`{channel}`: its namespace checks publishes with a hook"),
+        ));
+    }
+    namespace
+        .user_may_use(channel, user)
+        .map_err(|refusal| ActionError::new(refusal.code.as_str(), refusal.message))?;
+    match namespace.max_payload_bytes {
+        Some(max) if bytes > max => Err(ActionError::new(
+            "too_large",
+            format!("`{channel}` takes at most {max} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `site/publish {channel, message}`: publishes `message` (a string as it is, other JSON
-/// as its text) to `channel`, and answers `{"published": true, "channel": …}`.
+/// as its text) to `channel`, and answers `{"published": true, "channel": …}`. Only where
+/// the caller could publish itself (see the namespace rules, docs/SECURITY.md): else
+/// `forbidden` (or `not_authenticated`, `too_large`).
 pub async fn publish(action: Action) -> ActionResult {
     let channel = action
         .str_param("channel")
@@ -55,6 +102,11 @@ pub async fn publish(action: Action) -> ActionResult {
     let message = action
         .param("message")
         .ok_or_else(|| ActionError::new("bad_params", "`message` is required"))?;
+    let message = match message {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    may_publish(&action, &channel, message.len())?;
     action
         .node()
         .publish(&channel, Payload::from(message))
@@ -67,7 +119,8 @@ pub async fn publish(action: Action) -> ActionResult {
 /// node's action timeout), then answers
 /// `{"slept": ms, "node": <id of the process that ran it>}`. With `notify`, it first
 /// publishes `started <node> <requestUid>` on that channel, so a watcher knows which
-/// process took the call before it ends.
+/// process took the call before it ends (where the caller could publish itself, as for
+/// `site/publish`).
 pub async fn sleep(action: Action) -> ActionResult {
     let ms = action
         .param("ms")
@@ -77,6 +130,7 @@ pub async fn sleep(action: Action) -> ActionResult {
     let node = action.node().id().to_owned();
     if let Some(channel) = action.str_param("notify") {
         let note = format!("started {node} {}", action.request_uid());
+        may_publish(&action, channel, note.len())?;
         action
             .node()
             .publish(channel, note)
