@@ -256,6 +256,12 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
         log::info!("chat demo on http://{addr}/");
     }
     log::info!("chat: {}", settings.describe());
+    log::info!(
+        "chat: namespaces chat (subscribe authenticated, publish server), dm (subscribe \
+         authenticated, publish server, user channels), internal (subscribe none, publish \
+         server); POST /login signs HS256 tokens for {} s",
+        ttl.as_secs()
+    );
     running.run().await?;
     Ok(())
 }
