@@ -100,7 +100,11 @@ fn read_args() -> Result<(Settings, Duration), String> {
     let matches = match Args::command().try_get_matches() {
         Ok(matches) => matches,
         Err(err) if !err.use_stderr() => err.exit(),
-        Err(err) => return Err(err.to_string().lines().next().unwrap_or("").to_owned()),
+        Err(err) => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            return Err(first.strip_prefix("error: ").unwrap_or(first).to_owned());
+        }
     };
     let settings = Settings::from_matches(&matches).map_err(|err| err.to_string())?;
     let args = Args::from_arg_matches(&matches).map_err(|err| err.to_string())?;
