@@ -37,7 +37,9 @@
 //! `not_here` unless `to` is in the room). The room also publishes
 //! `{"type":"join"|"leave","nick"}` when a nick's first connection joins or its last one
 //! goes. Private messages go through an action rather than `publish = subscribers` so that
-//! they carry their sender; the room keeps no history of them.
+//! they carry their sender; the room keeps no history of them. The page subscribes to its
+//! conversation with each nick it sees here (and before it writes to one), so a message
+//! to a nick whose page has not subscribed yet, in the moment after it arrived, is lost.
 //!
 //! **Cluster.** It takes the same flags as `cometd` (`--redis`, `--role`,
 //! `--listen-actions`, `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the
