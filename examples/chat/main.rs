@@ -1,23 +1,66 @@
 //! The chat demo: `cargo run --example chat`, then open http://127.0.0.1:4100/ in two
-//! tabs.
+//! tabs, pick a nick in each, and chat (in the room, or privately by picking a nick in
+//! the "to" list).
 //!
-//! It mounts comet at `/comet` and registers the seed's example actions (`site/test`,
-//! `site/publish`, `site/sleep`, from `comet::demo`) beside the chat's own (`chat/nick`,
-//! `chat/who`, `chat/history`).
+//! **Who is who.** The page asks for a nick and gets a signed token for it from the demo's
+//! login endpoint, `POST /login` with `{"nick":"alice"}`, answered
+//! `{"token":"<JWT>","nick":"alice","exp":<unix s>}` (or 400
+//! `{"error":{"code":"bad_nick",…}}`: a nick is 1 to 32 letters, digits, `_`, `-`, `.`).
+//! The token is HS256 with `sub` = the nick and `exp` one hour ahead
+//! (`--login-token-ttl-secs`); the page hands the JS client a `getToken()` that logs in
+//! again, so the client sends `auth <token>` first on every connection and answers the
+//! server's `refresh` in band. The login trusts whoever asks (there are no passwords in a
+//! demo); what it shows is that a nick is the one inside a token the server signed: no
+//! frame can speak under another. The secret is `--token-hmac-secret` (env
+//! `COMET_TOKEN_HMAC_SECRET`, at least 32 bytes); without one the demo makes a random
+//! secret at start, so `cargo run --example chat` needs nothing, and tokens die with the
+//! process (the page fetches a new one when it reconnects). `--token-public-key` cannot
+//! sign and is refused.
 //!
-//! It takes the same flags as `cometd` (`--redis`, `--role`, `--listen-actions`,
-//! `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the demo itself runs as
-//! a cluster; see `docs/CLUSTER.md`. The room's nicknames live in the process that runs
-//! the room's actions (it hears of clients leaving any process through the `chat.left`
-//! channel): in a cluster, give the chat actions one process (one `--role hub`, the
-//! servers `--listen-actions false`).
+//! **Namespaces.** `chat` (the room, `chat:lobby`): subscribe `authenticated`, publish
+//! `server`; `dm` (private conversations, the user channel `dm:#alice,bob` with the two
+//! nicks sorted, which only alice and bob may subscribe to): subscribe `authenticated`,
+//! publish `server`, user channels on; `internal` (`internal:chat-left`, where processes
+//! say which connections went): subscribe `none`, publish `server`. They are declared in
+//! code and win over `[namespaces.chat]`, `[namespaces.dm]` or `[namespaces.internal]` of
+//! a `--config` file. Every other channel stays open, and anonymous connections stay
+//! allowed (unless `--anonymous false`) for the seed's demo actions and the client's
+//! generic tests.
+//!
+//! **Actions.** Beside the seed's demo actions (`site/test`, `site/publish`, `site/sleep`,
+//! `site/whoami`, from `comet::demo`), the chat's own, each for a logged-in caller only
+//! (`not_authenticated` otherwise): `chat/join` (this connection is in the room, as its
+//! token's nick; answers `{"nick"}`), `chat/who` (`{"nicks":[…]}`), `chat/history` (the
+//! last 50 room messages), `chat/say {text}` (publishes
+//! `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and `chat/dm {to, text}`
+//! (publishes `{"type":"dm","from":<caller>,"to","text"}` on `dm:#<the two nicks>`;
+//! `not_here` unless `to` is in the room). The room also publishes
+//! `{"type":"join"|"leave","nick"}` when a nick's first connection joins or its last one
+//! goes. Private messages go through an action rather than `publish = subscribers` so that
+//! they carry their sender; the room keeps no history of them. The page subscribes to its
+//! conversation with each nick it sees here (and before it writes to one), so a message
+//! to a nick whose page has not subscribed yet, in the moment after it arrived, is lost.
+//!
+//! **Cluster.** It takes the same flags as `cometd` (`--redis`, `--role`,
+//! `--listen-actions`, `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the
+//! demo itself runs as a cluster; see `docs/CLUSTER.md`. Every server process serves
+//! `/login`; give them all the same `--token-hmac-secret` (with random secrets a token is
+//! good only on the process that signed it). The room lives in the process that runs the
+//! chat actions (it hears of clients leaving any process on `internal:chat-left`): in a
+//! cluster, give the chat actions one process (one `--role hub`, the servers
+//! `--listen-actions false`).
 
 mod room;
 
+use std::time::Duration;
+
 use actix::AsyncContext;
-use actix_web::{web, HttpResponse};
-use clap::{CommandFactory, Parser};
-use comet::cli::Settings;
+use actix_web::{error::InternalError, web, HttpResponse};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use comet::auth::{unix_now, Claims, Namespace, PublishRule, SubscribeRule, TokenSigner};
+use comet::cli::{Role, Settings};
+use serde::Deserialize;
+use serde_json::json;
 
 /// The chat demo server.
 #[derive(Parser, Debug)]
@@ -25,21 +68,27 @@ use comet::cli::Settings;
 struct Args {
     #[command(flatten)]
     settings: Settings,
+    /// How long a token from `/login` lives, in seconds (the page refreshes it in band).
+    #[arg(long, env = "COMET_LOGIN_TOKEN_TTL_SECS", default_value_t = 3600)]
+    login_token_ttl_secs: u64,
 }
 
 const PAGE: &str = include_str!("index.html");
 
+/// The largest `/login` body, in bytes.
+const MAX_LOGIN_BYTES: usize = 1024;
+
 /// A failure to start is one line on stderr (`chat: why`) and a non-zero exit.
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let settings = match Settings::from_args(Args::command()) {
-        Ok(settings) => settings,
+    let (settings, ttl) = match read_args() {
+        Ok(read) => read,
         Err(err) => {
             eprintln!("chat: {err}");
             return std::process::ExitCode::from(2);
         }
     };
-    match actix_web::rt::System::new().block_on(run(settings)) {
+    match actix_web::rt::System::new().block_on(run(settings, ttl)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chat: {err}");
@@ -48,7 +97,104 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+/// The settings shared with `cometd`, and the login tokens' lifetime.
+fn read_args() -> Result<(Settings, Duration), String> {
+    let matches = match Args::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            return Err(first.strip_prefix("error: ").unwrap_or(first).to_owned());
+        }
+    };
+    let settings = Settings::from_matches(&matches).map_err(|err| err.to_string())?;
+    let args = Args::from_arg_matches(&matches).map_err(|err| err.to_string())?;
+    if args.login_token_ttl_secs == 0 {
+        return Err("--login-token-ttl-secs must be at least 1".into());
+    }
+    Ok((settings, Duration::from_secs(args.login_token_ttl_secs)))
+}
+
+/// The demo's secret: `--token-hmac-secret`, else a random one made now (written into
+/// `settings`, so that the node verifies what `/login` signs).
+fn secret(settings: &mut Settings) -> Result<String, String> {
+    if settings.token_public_key.is_some() {
+        return Err(
+            "the chat signs its own tokens at /login and needs --token-hmac-secret (the same \
+             on every process of a cluster), not --token-public-key"
+                .into(),
+        );
+    }
+    if let Some(secret) = &settings.token_hmac_secret {
+        return Ok(secret.clone());
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    if settings.role == Role::Server {
+        if settings.redis.is_some() {
+            log::warn!(
+                "chat: no --token-hmac-secret: tokens from this process's /login are good \
+                 on this process only; give every process of the cluster the same secret"
+            );
+        } else {
+            log::info!(
+                "chat: no --token-hmac-secret: signing with a random secret made at start \
+                 (tokens end with this process)"
+            );
+        }
+    }
+    settings.token_hmac_secret = Some(secret.clone());
+    Ok(secret)
+}
+
+/// What `/login` needs: the signer and how long its tokens live.
+struct Login {
+    signer: TokenSigner,
+    ttl: Duration,
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    nick: String,
+}
+
+fn bad_request(code: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({ "error": { "code": code, "message": message.into() } }))
+}
+
+/// `POST /login {"nick":…}`: a token for that nick.
+async fn login(login: web::Data<Login>, request: web::Json<LoginRequest>) -> HttpResponse {
+    let nick = request.nick.trim();
+    if !room::valid_nick(nick) {
+        return bad_request(
+            "bad_nick",
+            format!(
+                "a nick is 1 to {} letters, digits, `_`, `-` or `.`",
+                room::MAX_NICK
+            ),
+        );
+    }
+    let exp = unix_now() + login.ttl.as_secs();
+    let claims = Claims {
+        sub: Some(nick.to_owned()),
+        exp: Some(exp),
+        ..Claims::default()
+    };
+    match login.signer.sign(&claims) {
+        Ok(token) => HttpResponse::Ok().json(json!({ "token": token, "nick": nick, "exp": exp })),
+        Err(err) => {
+            log::error!("chat: cannot sign a token: {err}");
+            HttpResponse::InternalServerError().json(json!({
+                "error": { "code": "internal", "message": "cannot sign a token" }
+            }))
+        }
+    }
+}
+
+async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::error::Error>> {
+    let secret = secret(&mut settings)?;
+    let signer = TokenSigner::hmac(secret.as_bytes())?;
     // Bind before any actor starts: a busy port or a bad address ends here.
     let listeners = settings.listen()?;
 
@@ -56,27 +202,72 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // actions to it: make the room's context (and so its address) first, run it after.
     let room_context = actix::Context::<room::ChatRoom>::new();
     let room = room_context.address();
-    let comet = comet::demo::register(settings.builder())
-        .action("chat/nick", room.clone())
-        .action("chat/who", room.clone())
-        .action("chat/history", room)
-        .build()?;
+    let mut builder = comet::demo::register(settings.builder())
+        .namespace(
+            "chat",
+            Namespace::new()
+                .subscribe(SubscribeRule::Authenticated)
+                .publish(PublishRule::Server)
+                .user_channels(false),
+        )
+        .namespace(
+            room::DM,
+            Namespace::new()
+                .subscribe(SubscribeRule::Authenticated)
+                .publish(PublishRule::Server)
+                .user_channels(true),
+        )
+        .namespace(
+            room::INTERNAL,
+            Namespace::new()
+                .subscribe(SubscribeRule::None)
+                .publish(PublishRule::Server)
+                .user_channels(false),
+        );
+    for route in [
+        "chat/join",
+        "chat/who",
+        "chat/history",
+        "chat/say",
+        "chat/dm",
+    ] {
+        builder = builder.action(route, room.clone()).require_user(route);
+    }
+    let comet = builder.build()?;
     room_context.run(room::ChatRoom::new(comet.node().clone()));
 
-    let running = settings.start(listeners, comet, |config| {
-        config.route(
-            "/",
-            web::get().to(|| async {
-                HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body(PAGE)
-            }),
-        );
+    let login_data = web::Data::new(Login { signer, ttl });
+    let running = settings.start(listeners, comet, move |config| {
+        config
+            .app_data(login_data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_LOGIN_BYTES)
+                    .error_handler(|err, _| {
+                        let answer = bad_request("bad_request", err.to_string());
+                        InternalError::from_response(err, answer).into()
+                    }),
+            )
+            .route("/login", web::post().to(login))
+            .route(
+                "/",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .body(PAGE)
+                }),
+            );
     })?;
     for addr in running.addrs() {
         log::info!("chat demo on http://{addr}/");
     }
     log::info!("chat: {}", settings.describe());
+    log::info!(
+        "chat: namespaces chat (subscribe authenticated, publish server), dm (subscribe \
+         authenticated, publish server, user channels), internal (subscribe none, publish \
+         server); POST /login signs HS256 tokens for {} s",
+        ttl.as_secs()
+    );
     running.run().await?;
     Ok(())
 }

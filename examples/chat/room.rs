@@ -1,9 +1,17 @@
-//! The chat room: nicknames, the recent history and who is here, as one actor.
+//! The chat room: who is here, the recent history, and the actions that speak in the room
+//! and in private, as one actor.
 //!
-//! It hears the `chat` channel like any subscriber would (a server-side listener). It
-//! hears connections leave on the `chat.left` channel, where every process of the demo
-//! publishes the ids of its connections that go, so that in a cluster the room learns of
-//! departures from every process, not only from the one it runs on.
+//! Every nick is a user id from a token the demo's `/login` signed; the room takes it
+//! from [`Action::user`], never from the client's params, so nobody can speak as someone
+//! else. Clients cannot publish to the room channel (`chat:lobby`, namespace `chat`:
+//! `publish = server`) nor to private channels (`dm:#alice,bob`, namespace `dm`, user
+//! channels, `publish = server`): `chat/say` and `chat/dm` publish for them, stamped with
+//! the caller's nick.
+//!
+//! It hears connections leave on the `internal:chat-left` channel (namespace `internal`:
+//! no client may subscribe or publish there), where every process of the demo publishes
+//! the ids of its connections that go, so that in a cluster the room learns of departures
+//! from every process, not only from the one it runs on.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -16,18 +24,41 @@ use serde_json::{json, Value};
 /// How many messages `chat/history` returns.
 const HISTORY: usize = 50;
 /// Longest nickname, in characters.
-const MAX_NICK: usize = 32;
-/// The channel the page chats on.
-pub const CHANNEL: &str = "chat";
-/// Where every process publishes the id of each of its connections that goes. (A client
-/// could publish there too; ids are not shown to clients, and the worst a guessed one
-/// does is take a nick off the demo's who-is-here list.)
-const LEFT: &str = "chat.left";
+pub const MAX_NICK: usize = 32;
+/// Longest message, in characters.
+const MAX_TEXT: usize = 2000;
+/// The channel of the room (namespace `chat`).
+pub const ROOM: &str = "chat:lobby";
+/// The namespace of private conversations: `dm:#alice,bob`, the two nicks sorted.
+pub const DM: &str = "dm";
+/// The namespace of the demo's own server-only channels.
+pub const INTERNAL: &str = "internal";
+/// Where every process publishes the id of each of its connections that goes.
+const LEFT: &str = "internal:chat-left";
 
-/// The room's state; handles `chat/nick`, `chat/who` and `chat/history`.
+/// Whether `nick` may be a nick: 1 to [`MAX_NICK`] characters, each a letter, a digit,
+/// `_`, `-` or `.` (so no space, `,`, `#` or `:`, which would break user channels).
+pub fn valid_nick(nick: &str) -> bool {
+    let length = nick.chars().count();
+    (1..=MAX_NICK).contains(&length)
+        && nick
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The private channel of two nicks: `dm:#a,b` with the nicks sorted, a user channel
+/// that only `a` and `b` may subscribe to.
+pub fn dm_channel(a: &str, b: &str) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("{DM}:#{first},{second}")
+}
+
+/// The room's state; handles `chat/join`, `chat/who`, `chat/history`, `chat/say` and
+/// `chat/dm`.
 pub struct ChatRoom {
     node: Node,
-    nicks: BTreeMap<ConnectionId, String>,
+    /// The connections that joined, with their nick (a user may have several: tabs).
+    members: BTreeMap<ConnectionId, String>,
     history: VecDeque<Value>,
 }
 
@@ -36,57 +67,108 @@ impl ChatRoom {
     pub fn new(node: Node) -> ChatRoom {
         ChatRoom {
             node,
-            nicks: BTreeMap::new(),
+            members: BTreeMap::new(),
             history: VecDeque::new(),
         }
     }
 
-    fn announce(&self, event: Value) {
-        let published = self.node.publish(CHANNEL, event);
+    fn publish(&self, channel: String, event: Value) {
+        let published = self.node.publish(&channel, event);
         actix::spawn(async move {
             if let Err(err) = published.await {
-                log::warn!("chat: cannot announce: {err}");
+                log::warn!("chat: cannot publish to `{channel}`: {err}");
             }
         });
     }
 
-    fn nick(&mut self, action: &Action) -> ActionResult {
-        let nick = action
-            .str_param("nick")
+    fn is_here(&self, nick: &str) -> bool {
+        self.members.values().any(|member| member == nick)
+    }
+
+    /// The caller's nick: its token's user (routes with `require_user` always have one).
+    fn caller(action: &Action) -> Result<String, ActionError> {
+        action.user().map(str::to_owned).ok_or_else(|| {
+            ActionError::new("not_authenticated", "log in first: the nick is the token's")
+        })
+    }
+
+    fn text(action: &Action) -> Result<String, ActionError> {
+        action
+            .str_param("text")
             .map(str::trim)
-            .filter(|nick| !nick.is_empty() && nick.chars().count() <= MAX_NICK)
+            .filter(|text| !text.is_empty() && text.chars().count() <= MAX_TEXT)
+            .map(str::to_owned)
             .ok_or_else(|| {
-                ActionError::new("bad_nick", format!("a nick is 1 to {MAX_NICK} characters"))
-            })?
-            .to_owned();
-        let id = action.connection().id.clone();
-        let taken = self
-            .nicks
-            .iter()
-            .any(|(other, n)| *n == nick && *other != id);
-        if taken {
-            return Err(ActionError::new("nick_taken", format!("`{nick}` is taken")));
-        }
-        match self.nicks.insert(id, nick.clone()) {
-            Some(old) if old != nick => {
-                self.announce(json!({ "type": "rename", "nick": nick, "old": old }))
-            }
-            Some(_) => {}
-            None => self.announce(json!({ "type": "join", "nick": nick })),
+                ActionError::new(
+                    "bad_text",
+                    format!("`text` is a string of 1 to {MAX_TEXT} characters"),
+                )
+            })
+    }
+
+    /// `chat/join`: this connection is in the room, under its token's nick.
+    fn join(&mut self, action: &Action) -> ActionResult {
+        let nick = Self::caller(action)?;
+        let first = !self.is_here(&nick);
+        self.members
+            .insert(action.connection().id.clone(), nick.clone());
+        if first {
+            self.publish(ROOM.into(), json!({ "type": "join", "nick": nick }));
         }
         Ok(json!({ "nick": nick }))
     }
 
-    /// A connection left (on any process): forget its nick and say so.
+    /// `chat/say {text}`: a message to the room, from the caller's nick.
+    fn say(&mut self, action: &Action) -> ActionResult {
+        let nick = Self::caller(action)?;
+        let text = Self::text(action)?;
+        let event = json!({ "type": "message", "nick": nick, "text": text });
+        self.history.push_back(event.clone());
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.publish(ROOM.into(), event);
+        Ok(json!({ "sent": true }))
+    }
+
+    /// `chat/dm {to, text}`: a private message to `to` (who must be here), on their
+    /// shared user channel.
+    fn dm(&mut self, action: &Action) -> ActionResult {
+        let from = Self::caller(action)?;
+        let to = action
+            .str_param("to")
+            .filter(|to| valid_nick(to))
+            .ok_or_else(|| ActionError::new("bad_nick", "`to` is the nick to write to"))?
+            .to_owned();
+        if to == from {
+            return Err(ActionError::new("bad_nick", "write to someone else"));
+        }
+        if !self.is_here(&to) {
+            return Err(ActionError::new("not_here", format!("`{to}` is not here")));
+        }
+        let text = Self::text(action)?;
+        let channel = dm_channel(&from, &to);
+        self.publish(
+            channel.clone(),
+            json!({ "type": "dm", "from": from, "to": to, "text": text }),
+        );
+        Ok(json!({ "sent": true, "channel": channel }))
+    }
+
+    /// A connection left (on any process): forget it, and say so if it was its nick's
+    /// last.
     fn left(&mut self, id: ConnectionId) {
-        if let Some(nick) = self.nicks.remove(&id) {
-            self.announce(json!({ "type": "leave", "nick": nick }));
+        if let Some(nick) = self.members.remove(&id) {
+            if !self.is_here(&nick) {
+                self.publish(ROOM.into(), json!({ "type": "leave", "nick": nick }));
+            }
         }
     }
 
     fn who(&self) -> Vec<&str> {
-        let mut nicks: Vec<&str> = self.nicks.values().map(String::as_str).collect();
+        let mut nicks: Vec<&str> = self.members.values().map(String::as_str).collect();
         nicks.sort_unstable();
+        nicks.dedup();
         nicks
     }
 }
@@ -95,20 +177,18 @@ impl Actor for ChatRoom {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for channel in [CHANNEL, LEFT] {
-            let node = self.node.clone();
-            let listener = ctx.address().recipient();
-            ctx.spawn(
-                async move { node.on_channel(channel, listener).await }
-                    .into_actor(self)
-                    .map(move |result, _, _| {
-                        if let Err(err) = result {
-                            log::error!("chat: cannot listen to `{channel}`: {err}");
-                        }
-                    }),
-            );
-        }
-        // This process's connections that go, for whichever process holds the nicks.
+        let node = self.node.clone();
+        let listener = ctx.address().recipient();
+        ctx.spawn(
+            async move { node.on_channel(LEFT, listener).await }
+                .into_actor(self)
+                .map(move |result, _, _| {
+                    if let Err(err) = result {
+                        log::error!("chat: cannot listen to `{LEFT}`: {err}");
+                    }
+                }),
+        );
+        // This process's connections that go, for whichever process holds the room.
         let mut events = self.node.events();
         let node = self.node.clone();
         actix::spawn(async move {
@@ -134,9 +214,11 @@ impl Handler<Action> for ChatRoom {
 
     fn handle(&mut self, action: Action, _: &mut Context<Self>) -> ActionResult {
         match action.route() {
-            "chat/nick" => self.nick(&action),
+            "chat/join" => self.join(&action),
             "chat/who" => Ok(json!({ "nicks": self.who() })),
             "chat/history" => Ok(json!({ "messages": self.history })),
+            "chat/say" => self.say(&action),
+            "chat/dm" => self.dm(&action),
             other => Err(ActionError::new(
                 "not_found",
                 format!("no chat action `{other}`"),
@@ -149,21 +231,38 @@ impl Handler<ChannelMessage> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, message: ChannelMessage, _: &mut Context<Self>) {
-        if &*message.channel == LEFT {
-            match ConnectionId::parse(&message.payload) {
-                Some(id) => self.left(id),
-                None => log::warn!("chat: `{LEFT}` carried no connection id"),
-            }
-            return;
+        match ConnectionId::parse(&message.payload) {
+            Some(id) => self.left(id),
+            None => log::warn!("chat: `{LEFT}` carried no connection id"),
         }
-        let Ok(event) = serde_json::from_str::<Value>(&message.payload) else {
-            return;
-        };
-        if event.get("type").and_then(Value::as_str) == Some("message") {
-            self.history.push_back(event);
-            if self.history.len() > HISTORY {
-                self.history.pop_front();
-            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicks_are_words_without_separators() {
+        assert!(valid_nick("alice"));
+        assert!(valid_nick("Zoë_2.b-c"));
+        assert!(valid_nick(&"x".repeat(MAX_NICK)));
+        for bad in [
+            "",
+            "a b",
+            "a,b",
+            "a#b",
+            "a:b",
+            "a\u{0}",
+            &"x".repeat(MAX_NICK + 1),
+        ] {
+            assert!(!valid_nick(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_conversation_has_one_channel_whoever_writes() {
+        assert_eq!(dm_channel("bob", "alice"), "dm:#alice,bob");
+        assert_eq!(dm_channel("alice", "bob"), "dm:#alice,bob");
     }
 }

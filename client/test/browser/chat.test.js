@@ -1,5 +1,8 @@
-// The chat demo page in headless Chromium (Debian's, driven by playwright-core): two pages
-// chat, the server is killed and restarted, the pages reconnect and chat on.
+// The chat demo page in headless Chromium (Debian's, driven by playwright-core): pages log
+// in through the page's form, chat in the room and in private (a third page does not see
+// the private message), a script in a page cannot forge a message, the server is killed
+// and restarted (with a new random secret), the pages log in again by themselves,
+// reconnect and chat on.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -59,16 +62,21 @@ describe('the chat page in Chromium', () => {
     if (profile) await rm(profile, { recursive: true, force: true });
   });
 
-  /** Opens the chat page as `nick`, once it is online and the nick is taken. */
+  /** Opens the chat page and logs in as `nick` through its form, once it is in the room. */
   async function openChat(nick) {
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(`${nick}: ${error.message}`));
     await page.goto(server.url);
-    await page.locator('#status.online').waitFor();
-    await page.locator('#nick').fill(nick);
-    await page.locator('#nick').dispatchEvent('change');
-    await page.locator('#who li', { hasText: new RegExp(`^${nick}$`) }).waitFor();
+    await page.locator('#login-nick').fill(nick);
+    await page.locator('#login button').click();
+    await page.locator('#status.online', { hasText: `online as ${nick}` }).waitFor();
+    await page.locator('#who li.me', { hasText: new RegExp(`^${nick}$`) }).waitFor();
     return page;
+  }
+
+  /** Waits until `page` lists `nick` as here, with their private channel subscribed. */
+  async function seesHere(page, nick) {
+    await page.locator('#who li[data-dm="ready"]', { hasText: new RegExp(`^${nick}$`) }).waitFor();
   }
 
   async function say(page, text) {
@@ -81,16 +89,71 @@ describe('the chat page in Chromium', () => {
     await page.locator('#messages li', { hasText: `${nick}${text}` }).waitFor();
   }
 
-  it('two pages chat, and keep chatting after the server is killed and restarted', async () => {
+  it('refuses a bad nick at the login form', async () => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.locator('#login-nick').fill('no spaces, please');
+    await page.locator('#login button').click();
+    await page.locator('#login-error', { hasText: 'a nick is 1 to 32' }).waitFor();
+    assert.equal(await page.locator('main').isVisible(), false);
+    await page.close();
+  });
+
+  it('two pages chat, privately too, and keep chatting after the server is killed and restarted', async () => {
     const alice = await openChat('alice');
     const bob = await openChat('bob');
-    await alice.locator('#who li', { hasText: /^bob$/ }).waitFor();
+    await seesHere(alice, 'bob');
+    await seesHere(bob, 'alice');
 
     await say(alice, 'hello from alice');
     await sees(bob, 'alice', 'hello from alice');
     await sees(alice, 'alice', 'hello from alice');
     await say(bob, 'hi alice');
     await sees(alice, 'bob', 'hi alice');
+
+    // A private message: alice picks bob in the "to" list. Carol, also here, sees nothing.
+    const carol = await openChat('carol');
+    await seesHere(alice, 'carol');
+    await alice.locator('#to').selectOption('bob');
+    await say(alice, 'psst, bob');
+    for (const page of [alice, bob]) {
+      await page.locator('#messages li.dm', { hasText: 'alice → bobpsst, bob' }).waitFor();
+    }
+    await alice.locator('#to').selectOption('');
+    await say(alice, 'back in the room');
+    await sees(carol, 'alice', 'back in the room');
+    await sees(bob, 'alice', 'back in the room');
+    assert.equal(await carol.locator('#messages li.dm').count(), 0);
+    assert.equal(await carol.locator('#messages li', { hasText: 'psst' }).count(), 0);
+
+    // A script in carol's page, logged in as carol, cannot publish into the room (as
+    // alice or anyone), and what it says through chat/say is signed `carol`.
+    const forged = await carol.evaluate(async () => {
+      const { Client } = await import('/comet/client.js');
+      const login = await fetch('/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ nick: 'carol' }),
+      });
+      const { token } = await login.json();
+      const client = new Client({ token });
+      const refused = new Promise((resolve) => {
+        client.on('error', (error) => {
+          if (error.channel === 'chat:lobby') resolve(error.code);
+        });
+      });
+      await client.subscribe('chat:lobby');
+      client.send('chat:lobby', { type: 'message', nick: 'alice', text: 'forged by carol' });
+      const code = await refused;
+      await client.request('chat/say', { nick: 'alice', text: 'carol, honestly' });
+      client.close();
+      return code;
+    });
+    assert.equal(forged, 'forbidden');
+    await sees(alice, 'carol', 'carol, honestly');
+    assert.equal(await alice.locator('#messages li', { hasText: 'forged' }).count(), 0);
+    await carol.close();
+    await alice.locator('#messages li.event', { hasText: 'carol left' }).waitFor();
     await alice.screenshot({ path: join(SCREENSHOTS, '1-chatting-alice.png') });
 
     await server.stop('SIGKILL');
@@ -106,17 +169,18 @@ describe('the chat page in Chromium', () => {
     }
     // What was on screen before the restart stays there.
     await sees(alice, 'alice', 'hello from alice');
-    // Each page claims its nick again on the new server.
-    for (const page of [alice, bob]) {
-      for (const nick of ['alice', 'bob']) {
-        await page.locator('#who li', { hasText: new RegExp(`^${nick}$`) }).waitFor();
-      }
-    }
+    // Each page logs in again at the new server (a new random secret: the old tokens are
+    // no good there) and joins the room again.
+    await seesHere(alice, 'bob');
+    await seesHere(bob, 'alice');
 
     await say(bob, 'still here after the restart');
     await sees(alice, 'bob', 'still here after the restart');
     await say(alice, 'me too');
     await sees(bob, 'alice', 'me too');
+    await alice.locator('#to').selectOption('bob');
+    await say(alice, 'still private');
+    await bob.locator('#messages li.dm', { hasText: 'alice → bobstill private' }).waitFor();
     await alice.screenshot({ path: join(SCREENSHOTS, '3-after-restart-alice.png') });
 
     assert.equal(await alice.locator('#error').textContent(), '');

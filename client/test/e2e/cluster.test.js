@@ -1,5 +1,6 @@
 // The chat demo as a cluster: two processes on a Redis of the test's own, one of which
-// runs the room's actions. The room must hear of people leaving from either process.
+// runs the room's actions. The room must hear of people leaving from either process, and
+// with one shared --token-hmac-secret a token from either process's /login is good on both.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -7,9 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 
 import { Client } from '../../client.js';
-import { startChat, stopAllChats } from '../support/chatServer.js';
+import { login, startChat, stopAllChats, tokensFor } from '../support/chatServer.js';
 import { nextEvent } from '../support/events.js';
 import { startRedis } from '../support/redisServer.js';
+
+/** The cluster's shared token secret (at least 32 bytes). */
+const SECRET = 'the cluster test secret, shared by both processes';
 
 describe('the chat demo as a two-process cluster', () => {
   let redis;
@@ -19,9 +23,10 @@ describe('the chat demo as a two-process cluster', () => {
 
   before(async () => {
     redis = await startRedis();
+    const shared = ['--redis', redis.url, '--token-hmac-secret', SECRET];
     // `rooms` runs the chat actions (and so holds the nicks); `edge` only holds clients.
-    rooms = await startChat({ args: ['--redis', redis.url] });
-    edge = await startChat({ args: ['--redis', redis.url, '--listen-actions', 'false'] });
+    rooms = await startChat({ args: shared });
+    edge = await startChat({ args: [...shared, '--listen-actions', 'false'] });
   });
 
   after(async () => {
@@ -30,29 +35,47 @@ describe('the chat demo as a two-process cluster', () => {
     await redis?.stop();
   });
 
-  async function connect(server) {
-    const client = new Client({ serverUrl: server.cometUrl, WebSocket });
+  /** A client of `server`, logged in as `nick` at `loginAt`'s /login. */
+  async function connect(server, nick, loginAt = server) {
+    const client = new Client({
+      serverUrl: server.cometUrl,
+      WebSocket,
+      getToken: tokensFor(loginAt, nick),
+    });
     clients.push(client);
     await nextEvent(client, 'open');
     return client;
   }
 
   it('chats across processes, and who-is-here forgets a client that left the other process', async () => {
-    const alice = await connect(rooms);
-    const bob = await connect(edge);
-    await alice.subscribe('chat');
-    await bob.subscribe('chat');
-    assert.equal((await alice.request('chat/nick', { nick: 'alice' })).nick, 'alice');
-    assert.equal((await bob.request('chat/nick', { nick: 'bob' })).nick, 'bob');
+    const alice = await connect(rooms, 'alice');
+    // Bob logs in at the process that runs the room and connects to the other one.
+    const bob = await connect(edge, 'bob', rooms);
+    await alice.subscribe('chat:lobby');
+    await bob.subscribe('chat:lobby');
+    assert.equal((await alice.request('chat/join')).nick, 'alice');
+    assert.equal((await bob.request('chat/join')).nick, 'bob');
     assert.deepEqual((await bob.request('chat/who')).nicks, ['alice', 'bob']);
+    assert.equal((await bob.request('site/whoami')).user, 'bob');
 
-    const heard = nextEvent(alice, 'channel:chat', (e) => e.params?.type === 'message');
-    bob.send('chat', { type: 'message', nick: 'bob', text: 'hello from the edge' });
-    assert.equal((await heard).params.text, 'hello from the edge');
+    const heard = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'message');
+    await bob.request('chat/say', { text: 'hello from the edge' });
+    assert.deepEqual((await heard).params, {
+      type: 'message',
+      nick: 'bob',
+      text: 'hello from the edge',
+    });
 
-    const left = nextEvent(alice, 'channel:chat', (e) => e.params?.type === 'leave');
+    const left = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'leave');
     bob.close();
     assert.deepEqual((await left).params, { type: 'leave', nick: 'bob' });
     assert.deepEqual((await alice.request('chat/who')).nicks, ['alice']);
+  });
+
+  it("a token from one process's login is good on the other", async () => {
+    const { body } = await login(edge, 'carol');
+    const carol = new Client({ serverUrl: rooms.cometUrl, WebSocket, token: body.token });
+    clients.push(carol);
+    assert.equal((await nextEvent(carol, 'authenticated')).user, 'carol');
   });
 });

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import SockJS from 'sockjs-client';
 
 import { AutoReconnect, Client, SockJsTransport } from '../../client.js';
-import { startChat, stopAllChats } from '../support/chatServer.js';
+import { startChat, stopAllChats, tokensFor } from '../support/chatServer.js';
 import { nextEvent } from '../support/events.js';
 
 // htmlfile, jsonp-polling and the iframe transports need a DOM: the browser's business.
@@ -29,10 +29,11 @@ for (const name of TRANSPORTS) {
       await server?.stop();
     });
 
-    async function connect(wait = true) {
+    async function connect(wait = true, options = {}) {
       const client = new Client({
         serverUrl: server.cometUrl,
         transport: new SockJsTransport({ SockJS, transports: [name] }),
+        ...options,
       });
       clients.push(client);
       if (wait) await nextEvent(client, 'open');
@@ -51,6 +52,15 @@ for (const name of TRANSPORTS) {
       const answer = await client.request('site/test', { via: name });
       assert.deepEqual(answer.echo, { via: name });
       await assert.rejects(client.request('site/nothing-here'), { code: 'not_found' });
+    });
+
+    it("logs in: the token's user is the connection's, and the room admits it", async () => {
+      const nick = `sockjs-${name}`;
+      const client = await connect(false, { getToken: tokensFor(server, nick) });
+      assert.equal((await nextEvent(client, 'authenticated')).user, nick);
+      assert.equal((await client.request('site/whoami')).user, nick);
+      await client.subscribe('chat:lobby');
+      assert.equal((await client.request('chat/join')).nick, nick);
     });
 
     it('carries channel messages both ways', async () => {

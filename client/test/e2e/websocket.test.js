@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 
 import { Client, CometError, WebSocketTransport } from '../../client.js';
-import { startChat, stopAllChats } from '../support/chatServer.js';
+import { startChat, stopAllChats, tokensFor } from '../support/chatServer.js';
 import { nextEvent } from '../support/events.js';
 
 describe('over WebSocket, against the chat server', () => {
@@ -47,7 +47,8 @@ describe('over WebSocket, against the chat server', () => {
       assert.equal(error.route, 'site/nothing-here');
       return true;
     });
-    await assert.rejects(client.request('chat/nick', { nick: '   ' }), { code: 'bad_nick' });
+    // The chat's own actions are for logged-in callers only.
+    await assert.rejects(client.request('chat/join'), { code: 'not_authenticated' });
   });
 
   it('delivers what one client sends on a channel to another subscribed client', async () => {
@@ -60,26 +61,36 @@ describe('over WebSocket, against the chat server', () => {
     assert.deepEqual(event.params, { text: 'hello', from: 'bob' });
   });
 
-  it("the chat room's who-is-here: nicks join, and leave with their connection", async () => {
-    const [alice, bob] = [await connect(), await connect()];
+  it("the chat room's who-is-here: nicks join, and leave with their last connection", async () => {
     const [a, b] = [`alice-${process.pid}`, `bob-${process.pid}`];
-    await alice.subscribe('chat');
+    const alice = await connect({ getToken: tokensFor(server, a) });
+    const bob = await connect({ getToken: tokensFor(server, b) });
+    const bobsOtherTab = await connect({ getToken: tokensFor(server, b) });
+    await alice.subscribe('chat:lobby');
     const events = [];
-    alice.on('channel:chat', (event) => events.push(event.params));
-    assert.equal((await alice.request('chat/nick', { nick: a })).nick, a);
-    assert.equal((await bob.request('chat/nick', { nick: b })).nick, b);
-    await assert.rejects(bob.request('chat/nick', { nick: a }), { code: 'nick_taken' });
+    alice.on('channel:chat:lobby', (event) => events.push(event.params));
+    assert.equal((await alice.request('chat/join')).nick, a);
+    // The nick is the token's: a `nick` param is not even looked at.
+    assert.equal((await bob.request('chat/join', { nick: a })).nick, b);
+    assert.equal((await bobsOtherTab.request('chat/join')).nick, b);
     const { nicks } = await alice.request('chat/who');
     assert.ok(nicks.includes(a) && nicks.includes(b), JSON.stringify(nicks));
+    assert.equal(nicks.filter((nick) => nick === b).length, 1, JSON.stringify(nicks));
 
-    const left = nextEvent(alice, 'channel:chat', (e) => e.params?.type === 'leave');
+    // Bob is still here while one of his connections is.
     bob.close();
+    const left = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'leave');
+    bobsOtherTab.close();
     assert.deepEqual((await left).params, { type: 'leave', nick: b });
     const after = (await alice.request('chat/who')).nicks;
     assert.ok(after.includes(a) && !after.includes(b), JSON.stringify(after));
     assert.deepEqual(
-      events.filter((e) => e.type === 'join').map((e) => e.nick),
-      [a, b],
+      events.filter((e) => e.type === 'join' || e.type === 'leave'),
+      [
+        { type: 'join', nick: a },
+        { type: 'join', nick: b },
+        { type: 'leave', nick: b },
+      ],
     );
   });
 

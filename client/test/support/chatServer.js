@@ -145,3 +145,35 @@ async function stopped(pid) {
   }
   throw new Error(`process ${pid} did not stop after SIGSTOP`);
 }
+
+/**
+ * Logs `nick` in at the chat demo's login endpoint (`POST /login {"nick"}`).
+ *
+ * @param {{ url: string }} server a running chat server (its page URL)
+ * @param {string} nick
+ * @returns {Promise<{ status: number, body: any }>} the HTTP status and the JSON answer:
+ *   `{ token, nick, exp }`, or `{ error: { code, message } }`
+ */
+export async function login(server, nick) {
+  const response = await fetch(`${server.url}login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ nick }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/**
+ * A `getToken()` for the JS client that logs `nick` in at `server` each time it is called.
+ *
+ * @param {{ url: string }} server
+ * @param {string} nick
+ * @returns {() => Promise<string>}
+ */
+export function tokensFor(server, nick) {
+  return async () => {
+    const { status, body } = await login(server, nick);
+    if (status !== 200) throw new Error(`login as ${nick}: ${status} ${JSON.stringify(body)}`);
+    return body.token;
+  };
+}
