@@ -408,8 +408,9 @@ export class Client extends Emitter {
   history(channel, options = {}) {
     checkName('channel', channel);
     const { since, limit } = options ?? {};
-    const after = typeof since === 'object' && since !== null ? since.offset : since;
-    if (after !== undefined && after !== null && readOffset(after) === null) {
+    const given = since !== undefined && since !== null;
+    const after = given ? readOffset(typeof since === 'object' ? since.offset : since) : null;
+    if (given && after === null) {
       throw new TypeError(
         `comet: since is an offset or a position { offset, epoch }, not ${JSON.stringify(since)}`,
       );
@@ -429,7 +430,7 @@ export class Client extends Emitter {
     const requestUid = this.#nextRequestUid();
     /** @type {{ requestUid: string, since?: number, limit?: number }} */
     const params = { requestUid };
-    if (after !== undefined && after !== null) params.since = after;
+    if (after !== null) params.since = after;
     if (limit !== undefined && limit !== null) params.limit = limit;
     const answer = this.#requests.add(requestUid, { channel }, this.requestTimeout);
     this.#sendFrame(historyFrame(channel, params), { requestUid });
