@@ -90,11 +90,12 @@ console.log(me, authed.shouldReconnect(CloseCode.TOKEN_EXPIRED), ErrorCode.RATE_
 async function feed(): Promise<void> {
   const stored = sessionStorage.getItem('feed-position');
   const since: Position | null = stored === null ? null : (JSON.parse(stored) as Position);
+  const subscribed = client.subscribe('feed', { recover: true, since, token: 'sub.jwt' });
   client.on('channel:feed', ({ offset, params }) => console.log(offset?.toFixed(0), params));
   client.on('recovered', ({ channel, recovered }) => {
     if (!recovered) console.log(`reload ${channel}`);
   });
-  await client.subscribe('feed', { recover: true, since, token: 'sub.jwt' });
+  await subscribed;
   const position = client.position('feed');
   if (position) sessionStorage.setItem('feed-position', JSON.stringify(position));
   const { publications, offset, epoch }: History = await client.history('feed', {

@@ -209,6 +209,37 @@ describe('recover: the subscribe frames', () => {
     assert.deepEqual(transport.take(), [], 'already subscribed: nothing sent');
   });
 
+  it('handlers added right after subscribe() see the missed messages; one frame', async (t) => {
+    const { client, transport } = setup(t);
+    transport.accept();
+    const subscribed = client.subscribe('feed', {
+      recover: true,
+      since: { offset: 1, epoch: 'e1' },
+    });
+    const events = record(client, 'channel:feed');
+    transport.receive('pub feed 2 missed');
+    transport.receive('subscribed feed {"offset":2,"epoch":"e1","recovered":true}');
+    await subscribed;
+    assert.deepEqual(transport.take(), ['subscribe feed {"recover":true,"offset":1,"epoch":"e1"}']);
+    assert.deepEqual(
+      events.map(([, event]) => event.payload),
+      ['missed'],
+    );
+  });
+
+  it('a channel a handler subscribed already on an open connection recovers from the next reconnection', async (t) => {
+    const { client, transport } = setup(t);
+    transport.accept();
+    client.on('channel:feed', () => {});
+    transport.receive('subscribed feed');
+    await client.subscribe('feed', { recover: true, since: { offset: 1, epoch: 'e1' } });
+    assert.equal(client.position('feed'), null, '`since` is not taken for a frame already sent');
+    reconnect(t, transport);
+    transport.receive('subscribed feed {"offset":5,"epoch":"e1"}');
+    assert.deepEqual(transport.take(), ['subscribe feed', 'subscribe feed {"recover":true}']);
+    assert.deepEqual(client.position('feed'), { offset: 5, epoch: 'e1' });
+  });
+
   it('`since: null` is no position (as position() gives before any)', async (t) => {
     const { client, transport } = setup(t);
     transport.accept();
