@@ -348,9 +348,12 @@ describe('recover: pub frames, positions, recovered events', () => {
   });
 
   it('no `recovered` event after a first subscribe without `since`', async (t) => {
-    const { client } = await recovering(t, { offset: 1 });
+    const { client, transport } = setup(t);
     const events = record(client, 'recovered');
-    await client.subscribe('feed', { recover: true });
+    transport.accept();
+    const subscribed = client.subscribe('feed', { recover: true });
+    transport.receive('subscribed feed {"offset":1,"epoch":"e1"}');
+    await subscribed;
     assert.deepEqual(events, []);
   });
 
