@@ -60,9 +60,41 @@ export interface ClientOptions {
 /** A subscription token, or a function that gives a fresh one for each `subscribe` of the channel. */
 export type SubscriptionToken = string | ((channel: string) => string | Promise<string>);
 
+/** A place in a channel's history: after the publication `offset` of the history `epoch`. */
+export interface Position {
+  /** The offset of a publication (an integer that grows by one per publication in the channel). */
+  offset: number;
+  /** The history's epoch: it changes whenever the history was lost. */
+  epoch: string;
+}
+
 export interface SubscribeOptions {
   /** Sent as `subscribe <channel> {"token":"…"}`, now and after each reconnection. */
   token?: SubscriptionToken;
+  /**
+   * Subscribe with positions (`subscribe <channel> {"recover":true}`): messages carry their
+   * `offset`, `position(channel)` says where the channel stands, and each resubscription
+   * after a reconnection resumes from there (`{"recover":true,"offset":N,"epoch":"E"}`).
+   */
+  recover?: boolean;
+  /** With `recover: true`: the first subscribe resumes after this position (e.g. kept across a page reload); null for none. */
+  since?: Position | null;
+}
+
+export interface HistoryOptions {
+  /** Publications after this offset (a position's offset is sent); without it, the newest `limit`. */
+  since?: number | Position | null;
+  /** At most this many publications. */
+  limit?: number | null;
+}
+
+/** The answer of `history()`. */
+export interface History {
+  /** Oldest first, each shaped like a channel event, with its `offset`. */
+  publications: PositionedChannelEvent[];
+  /** The channel's position now (its last publication's offset, 0 if none). */
+  offset: number;
+  epoch: string;
 }
 
 /** Who the server says the connection is: its `authenticated` answer. */
@@ -99,6 +131,20 @@ export interface ChannelEvent {
   message: string | null;
   /** The payload as text, always. */
   payload: string;
+  /** The publication's offset in the channel's history: on channels subscribed with `recover`. */
+  offset?: number;
+}
+
+/** A channel event with its offset (from a channel subscribed with `recover`, or `history()`). */
+export interface PositionedChannelEvent extends ChannelEvent {
+  offset: number;
+}
+
+/** After a resubscription with a position (each reconnection, a first subscribe with `since`), or a `gap`. */
+export interface RecoveredEvent {
+  channel: string;
+  /** true: every missed message was delivered; false: some are lost, reload the state. */
+  recovered: boolean;
 }
 
 export interface ClientEvents {
@@ -113,6 +159,7 @@ export interface ClientEvents {
   disconnect: CloseEvent;
   reconnecting: { attempt: number; delay: number; code: number | undefined };
   authenticated: Identity;
+  recovered: RecoveredEvent;
   forceClose: undefined;
 }
 
@@ -129,6 +176,7 @@ export class Client extends Emitter {
   static readonly EVENT_BEFORE_REQUEST: 'beforeRequest';
   static readonly EVENT_REQUEST: 'request';
   static readonly EVENT_ERROR: 'error';
+  static readonly EVENT_RECOVERED: 'recovered';
 
   constructor(options?: ClientOptions);
 
@@ -167,8 +215,13 @@ export class Client extends Emitter {
   off(name: string, handler?: (event: any) => void): this;
   hasChannelHandlers(channel: string): boolean;
 
+  /** Resolves once the server confirmed (with `recover`: after the missed messages were delivered as events). */
   subscribe(channel: string, options?: SubscribeOptions): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
+  /** Where a channel subscribed with `recover` stands (a copy); null while none is known or after `unsubscribe`. */
+  position(channel: string): Position | null;
+  /** Reads the channel's history (whoever may subscribe to it may read it); rejects with a CometError (`forbidden`, `not_found`, `unavailable`, …). */
+  history(channel: string, options?: HistoryOptions): Promise<History>;
   send(channel: string, data: unknown): boolean;
   request<T extends Record<string, any> = Record<string, any>>(
     route: string,

@@ -15,8 +15,11 @@ import {
   channelFrame,
   checkName,
   helloFrame,
+  historyFrame,
   parseServerFrame,
+  readOffset,
   readPayload,
+  readPosition,
   utf8Length,
 } from './protocol.js';
 import { Requests } from './Requests.js';
@@ -57,7 +60,13 @@ const SERVED_FROM = /^https?:/.test(import.meta.url) ? new URL('..', import.meta
  *   channel. `params` is the payload parsed when it is a JSON object or array, else
  *   `null`, and then `message` is the text (jii's shape); `payload` is always the text.
  *   Handling `channel:<name>` subscribes to `<name>`; removing its last handler
- *   unsubscribes, unless the app also called `subscribe(<name>)`.
+ *   unsubscribes, unless the app also called `subscribe(<name>)`. On a channel subscribed
+ *   with `recover`, the event also has `offset`, the publication's place in the channel's
+ *   history (an integer).
+ * - `recovered` `{ channel, recovered }`: after each resubscription of a channel subscribed
+ *   with `recover` (each reconnection) and after a first subscribe given `since`, whether
+ *   every missed publication was delivered (`true`), or some are lost (`false`: reload the
+ *   state); also `false` when the server lost publications of a live subscription (`gap`).
  * - `beforeSend` `{ message }`: a frame about to be sent; a handler may change `message`.
  * - `beforeRequest` `{ route, params }`: a request about to be sent; a handler may change
  *   `params` (e.g. add a token).
@@ -85,6 +94,7 @@ export class Client extends Emitter {
   static EVENT_BEFORE_REQUEST = 'beforeRequest';
   static EVENT_REQUEST = 'request';
   static EVENT_ERROR = 'error';
+  static EVENT_RECOVERED = 'recovered';
 
   /** @type {'closed' | 'connecting' | 'open'} */
   #state = 'closed';
@@ -343,15 +353,88 @@ export class Client extends Emitter {
    * give a function to fetch a fresh one each time. A later `subscribe(channel, { token })`
    * replaces the token for the next time.
    *
+   * With `recover: true` the channel's messages come with their `offset`, the client keeps
+   * the channel's position ({@link Client#position}), and each resubscription after a
+   * reconnection resumes from it (`subscribe <channel> {"recover":true,"offset":N,"epoch":"E"}`):
+   * the server sends what was missed first, as ordinary channel events, then says whether
+   * that was all (the `recovered` event). `since` (a position kept from before, e.g. in
+   * sessionStorage across a page reload) makes the first subscribe resume from there too.
+   * Both count from the channel's next `subscribe` frame: give them in its first
+   * `subscribe()`, before a `channel:<name>` handler subscribed it on an open connection.
+   *
    * @param {string} channel
-   * @param {{ token?: import('./Subscriptions.js').SubscriptionToken }} [options]
-   * @returns {Promise<void>} resolved when the server confirms; rejected with a
-   *   {@link CometError} when it refuses (e.g. `forbidden`, after which it is not renewed),
-   *   or when a token function fails (`no_token`). Ignoring it is safe.
+   * @param {import('./Subscriptions.js').SubscribeOptions} [options]
+   * @returns {Promise<void>} resolved when the server confirms (with `recover`: after the
+   *   missed messages were delivered); rejected with a {@link CometError} when it refuses
+   *   (e.g. `forbidden`, after which it is not renewed), or when a token function fails
+   *   (`no_token`). Ignoring it is safe.
    */
   subscribe(channel, options = {}) {
     checkName('channel', channel);
-    return this.#subscriptions.subscribe(channel, options?.token);
+    return this.#subscriptions.subscribe(channel, options ?? {});
+  }
+
+  /**
+   * Where a channel subscribed with `recover` stands: the offset of the last message
+   * delivered (or the channel's offset when the subscription began, when none was) and
+   * its history's epoch. Keep it (e.g. in sessionStorage) to resume after a page reload
+   * with `subscribe(channel, { recover: true, since })`.
+   *
+   * @param {string} channel
+   * @returns {{ offset: number, epoch: string } | null} a copy; null while no position is
+   *   known (not subscribed with `recover`, or before its `subscribed` answer; after
+   *   `unsubscribe`)
+   */
+  position(channel) {
+    return this.#subscriptions.position(channel);
+  }
+
+  /**
+   * Reads the history of `channel` (allowed to whoever may subscribe to it, subscribed or
+   * not): the publications after `since`, or the newest `limit` without `since`, or all it
+   * keeps without either. Sent as `history <channel> {"requestUid":…,"since":N,"limit":L}`.
+   *
+   * @param {string} channel
+   * @param {{ since?: number | { offset: number, epoch: string } | null, limit?: number | null }} [options]
+   *   `since`: an offset, or a position (its offset is sent); `limit`: at most that many
+   *   publications. Anything else throws a TypeError.
+   * @returns {Promise<{ publications: object[], offset: number, epoch: string }>} the
+   *   publications oldest first, each shaped like a channel event
+   *   (`{ channel, params, message, payload, offset }`), and the channel's position now;
+   *   rejected with a {@link CometError} (with `channel`) on an error answer (`forbidden`,
+   *   `not_found`: the namespace keeps no history, `unavailable`), and as a request is
+   *   (`timeout`, `disconnected`, `queue_full`, `too_large`, `cancelled`, `closed`)
+   */
+  history(channel, options = {}) {
+    checkName('channel', channel);
+    const { since, limit } = options ?? {};
+    const given = since !== undefined && since !== null;
+    const after = given ? readOffset(typeof since === 'object' ? since.offset : since) : null;
+    if (given && after === null) {
+      throw new TypeError(
+        `comet: since is an offset or a position { offset, epoch }, not ${JSON.stringify(since)}`,
+      );
+    }
+    if (limit !== undefined && limit !== null && readOffset(limit) === null) {
+      throw new TypeError(`comet: limit is a non-negative integer, not ${JSON.stringify(limit)}`);
+    }
+    if (this.#forceClosed) {
+      return Promise.reject(
+        new CometError(
+          ClientErrorCode.CLOSED,
+          `the client is closed: the history of "${channel}" not read`,
+          { channel },
+        ),
+      );
+    }
+    const requestUid = this.#nextRequestUid();
+    /** @type {{ requestUid: string, since?: number, limit?: number }} */
+    const params = { requestUid };
+    if (after !== null) params.since = after;
+    if (limit !== undefined && limit !== null) params.limit = limit;
+    const answer = this.#requests.add(requestUid, { channel }, this.requestTimeout);
+    this.#sendFrame(historyFrame(channel, params), { requestUid });
+    return answer.then((body) => readHistory(channel, body));
   }
 
   /**
@@ -423,15 +506,20 @@ export class Client extends Emitter {
         }),
       );
     }
-    const requestUid = `${this.#station}-${(++this.#lastUid).toString(36)}`;
+    const requestUid = this.#nextRequestUid();
     const event = { route, params: { ...params, requestUid } };
     this.emit('beforeRequest', event);
     // requestUid first, so that a server can answer even a frame too large to parse.
     const data = { requestUid, ...event.params, requestUid };
     const timeout = options.timeout ?? this.requestTimeout;
-    const answer = this.#requests.add(requestUid, route, timeout);
+    const answer = this.#requests.add(requestUid, { route }, timeout);
     this.#sendFrame(actionFrame(route, data), { requestUid });
     return answer;
+  }
+
+  /** @returns {string} a new `requestUid`: the station, and a counter */
+  #nextRequestUid() {
+    return `${this.#station}-${(++this.#lastUid).toString(36)}`;
   }
 
   /**
@@ -448,7 +536,7 @@ export class Client extends Emitter {
     const bytes = utf8Length(event.message);
     if (bytes > this.maxFrameBytes) {
       const what =
-        requestUid === undefined ? 'frame' : `call of "${this.#requests.route(requestUid)}"`;
+        requestUid === undefined ? 'frame' : `request for ${this.#requests.describe(requestUid)}`;
       this.#refuse(
         requestUid,
         new CometError(
@@ -591,21 +679,28 @@ export class Client extends Emitter {
     this.#heartbeat.received();
     const frame = parseServerFrame(text);
     switch (frame.type) {
-      case 'channel': {
-        const event = {
-          channel: frame.channel,
-          ...readPayload(frame.payload),
-          payload: frame.payload,
-        };
-        this.emit(CHANNEL_EVENT_PREFIX + frame.channel, event);
-        this.emit('channel', event);
+      case 'channel':
+        this.#emitChannel(frame.channel, frame.payload);
         break;
-      }
       case 'action':
         this.#onAnswer(frame.body);
         break;
-      case 'subscribed':
-        this.#subscriptions.onSubscribed(frame.channel);
+      case 'pub':
+        if (this.#subscriptions.onPublication(frame.channel, frame.offset)) {
+          this.#emitChannel(frame.channel, frame.payload, frame.offset);
+        }
+        break;
+      case 'subscribed': {
+        const recovered = this.#subscriptions.onSubscribed(frame.channel, frame.body);
+        if (recovered !== undefined) {
+          this.emit('recovered', { channel: frame.channel, recovered });
+        }
+        break;
+      }
+      case 'gap':
+        if (this.#subscriptions.onGap(frame.channel, frame.body)) {
+          this.emit('recovered', { channel: frame.channel, recovered: false });
+        }
         break;
       case 'unsubscribed':
         this.#subscriptions.onUnsubscribed(frame.channel);
@@ -630,10 +725,19 @@ export class Client extends Emitter {
     this.emit('message', { message: text });
   }
 
+  /** Says a message on `channel`: `channel:<name>`, then `channel`. */
+  #emitChannel(channel, payload, offset) {
+    const event = channelEvent(channel, payload, offset);
+    this.emit(CHANNEL_EVENT_PREFIX + channel, event);
+    this.emit('channel', event);
+  }
+
   #onAnswer(answer) {
     const answered = this.#requests.onAnswer(answer);
-    if (answered)
-      this.emit('request', { route: answered.route, params: answer, error: answered.error });
+    const route = answered?.about.route;
+    if (route !== undefined) {
+      this.emit('request', { route, params: answer, error: answered?.error });
+    }
   }
 
   #onError(body) {
@@ -681,6 +785,46 @@ export class Client extends Emitter {
  */
 
 /** @typedef {{ attach(client: Client): void }} Plugin */
+
+/**
+ * A channel event: `{ channel, params, message, payload }` (jii's shape), and the
+ * publication's `offset` when it has one.
+ *
+ * @param {string} channel
+ * @param {string} payload
+ * @param {number} [offset]
+ */
+function channelEvent(channel, payload, offset) {
+  const event = { channel, ...readPayload(payload), payload };
+  return offset === undefined ? event : { ...event, offset };
+}
+
+/**
+ * The answer to `history`, for the app: `{ publications, offset, epoch }`, each publication
+ * shaped like a channel event. Entries that are not `{ offset, payload }` are left out; an
+ * answer without the channel's position is an `internal` error.
+ *
+ * @param {string} channel
+ * @param {Record<string, any>} answer
+ */
+function readHistory(channel, answer) {
+  const entries = Array.isArray(answer.publications) ? answer.publications : [];
+  const publications = [];
+  for (const entry of entries) {
+    const offset = readOffset(entry?.offset);
+    if (offset === null || typeof entry.payload !== 'string') continue;
+    publications.push(channelEvent(channel, entry.payload, offset));
+  }
+  const position = readPosition(answer);
+  if (position === null) {
+    throw new CometError(
+      ErrorCode.INTERNAL,
+      `the answer to the history of "${channel}" has no position ("offset", "epoch")`,
+      { channel, response: answer },
+    );
+  }
+  return { publications, ...position };
+}
 
 /** The channel of a `channel:<name>` event name, else null. */
 function channelOfEvent(name) {

@@ -1,7 +1,7 @@
 /**
- * The client's action requests waiting for their answer: each settles exactly once, with
- * the answer or with a {@link CometError} (error answer, timeout, connection lost,
- * cancelled).
+ * The client's action requests (and history reads) waiting for their answer: each settles
+ * exactly once, with the answer or with a {@link CometError} (error answer, timeout,
+ * connection lost, cancelled).
  *
  * @module comet-client/lib/Requests
  */
@@ -9,7 +9,11 @@
 import { ClientErrorCode, ErrorCode } from '../codes.js';
 import { CometError } from './CometError.js';
 
-/** The requests of one client waiting for their answer, by `requestUid`. */
+/**
+ * The requests of one client waiting for their answer, by `requestUid`: calls of an action
+ * (`{ route }`) and reads of a channel's history (`{ channel }`), both answered by
+ * `action {"requestUid":…}` frames.
+ */
 export class Requests {
   /** @type {Map<string, PendingRequest>} */
   #pending = new Map();
@@ -19,22 +23,22 @@ export class Requests {
    * ever).
    *
    * @param {string} requestUid
-   * @param {string} route
+   * @param {About} about the action's route, or the channel whose history is read
    * @param {number} timeout
    * @returns {Promise<object>}
    */
-  add(requestUid, route, timeout) {
+  add(requestUid, about, timeout) {
     return new Promise((resolve, reject) => {
       /** @type {PendingRequest} */
-      const pending = { route, resolve, reject, timer: null, sent: false };
+      const pending = { about, resolve, reject, timer: null, sent: false };
       this.#pending.set(requestUid, pending);
       if (timeout > 0 && Number.isFinite(timeout)) {
         pending.timer = setTimeout(() => {
           this.settle(requestUid, {
             error: new CometError(
               ErrorCode.TIMEOUT,
-              `no answer to "${route}" within ${timeout} ms`,
-              { route },
+              `no answer to ${label(about)} within ${timeout} ms`,
+              { ...about },
             ),
           });
         }, timeout);
@@ -42,9 +46,14 @@ export class Requests {
     });
   }
 
-  /** @param {string} requestUid @returns {string | undefined} its route, while it waits */
-  route(requestUid) {
-    return this.#pending.get(requestUid)?.route;
+  /**
+   * @param {string} requestUid
+   * @returns {string | undefined} what it is, for a message (`"site/test"`, `the history of
+   *   "chat"`), while it waits
+   */
+  describe(requestUid) {
+    const pending = this.#pending.get(requestUid);
+    return pending && label(pending.about);
   }
 
   /**
@@ -77,13 +86,15 @@ export class Requests {
 
   /**
    * Rejects a request whose frame the client refused to send (too large, queue full),
-   * naming its route in `error`.
+   * naming its route (or its channel) in `error`.
    *
    * @param {string} requestUid
    * @param {CometError} error
    */
   refuse(requestUid, error) {
-    error.route = this.route(requestUid);
+    const about = this.#pending.get(requestUid)?.about;
+    error.route = about?.route;
+    error.channel = about?.channel;
     this.settle(requestUid, { error });
   }
 
@@ -93,12 +104,13 @@ export class Requests {
    * @param {string} requestUid
    */
   cancel(requestUid) {
-    const route = this.route(requestUid);
+    const about = this.#pending.get(requestUid)?.about;
+    if (!about) return;
     this.settle(requestUid, {
       error: new CometError(
         ClientErrorCode.CANCELLED,
-        `the client closed before "${route}" was sent`,
-        { route },
+        `the client closed before ${label(about)} was sent`,
+        { ...about },
       ),
     });
   }
@@ -107,23 +119,23 @@ export class Requests {
    * The server's `action` answer: settles its request.
    *
    * @param {Record<string, any> | null} answer
-   * @returns {{ route: string, error: CometError | undefined } | null} what was answered,
+   * @returns {{ about: About, error: CometError | undefined } | null} what was answered,
    *   or null for an answer to no waiting request
    */
   onAnswer(answer) {
     const requestUid = answer?.requestUid;
     const pending = this.#pending.get(requestUid);
     if (!answer || !pending) return null;
-    const { route } = pending;
+    const { about } = pending;
     const error = answer.error
       ? new CometError(
           String(answer.error.code ?? ErrorCode.INTERNAL),
-          String(answer.error.message ?? `"${route}" failed`),
-          { route, response: answer },
+          String(answer.error.message ?? `${label(about)} failed`),
+          { ...about, response: answer },
         )
       : undefined;
     this.settle(requestUid, { answer, error });
-    return { route, error };
+    return { about, error };
   }
 
   /** The connection ended: the requests sent on it will get no answer. */
@@ -133,8 +145,8 @@ export class Requests {
       this.settle(requestUid, {
         error: new CometError(
           ClientErrorCode.DISCONNECTED,
-          `the connection closed before "${pending.route}" was answered`,
-          { route: pending.route },
+          `the connection closed before ${label(pending.about)} was answered`,
+          { ...pending.about },
         ),
       });
     }
@@ -142,8 +154,22 @@ export class Requests {
 }
 
 /**
+ * What a request is: the call of an action `route`, or the read of `channel`'s history.
+ *
+ * @typedef {{ route: string, channel?: undefined } | { channel: string, route?: undefined }} About
+ */
+
+/**
+ * @param {About} about
+ * @returns {string} `"site/test"`, or `the history of "chat"`
+ */
+function label(about) {
+  return about.route !== undefined ? `"${about.route}"` : `the history of "${about.channel}"`;
+}
+
+/**
  * @typedef {object} PendingRequest
- * @property {string} route
+ * @property {About} about
  * @property {(answer: object) => void} resolve
  * @property {(error: CometError) => void} reject
  * @property {ReturnType<typeof setTimeout> | null} timer

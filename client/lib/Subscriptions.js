@@ -1,13 +1,15 @@
 /**
  * The client's channels: which it wants, which the server confirmed, their subscription
- * tokens, and the promises of `subscribe()` and `unsubscribe()`.
+ * tokens, which recover (and from where), and the promises of `subscribe()` and
+ * `unsubscribe()`.
  *
  * @module comet-client/lib/Subscriptions
  */
 
 import { ClientErrorCode, ErrorCode } from '../codes.js';
 import { CometError } from './CometError.js';
-import { subscribeFrame, unsubscribeFrame } from './protocol.js';
+import { Positions } from './Positions.js';
+import { readPosition, subscribeFrame, unsubscribeFrame } from './protocol.js';
 
 /** Error codes in an `error` frame that mean "your subscription to this channel failed". */
 const SUBSCRIBE_REFUSALS = new Set([
@@ -28,7 +30,9 @@ const RATE_LIMIT_RETRY_MS = 1000;
  * The subscriptions of one client, across its connections. A channel is wanted for
  * `subscribe()` (explicitly) or for its `channel:<name>` handlers; each wanted channel is
  * subscribed on every connection as it opens (with its subscription token, if any), until
- * it is not wanted any more or the server refused it.
+ * it is not wanted any more or the server refused it. A channel subscribed with `recover`
+ * has a position (its last offset and epoch) once the server said one, and each later
+ * `subscribe` of it resumes from there.
  */
 export class Subscriptions {
   /** Channels to be subscribed to, explicitly or for handlers. @type {Set<string>} */
@@ -41,6 +45,10 @@ export class Subscriptions {
   #unconfirmed = new Set();
   /** Subscription tokens, by channel. @type {Map<string, SubscriptionToken>} */
   #tokens = new Map();
+  /** Channels subscribed with `recover`. @type {Set<string>} */
+  #recover = new Set();
+  /** Where the recovering channels stand. */
+  #positions = new Positions();
   /** @type {Map<string, Deferred>} */
   #subscribing = new Map();
   /** @type {Map<string, Deferred>} */
@@ -57,19 +65,46 @@ export class Subscriptions {
 
   /**
    * The app subscribes to `channel` (`subscribe()`), with a token for this and the later
-   * `subscribe` frames, if given.
+   * `subscribe` frames, if given, and with positions (`recover`), from `since` if given.
+   * `recover` and `since` count from the next `subscribe` frame of the channel: `since`
+   * only when that frame would have no position of its own to resume from.
    *
    * @param {string} channel
-   * @param {SubscriptionToken} [token]
+   * @param {SubscribeOptions} [options]
    * @returns {Promise<void>}
    */
-  subscribe(channel, token) {
+  subscribe(channel, { token, recover, since } = {}) {
     if (token !== undefined && typeof token !== 'function' && typeof token !== 'string') {
       throw new TypeError('comet: a subscription token is a string or a function');
     }
+    if (recover !== undefined && typeof recover !== 'boolean') {
+      throw new TypeError(`comet: recover is true or false, not ${JSON.stringify(recover)}`);
+    }
+    const start = since === undefined || since === null ? null : readPosition(since);
+    if (start === null && since !== undefined && since !== null) {
+      throw new TypeError(
+        `comet: since is a position { offset, epoch } (as position() gives), not ${JSON.stringify(since)}`,
+      );
+    }
+    if (start !== null && recover !== true) {
+      throw new TypeError('comet: since goes with recover: true');
+    }
     if (token !== undefined) this.#tokens.set(channel, token);
+    if (recover === true) this.#recover.add(channel);
+    if (start !== null && !this.#sent.has(channel) && this.#positions.get(channel) === null) {
+      this.#positions.start(channel, start);
+    }
     this.#explicit.add(channel);
     return this.want(channel);
+  }
+
+  /**
+   * @param {string} channel
+   * @returns {import('./Positions.js').Position | null} where the channel stands, when it
+   *   is subscribed with `recover` and a position is known
+   */
+  position(channel) {
+    return this.#positions.get(channel);
   }
 
   /**
@@ -116,6 +151,7 @@ export class Subscriptions {
   unwant(channel) {
     if (!this.#channels.delete(channel)) return Promise.resolve();
     this.#tokens.delete(channel);
+    this.#forgetRecovery(channel);
     this.#unconfirmed.delete(channel);
     this.#retries.delete(channel);
     this.#subscribing
@@ -140,8 +176,55 @@ export class Subscriptions {
     for (const channel of this.#channels) this.#sendSubscribe(channel);
   }
 
-  /** @param {string} channel the server's `subscribed <channel>` */
-  onSubscribed(channel) {
+  /**
+   * The server's `subscribed <channel> {…}?`: confirms the subscription; for a recovering
+   * channel, keeps the position it says.
+   *
+   * @param {string} channel
+   * @param {Record<string, any> | null} body the frame's JSON object, if any
+   * @returns {boolean | undefined} its `recovered` (true or false) when it answers a
+   *   recovering subscribe that gave a position, else undefined
+   */
+  onSubscribed(channel, body) {
+    let recovered;
+    if (this.#recover.has(channel) && this.#channels.has(channel)) {
+      const position = readPosition(body);
+      if (position !== null) this.#positions.subscribed(channel, position);
+      if (typeof body?.recovered === 'boolean') recovered = body.recovered;
+    }
+    this.#confirmed(channel);
+    return recovered;
+  }
+
+  /**
+   * A `pub <channel> <offset>` frame: advances the channel's position.
+   *
+   * @param {string} channel
+   * @param {number} offset
+   * @returns {boolean} false for a duplicate of what was delivered already: drop it
+   */
+  onPublication(channel, offset) {
+    return this.#positions.published(channel, offset);
+  }
+
+  /**
+   * The server's `gap <channel> {"offset","epoch"}`: the channel lost publications and
+   * jumped to that position.
+   *
+   * @param {string} channel
+   * @param {Record<string, any> | null} body
+   * @returns {boolean} whether it is about a recovering channel (to be said as `recovered`
+   *   `false`)
+   */
+  onGap(channel, body) {
+    if (!this.#recover.has(channel) || !this.#channels.has(channel)) return false;
+    const position = readPosition(body);
+    if (position !== null) this.#positions.jumped(channel, position);
+    return true;
+  }
+
+  /** The subscription to `channel` is in effect. */
+  #confirmed(channel) {
     this.#unconfirmed.delete(channel);
     this.#retries.delete(channel);
     this.#subscribing.get(channel)?.resolve();
@@ -199,6 +282,7 @@ export class Subscriptions {
         this.#channels.delete(channel);
         this.#explicit.delete(channel);
         this.#tokens.delete(channel);
+        this.#forgetRecovery(channel);
         this.#subscribing
           .get(channel)
           ?.reject(
@@ -218,13 +302,16 @@ export class Subscriptions {
     this.#unsubscribing.clear();
   }
 
-  /** Sends `subscribe <channel>`, with the channel's token (fetched first, if a function). */
+  /**
+   * Sends `subscribe <channel>`, with the channel's token (fetched first, if a function)
+   * and, for a recovering channel, its position: `{"token"?,"recover":true,"offset"?,"epoch"?}`.
+   */
   #sendSubscribe(channel) {
     this.#sent.add(channel);
     this.#unconfirmed.add(channel);
     const token = this.#tokens.get(channel);
     if (typeof token !== 'function') {
-      this.#link.send(subscribeFrame(channel, token === undefined ? undefined : { token }));
+      this.#link.send(subscribeFrame(channel, this.#options(channel, token)));
       return;
     }
     const connection = this.#link.connection();
@@ -237,7 +324,7 @@ export class Subscriptions {
       .then((value) => {
         if (!stillWanted()) return;
         if (typeof value !== 'string') throw new TypeError(`it gave ${JSON.stringify(value)}`);
-        this.#link.send(subscribeFrame(channel, { token: value }));
+        this.#link.send(subscribeFrame(channel, this.#options(channel, value)));
       })
       .catch((error) => {
         if (!stillWanted()) return;
@@ -252,6 +339,33 @@ export class Subscriptions {
       });
   }
 
+  /**
+   * The options of a `subscribe` of `channel`: its token, and `recover` with the position
+   * to resume from (when one is known).
+   *
+   * @param {string} channel
+   * @param {string | undefined} token
+   * @returns {Record<string, unknown>}
+   */
+  #options(channel, token) {
+    /** @type {Record<string, unknown>} */
+    const options = token === undefined ? {} : { token };
+    if (!this.#recover.has(channel)) return options;
+    options.recover = true;
+    const position = this.#positions.get(channel);
+    if (position !== null) {
+      options.offset = position.offset;
+      options.epoch = position.epoch;
+    }
+    return options;
+  }
+
+  /** The subscription to `channel` ended: it recovers no more, and its position goes. */
+  #forgetRecovery(channel) {
+    this.#recover.delete(channel);
+    this.#positions.delete(channel);
+  }
+
   /** Forgets the subscription to `channel` (refused): rejects its waiter, says `error`. */
   #drop(channel, error) {
     const waiter = this.#subscribing.get(channel);
@@ -262,6 +376,7 @@ export class Subscriptions {
     this.#unconfirmed.delete(channel);
     this.#retries.delete(channel);
     this.#tokens.delete(channel);
+    this.#forgetRecovery(channel);
     waiter?.reject(error);
     this.#link.error(error);
   }
@@ -282,6 +397,17 @@ export class Subscriptions {
  * A subscription token, or a function that gives one (called for each `subscribe`).
  *
  * @typedef {string | ((channel: string) => string | Promise<string>)} SubscriptionToken
+ */
+
+/**
+ * The options of `subscribe()`.
+ *
+ * @typedef {object} SubscribeOptions
+ * @property {SubscriptionToken} [token] sent with each `subscribe` of the channel
+ * @property {boolean} [recover] subscribe with positions, and resume from the last one
+ *   after each reconnection
+ * @property {import('./Positions.js').Position | null} [since] with `recover`: start after
+ *   this position (e.g. one stored before a page reload); null for none
  */
 
 /** @typedef {{ promise: Promise<void>, resolve: () => void, reject: (error: Error) => void }} Deferred */

@@ -12,6 +12,8 @@
  * | server → client | `hello {"heartbeat","max_frame_bytes","max_pending_actions"}` · `ping` |
  * | client → server | `auth <token>` (first on a connection, and again to refresh) · `subscribe <channel> {"token":…}` |
  * | server → client | `authenticated {"user","exp","connection"}` · `refresh {"exp","in"}` |
+ * | client → server | `subscribe <channel> {"recover":true,"offset"?,"epoch"?}` · `history <channel> {"requestUid","since"?,"limit"?}` |
+ * | server → client | `pub <channel> <offset> <payload>` · `subscribed <channel> {"offset","epoch","recovered"?}` · `gap <channel> {"offset","epoch"}` |
  *
  * @module comet-client/lib/protocol
  */
@@ -34,6 +36,15 @@ export const subscribeFrame = (channel, options) =>
  * @param {string} token
  */
 export const authFrame = (token) => `auth ${token}`;
+
+/**
+ * `history <channel> {"requestUid":…,"since"?:N,"limit"?:L}`: reads the channel's history
+ * (publications after offset `since`; the newest `limit` without `since`).
+ *
+ * @param {string} channel
+ * @param {{ requestUid: string, since?: number, limit?: number }} params
+ */
+export const historyFrame = (channel, params) => `history ${channel} ${JSON.stringify(params)}`;
 
 /** @param {string} channel */
 export const unsubscribeFrame = (channel) => `unsubscribe ${channel}`;
@@ -88,10 +99,15 @@ export function checkName(what, name) {
  * A frame from the server, parsed. Broken JSON gives `body: null`; a frame whose keyword
  * is unknown gives `{ type: 'unknown' }` (for newer servers: ignore it).
  *
+ * `subscribed` and `gap` carry the JSON object after the channel as `body` (`null` when
+ * there is none, or it is broken); `pub` its offset as a number.
+ *
  * @typedef {{ type: 'channel', channel: string, payload: string }
+ *   | { type: 'pub', channel: string, offset: number, payload: string }
  *   | { type: 'action' | 'error' | 'hello' | 'authenticated' | 'refresh', body: Record<string, any> | null }
  *   | { type: 'ping' }
- *   | { type: 'subscribed' | 'unsubscribed', channel: string }
+ *   | { type: 'subscribed' | 'gap', channel: string, body: Record<string, any> | null }
+ *   | { type: 'unsubscribed', channel: string }
  *   | { type: 'unknown' }} ServerFrame
  */
 
@@ -108,6 +124,14 @@ export function parseServerFrame(text) {
       const [channel, payload] = splitOnce(rest ?? '');
       return payload === undefined ? { type: 'unknown' } : { type: 'channel', channel, payload };
     }
+    case 'pub': {
+      const [channel, afterChannel] = splitOnce(rest ?? '');
+      const [digits, payload] = splitOnce(afterChannel ?? '');
+      const offset = /^\d+$/.test(digits) ? readOffset(Number(digits)) : null;
+      return payload === undefined || offset === null
+        ? { type: 'unknown' }
+        : { type: 'pub', channel, offset, payload };
+    }
     case 'ping':
       return rest === undefined ? { type: 'ping' } : { type: 'unknown' };
     case 'action':
@@ -117,6 +141,11 @@ export function parseServerFrame(text) {
     case 'refresh':
       return { type: keyword, body: parseObject(rest ?? '') };
     case 'subscribed':
+    case 'gap': {
+      const [channel, json] = splitOnce(rest ?? '');
+      if (!channel || (keyword === 'gap' && json === undefined)) return { type: 'unknown' };
+      return { type: keyword, channel, body: json === undefined ? null : parseObject(json) };
+    }
     case 'unsubscribed':
       return rest ? { type: keyword, channel: rest } : { type: 'unknown' };
     default:
@@ -134,6 +163,28 @@ export function parseServerFrame(text) {
 export function readPayload(payload) {
   const params = /^[{[]/.test(payload) ? parseJson(payload) : null;
   return { params, message: params === null ? payload : null };
+}
+
+/**
+ * An offset: a non-negative integer (a safe one: offsets are counted in JS numbers).
+ *
+ * @param {unknown} value
+ * @returns {number | null} the offset, or null when `value` is none
+ */
+export function readOffset(value) {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
+/**
+ * A channel's position in a frame's JSON body: `{"offset":N,"epoch":"E"}`.
+ *
+ * @param {Record<string, any> | null} body
+ * @returns {{ offset: number, epoch: string } | null} null when the body holds none
+ */
+export function readPosition(body) {
+  const offset = readOffset(body?.offset);
+  const epoch = body?.epoch;
+  return offset === null || typeof epoch !== 'string' ? null : { offset, epoch };
 }
 
 /** `"a b c"` → `["a", "b c"]`; `"a"` → `["a", undefined]`. */

@@ -10,7 +10,9 @@ import {
   SockJsTransport,
   WebSocketTransport,
   shouldReconnect,
+  type History,
   type Plugin,
+  type Position,
   type Transport,
 } from '../../client.js';
 
@@ -83,5 +85,29 @@ const me: string | null = authed.user ?? authed.identity?.user ?? null;
 void authed.subscribe('news:feed', { token: 'sub.jwt' });
 void authed.subscribe('news:feed#42', { token: async (channel) => `token for ${channel}` });
 console.log(me, authed.shouldReconnect(CloseCode.TOKEN_EXPIRED), ErrorCode.RATE_LIMITED);
+
+// History and recovery.
+async function feed(): Promise<void> {
+  const stored = sessionStorage.getItem('feed-position');
+  const since: Position | null = stored === null ? null : (JSON.parse(stored) as Position);
+  const subscribed = client.subscribe('feed', { recover: true, since, token: 'sub.jwt' });
+  client.on('channel:feed', ({ offset, params }) => console.log(offset?.toFixed(0), params));
+  client.on('recovered', ({ channel, recovered }) => {
+    if (!recovered) console.log(`reload ${channel}`);
+  });
+  await subscribed;
+  const position = client.position('feed');
+  if (position) sessionStorage.setItem('feed-position', JSON.stringify(position));
+  const { publications, offset, epoch }: History = await client.history('feed', {
+    since: position ?? 0,
+    limit: 100,
+  });
+  const first: number | undefined = publications[0]?.offset;
+  await client.history('feed', { limit: 10 });
+  await client.history('feed');
+  console.log(first, offset, epoch.length, Client.EVENT_RECOVERED);
+}
+
+void feed();
 
 void main();

@@ -8,6 +8,7 @@ import {
   channelFrame,
   checkName,
   helloFrame,
+  historyFrame,
   parseServerFrame,
   readPayload,
   subscribeFrame,
@@ -43,7 +44,11 @@ it('parses the server frames, keeping payloads as they came', () => {
     type: 'error',
     body: { code: 'bad_frame', message: 'm', channel: 'c' },
   });
-  assert.deepEqual(parseServerFrame('subscribed a:b/c'), { type: 'subscribed', channel: 'a:b/c' });
+  assert.deepEqual(parseServerFrame('subscribed a:b/c'), {
+    type: 'subscribed',
+    channel: 'a:b/c',
+    body: null,
+  });
   assert.deepEqual(parseServerFrame('unsubscribed x'), { type: 'unsubscribed', channel: 'x' });
 });
 
@@ -57,6 +62,50 @@ it('speaks the heartbeat extension: hello both ways, and ping', () => {
   assert.deepEqual(parseServerFrame('ping'), { type: 'ping' });
 });
 
+it('speaks history and recovery (issue 13): subscribe options, pub, subscribed, gap', () => {
+  assert.equal(
+    subscribeFrame('feed', { token: 't', recover: true, offset: 7, epoch: 'e1' }),
+    'subscribe feed {"token":"t","recover":true,"offset":7,"epoch":"e1"}',
+  );
+  assert.equal(
+    historyFrame('feed', { requestUid: 'u-1', since: 3, limit: 10 }),
+    'history feed {"requestUid":"u-1","since":3,"limit":10}',
+  );
+  assert.deepEqual(parseServerFrame('pub feed 12 {"a":1}'), {
+    type: 'pub',
+    channel: 'feed',
+    offset: 12,
+    payload: '{"a":1}',
+  });
+  assert.deepEqual(parseServerFrame('pub feed 0 two  words '), {
+    type: 'pub',
+    channel: 'feed',
+    offset: 0,
+    payload: 'two  words ',
+  });
+  assert.deepEqual(parseServerFrame('pub feed 3 '), {
+    type: 'pub',
+    channel: 'feed',
+    offset: 3,
+    payload: '',
+  });
+  assert.deepEqual(parseServerFrame('subscribed feed {"offset":5,"epoch":"e","recovered":true}'), {
+    type: 'subscribed',
+    channel: 'feed',
+    body: { offset: 5, epoch: 'e', recovered: true },
+  });
+  assert.deepEqual(parseServerFrame('subscribed feed {broken'), {
+    type: 'subscribed',
+    channel: 'feed',
+    body: null,
+  });
+  assert.deepEqual(parseServerFrame('gap feed {"offset":9,"epoch":"e2"}'), {
+    type: 'gap',
+    channel: 'feed',
+    body: { offset: 9, epoch: 'e2' },
+  });
+});
+
 it('parses broken and unknown frames without throwing', () => {
   assert.deepEqual(parseServerFrame('action {oops'), { type: 'action', body: null });
   assert.deepEqual(parseServerFrame('action [1,2]'), { type: 'action', body: null });
@@ -66,6 +115,15 @@ it('parses broken and unknown frames without throwing', () => {
     'channel',
     'channel only-name',
     'subscribed',
+    'pub',
+    'pub feed',
+    'pub feed 12',
+    'pub feed x payload',
+    'pub feed -1 payload',
+    'pub feed 1.5 payload',
+    'pub feed 99999999999999999999 payload',
+    'gap',
+    'gap feed',
     'howdy world',
     'ping pong',
     'CHANNEL a b',
