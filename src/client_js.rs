@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("lib/CometError.js"),
     asset!("lib/Emitter.js"),
     asset!("lib/Heartbeat.js"),
+    asset!("lib/Positions.js"),
     asset!("lib/Requests.js"),
     asset!("lib/SocketTransport.js"),
     asset!("lib/SockJsTransport.js"),
