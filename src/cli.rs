@@ -41,9 +41,11 @@
 //!
 //! A rate of 0 turns its limit off. A namespace table takes `subscribe` (`anyone`,
 //! `authenticated`, `token`, `none`), `publish` (`anyone`, `authenticated`,
-//! `subscribers`, `server`), `user_channels` (true/false, default true) and
-//! `max_payload_bytes`; `[namespaces.""]` is the default namespace (channels without
-//! `:`). See docs/SECURITY.md.
+//! `subscribers`, `server`), `user_channels` (true/false, default true),
+//! `max_payload_bytes`, and for history `history_size` (publications kept per channel; 0,
+//! the default, keeps none), `history_ttl` (seconds after the last publication, default
+//! 300), `recover` and `send_latest` (true/false); `[namespaces.""]` is the default
+//! namespace (channels without `:`). See docs/SECURITY.md and docs/PROTOCOL.md.
 //!
 //! `--demo-actions true|false` and the file key `demo_actions` are deprecated spellings
 //! of `--demo` / `demo` (they defaulted to on; `demo` defaults to off).
@@ -303,6 +305,14 @@ pub struct NamespaceSettings {
     pub user_channels: bool,
     /// The largest payload a client may publish, in bytes.
     pub max_payload_bytes: Option<usize>,
+    /// Publications kept per channel (0: no history).
+    pub history_size: usize,
+    /// How long a channel's history lives after its last publication, in seconds.
+    pub history_ttl: u64,
+    /// Whether clients may resume from a position (needs history).
+    pub recover: bool,
+    /// Whether a new subscriber gets the latest publication (needs history).
+    pub send_latest: bool,
 }
 
 impl Default for NamespaceSettings {
@@ -313,6 +323,10 @@ impl Default for NamespaceSettings {
             publish: declared.publish,
             user_channels: declared.user_channels,
             max_payload_bytes: declared.max_payload_bytes,
+            history_size: 0,
+            history_ttl: 300,
+            recover: false,
+            send_latest: false,
         }
     }
 }
@@ -325,7 +339,12 @@ impl NamespaceSettings {
             .publish(self.publish)
             .user_channels(self.user_channels);
         namespace.max_payload_bytes = self.max_payload_bytes;
+        if self.history_size > 0 {
+            namespace = namespace.history(self.history_size, Duration::from_secs(self.history_ttl));
+        }
         namespace
+            .recover(self.recover)
+            .send_latest(self.send_latest)
     }
 }
 

@@ -98,6 +98,16 @@ struct Recovering {
     overflowed: bool,
 }
 
+/// A connection that recovered up to `after`, whose live messages up to that offset may
+/// still be on their way (the history read and the hub's delivery travel apart): those
+/// are skipped; the first one past it makes it an ordinary member.
+struct CatchingUp {
+    id: ConnectionId,
+    outlet: Outlet,
+    delivery: Delivery,
+    after: u64,
+}
+
 /// Members of one kind of delivery. A `Vec` so that fan-out is a straight walk; `index`
 /// finds a member's slot for O(1) removal (`swap_remove`).
 #[derive(Default)]
@@ -146,6 +156,8 @@ struct Subscribers {
     waiting: Vec<Waiting>,
     /// Reading the channel's past, their live messages held.
     recovering: Vec<Recovering>,
+    /// Recovered, skipping live messages they already have.
+    catching_up: Vec<CatchingUp>,
     /// Members told that the hub failed (they get this server's messages meanwhile),
     /// still to be told `subscribed` when it is back.
     unconfirmed: Vec<usize>,
@@ -177,6 +189,7 @@ impl Subscribers {
         self.member(key).is_some()
             || self.waiting.iter().any(|w| w.outlet.key() == key)
             || self.recovering.iter().any(|r| r.outlet.key() == key)
+            || self.catching_up.iter().any(|c| c.outlet.key() == key)
     }
 
     fn is_empty(&self) -> bool {
@@ -184,6 +197,7 @@ impl Subscribers {
             && self.positioned.members.is_empty()
             && self.waiting.is_empty()
             && self.recovering.is_empty()
+            && self.catching_up.is_empty()
     }
 }
 
@@ -271,12 +285,15 @@ impl Channels {
                 .close(crate::codes::CloseCode::SlowConsumer);
             return;
         }
+        let mut caught_up = false;
         for held in recovering.held {
             match held {
                 Held::Message(offset, frame) if offset > after => {
+                    caught_up = true;
                     deliver(&recovering.outlet, &recovering.id, frame)
                 }
                 Held::Gap(offset, frame) if offset >= after => {
+                    caught_up = true;
                     deliver(&recovering.outlet, &recovering.id, frame)
                 }
                 _ => {}
@@ -285,7 +302,16 @@ impl Channels {
         recovering
             .settled
             .do_send(SubscriptionSettled(Arc::from(channel)));
-        subscribers.insert(recovering.id, recovering.outlet, recovering.delivery);
+        if caught_up {
+            subscribers.insert(recovering.id, recovering.outlet, recovering.delivery);
+        } else {
+            subscribers.catching_up.push(CatchingUp {
+                id: recovering.id,
+                outlet: recovering.outlet,
+                delivery: recovering.delivery,
+                after,
+            });
+        }
     }
 }
 
@@ -459,6 +485,20 @@ impl Handler<Dispatch> for ChannelRegistry {
             deliver(outlet, id, frame.clone());
         }
         let offset = positioned.map_or(0, |(offset, _)| *offset);
+        if !subscribers.catching_up.is_empty() {
+            for catching_up in std::mem::take(&mut subscribers.catching_up) {
+                if offset <= catching_up.after {
+                    subscribers.catching_up.push(catching_up);
+                    continue;
+                }
+                let frame = match catching_up.delivery {
+                    Delivery::Plain => dispatch.frame.clone(),
+                    Delivery::Positioned => frame.clone(),
+                };
+                deliver(&catching_up.outlet, &catching_up.id, frame);
+                subscribers.insert(catching_up.id, catching_up.outlet, catching_up.delivery);
+            }
+        }
         for recovering in &mut subscribers.recovering {
             let frame = match recovering.delivery {
                 Delivery::Plain => dispatch.frame.clone(),
@@ -513,6 +553,7 @@ impl Handler<ListSubscribers> for ChannelRegistry {
             .map(|subscribers| {
                 let waiting = subscribers.waiting.iter().map(|w| w.id.clone());
                 let recovering = subscribers.recovering.iter().map(|r| r.id.clone());
+                let catching_up = subscribers.catching_up.iter().map(|c| c.id.clone());
                 subscribers
                     .plain
                     .ids
@@ -521,6 +562,7 @@ impl Handler<ListSubscribers> for ChannelRegistry {
                     .cloned()
                     .chain(waiting)
                     .chain(recovering)
+                    .chain(catching_up)
                     .collect()
             })
             .unwrap_or_default()
