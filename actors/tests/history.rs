@@ -284,7 +284,7 @@ impl Hub for SlowHistory {
         query: HistoryQuery,
         ttl: Duration,
     ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
-        let early = self.reads.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+        let early = self.reads.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
         let snapshot = early.then(|| self.inner.history(keys, query, ttl));
         let (inner, keys) = (self.inner.clone(), keys.clone());
         let mut published = self.published.subscribe();
@@ -385,7 +385,7 @@ async fn resuming_while_publications_keep_coming_loses_and_repeats_nothing() {
         assert_eq!(payload, offset.to_string());
         last = offset;
         let _ = received.send(last);
-        if last % 97 == 0 && last < 1900 {
+        if last.is_multiple_of(97) && last < 1900 {
             client.send("unsubscribe stream:x");
         }
     }
