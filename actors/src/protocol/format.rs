@@ -189,8 +189,22 @@ pub enum ServerFrame<'a> {
     Action(Map<String, Value>),
     /// `error <json>`
     Error(Map<String, Value>),
-    /// `subscribed <channel>`
+    /// `subscribed <channel>` (the channel alone, also when a position object follows:
+    /// see [`ServerFrame::SubscribedAt`]).
     Subscribed(&'a str),
+    /// `subscribed <channel> {"offset":…,"epoch":…[,"recovered":…]}`
+    SubscribedAt(&'a str, Map<String, Value>),
+    /// `pub <channel> <offset> <payload>`
+    Pub {
+        /// Channel name.
+        channel: &'a str,
+        /// The publication's offset.
+        offset: u64,
+        /// Payload as published.
+        payload: &'a str,
+    },
+    /// `gap <channel> {"offset":…,"epoch":…}`
+    Gap(&'a str, Map<String, Value>),
     /// `unsubscribed <channel>`
     Unsubscribed(&'a str),
     /// `hello <json>`: the answer to the client's `hello`.
@@ -236,7 +250,35 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame<'_>, FrameError> {
         }
         "action" => object(rest).map(ServerFrame::Action),
         "error" => object(rest).map(ServerFrame::Error),
-        "subscribed" => Ok(ServerFrame::Subscribed(rest)),
+        "subscribed" => match rest.split_once(' ') {
+            Some((channel, json)) => object(json).map(|at| ServerFrame::SubscribedAt(channel, at)),
+            None => Ok(ServerFrame::Subscribed(rest)),
+        },
+        "pub" => {
+            let mut parts = rest.splitn(3, ' ');
+            let (Some(channel), Some(offset), Some(payload)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    "pub frame is incomplete",
+                ));
+            };
+            let offset = offset
+                .parse()
+                .map_err(|_| FrameError::new(ErrorCode::BadFrame, "pub frame's offset"))?;
+            Ok(ServerFrame::Pub {
+                channel,
+                offset,
+                payload,
+            })
+        }
+        "gap" => {
+            let (channel, json) = rest
+                .split_once(' ')
+                .ok_or_else(|| FrameError::new(ErrorCode::BadFrame, "gap frame is incomplete"))?;
+            object(json).map(|at| ServerFrame::Gap(channel, at))
+        }
         "authenticated" => object(rest).map(ServerFrame::Authenticated),
         "refresh" => object(rest).map(ServerFrame::Refresh),
         "unsubscribed" => Ok(ServerFrame::Unsubscribed(rest)),
