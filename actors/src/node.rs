@@ -286,6 +286,28 @@ impl Node {
     /// newest; at most `limit` (and at most the namespace's `history_size`). The page
     /// says the channel's position (its last offset and its epoch): compare the epoch with
     /// one you stored to know whether the history was lost meanwhile.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// use comet_actors::auth::Namespace;
+    /// # use comet_actors::{MemoryHub, MemoryQueue, Node, NodeConfig, Router};
+    /// # actix::System::new().block_on(async {
+    /// let mut config = NodeConfig::default();
+    /// config.security.namespaces.declare(
+    ///     "feed",
+    ///     Namespace::new().history(100, Duration::from_secs(300)).recover(true),
+    /// );
+    /// # let node = Node::start(config, Arc::new(MemoryHub::new()),
+    /// #     Arc::new(MemoryQueue::new()), Router::new());
+    /// for n in 1..=3 {
+    ///     node.publish("feed:news", n.to_string()).await.unwrap();
+    /// }
+    /// let page = node.history("feed:news", Some(1), 10).await.unwrap();
+    /// assert_eq!(page.publications.len(), 2);
+    /// assert_eq!(page.position.offset, 3);
+    /// # });
+    /// ```
     pub async fn history(
         &self,
         channel: &str,
@@ -354,6 +376,17 @@ impl Node {
 
     /// Writes a frame to every connection of `user`, on every process (e.g. a
     /// notification for all of a user's tabs and devices).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use comet_actors::{MemoryHub, MemoryQueue, Node, NodeConfig, Router};
+    /// # actix::System::new().block_on(async {
+    /// # let node = Node::start(NodeConfig::default(), Arc::new(MemoryHub::new()),
+    /// #     Arc::new(MemoryQueue::new()), Router::new());
+    /// node.send_user("42", r#"channel notice {"text":"you have mail"}"#).await.unwrap();
+    /// node.disconnect_user("42").await.unwrap();
+    /// # });
+    /// ```
     pub fn send_user(
         &self,
         user: &str,

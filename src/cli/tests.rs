@@ -351,3 +351,35 @@ subscribe = "none"
     let missing = parse(&["--token-public-key", "/nonexistent.pem"]).unwrap();
     assert!(missing.builder().build().is_err());
 }
+
+#[actix_web::test]
+async fn history_settings_come_from_the_file_and_need_each_other() {
+    let file = File::new(
+        "history",
+        "[namespaces.feed]\nhistory_size = 1000\nhistory_ttl = 300\nrecover = true\n\n[namespaces.ticker]\nhistory_size = 1\nsend_latest = true\n",
+    );
+    let settings = parse(&["--config", file.arg()]).unwrap();
+    let comet = settings.builder().build().unwrap();
+    let namespaces = &comet.config().security.namespaces;
+    let feed = namespaces.of("feed:news");
+    let history = feed.history.expect("history");
+    assert_eq!(
+        (history.size, history.ttl),
+        (1000, Duration::from_secs(300))
+    );
+    assert!(feed.recover && !feed.send_latest);
+    let ticker = namespaces.of("ticker:eur");
+    assert_eq!(
+        ticker.history.map(|h| h.ttl),
+        Some(Duration::from_secs(300))
+    );
+    assert!(ticker.send_latest && !ticker.recover);
+    assert!(namespaces.of("other").history.is_none());
+    comet.shutdown().await;
+    let orphan = File::new("orphan", "[namespaces.feed]\nrecover = true\n");
+    let built = parse(&["--config", orphan.arg()])
+        .unwrap()
+        .builder()
+        .build();
+    assert!(matches!(built, Err(crate::BuildError::Invalid(why)) if why.contains("history_size")));
+}
