@@ -69,3 +69,25 @@ pub fn print_json(workload: &str, body: Value) {
     }
     println!("{line}");
 }
+
+/// Prints each pair's second outcome against its first (e.g. a server with permissions
+/// against the same server without, measured in the same invocation).
+pub fn print_against(pairs: &[(Outcome, Outcome)]) {
+    for (reference, o) in pairs {
+        println!(
+            "{:<22} deliveries/s {:.0}%; cpu per delivery {}; user-space cpu {}",
+            format!("{} / {}", o.label, reference.label),
+            100.0 * o.deliveries_per_s / reference.deliveries_per_s.max(1e-9),
+            ratio_to(o.cpu_us_per_delivery, reference.cpu_us_per_delivery, "×"),
+            ratio_to(o.user_us_per_delivery, reference.user_us_per_delivery, "×"),
+        );
+    }
+}
+
+/// `a / b` followed by `unit`, or `-`.
+fn ratio_to(a: Option<f64>, b: Option<f64>, unit: &str) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}{unit}", a / b),
+        _ => "-".into(),
+    }
+}
