@@ -165,7 +165,7 @@ summary() {
         jq -r '
             (.runs | first) as $f
             | .runs[]
-            | "\(.label)\t\(.connections_per_s | floor)/s\tp50 \(.p50_us / 1000) ms\tcpu \(.cpu_us_per_connection * 10 | round / 10) µs (user \(.user_us_per_connection * 10 | round / 10))\t\(.cpu_us_per_connection / $f.cpu_us_per_connection * 100 | round / 100)×\t\(.rss_kib_per_connection * 100 | round / 100) KiB\tfailed \(.failed)"
+            | "\(.label)\t\(.connections_per_s | floor)/s\tp50 \(.p50_us / 1000) ms\tcpu \(.cpu_us_per_connection * 10 | round / 10) µs (user \(.user_us_per_connection * 10 | round / 10))\t\(.cpu_us_per_connection / $f.cpu_us_per_connection * 100 | round / 100)×\tfailed \(.failed)"
         ' "$logs/connect.jsonl"
     fi
     for file in "$logs"/fanout-*.jsonl "$logs"/paced-*.jsonl; do

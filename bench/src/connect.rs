@@ -8,6 +8,8 @@
 //! instead, counted as failed). `parallel` connections are in progress at once; all stay
 //! open until the last is done, when the server's CPU is read (`/proc`), then they are
 //! closed and the server is given `settle` to finish closing them before the next case.
+//! Each server first gets an unmeasured warm-up pass, so that every measured pass finds
+//! its server in the same state (threads started, memory once allocated).
 //!
 //! The bare baseline (`--baseline`) answers nothing: there a connection is done when its
 //! handshake is, which is what the stack itself costs.
@@ -98,8 +100,6 @@ pub struct Outcome {
     pub cpu_us_per_connection: Option<f64>,
     /// Its user-space part.
     pub user_us_per_connection: Option<f64>,
-    /// The server's RSS growth per open connection, in KiB.
-    pub rss_kib_per_connection: Option<f64>,
 }
 
 /// How long one connection may take to become usable.
@@ -170,8 +170,6 @@ pub async fn run(
         max_us: latencies.max(),
         cpu_us_per_connection: per_connection(after.cpu_ns.saturating_sub(before.cpu_ns)),
         user_us_per_connection: per_connection(after.user_ns.saturating_sub(before.user_ns)),
-        rss_kib_per_connection: (usable > 0)
-            .then(|| (after.rss_bytes as f64 - before.rss_bytes as f64) / 1024.0 / usable as f64),
     })
 }
 
@@ -235,24 +233,15 @@ pub fn cases(
 /// Prints the outcomes as a table, each also as a ratio to the first one's CPU.
 pub fn print(outcomes: &[Outcome]) {
     println!(
-        "\n{:<22} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10} {:>9}",
-        "run",
-        "conns",
-        "failed",
-        "conns/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "cpu µs/c",
-        "user µs/c",
-        "KiB/conn"
+        "\n{:<22} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "run", "conns", "failed", "conns/s", "p50 ms", "p99 ms", "max ms", "cpu µs/c", "user µs/c",
     );
     let show = |value: Option<f64>, digits: usize| {
         value.map_or("-".to_owned(), |v| format!("{v:.digits$}"))
     };
     for o in outcomes {
         println!(
-            "{:<22} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>10} {:>9}",
+            "{:<22} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>10}",
             o.label,
             o.connections,
             o.failed,
@@ -262,7 +251,6 @@ pub fn print(outcomes: &[Outcome]) {
             o.max_us as f64 / 1000.0,
             show(o.cpu_us_per_connection, 1),
             show(o.user_us_per_connection, 1),
-            show(o.rss_kib_per_connection, 2),
         );
     }
     if let Some(first) = outcomes.first() {

@@ -180,6 +180,9 @@ struct ConnectArgs {
     /// Seconds to let a server close the connections before the next case.
     #[arg(long, default_value_t = 2)]
     settle_secs: u64,
+    /// Connections of the unmeasured pass each server gets before its first case.
+    #[arg(long, default_value_t = 1000)]
+    warmup: usize,
     /// Measure the bare baseline server too (handshake only: it answers nothing).
     #[arg(long)]
     baseline: bool,
@@ -527,7 +530,12 @@ async fn connect_workload(args: ConnectArgs, transport: Transport) -> Result<(),
     }
     let settle = Duration::from_secs(args.settle_secs);
     let mut outcomes = Vec::new();
+    let mut warmed = Vec::new();
     for case in &cases {
+        if args.warmup > 0 && !warmed.contains(&case.pid) {
+            warmed.push(case.pid);
+            connect::run(case, args.warmup, args.parallel, &args.channel, settle).await?;
+        }
         outcomes.push(
             connect::run(case, args.connections, args.parallel, &args.channel, settle).await?,
         );
