@@ -6,7 +6,8 @@
 #
 #   bench/run-auth.sh [connect|fanout|paced|all]      (default: all)
 #
-#   connect  CONNECTIONS connections (default 5,000; PARALLEL, default 32, at once) to each
+#   connect  CONNECTIONS connections (default 10,000; PARALLEL, default 32, at once, from
+#            127.0.0.1-8, after 1,000 unmeasured ones per server) to each
 #            of four fresh cometd: no authentication; HS256; RS256; ES256 (--anonymous
 #            false, tokens from tests/keys/), each token once as `?token=` and once as an
 #            `auth` first frame; then the bare baseline (handshake only). A connection is
@@ -25,7 +26,7 @@
 # burst from one connection; the default 200/s with bursts of 1,000 is meant for clients,
 # not for a load generator); the other per-connection limits keep their defaults (one
 # subscribe per connection is far below them), the per-ip limits are off (the default,
-# given explicitly: every connection comes from 127.0.0.1-4).
+# given explicitly: every connection comes from 127.0.0.1-8).
 #
 # Environment: BASE_PORT (default 7500; BASE_PORT..BASE_PORT+5 are used), REPEAT
 # (default 3), CONNECTIONS, PARALLEL, RATE, MESSAGES, COMETD (another cometd binary).
@@ -37,7 +38,7 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 base="${BASE_PORT:-7500}"
 repeat="${REPEAT:-3}"
-connections="${CONNECTIONS:-5000}"
+connections="${CONNECTIONS:-10000}"
 parallel="${PARALLEL:-32}"
 rate="${RATE:-100}"
 messages="${MESSAGES:-500}"
@@ -103,7 +104,8 @@ connect() {
         local rs=$cometd_pid
         start_cometd "$((base + 3))" --token-public-key "$keys/ec-public.pem" --anonymous false
         local es=$cometd_pid
-        bench connect connect --connections "$connections" --parallel "$parallel" --baseline \
+        bench connect connect --connections "$connections" --parallel "$parallel" --sources 8 \
+            --baseline \
             --case "none,$(ws "$base"),$none" \
             --case "hs256,$(ws "$((base + 1))"),$hs,hmac:$secret" \
             --case "rs256,$(ws "$((base + 2))"),$rs,key:$keys/rsa-private.pem" \
