@@ -100,6 +100,9 @@ pub struct Outcome {
     pub cpu_us_per_connection: Option<f64>,
     /// Its user-space part.
     pub user_us_per_connection: Option<f64>,
+    /// Server CPU per usable connection from the scheduler's per-thread counts (ns
+    /// resolution; see [`procstat::Sample::run_ns`]).
+    pub sched_us_per_connection: Option<f64>,
 }
 
 /// How long one connection may take to become usable.
@@ -170,6 +173,10 @@ pub async fn run(
         max_us: latencies.max(),
         cpu_us_per_connection: per_connection(after.cpu_ns.saturating_sub(before.cpu_ns)),
         user_us_per_connection: per_connection(after.user_ns.saturating_sub(before.user_ns)),
+        sched_us_per_connection: after
+            .run_ns
+            .zip(before.run_ns)
+            .and_then(|(a, b)| per_connection(a.saturating_sub(b))),
     })
 }
 
@@ -233,15 +240,24 @@ pub fn cases(
 /// Prints the outcomes as a table, each also as a ratio to the first one's CPU.
 pub fn print(outcomes: &[Outcome]) {
     println!(
-        "\n{:<22} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10}",
-        "run", "conns", "failed", "conns/s", "p50 ms", "p99 ms", "max ms", "cpu µs/c", "user µs/c",
+        "\n{:<22} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10} {:>11}",
+        "run",
+        "conns",
+        "failed",
+        "conns/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "cpu µs/c",
+        "user µs/c",
+        "sched µs/c",
     );
     let show = |value: Option<f64>, digits: usize| {
         value.map_or("-".to_owned(), |v| format!("{v:.digits$}"))
     };
     for o in outcomes {
         println!(
-            "{:<22} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>10}",
+            "{:<22} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>10} {:>10} {:>11}",
             o.label,
             o.connections,
             o.failed,
@@ -251,15 +267,21 @@ pub fn print(outcomes: &[Outcome]) {
             o.max_us as f64 / 1000.0,
             show(o.cpu_us_per_connection, 1),
             show(o.user_us_per_connection, 1),
+            show(o.sched_us_per_connection, 1),
         );
     }
     if let Some(first) = outcomes.first() {
         for o in outcomes.iter().skip(1) {
-            let ratio = match (o.cpu_us_per_connection, first.cpu_us_per_connection) {
+            // The scheduler's figure where there is one (ns, not 10 ms ticks).
+            let (a, b) = match (o.sched_us_per_connection, first.sched_us_per_connection) {
+                (Some(a), Some(b)) => (Some(a), Some(b)),
+                _ => (o.cpu_us_per_connection, first.cpu_us_per_connection),
+            };
+            let ratio = match (a, b) {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
                 _ => "-".into(),
             };
-            let extra = match (o.cpu_us_per_connection, first.cpu_us_per_connection) {
+            let extra = match (a, b) {
                 (Some(a), Some(b)) => format!("{:+.1} µs", a - b),
                 _ => "-".into(),
             };

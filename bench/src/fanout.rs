@@ -77,6 +77,9 @@ pub struct Outcome {
     pub cpu_us_per_delivery: Option<f64>,
     /// The user-space part of it (no syscalls, no kernel network path).
     pub user_us_per_delivery: Option<f64>,
+    /// Server CPU per delivery from the scheduler's per-thread counts (ns resolution; see
+    /// [`procstat::Sample::run_ns`]): the figure for short runs, where 10 ms ticks are few.
+    pub sched_us_per_delivery: Option<f64>,
     /// Server RSS after the run, in MiB, summed over processes.
     pub rss_mib: Option<f64>,
     /// Server RSS just before the first message, in MiB.
@@ -249,6 +252,13 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         }
         _ => None,
     };
+    let sched_us_per_delivery = match (before, after) {
+        (Some(b), Some(a)) if deliveries > 0 => a
+            .run_ns
+            .zip(b.run_ns)
+            .map(|(a, b)| a.saturating_sub(b) as f64 / 1000.0 / deliveries as f64),
+        _ => None,
+    };
     Ok(Outcome {
         label: plan.label.clone(),
         subscribers: plan.count,
@@ -264,6 +274,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         max_us: latencies.max(),
         cpu_us_per_delivery,
         user_us_per_delivery,
+        sched_us_per_delivery,
         rss_mib: after.map(|a| a.rss_bytes as f64 / (1024.0 * 1024.0)),
         rss_before_mib: before.map(|b| b.rss_bytes as f64 / (1024.0 * 1024.0)),
         stalled: plan.stalled,
