@@ -4,8 +4,11 @@
 # measured in one invocation of comet-bench beside what it is compared with. Every cometd
 # started here is stopped at the end.
 #
-#   bench/run-auth.sh [connect|fanout|paced|all]      (default: all)
+#   bench/run-auth.sh [tokens|connect|fanout|paced|all]      (default: all)
 #
+#   tokens   what signing and verifying one token costs (HS256, RS256, ES256; 2,000 each,
+#            one thread of comet-bench, with comet's TokenSigner and TokenVerifier): the
+#            token's share of a connection's cost, without the machine's noise around it
 #   connect  CONNECTIONS connections (default 10,000; PARALLEL, default 32, at once, from
 #            127.0.0.1-8, after 1,000 unmeasured ones per server) to each
 #            of four fresh cometd: no authentication; HS256; RS256; ES256 (--anonymous
@@ -98,6 +101,16 @@ bench() {
 
 ws() { echo "ws://127.0.0.1:$1/comet/websocket"; }
 
+tokens() {
+    for n in $(seq "$repeat"); do
+        step "tokens $n/$repeat"
+        bench tokens tokens \
+            --label hs256 --sign "hmac:$secret" --verify "hmac:$secret" \
+            --label rs256 --sign "key:$keys/rsa-private.pem" --verify "key:$keys/rsa-public.pem" \
+            --label es256 --sign "key:$keys/ec-private.pem" --verify "key:$keys/ec-public.pem"
+    done
+}
+
 connect() {
     for n in $(seq "$repeat"); do
         step "connect $n/$repeat"
@@ -167,6 +180,10 @@ paced() {
 
 summary() {
     step "summary"
+    if [ -f "$logs/tokens.jsonl" ]; then
+        echo "tokens: µs to sign, µs to verify, per token"
+        jq -r '.runs[] | "\(.label)\t\(.algorithm)\tsign \(.sign_us * 100 | round / 100) µs\tverify \(.verify_us * 100 | round / 100) µs"' "$logs/tokens.jsonl"
+    fi
     if [ -f "$logs/connect.jsonl" ]; then
         echo "connect: connections/s, p50, server CPU µs per connection from /proc/<pid>/stat (user) and from the scheduler (schedstat), × the first case's (schedstat)"
         jq -r '
@@ -192,16 +209,18 @@ summary() {
 rm -f "$logs"/*.jsonl "$logs/load.txt"
 cargo build --release -p comet -p comet-bench --bin cometd --bin comet-bench
 case "$what" in
+    tokens) tokens ;;
     connect) connect ;;
     fanout) fanout ;;
     paced) paced ;;
     all)
+        tokens
         connect
         fanout
         paced
         ;;
     *)
-        echo "usage: $0 [connect|fanout|paced|all]" >&2
+        echo "usage: $0 [tokens|connect|fanout|paced|all]" >&2
         exit 2
         ;;
 esac

@@ -13,7 +13,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use comet_actors::auth::{unix_now, Claims, TokenSigner};
+use std::time::Instant;
+
+use comet_actors::auth::{unix_now, Claims, TokenSigner, TokenVerifier};
+use serde::Serialize;
 
 /// How long the signed tokens live: long enough that no `refresh` comes during a run, but
 /// with an `exp`, so the server arms its refresh and expiry timers as it would in
@@ -123,6 +126,70 @@ impl Credentials {
     }
 }
 
+/// A server's side of a token: `hmac:SECRET` or `key:PUBLIC_KEY.pem`, as `cometd
+/// --token-hmac-secret` / `--token-public-key` take it.
+#[derive(Clone)]
+pub struct Verifying(TokenVerifier);
+
+impl FromStr for Verifying {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Verifying, String> {
+        let verifier = if let Some(secret) = spec.strip_prefix("hmac:") {
+            TokenVerifier::hmac(secret.as_bytes())
+        } else if let Some(file) = spec.strip_prefix("key:") {
+            TokenVerifier::public_key_file(std::path::Path::new(file))
+        } else {
+            return Err(format!(
+                "a token verifying spec is `hmac:SECRET` or `key:PUBLIC_KEY.pem`, not `{spec}`"
+            ));
+        };
+        verifier.map(Verifying).map_err(|err| err.to_string())
+    }
+}
+
+/// What signing and verifying one token costs, on one thread of the generator's process.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenCost {
+    pub label: String,
+    /// `HS256`, `RS256` or `ES256`.
+    pub algorithm: &'static str,
+    pub tokens: usize,
+    /// Microseconds per `TokenSigner::sign`.
+    pub sign_us: f64,
+    /// Microseconds per `TokenVerifier::identity`: what the server spends on a
+    /// connection's token, apart from everything else a connection costs it.
+    pub verify_us: f64,
+}
+
+/// Signs `count` tokens, then verifies each, timing both.
+pub fn token_cost(
+    label: &str,
+    signing: &Signing,
+    verifying: &Verifying,
+    count: usize,
+) -> Result<TokenCost, String> {
+    let started = Instant::now();
+    let tokens = signing.sign_pool(count)?;
+    let sign_us = started.elapsed().as_secs_f64() * 1e6 / tokens.len() as f64;
+    let now = unix_now();
+    let started = Instant::now();
+    for token in &tokens {
+        verifying
+            .0
+            .identity(token, now)
+            .map_err(|err| format!("{label}: the token does not verify: {err}"))?;
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / tokens.len() as f64;
+    Ok(TokenCost {
+        label: label.to_owned(),
+        algorithm: verifying.0.algorithm(),
+        tokens: tokens.len(),
+        sign_us,
+        verify_us,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +225,17 @@ mod tests {
                 "{private}"
             );
         }
+    }
+
+    #[test]
+    fn times_a_pair_that_matches() {
+        let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/keys");
+        let signing: Signing = format!("key:{keys}/ec-private.pem").parse().unwrap();
+        let verifying: Verifying = format!("key:{keys}/ec-public.pem").parse().unwrap();
+        let cost = token_cost("es256", &signing, &verifying, 3).unwrap();
+        assert_eq!((cost.algorithm, cost.tokens), ("ES256", 3));
+        let other: Verifying = format!("key:{keys}/rsa-public.pem").parse().unwrap();
+        assert!(token_cost("mismatch", &signing, &other, 1).is_err());
     }
 
     #[test]

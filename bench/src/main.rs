@@ -34,7 +34,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::auth::{Signing, TokenIn};
+use crate::auth::{Signing, TokenIn, Verifying};
 use crate::connect::CaseSpec;
 use crate::net::{Target, Transport};
 
@@ -62,6 +62,9 @@ enum Workload {
     /// Connections per second (open, authenticate, subscribe until `subscribed`) and
     /// server CPU per connection, for several servers in one invocation.
     Connect(ConnectArgs),
+    /// What signing and verifying one token costs (HS256, RS256, ES256), on one thread:
+    /// the part of a connection's cost that is the token's.
+    Tokens(TokensArgs),
     /// Runs the bare WebSocket broadcast server (used by `fanout`).
     #[command(hide = true)]
     BaselineServer {
@@ -150,6 +153,22 @@ struct FanoutArgs {
     reference_label: String,
     #[command(flatten)]
     knobs: FanoutKnobs,
+}
+
+#[derive(Args)]
+struct TokensArgs {
+    /// A name for each pair (repeat, in the order of `--sign` and `--verify`).
+    #[arg(long, required = true)]
+    label: Vec<String>,
+    /// How tokens are signed: `hmac:SECRET` or `key:PRIVATE_KEY.pem` (repeat).
+    #[arg(long, required = true)]
+    sign: Vec<Signing>,
+    /// How the server verifies them: `hmac:SECRET` or `key:PUBLIC_KEY.pem` (repeat).
+    #[arg(long, required = true)]
+    verify: Vec<Verifying>,
+    /// Tokens signed and verified per pair.
+    #[arg(long, default_value_t = 2000)]
+    tokens: usize,
 }
 
 #[derive(Args)]
@@ -379,6 +398,27 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
         }
         Workload::Cluster(args) => cluster_workload(args, transport).await,
         Workload::Connect(args) => connect_workload(args, transport).await,
+        Workload::Tokens(args) => {
+            if args.sign.len() != args.label.len() || args.verify.len() != args.label.len() {
+                return Err("give as many --label as --sign and --verify".into());
+            }
+            println!(
+                "\n{:<10} {:>9} {:>7} {:>10} {:>12}",
+                "pair", "algorithm", "tokens", "sign µs", "verify µs"
+            );
+            let mut costs = Vec::new();
+            for ((label, signing), verifying) in args.label.iter().zip(&args.sign).zip(&args.verify)
+            {
+                let cost = auth::token_cost(label, signing, verifying, args.tokens)?;
+                println!(
+                    "{:<10} {:>9} {:>7} {:>10.2} {:>12.2}",
+                    cost.label, cost.algorithm, cost.tokens, cost.sign_us, cost.verify_us
+                );
+                costs.push(cost);
+            }
+            report::print_json("tokens", json!({ "runs": costs }));
+            Ok(())
+        }
         Workload::BaselineServer { .. } => Ok(()),
     }
 }
