@@ -10,7 +10,7 @@
 #            one thread of comet-bench, with comet's TokenSigner and TokenVerifier): the
 #            token's share of a connection's cost, without the machine's noise around it
 #   connect  CONNECTIONS connections (default 10,000; PARALLEL, default 32, at once, from
-#            127.0.0.1-8, after 1,000 unmeasured ones per server) to each
+#            127.0.0.1-8, after as many unmeasured ones per server) to each
 #            of four fresh cometd: no authentication; HS256; RS256; ES256 (--anonymous
 #            false, tokens from tests/keys/), each token once as `?token=` and once as an
 #            `auth` first frame; then the bare baseline (handshake only). A connection is

@@ -199,9 +199,12 @@ struct ConnectArgs {
     /// Seconds to let a server close the connections before the next case.
     #[arg(long, default_value_t = 2)]
     settle_secs: u64,
-    /// Connections of the unmeasured pass each server gets before its first case.
-    #[arg(long, default_value_t = 1000)]
-    warmup: usize,
+    /// Connections of the unmeasured pass each server gets before its first case
+    /// (default: as many as `--connections`, so that every measured pass finds the
+    /// server's memory for that many connections already mapped: a server's first 10,000
+    /// connections cost it page faults that later ones do not).
+    #[arg(long)]
+    warmup: Option<usize>,
     /// Measure the bare baseline server too (handshake only: it answers nothing).
     #[arg(long)]
     baseline: bool,
@@ -571,10 +574,11 @@ async fn connect_workload(args: ConnectArgs, transport: Transport) -> Result<(),
     let settle = Duration::from_secs(args.settle_secs);
     let mut outcomes = Vec::new();
     let mut warmed = Vec::new();
+    let warmup = args.warmup.unwrap_or(args.connections);
     for case in &cases {
-        if args.warmup > 0 && !warmed.contains(&case.pid) {
+        if warmup > 0 && !warmed.contains(&case.pid) {
             warmed.push(case.pid);
-            connect::run(case, args.warmup, args.parallel, &args.channel, settle).await?;
+            connect::run(case, warmup, args.parallel, &args.channel, settle).await?;
         }
         outcomes.push(
             connect::run(case, args.connections, args.parallel, &args.channel, settle).await?,
