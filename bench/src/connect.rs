@@ -10,8 +10,8 @@
 //! closed and the server is given `settle` to finish closing them before the next case.
 //! Each server first gets an unmeasured warm-up pass of as many connections, so that
 //! every measured pass finds its server in the same state (threads started, memory for
-//! that many connections mapped: without it, a server's first pass paid page faults its
-//! later ones did not, 10–35 % more CPU per connection).
+//! that many connections mapped: without it, a server's first pass cost it 17–30 % more
+//! CPU per connection than a second one, most likely page faults).
 //!
 //! The bare baseline (`--baseline`) answers nothing: there a connection is done when its
 //! handshake is, which is what the stack itself costs.

@@ -202,7 +202,7 @@ struct ConnectArgs {
     /// Connections of the unmeasured pass each server gets before its first case
     /// (default: as many as `--connections`, so that every measured pass finds the
     /// server's memory for that many connections already mapped: a server's first 10,000
-    /// connections cost it page faults that later ones do not).
+    /// connections cost it more than later ones, most likely page faults).
     #[arg(long)]
     warmup: Option<usize>,
     /// Measure the bare baseline server too (handshake only: it answers nothing).
