@@ -151,9 +151,11 @@ impl FromStr for Verifying {
 /// What signing and verifying one token costs, on one thread of the generator's process.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenCost {
+    /// The pair's name.
     pub label: String,
     /// `HS256`, `RS256` or `ES256`.
     pub algorithm: &'static str,
+    /// Tokens signed and verified.
     pub tokens: usize,
     /// Microseconds per `TokenSigner::sign`.
     pub sign_us: f64,

@@ -84,19 +84,26 @@ pub struct Case {
 /// What one pass measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// The case's name.
     pub label: String,
     /// `query`, `frame`, or none (no token).
     pub token_in: Option<&'static str>,
+    /// Connections opened.
     pub connections: usize,
     /// Connections that did not become usable (refused, closed, timed out).
     pub failed: usize,
     /// The first failure's reason, if any.
     pub first_failure: Option<String>,
+    /// From the first connect to the last connection usable.
     pub seconds: f64,
+    /// Usable connections per second over `seconds`.
     pub connections_per_s: f64,
-    /// From the start of the TCP connect to `subscribed` (or the end of the handshake).
+    /// The median time from the start of the TCP connect to `subscribed` (or to the end
+    /// of the handshake), in µs.
     pub p50_us: u64,
+    /// Its 99th percentile.
     pub p99_us: u64,
+    /// Its maximum.
     pub max_us: u64,
     /// Server CPU (user + system) per usable connection, in microseconds.
     pub cpu_us_per_connection: Option<f64>,
