@@ -53,11 +53,16 @@ start_redis() {
 
 # cometd named $1 with the remaining arguments and the demo actions (site/test, which the
 # actions run calls; through the environment, which older builds in $COMETD ignore: they
-# registered the demo actions always); waits until ready; sets $cometd_pid.
+# registered the demo actions always); waits until ready; sets $cometd_pid. The
+# per-connection publish and action rate limits are off (COMET_PUBLISH_RATE=0,
+# COMET_ACTION_RATE=0, also through the environment): the generator calls and publishes
+# from few connections far faster than the defaults (200 publishes/s, 100 actions/s) let
+# a client.
 start_cometd() {
     local name="$1"
     shift
-    RUST_LOG=warn COMET_DEMO=true "${COMETD:-$bin/cometd}" "$@" > "$logs/$name.out" 2> "$logs/$name.log" &
+    RUST_LOG=warn COMET_DEMO=true COMET_PUBLISH_RATE=0 COMET_ACTION_RATE=0 \
+        "${COMETD:-$bin/cometd}" "$@" > "$logs/$name.out" 2> "$logs/$name.log" &
     cometd_pid=$!
     pids+=("$cometd_pid")
     for _ in $(seq 300); do

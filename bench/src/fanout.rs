@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, Stream, StreamExt};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
@@ -46,6 +46,11 @@ pub struct Plan {
     /// jii does not). If not, the publisher sends warm-up messages until every subscriber
     /// has heard one.
     pub acked: bool,
+    /// Whether the publisher subscribes to the channel too (a namespace with `publish =
+    /// "subscribers"` takes publishes from subscribers only): it is then one of the
+    /// `count` subscribers, reading its own messages back, so a message still makes
+    /// `count` deliveries.
+    pub publisher_subscribes: bool,
     /// Server processes to measure.
     pub pids: Vec<u32>,
     /// How long to wait for stragglers after the last message was sent.
@@ -72,6 +77,9 @@ pub struct Outcome {
     pub cpu_us_per_delivery: Option<f64>,
     /// The user-space part of it (no syscalls, no kernel network path).
     pub user_us_per_delivery: Option<f64>,
+    /// Server CPU per delivery from the scheduler's per-thread counts (ns resolution; see
+    /// [`procstat::Sample::run_ns`]): the figure for short runs, where 10 ms ticks are few.
+    pub sched_us_per_delivery: Option<f64>,
     /// Server RSS after the run, in MiB, summed over processes.
     pub rss_mib: Option<f64>,
     /// Server RSS just before the first message, in MiB.
@@ -95,8 +103,10 @@ struct Tally {
 
 /// Runs one fan-out.
 pub async fn run(plan: &Plan) -> Result<Outcome, String> {
-    let connecting = bar(plan.count as u64, &format!("{}: connecting", plan.label));
-    let mut subscribers = connect_many(&plan.subscribers, plan.count, 256, &connecting).await?;
+    let publisher_subscribes = plan.subscribe && plan.publisher_subscribes;
+    let others = plan.count - usize::from(publisher_subscribes && plan.count > 0);
+    let connecting = bar(others as u64, &format!("{}: connecting", plan.label));
+    let mut subscribers = connect_many(&plan.subscribers, others, 256, &connecting).await?;
     connecting.finish_and_clear();
     let mut publisher = plan.publisher.connect(plan.count).await?;
     let prefix = format!("channel {} ", plan.channel);
@@ -108,11 +118,20 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
                 .await
                 .map_err(|err| err.to_string())?;
         }
+        if publisher_subscribes {
+            publisher
+                .send(Message::text(frame.clone()))
+                .await
+                .map_err(|err| format!("publisher: {err}"))?;
+        }
         if plan.acked {
             let ack = format!("subscribed {}", plan.channel);
             for ws in &mut subscribers {
                 wait_for(ws, &ack).await?;
                 joining.inc(1);
+            }
+            if publisher_subscribes {
+                wait_for(&mut publisher, &ack).await?;
             }
         } else {
             publisher = warm_up(publisher, &mut subscribers, &prefix).await?;
@@ -134,19 +153,35 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let epoch = Instant::now();
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks: Vec<_> = subscribers
+    let messages = plan.messages;
+    let mut tasks: Vec<_> = subscribers
         .into_iter()
-        .map(|ws| {
-            tokio::spawn(subscriber(
-                ws,
-                prefix.clone(),
-                plan.messages,
-                epoch,
-                delivered.clone(),
-                stop_rx.clone(),
-            ))
+        .map(|mut ws| {
+            let (prefix, delivered, stop_rx) = (prefix.clone(), delivered.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                let tally = subscriber(&mut ws, prefix, messages, epoch, delivered, stop_rx).await;
+                let _ = ws.close().await;
+                tally
+            })
         })
         .collect();
+    // The publisher writes from here; what it reads is counted like a subscriber's when it
+    // subscribed, and left unread otherwise (as before: comet sends it nothing then).
+    let (mut publisher, mut published_back) = publisher.split();
+    if publisher_subscribes {
+        let (prefix, delivered, stop_rx) = (prefix.clone(), delivered.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            subscriber(
+                &mut published_back,
+                prefix,
+                messages,
+                epoch,
+                delivered,
+                stop_rx,
+            )
+            .await
+        }));
+    }
 
     let before = procstat::sample_all(&plan.pids).ok();
     let expected = (plan.count * plan.messages) as u64;
@@ -217,6 +252,13 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         }
         _ => None,
     };
+    let sched_us_per_delivery = match (before, after) {
+        (Some(b), Some(a)) if deliveries > 0 => a
+            .run_ns
+            .zip(b.run_ns)
+            .map(|(a, b)| a.saturating_sub(b) as f64 / 1000.0 / deliveries as f64),
+        _ => None,
+    };
     Ok(Outcome {
         label: plan.label.clone(),
         subscribers: plan.count,
@@ -232,6 +274,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         max_us: latencies.max(),
         cpu_us_per_delivery,
         user_us_per_delivery,
+        sched_us_per_delivery,
         rss_mib: after.map(|a| a.rss_bytes as f64 / (1024.0 * 1024.0)),
         rss_before_mib: before.map(|b| b.rss_bytes as f64 / (1024.0 * 1024.0)),
         stalled: plan.stalled,
@@ -293,14 +336,17 @@ async fn wait_for_prefix(ws: &mut Ws, prefix: &str) -> Result<(), String> {
 }
 
 /// One subscriber: counts what arrives until it has everything or is told to stop.
-async fn subscriber(
-    mut ws: Ws,
+async fn subscriber<S>(
+    ws: &mut S,
     prefix: String,
     messages: usize,
     epoch: Instant,
     delivered: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
-) -> Tally {
+) -> Tally
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     let mut tally = Tally {
         latencies: Histogram::new(3).expect("3 significant digits is a valid histogram"),
         distinct: 0,
@@ -338,6 +384,5 @@ async fn subscriber(
         tally.last = Some(Instant::now());
         delivered.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = ws.close().await;
     tally
 }

@@ -6,14 +6,20 @@
 //! cargo run --release -p comet-bench -- idle    --url … --pid <server pid> --connections 10000
 //! cargo run --release -p comet-bench -- actions --url … --pid <pid> [--pid <pid>…]
 //! cargo run --release -p comet-bench -- cluster --url <A> --url <B> --pid <A> --pid <B> --reference-url … --reference-pid …
+//! cargo run --release -p comet-bench -- connect --case none,<url>,<pid> --case hs256,<url>,<pid>,hmac:<secret> --case rs256,<url>,<pid>,key:<private.pem> --baseline
 //! ```
+//! `fanout --sign hmac:<secret>|key:<private.pem>` connects with tokens it signs itself
+//! (`--token-in query|frame`), and `--reference-url`/`--reference-pid` measure a second
+//! server (e.g. the same cometd without authentication) in the same invocation.
 //! `--transport sockjs` (before or after the workload) talks to the same servers over
 //! SockJS's WebSocket transport instead (`--url` stays the raw endpoint's; the bare
 //! baseline stays raw). Each run prints a summary table and one JSON line;
 //! `docs/BENCHMARKS.md` has the figures and the commands that made them.
 
 mod actions;
+mod auth;
 mod baseline;
+mod connect;
 mod fanout;
 mod idle;
 mod net;
@@ -28,6 +34,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::auth::{Signing, TokenIn, Verifying};
+use crate::connect::CaseSpec;
 use crate::net::{Target, Transport};
 
 #[derive(Parser)]
@@ -51,6 +59,12 @@ enum Workload {
     Actions(ActionsArgs),
     /// Fan-out from a publisher on the first URL to subscribers spread over all URLs.
     Cluster(ClusterArgs),
+    /// Connections per second (open, authenticate, subscribe until `subscribed`) and
+    /// server CPU per connection, for several servers in one invocation.
+    Connect(ConnectArgs),
+    /// What signing and verifying one token costs (HS256, RS256, ES256), on one thread:
+    /// the part of a connection's cost that is the token's.
+    Tokens(TokensArgs),
     /// Runs the bare WebSocket broadcast server (used by `fanout`).
     #[command(hide = true)]
     BaselineServer {
@@ -91,6 +105,14 @@ struct FanoutKnobs {
     /// subscriber is subscribed).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     subscribe_ack: bool,
+    /// The channel (e.g. `room:bench`, in namespace `room`).
+    #[arg(long, default_value = "bench")]
+    channel: String,
+    /// The publisher subscribes to the channel first and counts as one of the subscribers
+    /// (needed where a namespace has `publish = "subscribers"`); the bare baseline's
+    /// publisher stays apart.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    publisher_subscribes: bool,
 }
 
 #[derive(Args)]
@@ -113,8 +135,79 @@ struct FanoutArgs {
     /// What the server is called in the table and the JSON line (e.g. `jii`).
     #[arg(long, default_value = "comet")]
     label: String,
+    /// Connect to `--url` with tokens signed here: `hmac:SECRET` (HS256) or
+    /// `key:PRIVATE_KEY.pem` (RS256 or ES256), one user per connection.
+    #[arg(long)]
+    sign: Option<Signing>,
+    /// Where the tokens go: the `?token=` query parameter or an `auth` first frame.
+    #[arg(long, value_enum, default_value_t = TokenIn::Frame)]
+    token_in: TokenIn,
+    /// Another server measured first, in the same invocation and without tokens (e.g.
+    /// the same cometd without authentication or namespaces).
+    #[arg(long)]
+    reference_url: Option<String>,
+    #[arg(long)]
+    reference_pid: Option<u32>,
+    /// What the reference server is called in the table.
+    #[arg(long, default_value = "reference")]
+    reference_label: String,
     #[command(flatten)]
     knobs: FanoutKnobs,
+}
+
+#[derive(Args)]
+struct TokensArgs {
+    /// A name for each pair (repeat, in the order of `--sign` and `--verify`).
+    #[arg(long, required = true)]
+    label: Vec<String>,
+    /// How tokens are signed: `hmac:SECRET` or `key:PRIVATE_KEY.pem` (repeat).
+    #[arg(long, required = true)]
+    sign: Vec<Signing>,
+    /// How the server verifies them: `hmac:SECRET` or `key:PUBLIC_KEY.pem` (repeat).
+    #[arg(long, required = true)]
+    verify: Vec<Verifying>,
+    /// Tokens signed and verified per pair.
+    #[arg(long, default_value_t = 2000)]
+    tokens: usize,
+}
+
+#[derive(Args)]
+struct ConnectArgs {
+    /// A server to measure: `LABEL,URL,PID` (no token) or `LABEL,URL,PID,hmac:SECRET` /
+    /// `LABEL,URL,PID,key:PRIVATE_KEY.pem` (tokens signed here). Repeat; the first is the
+    /// one the others are compared with.
+    #[arg(long = "case", required = true)]
+    cases: Vec<CaseSpec>,
+    /// Where the tokens go, each measured in turn: `query`, `frame` or both.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "query,frame")]
+    token_in: Vec<TokenIn>,
+    /// Connections per case.
+    #[arg(long, default_value_t = 5000)]
+    connections: usize,
+    /// Connections in progress at once.
+    #[arg(long, default_value_t = 32)]
+    parallel: usize,
+    /// Distinct tokens (users) signed per case, taken round-robin.
+    #[arg(long, default_value_t = 1000)]
+    tokens: usize,
+    /// The channel each connection subscribes to.
+    #[arg(long, default_value = "bench")]
+    channel: String,
+    /// Source addresses 127.0.0.1..=127.0.0.N to connect from.
+    #[arg(long, default_value_t = 4)]
+    sources: u8,
+    /// Seconds to let a server close the connections before the next case.
+    #[arg(long, default_value_t = 2)]
+    settle_secs: u64,
+    /// Connections of the unmeasured pass each server gets before its first case
+    /// (default: as many as `--connections`, so that every measured pass finds the
+    /// server's memory for that many connections already mapped: a server's first 10,000
+    /// connections cost it more than later ones, most likely page faults).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Measure the bare baseline server too (handshake only: it answers nothing).
+    #[arg(long)]
+    baseline: bool,
 }
 
 #[derive(Args)]
@@ -307,6 +400,28 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
             Ok(())
         }
         Workload::Cluster(args) => cluster_workload(args, transport).await,
+        Workload::Connect(args) => connect_workload(args, transport).await,
+        Workload::Tokens(args) => {
+            if args.sign.len() != args.label.len() || args.verify.len() != args.label.len() {
+                return Err("give as many --label as --sign and --verify".into());
+            }
+            println!(
+                "\n{:<10} {:>9} {:>7} {:>10} {:>12}",
+                "pair", "algorithm", "tokens", "sign µs", "verify µs"
+            );
+            let mut costs = Vec::new();
+            for ((label, signing), verifying) in args.label.iter().zip(&args.sign).zip(&args.verify)
+            {
+                let cost = auth::token_cost(label, signing, verifying, args.tokens)?;
+                println!(
+                    "{:<10} {:>9} {:>7} {:>10.2} {:>12.2}",
+                    cost.label, cost.algorithm, cost.tokens, cost.sign_us, cost.verify_us
+                );
+                costs.push(cost);
+            }
+            report::print_json("tokens", json!({ "runs": costs }));
+            Ok(())
+        }
         Workload::BaselineServer { .. } => Ok(()),
     }
 }
@@ -329,9 +444,10 @@ async fn fanout_passes(
         messages: knobs.messages,
         rate: None,
         payload_bytes: knobs.payload_bytes,
-        channel: "bench".into(),
+        channel: knobs.channel.clone(),
         subscribe,
         acked: knobs.subscribe_ack,
+        publisher_subscribes: knobs.publisher_subscribes,
         pids,
         grace: Duration::from_secs(knobs.grace_secs),
     };
@@ -357,18 +473,49 @@ async fn fanout_passes(
 
 async fn fanout_workload(args: FanoutArgs, transport: Transport) -> Result<(), String> {
     let knobs = &args.knobs;
+    let mut outcomes = Vec::new();
+    if let Some(url) = &args.reference_url {
+        let target = Target::new(url, knobs.sources).await?.over(transport)?;
+        outcomes.extend(
+            fanout_passes(
+                &args.reference_label,
+                target.clone(),
+                vec![target],
+                true,
+                args.reference_pid.into_iter().collect(),
+                knobs,
+            )
+            .await?,
+        );
+    }
+    let references = outcomes.len();
+    // One user per connection: the subscribers, the stalled ones, the publisher.
+    let credentials = match &args.sign {
+        Some(signing) => {
+            Some(signing.credentials(knobs.subscribers + knobs.stalled + 1, args.token_in)?)
+        }
+        None => None,
+    };
     let target = Target::new(&args.url, knobs.sources)
         .await?
-        .over(transport)?;
-    let mut outcomes = fanout_passes(
-        &args.label,
-        target.clone(),
-        vec![target],
-        true,
-        args.pid.into_iter().collect(),
-        knobs,
-    )
-    .await?;
+        .over(transport)?
+        .with_credentials(credentials);
+    outcomes.extend(
+        fanout_passes(
+            &args.label,
+            target.clone(),
+            vec![target],
+            true,
+            args.pid.into_iter().collect(),
+            knobs,
+        )
+        .await?,
+    );
+    let compared: Vec<_> = outcomes[..references]
+        .iter()
+        .cloned()
+        .zip(outcomes[references..].iter().cloned())
+        .collect();
     let mut baseline_max = None;
     if !args.no_baseline {
         let server = baseline::spawn(args.baseline_nodelay)?;
@@ -388,6 +535,7 @@ async fn fanout_workload(args: FanoutArgs, transport: Transport) -> Result<(), S
         outcomes.extend(base);
     }
     report::print_fanout(&outcomes, baseline_max.as_ref());
+    report::print_against(&compared);
     for outcome in outcomes.iter().filter(|o| o.stalled > 0) {
         println!(
             "{}: {} stalled subscribers; server RSS {:.1} MiB before the messages, {:.1} MiB after",
@@ -398,6 +546,49 @@ async fn fanout_workload(args: FanoutArgs, transport: Transport) -> Result<(), S
         );
     }
     report::print_json("fanout", json!({ "runs": outcomes }));
+    Ok(())
+}
+
+async fn connect_workload(args: ConnectArgs, transport: Transport) -> Result<(), String> {
+    let mut specs = Vec::new();
+    for spec in args.cases {
+        let target = Target::new(&spec.url, args.sources)
+            .await?
+            .over(transport)?;
+        specs.push((spec, target));
+    }
+    // Every token is signed before anything is measured.
+    let mut cases = connect::cases(&specs, &args.token_in, args.tokens)?;
+    let mut baseline = None;
+    if args.baseline {
+        let server = baseline::spawn(false)?;
+        let target = Target::new(&format!("ws://{}/ws", server.addr), args.sources).await?;
+        cases.push(connect::Case {
+            label: "baseline (handshake)".into(),
+            target,
+            pid: server.pid(),
+            subscribe: false,
+        });
+        baseline = Some(server);
+    }
+    let settle = Duration::from_secs(args.settle_secs);
+    let mut outcomes = Vec::new();
+    let mut warmed = Vec::new();
+    let warmup = args.warmup.unwrap_or(args.connections);
+    for case in &cases {
+        // Not the bare baseline: it keeps a closed connection's writer (and socket) until
+        // a broadcast fails, so a warm-up would only double its open files.
+        if warmup > 0 && case.subscribe && !warmed.contains(&case.pid) {
+            warmed.push(case.pid);
+            connect::run(case, warmup, args.parallel, &args.channel, settle).await?;
+        }
+        outcomes.push(
+            connect::run(case, args.connections, args.parallel, &args.channel, settle).await?,
+        );
+    }
+    drop(baseline);
+    connect::print(&outcomes);
+    report::print_json("connect", json!({ "runs": outcomes }));
     Ok(())
 }
 

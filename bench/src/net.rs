@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::stream::{self, Stream, StreamExt};
-use futures_util::Sink;
+use futures_util::{Sink, SinkExt};
 use indicatif::ProgressBar;
 use tokio::net::{lookup_host, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{client_async_with_config, WebSocketStream};
+
+use crate::auth::{Credentials, TokenIn};
 
 /// The read buffer of each client connection. tungstenite zero-fills its whole read
 /// buffer's spare room before every read (128 KiB by default): at paced rates, with one
@@ -133,6 +135,8 @@ pub struct Target {
     pub sources: u8,
     /// Raw WebSocket or SockJS.
     pub transport: Transport,
+    /// Tokens the connections present (none: they connect without one).
+    pub credentials: Option<Credentials>,
 }
 
 impl Target {
@@ -152,6 +156,7 @@ impl Target {
             addr,
             sources: sources.max(1),
             transport: Transport::Websocket,
+            credentials: None,
         })
     }
 
@@ -169,8 +174,27 @@ impl Target {
         Ok(self)
     }
 
-    /// The URL connection number `n` opens.
+    /// The same server, its connections presenting `credentials`' tokens.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Target {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The URL connection number `n` opens, with its `?token=` if it has one to give.
     fn url_for(&self, n: usize) -> String {
+        let url = self.endpoint_for(n);
+        match &self.credentials {
+            Some(credentials) if credentials.place == TokenIn::Query => {
+                // JWTs are base64url and dots: nothing to escape.
+                let join = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{join}token={}", credentials.token(n))
+            }
+            _ => url,
+        }
+    }
+
+    /// The endpoint connection number `n` opens.
+    fn endpoint_for(&self, n: usize) -> String {
         match self.transport {
             Transport::Websocket => self.url.clone(),
             Transport::Sockjs => {
@@ -185,7 +209,8 @@ impl Target {
         }
     }
 
-    /// Opens connection number `n`.
+    /// Opens connection number `n`; with credentials that go in a frame, sends its `auth
+    /// <token>` before anything else.
     pub async fn connect(&self, n: usize) -> Result<Ws, String> {
         let socket = TcpSocket::new_v4().map_err(|err| err.to_string())?;
         if self.sources > 1 && self.addr.ip().is_loopback() {
@@ -214,6 +239,14 @@ impl Target {
             match ws.inner.next().await {
                 Some(Ok(Message::Text(open))) if open.as_str() == "o" => {}
                 other => return Err(format!("{url}: expected SockJS `o`, got {other:?}")),
+            }
+        }
+        if let Some(credentials) = &self.credentials {
+            if credentials.place == TokenIn::Frame {
+                let frame = format!("auth {}", credentials.token(n));
+                ws.send(Message::text(frame))
+                    .await
+                    .map_err(|err| format!("{url}: sending `auth`: {err}"))?;
             }
         }
         Ok(ws)
