@@ -404,15 +404,9 @@ impl HubBridge {
                 self.announce_gap(name, first.offset - 1, &first.epoch);
             }
         }
+        // In order: a further gap among them starts a further read, which holds the
+        // rest again.
         for (position, payload) in held {
-            // In order; a gap among them is not read again (it would only repeat).
-            if let Some(route) = self.routes.get(&**name) {
-                if let Some(last) = &route.position {
-                    if last.epoch == position.epoch && position.offset > last.offset + 1 {
-                        self.announce_gap(name, position.offset - 1, &position.epoch);
-                    }
-                }
-            }
             self.deliver_positioned(name, position, payload, ctx);
         }
     }
