@@ -32,8 +32,11 @@
 //! clients send; `format.rs` writes what the server sends (and, for Rust clients, tests
 //! and the load generator, the other way round).
 
+mod extensions;
 mod format;
 
+use extensions::{parse_history, parse_subscribe_options};
+pub use extensions::{HistoryRequest, SubscribeOptions};
 use format::error_body;
 pub use format::{
     action_call_frame, action_error_frame, action_response_frame, auth_frame, authenticated_frame,
@@ -165,32 +168,6 @@ pub struct Hello {
     /// so that a client which cannot see WebSocket pings (a browser) notices a dead
     /// connection. Anything but `true` means no.
     pub heartbeat: bool,
-}
-
-/// The options of `subscribe <channel> <json object>`. Keys this server does not know are
-/// ignored, so that clients can send options of newer servers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscribeOptions {
-    /// `"token"`: a subscription token (a JWT with `sub`, `channel`, `exp`).
-    pub token: Option<String>,
-    /// `"recover": true`: positions with every message, and, with `offset` and `epoch`,
-    /// the publications missed since then first.
-    pub recover: bool,
-    /// `"offset"` and `"epoch"`: where to resume from.
-    pub since: Option<(u64, String)>,
-}
-
-/// The parts of a `history` frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRequest {
-    /// The channel.
-    pub channel: String,
-    /// The client's id for the request, echoed in the answer.
-    pub request_uid: RequestUid,
-    /// Publications after this offset; `None`: the newest.
-    pub since: Option<u64>,
-    /// At most this many (the namespace's `history_size` when left out).
-    pub limit: Option<usize>,
 }
 
 /// What a server tells a client in answer to its `hello`.
@@ -440,106 +417,6 @@ fn leading_request_uid(json: &str) -> Option<RequestUid> {
     // One value, whatever follows it: the rest of the object is never read.
     let value = Value::deserialize(&mut deserializer).ok()?;
     RequestUid::from_value(value)
-}
-
-/// Reads the options of `subscribe <channel> <json object>`.
-fn parse_subscribe_options(json: &str) -> Result<SubscribeOptions, FrameError> {
-    let map = match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => {
-            return Err(FrameError::new(
-                ErrorCode::BadJson,
-                "the subscribe options must be a JSON object",
-            ))
-        }
-        Err(err) => {
-            return Err(FrameError::new(
-                ErrorCode::BadJson,
-                format!("the subscribe options do not parse: {err}"),
-            ))
-        }
-    };
-    let token = match map.get("token") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(token)) => Some(token.clone()),
-        Some(_) => {
-            return Err(FrameError::new(
-                ErrorCode::BadJson,
-                "the subscribe option `token` must be a string",
-            ))
-        }
-    };
-    let recover = map.get("recover") == Some(&Value::Bool(true));
-    let since = match (map.get("offset"), map.get("epoch")) {
-        (None | Some(Value::Null), None | Some(Value::Null)) => None,
-        (Some(offset), Some(Value::String(epoch))) if offset.as_u64().is_some() => {
-            Some((offset.as_u64().unwrap_or_default(), epoch.clone()))
-        }
-        _ => return Err(FrameError::new(
-            ErrorCode::BadJson,
-            "the subscribe options `offset` (a whole number) and `epoch` (a string) go together",
-        )),
-    };
-    if since.is_some() && !recover {
-        return Err(FrameError::new(
-            ErrorCode::BadJson,
-            "`offset` and `epoch` resume a subscription with `\"recover\":true`",
-        ));
-    }
-    Ok(SubscribeOptions {
-        token,
-        recover,
-        since,
-    })
-}
-
-/// Reads `history <channel> {"requestUid":…,"since":N,"limit":L}`.
-fn parse_history(rest: &str, limits: &ParseLimits) -> Result<HistoryRequest, FrameError> {
-    let (channel, json) = rest.split_once(' ').unwrap_or((rest, ""));
-    if channel.is_empty() || json.trim().is_empty() {
-        return Err(FrameError::new(
-            ErrorCode::BadFrame,
-            "`history` needs a channel and a JSON object with a requestUid",
-        ));
-    }
-    let mut map = match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(FrameError::new(
-                ErrorCode::BadJson,
-                "the history request must be a JSON object",
-            )
-            .about_channel(channel))
-        }
-    };
-    let Some(request_uid) = map.remove("requestUid").and_then(RequestUid::from_value) else {
-        return Err(FrameError::new(
-            ErrorCode::BadFrame,
-            "the history request needs a requestUid (a non-empty string or a number)",
-        )
-        .about_channel(channel));
-    };
-    if let Some(err) = channel_error(channel, limits) {
-        return Err(err.about_request(request_uid));
-    }
-    let number = |key: &str| match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value.as_u64().map(Some).ok_or_else(|| {
-            FrameError::new(
-                ErrorCode::BadJson,
-                format!("the history option `{key}` must be a whole number"),
-            )
-            .about_request(request_uid.clone())
-        }),
-    };
-    let since = number("since")?;
-    let limit = number("limit")?.map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(HistoryRequest {
-        channel: channel.to_owned(),
-        request_uid,
-        since,
-        limit,
-    })
 }
 
 /// Reads the options of `hello <json object>`.
