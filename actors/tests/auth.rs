@@ -683,3 +683,22 @@ async fn a_hook_may_be_an_actor() {
         "forbidden"
     );
 }
+
+#[actix_rt::test]
+async fn shutdown_closes_connections_that_are_still_authenticating() {
+    let node = node(config(false), Router::new());
+    let mut waiting = Client::start(&node);
+    // A round trip to the connection (it has started, and told the directory of itself),
+    // then one through the directory (which has heard it).
+    waiting
+        .connection
+        .send(comet_actors::SubscriptionSettled("none".into()))
+        .await
+        .unwrap();
+    assert!(
+        node.connections().await.unwrap().is_empty(),
+        "not listed yet"
+    );
+    node.shutdown().await;
+    assert_eq!(waiting.closed().await.0, CloseCode::GoingAway);
+}

@@ -13,8 +13,15 @@
 //! the connection and drained by its transport), not through the connection actor's mailbox:
 //! see `outlet.rs` for why that is both faster and exact. Connections of its thread
 //! join and leave through a [`LocalRegistry`] by plain calls; the actor itself takes
-//! what comes from other threads: the bridge's [`Dispatch`] and [`ChannelReady`], and
-//! [`ListSubscribers`].
+//! what comes from other threads: the bridge's [`Dispatch`], [`Gap`] and
+//! [`ChannelReady`], and [`ListSubscribers`].
+//!
+//! In a channel with history a member gets `channel` frames ([`Delivery::Plain`]) or
+//! `pub` frames with offsets ([`Delivery::Positioned`]). A connection that reads the
+//! channel's past first (recovery, the latest value) joins with [`Join::Recover`]: its
+//! live messages are held (bounded in bytes) while it reads, and it becomes a member
+//! when it says how far the past it wrote goes ([`LocalRegistry::finish_recovery`]),
+//! skipping what it already has.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -336,11 +336,10 @@ impl Actor for Connection {
         if let Some(ip) = self.counted_ip.take() {
             self.node.ip_limiter().release(&ip);
         }
-        if self.standing.is_registered() {
-            self.node
-                .directory()
-                .do_send(Unregister(self.info.id.clone()));
-        }
+        // Registered, or watched while it authenticated (the directory ignores others).
+        self.node
+            .directory()
+            .do_send(Unregister(self.info.id.clone()));
         Running::Stop
     }
 }

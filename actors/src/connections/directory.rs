@@ -47,6 +47,8 @@ pub struct Directory {
     connections: HashMap<ConnectionId, Registered>,
     /// The connections of each user.
     users: HashMap<String, HashSet<ConnectionId>>,
+    /// Connections not registered yet (authenticating): closed too on shutdown.
+    pending: HashMap<ConnectionId, Recipient<Close>>,
     events: broadcast::Sender<ConnectionEvent>,
     /// Set by [`CloseAll`] (shutdown): a connection that comes later is closed at once.
     closing: Option<CloseCode>,
@@ -58,6 +60,7 @@ impl Directory {
         Directory {
             connections: HashMap::new(),
             users: HashMap::new(),
+            pending: HashMap::new(),
             events,
             closing: None,
         }
@@ -120,6 +123,7 @@ impl Handler<Register> for Directory {
             register.close.do_send(Close(code));
         }
         self.index(&register.info);
+        self.pending.remove(&register.info.id);
         self.connections.insert(
             register.info.id.clone(),
             Registered {
@@ -140,6 +144,7 @@ impl Handler<Unregister> for Directory {
     type Result = ();
 
     fn handle(&mut self, unregister: Unregister, _: &mut Context<Self>) {
+        self.pending.remove(&unregister.0);
         if let Some(connection) = self.connections.remove(&unregister.0) {
             log::debug!("connection {} removed", unregister.0);
             self.unindex(&connection.info);
@@ -159,6 +164,28 @@ impl Handler<ProcessMessage> for Directory {
                 message.to()
             ),
         }
+    }
+}
+
+/// From a connection that is not registered yet (it authenticates first): close it too
+/// on shutdown. Registering, or [`Unregister`], forgets it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    /// The connection.
+    pub id: ConnectionId,
+    /// How to close it.
+    pub close: Recipient<Close>,
+}
+
+impl Handler<Watch> for Directory {
+    type Result = ();
+
+    fn handle(&mut self, watch: Watch, _: &mut Context<Self>) {
+        if let Some(code) = self.closing {
+            watch.close.do_send(Close(code));
+        }
+        self.pending.insert(watch.id, watch.close);
     }
 }
 
@@ -240,6 +267,9 @@ impl Handler<CloseAll> for Directory {
         self.closing = Some(close.0);
         for connection in self.connections.values() {
             connection.close.do_send(Close(close.0));
+        }
+        for close_pending in self.pending.values() {
+            close_pending.do_send(Close(close.0));
         }
     }
 }

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use super::Connection;
 use crate::auth::{unix_now, AuthError, Identity, TokenError};
 use crate::codes::{CloseCode, ErrorCode};
-use crate::connections::directory::{Register, Reidentify};
+use crate::connections::directory::{Register, Reidentify, Watch};
 use crate::protocol::{authenticated_frame, check_name, error_frame, refresh_frame};
 
 /// Where a connection stands with its identity.
@@ -32,10 +32,6 @@ pub(super) struct Standing {
 impl Standing {
     pub(super) fn is_open(&self) -> bool {
         self.open
-    }
-
-    pub(super) fn is_registered(&self) -> bool {
-        self.registered
     }
 }
 
@@ -246,6 +242,11 @@ impl Connection {
 
     /// Only `auth` is taken now, for `auth_timeout`.
     fn await_auth(&mut self, ctx: &mut Context<Self>) {
+        // Not in the directory yet, but closed with the others on shutdown.
+        self.node.directory().do_send(Watch {
+            id: self.info.id.clone(),
+            close: ctx.address().recipient(),
+        });
         let timeout = self.node.config().security.auth_timeout;
         self.standing.auth_timer = Some(ctx.run_later(timeout, move |conn, ctx| {
             let message = format!("no `auth` within {} ms", timeout.as_millis());
