@@ -89,11 +89,11 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches, ValueEnum};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::auth::{Namespace, PublishRule, SubscribeRule};
 use crate::{
     Comet, CometBuilder, HubServer, Limits, Listeners, NodeConfig, RedisConfig, Running, Server,
     SlowConsumerPolicy,
 };
+pub use namespaces::NamespaceSettings;
 
 /// Which of the seed's process roles to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize, Deserialize)]
@@ -291,61 +291,6 @@ pub struct Settings {
     /// The namespaces' rules (`[namespaces.NAME]` tables of the config file).
     #[arg(skip)]
     pub namespaces: BTreeMap<String, NamespaceSettings>,
-}
-
-/// One `[namespaces.NAME]` table of the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NamespaceSettings {
-    /// Who may subscribe: `anyone`, `authenticated`, `token`, `none`.
-    pub subscribe: SubscribeRule,
-    /// Who may publish from a client: `anyone`, `authenticated`, `subscribers`, `server`.
-    pub publish: PublishRule,
-    /// Whether `name#u1,u2` channels admit only the users listed.
-    pub user_channels: bool,
-    /// The largest payload a client may publish, in bytes.
-    pub max_payload_bytes: Option<usize>,
-    /// Publications kept per channel (0: no history).
-    pub history_size: usize,
-    /// How long a channel's history lives after its last publication, in seconds.
-    pub history_ttl: u64,
-    /// Whether clients may resume from a position (needs history).
-    pub recover: bool,
-    /// Whether a new subscriber gets the latest publication (needs history).
-    pub send_latest: bool,
-}
-
-impl Default for NamespaceSettings {
-    fn default() -> Self {
-        let declared = Namespace::new();
-        NamespaceSettings {
-            subscribe: declared.subscribe,
-            publish: declared.publish,
-            user_channels: declared.user_channels,
-            max_payload_bytes: declared.max_payload_bytes,
-            history_size: 0,
-            history_ttl: 300,
-            recover: false,
-            send_latest: false,
-        }
-    }
-}
-
-impl NamespaceSettings {
-    /// The namespace these settings declare.
-    pub fn namespace(&self) -> Namespace {
-        let mut namespace = Namespace::new()
-            .subscribe(self.subscribe)
-            .publish(self.publish)
-            .user_channels(self.user_channels);
-        namespace.max_payload_bytes = self.max_payload_bytes;
-        if self.history_size > 0 {
-            namespace = namespace.history(self.history_size, Duration::from_secs(self.history_ttl));
-        }
-        namespace
-            .recover(self.recover)
-            .send_latest(self.send_latest)
-    }
 }
 
 /// Why the settings could not be made.
@@ -620,5 +565,6 @@ mod policy_name {
     }
 }
 
+mod namespaces;
 #[cfg(test)]
 mod tests;
