@@ -75,6 +75,14 @@ struct Args {
 
 const PAGE: &str = include_str!("index.html");
 
+/// Publications the room's history keeps (namespace `chat`: the room's messages, joins
+/// and leaves).
+const ROOM_HISTORY: usize = 100;
+/// Publications each private conversation's history keeps (namespace `dm`).
+const DM_HISTORY: usize = 50;
+/// How long a channel's history lives after its last publication.
+const HISTORY_TTL: Duration = Duration::from_secs(3600);
+
 /// The largest `/login` body, in bytes.
 const MAX_LOGIN_BYTES: usize = 1024;
 
@@ -208,14 +216,18 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
             Namespace::new()
                 .subscribe(SubscribeRule::Authenticated)
                 .publish(PublishRule::Server)
-                .user_channels(false),
+                .user_channels(false)
+                .history(ROOM_HISTORY, HISTORY_TTL)
+                .recover(true),
         )
         .namespace(
             room::DM,
             Namespace::new()
                 .subscribe(SubscribeRule::Authenticated)
                 .publish(PublishRule::Server)
-                .user_channels(true),
+                .user_channels(true)
+                .history(DM_HISTORY, HISTORY_TTL)
+                .recover(true),
         )
         .namespace(
             room::INTERNAL,
@@ -224,13 +236,7 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
                 .publish(PublishRule::Server)
                 .user_channels(false),
         );
-    for route in [
-        "chat/join",
-        "chat/who",
-        "chat/history",
-        "chat/say",
-        "chat/dm",
-    ] {
+    for route in ["chat/join", "chat/who", "chat/say", "chat/dm"] {
         builder = builder.action(route, room.clone()).require_user(route);
     }
     let comet = builder.build()?;
@@ -263,9 +269,12 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
     }
     log::info!("chat: {}", settings.describe());
     log::info!(
-        "chat: namespaces chat (subscribe authenticated, publish server), dm (subscribe \
-         authenticated, publish server, user channels), internal (subscribe none, publish \
-         server); POST /login signs HS256 tokens for {} s",
+        "chat: namespaces chat (subscribe authenticated, publish server, history {ROOM_HISTORY} \
+         for {} s, recover), dm (subscribe authenticated, publish server, user channels, \
+         history {DM_HISTORY} for {} s, recover), internal (subscribe none, publish server); \
+         POST /login signs HS256 tokens for {} s",
+        HISTORY_TTL.as_secs(),
+        HISTORY_TTL.as_secs(),
         ttl.as_secs()
     );
     running.run().await?;

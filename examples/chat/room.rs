@@ -1,5 +1,7 @@
-//! The chat room: who is here, the recent history, and the actions that speak in the room
-//! and in private, as one actor.
+//! The chat room: who is here, and the actions that speak in the room and in private, as
+//! one actor. The room's history (and each private conversation's) is comet's: the
+//! namespaces keep it, every publication of `chat/say` and `chat/dm` goes into it, and
+//! pages read it with `history` and resume from their position after a reconnection.
 //!
 //! Every nick is a user id from a token the demo's `/login` signed; the room takes it
 //! from [`Action::user`], never from the client's params, so nobody can speak as someone
@@ -13,7 +15,7 @@
 //! the ids of its connections that go, so that in a cluster the room learns of departures
 //! from every process, not only from the one it runs on.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use comet::{
@@ -21,8 +23,6 @@ use comet::{
 };
 use serde_json::{json, Value};
 
-/// How many messages `chat/history` returns.
-const HISTORY: usize = 50;
 /// Longest nickname, in characters.
 pub const MAX_NICK: usize = 32;
 /// Longest message, in characters.
@@ -53,13 +53,11 @@ pub fn dm_channel(a: &str, b: &str) -> String {
     format!("{DM}:#{first},{second}")
 }
 
-/// The room's state; handles `chat/join`, `chat/who`, `chat/history`, `chat/say` and
-/// `chat/dm`.
+/// The room's state; handles `chat/join`, `chat/who`, `chat/say` and `chat/dm`.
 pub struct ChatRoom {
     node: Node,
     /// The connections that joined, with their nick (a user may have several: tabs).
     members: BTreeMap<ConnectionId, String>,
-    history: VecDeque<Value>,
 }
 
 impl ChatRoom {
@@ -68,7 +66,6 @@ impl ChatRoom {
         ChatRoom {
             node,
             members: BTreeMap::new(),
-            history: VecDeque::new(),
         }
     }
 
@@ -122,12 +119,10 @@ impl ChatRoom {
     fn say(&mut self, action: &Action) -> ActionResult {
         let nick = Self::caller(action)?;
         let text = Self::text(action)?;
-        let event = json!({ "type": "message", "nick": nick, "text": text });
-        self.history.push_back(event.clone());
-        if self.history.len() > HISTORY {
-            self.history.pop_front();
-        }
-        self.publish(ROOM.into(), event);
+        self.publish(
+            ROOM.into(),
+            json!({ "type": "message", "nick": nick, "text": text }),
+        );
         Ok(json!({ "sent": true }))
     }
 
@@ -216,7 +211,6 @@ impl Handler<Action> for ChatRoom {
         match action.route() {
             "chat/join" => self.join(&action),
             "chat/who" => Ok(json!({ "nicks": self.who() })),
-            "chat/history" => Ok(json!({ "messages": self.history })),
             "chat/say" => self.say(&action),
             "chat/dm" => self.dm(&action),
             other => Err(ActionError::new(
