@@ -18,28 +18,41 @@
 //! sign and is refused.
 //!
 //! **Namespaces.** `chat` (the room, `chat:lobby`): subscribe `authenticated`, publish
-//! `server`; `dm` (private conversations, the user channel `dm:#alice,bob` with the two
+//! `server`, history (the last 100 publications, kept an hour after the last one) and
+//! `recover`; `dm` (private conversations, the user channel `dm:#alice,bob` with the two
 //! nicks sorted, which only alice and bob may subscribe to): subscribe `authenticated`,
-//! publish `server`, user channels on; `internal` (`internal:chat-left`, where processes
-//! say which connections went): subscribe `none`, publish `server`. They are declared in
-//! code and win over `[namespaces.chat]`, `[namespaces.dm]` or `[namespaces.internal]` of
-//! a `--config` file. Every other channel stays open, and anonymous connections stay
+//! publish `server`, user channels on, history (50 publications, an hour) and `recover`;
+//! `internal` (`internal:chat-left`, where processes say which connections went):
+//! subscribe `none`, publish `server`. They are declared in code and win over
+//! `[namespaces.chat]`, `[namespaces.dm]` or `[namespaces.internal]` of a `--config` file. Every other channel stays open, and anonymous connections stay
 //! allowed (unless `--anonymous false`) for the seed's demo actions and the client's
 //! generic tests.
 //!
 //! **Actions.** Beside the seed's demo actions (`site/test`, `site/publish`, `site/sleep`,
 //! `site/whoami`, from `comet::demo`), the chat's own, each for a logged-in caller only
 //! (`not_authenticated` otherwise): `chat/join` (this connection is in the room, as its
-//! token's nick; answers `{"nick"}`), `chat/who` (`{"nicks":[…]}`), `chat/history` (the
-//! last 50 room messages), `chat/say {text}` (publishes
-//! `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and `chat/dm {to, text}`
-//! (publishes `{"type":"dm","from":<caller>,"to","text"}` on `dm:#<the two nicks>`;
-//! `not_here` unless `to` is in the room). The room also publishes
+//! token's nick; answers `{"nick"}`), `chat/who` (`{"nicks":[…]}`), `chat/say {text}`
+//! (publishes `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and
+//! `chat/dm {to, text}` (publishes `{"type":"dm","from":<caller>,"to","text"}` on
+//! `dm:#<the two nicks>`; `not_here` unless `to` is in the room). The room also publishes
 //! `{"type":"join"|"leave","nick"}` when a nick's first connection joins or its last one
 //! goes. Private messages go through an action rather than `publish = subscribers` so that
-//! they carry their sender; the room keeps no history of them. The page subscribes to its
-//! conversation with each nick it sees here (and before it writes to one), so a message
-//! to a nick whose page has not subscribed yet, in the moment after it arrived, is lost.
+//! they carry their sender.
+//!
+//! **History and recovery.** The chat keeps no history of its own: every publication
+//! above goes into its channel's history in comet (in memory, or in Redis for a cluster),
+//! in the same step as it goes out. The page subscribes to the room and to its
+//! conversation with each nick it sees here with `{ recover: true }`
+//! (`subscribe chat:lobby {"recover":true}`) and shows the recent history it reads with
+//! `client.history(channel, { limit })` (`history chat:lobby {"requestUid":…,"limit":50}`;
+//! 20 for a conversation). After a reconnection the JS client resumes each channel from
+//! the last message it had (`subscribe chat:lobby {"recover":true,"offset":N,"epoch":"E"}`),
+//! so what was said meanwhile arrives first, each message once and in order. When that
+//! cannot be (`recovered: false`: the history was lost, e.g. this in-memory process
+//! restarted, or more was said than it keeps) the page says "some messages could not be
+//! recovered" and shows the recent history again, each line once (by its offset). A
+//! private message to a nick whose page has not subscribed to the conversation yet is
+//! not lost either: the page finds it in the conversation's history when it subscribes.
 //!
 //! **Cluster.** It takes the same flags as `cometd` (`--redis`, `--role`,
 //! `--listen-actions`, `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the

@@ -12,51 +12,9 @@ import WebSocket from 'ws';
 import { AutoReconnect, Client } from '../../client.js';
 import { startChat, stopAllChats, tokensFor } from '../support/chatServer.js';
 import { nextEvent } from '../support/events.js';
+import { offlineCapable } from '../support/offlineClient.js';
 
 const ROOM = 'chat:lobby';
-
-/**
- * A client logged in as `nick` that retries quickly, whose sockets the test can reach
- * (`sockets`, the newest last) and whose reconnections it can hold back: while `hold()`
- * is in force, no connection opens (its `getToken()` waits), so the client stays offline
- * for as long as the test needs; `release()` lets it reconnect.
- */
-function offlineCapable(server, nick) {
-  const sockets = [];
-  class TrackedWebSocket extends WebSocket {
-    constructor(...args) {
-      super(...args);
-      sockets.push(this);
-    }
-  }
-  const token = tokensFor(server, nick);
-  let gate = null;
-  let open = () => {};
-  const client = new Client({
-    serverUrl: server.cometUrl,
-    WebSocket: TrackedWebSocket,
-    getToken: async () => {
-      await gate;
-      return token();
-    },
-    plugins: {
-      autoReconnect: new AutoReconnect({ minRetryInterval: 50, maxRetryInterval: 400 }),
-    },
-  });
-  return {
-    client,
-    sockets,
-    hold() {
-      gate = new Promise((resolve) => {
-        open = resolve;
-      });
-    },
-    release() {
-      gate = null;
-      open();
-    },
-  };
-}
 
 /** Every channel event and every `recovered` event `client` says from now on, in order. */
 function record(client) {
