@@ -36,8 +36,10 @@
 //! `chat/dm {to, text}` (publishes `{"type":"dm","from":<caller>,"to","text"}` on
 //! `dm:#<the two nicks>`; `not_here` unless `to` is in the room). The room also publishes
 //! `{"type":"join"|"leave","nick"}` when a nick's first connection joins or its last one
-//! goes. Private messages go through an action rather than `publish = subscribers` so that
-//! they carry their sender.
+//! goes. `chat/say` and `chat/dm` answer `{"sent":true,…}` once the message is out, and so
+//! in its channel's history (`unavailable` if the hub could not take it, e.g. Redis down:
+//! then nobody got it). Private messages go through an action rather than
+//! `publish = subscribers` so that they carry their sender.
 //!
 //! **History and recovery.** The chat keeps no history of its own: every publication
 //! above goes into its channel's history in comet (in memory, or in Redis for a cluster),

@@ -116,19 +116,19 @@ impl ChatRoom {
     }
 
     /// `chat/say {text}`: a message to the room, from the caller's nick.
-    fn say(&mut self, action: &Action) -> ActionResult {
+    fn say(&mut self, action: &Action) -> Result<Said, ActionError> {
         let nick = Self::caller(action)?;
         let text = Self::text(action)?;
-        self.publish(
-            ROOM.into(),
-            json!({ "type": "message", "nick": nick, "text": text }),
-        );
-        Ok(json!({ "sent": true }))
+        Ok(Said {
+            channel: ROOM.into(),
+            event: json!({ "type": "message", "nick": nick, "text": text }),
+            answer: json!({ "sent": true }),
+        })
     }
 
     /// `chat/dm {to, text}`: a private message to `to` (who must be here), on their
     /// shared user channel.
-    fn dm(&mut self, action: &Action) -> ActionResult {
+    fn dm(&mut self, action: &Action) -> Result<Said, ActionError> {
         let from = Self::caller(action)?;
         let to = action
             .str_param("to")
@@ -143,11 +143,29 @@ impl ChatRoom {
         }
         let text = Self::text(action)?;
         let channel = dm_channel(&from, &to);
-        self.publish(
-            channel.clone(),
-            json!({ "type": "dm", "from": from, "to": to, "text": text }),
-        );
-        Ok(json!({ "sent": true, "channel": channel }))
+        Ok(Said {
+            answer: json!({ "sent": true, "channel": channel }),
+            event: json!({ "type": "dm", "from": from, "to": to, "text": text }),
+            channel,
+        })
+    }
+
+    /// Publishes `said` and answers once it is out, and so in its channel's history
+    /// (the namespaces `chat` and `dm` keep one): `unavailable` when the hub could not
+    /// take it (e.g. Redis down), in which case nobody got it.
+    fn send(&self, said: Said) -> ResponseFuture<ActionResult> {
+        let Said {
+            channel,
+            event,
+            answer,
+        } = said;
+        let published = self.node.publish(&channel, event);
+        Box::pin(async move {
+            published.await.map(|()| answer).map_err(|err| {
+                log::warn!("chat: cannot publish to `{channel}`: {err}");
+                ActionError::new("unavailable", format!("not sent: {err}"))
+            })
+        })
     }
 
     /// A connection left (on any process): forget it, and say so if it was its nick's
@@ -204,21 +222,40 @@ impl Actor for ChatRoom {
     }
 }
 
-impl Handler<Action> for ChatRoom {
-    type Result = ActionResult;
+/// A message that `chat/say` or `chat/dm` publishes, and the action's answer once it is
+/// out.
+struct Said {
+    channel: String,
+    event: Value,
+    answer: Value,
+}
 
-    fn handle(&mut self, action: Action, _: &mut Context<Self>) -> ActionResult {
-        match action.route() {
-            "chat/join" => self.join(&action),
-            "chat/who" => Ok(json!({ "nicks": self.who() })),
+impl Handler<Action> for ChatRoom {
+    type Result = ResponseFuture<ActionResult>;
+
+    fn handle(&mut self, action: Action, _: &mut Context<Self>) -> Self::Result {
+        let said = match action.route() {
             "chat/say" => self.say(&action),
             "chat/dm" => self.dm(&action),
-            other => Err(ActionError::new(
-                "not_found",
-                format!("no chat action `{other}`"),
-            )),
+            "chat/join" => return answer(self.join(&action)),
+            "chat/who" => return answer(Ok(json!({ "nicks": self.who() }))),
+            other => {
+                return answer(Err(ActionError::new(
+                    "not_found",
+                    format!("no chat action `{other}`"),
+                )))
+            }
+        };
+        match said {
+            Ok(said) => self.send(said),
+            Err(refused) => answer(Err(refused)),
         }
     }
+}
+
+/// An answer that is ready now.
+fn answer(result: ActionResult) -> ResponseFuture<ActionResult> {
+    Box::pin(std::future::ready(result))
 }
 
 impl Handler<ChannelMessage> for ChatRoom {
