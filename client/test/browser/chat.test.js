@@ -4,7 +4,8 @@
 // and restarted (with a new random secret), the pages log in again by themselves,
 // reconnect and chat on; a page whose network was down catches up with what was said
 // meanwhile, once each and in order, and one that was down across a restart (which loses
-// the in-memory history) says that it could not, and shows what the new server has.
+// the in-memory history) says that it could not, and shows what the new server has; a
+// reloaded page shows the recent history of the room and of its private conversations.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -266,6 +267,26 @@ describe('the chat page in Chromium', () => {
         ['erin: said after the restart'],
       );
       await dave.screenshot({ path: join(SCREENSHOTS, '5-after-restart-dave.png') });
+
+      // A private message, then dave reloads his page: a fresh page shows the recent
+      // history of the room and of his conversations, each line once.
+      await seesHere(erin, 'dave');
+      await erin.locator('#to').selectOption('dave');
+      await say(erin, 'a secret for dave');
+      const secret = 'erin → dave: a secret for dave';
+      await dave.locator('#messages li.dm', { hasText: 'erin → davea secret for dave' }).waitFor();
+      await dave.reload();
+      await dave.locator('#status.online', { hasText: 'online as dave' }).waitFor();
+      await dave.locator('#messages li.dm', { hasText: 'erin → davea secret for dave' }).waitFor();
+      await sees(dave, 'erin', 'said after the restart');
+      const fresh = await lines(dave);
+      assert.equal(fresh.filter((line) => line === secret).length, 1, fresh.join('\n'));
+      assert.equal(
+        fresh.filter((line) => line === 'erin: said after the restart').length,
+        1,
+        fresh.join('\n'),
+      );
+      await dave.screenshot({ path: join(SCREENSHOTS, '6-reloaded-dave.png') });
       assert.equal(await dave.locator('#error').textContent(), '');
       assert.deepEqual(pageErrors, []);
       await dave.close();
