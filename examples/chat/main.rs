@@ -18,28 +18,43 @@
 //! sign and is refused.
 //!
 //! **Namespaces.** `chat` (the room, `chat:lobby`): subscribe `authenticated`, publish
-//! `server`; `dm` (private conversations, the user channel `dm:#alice,bob` with the two
+//! `server`, history (the last 100 publications, kept an hour after the last one) and
+//! `recover`; `dm` (private conversations, the user channel `dm:#alice,bob` with the two
 //! nicks sorted, which only alice and bob may subscribe to): subscribe `authenticated`,
-//! publish `server`, user channels on; `internal` (`internal:chat-left`, where processes
-//! say which connections went): subscribe `none`, publish `server`. They are declared in
-//! code and win over `[namespaces.chat]`, `[namespaces.dm]` or `[namespaces.internal]` of
-//! a `--config` file. Every other channel stays open, and anonymous connections stay
+//! publish `server`, user channels on, history (50 publications, an hour) and `recover`;
+//! `internal` (`internal:chat-left`, where processes say which connections went):
+//! subscribe `none`, publish `server`. They are declared in code and win over
+//! `[namespaces.chat]`, `[namespaces.dm]` or `[namespaces.internal]` of a `--config` file. Every other channel stays open, and anonymous connections stay
 //! allowed (unless `--anonymous false`) for the seed's demo actions and the client's
 //! generic tests.
 //!
 //! **Actions.** Beside the seed's demo actions (`site/test`, `site/publish`, `site/sleep`,
 //! `site/whoami`, from `comet::demo`), the chat's own, each for a logged-in caller only
 //! (`not_authenticated` otherwise): `chat/join` (this connection is in the room, as its
-//! token's nick; answers `{"nick"}`), `chat/who` (`{"nicks":[…]}`), `chat/history` (the
-//! last 50 room messages), `chat/say {text}` (publishes
-//! `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and `chat/dm {to, text}`
-//! (publishes `{"type":"dm","from":<caller>,"to","text"}` on `dm:#<the two nicks>`;
-//! `not_here` unless `to` is in the room). The room also publishes
+//! token's nick; answers `{"nick"}`), `chat/who` (`{"nicks":[…]}`), `chat/say {text}`
+//! (publishes `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and
+//! `chat/dm {to, text}` (publishes `{"type":"dm","from":<caller>,"to","text"}` on
+//! `dm:#<the two nicks>`; `not_here` unless `to` is in the room). The room also publishes
 //! `{"type":"join"|"leave","nick"}` when a nick's first connection joins or its last one
-//! goes. Private messages go through an action rather than `publish = subscribers` so that
-//! they carry their sender; the room keeps no history of them. The page subscribes to its
-//! conversation with each nick it sees here (and before it writes to one), so a message
-//! to a nick whose page has not subscribed yet, in the moment after it arrived, is lost.
+//! goes. `chat/say` and `chat/dm` answer `{"sent":true,…}` once the message is out, and so
+//! in its channel's history (`unavailable` if the hub could not take it, e.g. Redis down:
+//! then nobody got it). Private messages go through an action rather than
+//! `publish = subscribers` so that they carry their sender.
+//!
+//! **History and recovery.** The chat keeps no history of its own: every publication
+//! above goes into its channel's history in comet (in memory, or in Redis for a cluster),
+//! in the same step as it goes out. The page subscribes to the room and to its
+//! conversation with each nick it sees here with `{ recover: true }`
+//! (`subscribe chat:lobby {"recover":true}`) and shows the recent history it reads with
+//! `client.history(channel, { limit })` (`history chat:lobby {"requestUid":…,"limit":50}`;
+//! 20 for a conversation). After a reconnection the JS client resumes each channel from
+//! the last message it had (`subscribe chat:lobby {"recover":true,"offset":N,"epoch":"E"}`),
+//! so what was said meanwhile arrives first, each message once and in order. When that
+//! cannot be (`recovered: false`: the history was lost, e.g. this in-memory process
+//! restarted, or more was said than it keeps) the page says "some messages could not be
+//! recovered" and shows the recent history again, each line once (by its offset). A
+//! private message to a nick whose page has not subscribed to the conversation yet is
+//! not lost either: the page finds it in the conversation's history when it subscribes.
 //!
 //! **Cluster.** It takes the same flags as `cometd` (`--redis`, `--role`,
 //! `--listen-actions`, `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the
@@ -74,6 +89,14 @@ struct Args {
 }
 
 const PAGE: &str = include_str!("index.html");
+
+/// Publications the room's history keeps (namespace `chat`: the room's messages, joins
+/// and leaves).
+const ROOM_HISTORY: usize = 100;
+/// Publications each private conversation's history keeps (namespace `dm`).
+const DM_HISTORY: usize = 50;
+/// How long a channel's history lives after its last publication.
+const HISTORY_TTL: Duration = Duration::from_secs(3600);
 
 /// The largest `/login` body, in bytes.
 const MAX_LOGIN_BYTES: usize = 1024;
@@ -208,14 +231,18 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
             Namespace::new()
                 .subscribe(SubscribeRule::Authenticated)
                 .publish(PublishRule::Server)
-                .user_channels(false),
+                .user_channels(false)
+                .history(ROOM_HISTORY, HISTORY_TTL)
+                .recover(true),
         )
         .namespace(
             room::DM,
             Namespace::new()
                 .subscribe(SubscribeRule::Authenticated)
                 .publish(PublishRule::Server)
-                .user_channels(true),
+                .user_channels(true)
+                .history(DM_HISTORY, HISTORY_TTL)
+                .recover(true),
         )
         .namespace(
             room::INTERNAL,
@@ -224,13 +251,7 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
                 .publish(PublishRule::Server)
                 .user_channels(false),
         );
-    for route in [
-        "chat/join",
-        "chat/who",
-        "chat/history",
-        "chat/say",
-        "chat/dm",
-    ] {
+    for route in ["chat/join", "chat/who", "chat/say", "chat/dm"] {
         builder = builder.action(route, room.clone()).require_user(route);
     }
     let comet = builder.build()?;
@@ -263,9 +284,12 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
     }
     log::info!("chat: {}", settings.describe());
     log::info!(
-        "chat: namespaces chat (subscribe authenticated, publish server), dm (subscribe \
-         authenticated, publish server, user channels), internal (subscribe none, publish \
-         server); POST /login signs HS256 tokens for {} s",
+        "chat: namespaces chat (subscribe authenticated, publish server, history {ROOM_HISTORY} \
+         for {} s, recover), dm (subscribe authenticated, publish server, user channels, \
+         history {DM_HISTORY} for {} s, recover), internal (subscribe none, publish server); \
+         POST /login signs HS256 tokens for {} s",
+        HISTORY_TTL.as_secs(),
+        HISTORY_TTL.as_secs(),
         ttl.as_secs()
     );
     running.run().await?;

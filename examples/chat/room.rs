@@ -1,5 +1,7 @@
-//! The chat room: who is here, the recent history, and the actions that speak in the room
-//! and in private, as one actor.
+//! The chat room: who is here, and the actions that speak in the room and in private, as
+//! one actor. The room's history (and each private conversation's) is comet's: the
+//! namespaces keep it, every publication of `chat/say` and `chat/dm` goes into it, and
+//! pages read it with `history` and resume from their position after a reconnection.
 //!
 //! Every nick is a user id from a token the demo's `/login` signed; the room takes it
 //! from [`Action::user`], never from the client's params, so nobody can speak as someone
@@ -13,7 +15,7 @@
 //! the ids of its connections that go, so that in a cluster the room learns of departures
 //! from every process, not only from the one it runs on.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use comet::{
@@ -21,8 +23,6 @@ use comet::{
 };
 use serde_json::{json, Value};
 
-/// How many messages `chat/history` returns.
-const HISTORY: usize = 50;
 /// Longest nickname, in characters.
 pub const MAX_NICK: usize = 32;
 /// Longest message, in characters.
@@ -53,13 +53,11 @@ pub fn dm_channel(a: &str, b: &str) -> String {
     format!("{DM}:#{first},{second}")
 }
 
-/// The room's state; handles `chat/join`, `chat/who`, `chat/history`, `chat/say` and
-/// `chat/dm`.
+/// The room's state; handles `chat/join`, `chat/who`, `chat/say` and `chat/dm`.
 pub struct ChatRoom {
     node: Node,
     /// The connections that joined, with their nick (a user may have several: tabs).
     members: BTreeMap<ConnectionId, String>,
-    history: VecDeque<Value>,
 }
 
 impl ChatRoom {
@@ -68,7 +66,6 @@ impl ChatRoom {
         ChatRoom {
             node,
             members: BTreeMap::new(),
-            history: VecDeque::new(),
         }
     }
 
@@ -119,21 +116,19 @@ impl ChatRoom {
     }
 
     /// `chat/say {text}`: a message to the room, from the caller's nick.
-    fn say(&mut self, action: &Action) -> ActionResult {
+    fn say(&mut self, action: &Action) -> Result<Said, ActionError> {
         let nick = Self::caller(action)?;
         let text = Self::text(action)?;
-        let event = json!({ "type": "message", "nick": nick, "text": text });
-        self.history.push_back(event.clone());
-        if self.history.len() > HISTORY {
-            self.history.pop_front();
-        }
-        self.publish(ROOM.into(), event);
-        Ok(json!({ "sent": true }))
+        Ok(Said {
+            channel: ROOM.into(),
+            event: json!({ "type": "message", "nick": nick, "text": text }),
+            answer: json!({ "sent": true }),
+        })
     }
 
     /// `chat/dm {to, text}`: a private message to `to` (who must be here), on their
     /// shared user channel.
-    fn dm(&mut self, action: &Action) -> ActionResult {
+    fn dm(&mut self, action: &Action) -> Result<Said, ActionError> {
         let from = Self::caller(action)?;
         let to = action
             .str_param("to")
@@ -148,11 +143,29 @@ impl ChatRoom {
         }
         let text = Self::text(action)?;
         let channel = dm_channel(&from, &to);
-        self.publish(
-            channel.clone(),
-            json!({ "type": "dm", "from": from, "to": to, "text": text }),
-        );
-        Ok(json!({ "sent": true, "channel": channel }))
+        Ok(Said {
+            answer: json!({ "sent": true, "channel": channel }),
+            event: json!({ "type": "dm", "from": from, "to": to, "text": text }),
+            channel,
+        })
+    }
+
+    /// Publishes `said` and answers once it is out, and so in its channel's history
+    /// (the namespaces `chat` and `dm` keep one): `unavailable` when the hub could not
+    /// take it (e.g. Redis down), in which case nobody got it.
+    fn send(&self, said: Said) -> ResponseFuture<ActionResult> {
+        let Said {
+            channel,
+            event,
+            answer,
+        } = said;
+        let published = self.node.publish(&channel, event);
+        Box::pin(async move {
+            published.await.map(|()| answer).map_err(|err| {
+                log::warn!("chat: cannot publish to `{channel}`: {err}");
+                ActionError::new("unavailable", format!("not sent: {err}"))
+            })
+        })
     }
 
     /// A connection left (on any process): forget it, and say so if it was its nick's
@@ -209,22 +222,40 @@ impl Actor for ChatRoom {
     }
 }
 
-impl Handler<Action> for ChatRoom {
-    type Result = ActionResult;
+/// A message that `chat/say` or `chat/dm` publishes, and the action's answer once it is
+/// out.
+struct Said {
+    channel: String,
+    event: Value,
+    answer: Value,
+}
 
-    fn handle(&mut self, action: Action, _: &mut Context<Self>) -> ActionResult {
-        match action.route() {
-            "chat/join" => self.join(&action),
-            "chat/who" => Ok(json!({ "nicks": self.who() })),
-            "chat/history" => Ok(json!({ "messages": self.history })),
+impl Handler<Action> for ChatRoom {
+    type Result = ResponseFuture<ActionResult>;
+
+    fn handle(&mut self, action: Action, _: &mut Context<Self>) -> Self::Result {
+        let said = match action.route() {
             "chat/say" => self.say(&action),
             "chat/dm" => self.dm(&action),
-            other => Err(ActionError::new(
-                "not_found",
-                format!("no chat action `{other}`"),
-            )),
+            "chat/join" => return answer(self.join(&action)),
+            "chat/who" => return answer(Ok(json!({ "nicks": self.who() }))),
+            other => {
+                return answer(Err(ActionError::new(
+                    "not_found",
+                    format!("no chat action `{other}`"),
+                )))
+            }
+        };
+        match said {
+            Ok(said) => self.send(said),
+            Err(refused) => answer(Err(refused)),
         }
     }
+}
+
+/// An answer that is ready now.
+fn answer(result: ActionResult) -> ResponseFuture<ActionResult> {
+    Box::pin(std::future::ready(result))
 }
 
 impl Handler<ChannelMessage> for ChatRoom {

@@ -2,7 +2,10 @@
 // in through the page's form, chat in the room and in private (a third page does not see
 // the private message), a script in a page cannot forge a message, the server is killed
 // and restarted (with a new random secret), the pages log in again by themselves,
-// reconnect and chat on.
+// reconnect and chat on; a page whose network was down catches up with what was said
+// meanwhile, once each and in order, and one that was down across a restart (which loses
+// the in-memory history) says that it could not, and shows what the new server has; a
+// reloaded page shows the recent history of the room and of its private conversations.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -15,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { startChat, stopAllChats } from '../support/chatServer.js';
+import { startTcpProxy } from '../support/tcpProxy.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -62,11 +66,14 @@ describe('the chat page in Chromium', () => {
     if (profile) await rm(profile, { recursive: true, force: true });
   });
 
-  /** Opens the chat page and logs in as `nick` through its form, once it is in the room. */
-  async function openChat(nick) {
+  /**
+   * Opens the chat page (from `url`, the server's by default) and logs in as `nick`
+   * through its form, once it is in the room.
+   */
+  async function openChat(nick, url = server.url) {
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(`${nick}: ${error.message}`));
-    await page.goto(server.url);
+    await page.goto(url);
     await page.locator('#login-nick').fill(nick);
     await page.locator('#login button').click();
     await page.locator('#status.online', { hasText: `online as ${nick}` }).waitFor();
@@ -88,6 +95,20 @@ describe('the chat page in Chromium', () => {
   async function sees(page, nick, text) {
     await page.locator('#messages li', { hasText: `${nick}${text}` }).waitFor();
   }
+
+  /** The lines `page` shows, in order (a message as `nick: text`). */
+  async function lines(page) {
+    return page.locator('#messages li').evaluateAll((items) =>
+      items.map((li) => {
+        const who = li.querySelector('b');
+        return who
+          ? `${who.textContent}: ${li.textContent.slice(who.textContent.length)}`
+          : li.textContent;
+      }),
+    );
+  }
+
+  const LOST = 'some messages could not be recovered: the recent ones follow';
 
   it('refuses a bad nick at the login form', async () => {
     const page = await context.newPage();
@@ -166,6 +187,8 @@ describe('the chat page in Chromium', () => {
     for (const page of [alice, bob]) {
       await page.locator('#status.online').waitFor();
       await page.locator('#messages li.event', { hasText: 'reconnected' }).waitFor();
+      // The new process has none of the old history: the page says so.
+      await page.locator('#messages li.event', { hasText: LOST }).waitFor();
     }
     // What was on screen before the restart stays there.
     await sees(alice, 'alice', 'hello from alice');
@@ -185,6 +208,92 @@ describe('the chat page in Chromium', () => {
 
     assert.equal(await alice.locator('#error').textContent(), '');
     assert.deepEqual(pageErrors, []);
+  });
+
+  it('a page whose network was down catches up, or says that it could not', async () => {
+    const proxy = await startTcpProxy(server.port);
+    const viaProxy = `http://127.0.0.1:${proxy.port}/`;
+    try {
+      const dave = await openChat('dave', viaProxy);
+      const erin = await openChat('erin');
+      await say(erin, 'before the cut');
+      await sees(dave, 'erin', 'before the cut');
+
+      // Dave's network goes down; erin says three things meanwhile.
+      proxy.cut();
+      await dave.locator('#status.offline').waitFor();
+      const missed = ['missed one', 'missed two', 'missed three'];
+      for (const text of missed) {
+        await say(erin, text);
+        await sees(erin, 'erin', text);
+      }
+      assert.equal(await dave.locator('#messages li', { hasText: 'missed' }).count(), 0);
+
+      // It comes back: dave's page gets them by itself, once each and in order.
+      proxy.restore();
+      await dave.locator('#status.online').waitFor();
+      await sees(dave, 'erin', 'missed three');
+      await say(erin, 'and one live');
+      await sees(dave, 'erin', 'and one live');
+      const said = (await lines(dave)).filter((line) => line.startsWith('erin: '));
+      assert.deepEqual(said, [
+        'erin: before the cut',
+        'erin: missed one',
+        'erin: missed two',
+        'erin: missed three',
+        'erin: and one live',
+      ]);
+      assert.equal(await dave.locator('#messages li.event', { hasText: LOST }).count(), 0);
+      await dave.screenshot({ path: join(SCREENSHOTS, '4-caught-up-dave.png') });
+
+      // Down again, across a restart of the server (its history is in memory: lost). Erin
+      // says something on the new server before dave is back.
+      proxy.cut();
+      await dave.locator('#status.offline').waitFor();
+      await server.stop('SIGKILL');
+      server = await startChat({ port: server.port });
+      await erin.locator('#status.online').waitFor();
+      await say(erin, 'said after the restart');
+      await sees(erin, 'erin', 'said after the restart');
+      proxy.restore();
+      // Dave cannot have what was lost, and says so; what the new server has, he gets.
+      await dave.locator('#messages li.event', { hasText: LOST }).waitFor();
+      await sees(dave, 'erin', 'said after the restart');
+      const after = (await lines(dave)).slice(
+        (await lines(dave)).findIndex((line) => line === LOST),
+      );
+      assert.deepEqual(
+        after.filter((line) => line.startsWith('erin: ')),
+        ['erin: said after the restart'],
+      );
+      await dave.screenshot({ path: join(SCREENSHOTS, '5-after-restart-dave.png') });
+
+      // A private message, then dave reloads his page: a fresh page shows the recent
+      // history of the room and of his conversations, each line once.
+      await seesHere(erin, 'dave');
+      await erin.locator('#to').selectOption('dave');
+      await say(erin, 'a secret for dave');
+      const secret = 'erin → dave: a secret for dave';
+      await dave.locator('#messages li.dm', { hasText: 'erin → davea secret for dave' }).waitFor();
+      await dave.reload();
+      await dave.locator('#status.online', { hasText: 'online as dave' }).waitFor();
+      await dave.locator('#messages li.dm', { hasText: 'erin → davea secret for dave' }).waitFor();
+      await sees(dave, 'erin', 'said after the restart');
+      const fresh = await lines(dave);
+      assert.equal(fresh.filter((line) => line === secret).length, 1, fresh.join('\n'));
+      assert.equal(
+        fresh.filter((line) => line === 'erin: said after the restart').length,
+        1,
+        fresh.join('\n'),
+      );
+      await dave.screenshot({ path: join(SCREENSHOTS, '6-reloaded-dave.png') });
+      assert.equal(await dave.locator('#error').textContent(), '');
+      assert.deepEqual(pageErrors, []);
+      await dave.close();
+      await erin.close();
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('connects by default to the server it was loaded from', async () => {

@@ -79,7 +79,8 @@ describe("the chat demo's login and permissions", () => {
   it('an anonymous client can neither read the room nor speak in it', async () => {
     const anonymous = await connect();
     await assert.rejects(anonymous.subscribe(ROOM), { code: 'forbidden', channel: ROOM });
-    for (const route of ['chat/join', 'chat/who', 'chat/history', 'chat/say', 'chat/dm']) {
+    await assert.rejects(anonymous.history(ROOM), { code: 'forbidden', channel: ROOM });
+    for (const route of ['chat/join', 'chat/who', 'chat/say', 'chat/dm']) {
       await assert.rejects(anonymous.request(route, { text: 'hi', to: 'x' }), {
         code: 'not_authenticated',
       });
@@ -120,8 +121,14 @@ describe("the chat demo's login and permissions", () => {
       heard.map((event) => event.params),
       [{ type: 'message', nick: 'room-mallory', text: 'hello' }],
     );
-    const { messages } = await alice.request('chat/history');
-    assert.deepEqual(messages.at(-1), { type: 'message', nick: 'room-mallory', text: 'hello' });
+    // The room's history has it as it was said, and nothing forged.
+    const { publications } = await alice.history(ROOM);
+    assert.deepEqual(publications.at(-1).params, {
+      type: 'message',
+      nick: 'room-mallory',
+      text: 'hello',
+    });
+    assert.equal(publications.filter((p) => p.payload.includes('forged')).length, 0);
     await assert.rejects(alice.request('chat/say', { text: '   ' }), { code: 'bad_text' });
   });
 

@@ -1,6 +1,7 @@
 // The chat demo as a cluster: two processes on a Redis of the test's own, one of which
-// runs the room's actions. The room must hear of people leaving from either process, and
-// with one shared --token-hmac-secret a token from either process's /login is good on both.
+// runs the room's actions. The room must hear of people leaving from either process, with
+// one shared --token-hmac-secret a token from either process's /login is good on both, and
+// the room's history is in Redis: a client that comes back on the other process resumes.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +11,7 @@ import WebSocket from 'ws';
 import { Client } from '../../client.js';
 import { login, startChat, stopAllChats, tokensFor } from '../support/chatServer.js';
 import { nextEvent } from '../support/events.js';
+import { offlineCapable } from '../support/offlineClient.js';
 import { startRedis } from '../support/redisServer.js';
 
 /** The cluster's shared token secret (at least 32 bytes). */
@@ -70,6 +72,46 @@ describe('the chat demo as a two-process cluster', () => {
     bob.close();
     assert.deepEqual((await left).params, { type: 'leave', nick: 'bob' });
     assert.deepEqual((await alice.request('chat/who')).nicks, ['alice']);
+  });
+
+  it('a client that left one process and came back on the other catches up from the shared history', async () => {
+    // Same secret on both: a token from either login is good on both.
+    const dave = offlineCapable(edge, 'dave');
+    clients.push(dave.client);
+    const erin = await connect(rooms, 'erin');
+    await erin.subscribe('chat:lobby');
+    await dave.client.subscribe('chat:lobby', { recover: true });
+    const heard = [];
+    dave.client.on('channel:chat:lobby', ({ params, offset }) => heard.push({ params, offset }));
+    dave.client.on('recovered', (event) => heard.push(event));
+    const first = nextEvent(dave.client, 'channel:chat:lobby', (e) => e.params?.text === 'first');
+    await erin.request('chat/say', { text: 'first' });
+    const { offset } = await first;
+
+    // Dave's connection to the edge drops; erin says two things; dave comes back on the
+    // process that runs the room.
+    dave.hold();
+    const closed = nextEvent(dave.client, 'close');
+    dave.sockets.at(-1).terminate();
+    await closed;
+    const last = nextEvent(erin, 'channel:chat:lobby', (e) => e.params?.text === 'third');
+    await erin.request('chat/say', { text: 'second' });
+    await erin.request('chat/say', { text: 'third' });
+    await last;
+    dave.client.setServerUrl(rooms.cometUrl);
+    const recovered = nextEvent(dave.client, 'recovered');
+    dave.release();
+    assert.deepEqual(await recovered, { channel: 'chat:lobby', recovered: true });
+    const message = (text, at) => ({
+      params: { type: 'message', nick: 'erin', text },
+      offset: at,
+    });
+    assert.deepEqual(heard, [
+      message('first', offset),
+      message('second', offset + 1),
+      message('third', offset + 2),
+      { channel: 'chat:lobby', recovered: true },
+    ]);
   });
 
   it("a token from one process's login is good on the other", async () => {
