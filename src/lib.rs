@@ -69,6 +69,7 @@ pub use comet_actors::{
     RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, SlowConsumerPolicy,
 };
 pub use server::{HubServer, Listeners, Running, Server};
+pub use transport::socketio::SocketIo;
 pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
@@ -89,6 +90,7 @@ pub struct Comet {
     node: Node,
     settings: Arc<WebSettings>,
     sockjs: SockJs,
+    socketio: SocketIo,
 }
 
 impl Comet {
@@ -139,7 +141,16 @@ impl Comet {
             .app_data(web::Data::new(self.clone()))
             // The client's exact routes come before SockJS's `/{server}/{session}/…`.
             .configure(client_js::configure);
-        scope.configure(|cfg| self.sockjs.configure(cfg))
+        scope.configure(|cfg| {
+            self.socketio.configure(cfg, "/socket.io");
+            self.sockjs.configure(cfg);
+        })
+    }
+
+    /// The Socket.IO endpoint every [`scope`](Comet::scope) serves at
+    /// `<path>/socket.io/` (long-polling sessions are shared by all of them).
+    pub fn socketio(&self) -> &SocketIo {
+        &self.socketio
     }
 
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),

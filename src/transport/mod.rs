@@ -12,5 +12,6 @@
 
 pub mod service;
 mod socket;
+pub mod socketio;
 pub mod sockjs;
 pub(crate) mod websocket;
