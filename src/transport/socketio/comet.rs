@@ -41,18 +41,7 @@ pub struct CometSocketIo(pub ConnectionService);
 impl EioService for CometSocketIo {
     fn open(&self, sink: SessionSink, request: &HttpRequest) -> Box<dyn EioApp> {
         let outlet = sink.outlet().clone();
-        Box::new(CometApp {
-            connection: self.0.open(sink, request),
-            outlet,
-            sid: new_sid(),
-            phase: Phase::AwaitConnect,
-            binary: None,
-            subscribes: HashMap::new(),
-            unsubscribes: HashMap::new(),
-            actions: HashMap::new(),
-            auths: VecDeque::new(),
-            next_uid: 1,
-        })
+        Box::new(CometApp::new(self.0.open(sink, request), outlet))
     }
 }
 
@@ -95,6 +84,22 @@ fn plain_name(value: Option<&Value>) -> Option<&str> {
 }
 
 impl CometApp {
+    /// The app of a client whose comet connection is `connection`, writing to `outlet`.
+    pub(super) fn new(connection: Box<dyn SessionHandler>, outlet: Outlet) -> CometApp {
+        CometApp {
+            connection,
+            outlet,
+            sid: new_sid(),
+            phase: Phase::AwaitConnect,
+            binary: None,
+            subscribes: HashMap::new(),
+            unsubscribes: HashMap::new(),
+            actions: HashMap::new(),
+            auths: VecDeque::new(),
+            next_uid: 1,
+        }
+    }
+
     /// Writes a Socket.IO packet of the app's own into the outlet, in order with the
     /// connection's frames.
     pub(super) fn emit_raw(&self, packet: &Packet) {

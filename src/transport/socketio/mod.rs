@@ -18,18 +18,24 @@
 //! | `packet.rs` | Socket.IO packets |
 //! | `endpoints.rs` | the HTTP requests: handshake, poll, post, WebSocket, upgrade |
 //! | `framing.rs` | the WebSocket framings on the engine, and a WebSocket session's watchdog |
-//! | `session.rs` | the long-polling session actor and the registry of sessions |
+//! | `session.rs` | the long-polling session actor |
+//! | `requests.rs` | what it is told: polls, posts, the upgrading socket's news |
+//! | `sessions.rs` | the registry of sessions |
 //! | `upgrade.rs` | the WebSocket that upgrades a long-polling session |
 //! | `comet.rs`, `outbound.rs` | comet's model in Socket.IO's words: events in, jii frames out |
 
 mod app;
 mod comet;
+#[cfg(test)]
+mod comet_tests;
 pub mod eio;
 mod endpoints;
 mod framing;
 mod outbound;
 pub mod packet;
+mod requests;
 mod session;
+mod sessions;
 mod upgrade;
 
 use std::sync::Arc;
@@ -42,7 +48,7 @@ pub use comet::CometSocketIo;
 pub use eio::EioMessage;
 
 use crate::transport::sockjs::SockJsConfig;
-use session::Sessions;
+use sessions::Sessions;
 
 /// What the handlers of one endpoint share.
 pub(crate) struct Endpoint {

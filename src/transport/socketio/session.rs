@@ -10,8 +10,7 @@
 //! not connected by `connect_timeout`; then it leaves the registry, so later requests
 //! with its `sid` get 400.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -20,9 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::app::{EioApp, EioConfig};
 use super::eio::{binary_frame, encode_polling, EioMessage, Packet, SEPARATOR};
+use super::sessions::Sessions;
 
 /// How long a poll that comes during an upgrade's probe is held before it gets `6`.
-const PROBE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+pub(super) const PROBE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What a poll gets: a body, or 400.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub(crate) enum ToSocket {
     Close(CloseCode),
 }
 
-enum State {
+pub(super) enum State {
     Polling,
     /// A WebSocket answered the probe: polls get `6` at once.
     Probing,
@@ -51,23 +51,23 @@ enum State {
 
 /// One Engine.IO session that began with long-polling.
 pub(crate) struct Session {
-    sid: Arc<str>,
-    sessions: Sessions,
-    config: Arc<EioConfig>,
-    outlet: Outlet,
-    app: Option<Box<dyn EioApp>>,
-    poll: Option<oneshot::Sender<PollReply>>,
-    state: State,
+    pub(super) sid: Arc<str>,
+    pub(super) sessions: Sessions,
+    pub(super) config: Arc<EioConfig>,
+    pub(super) outlet: Outlet,
+    pub(super) app: Option<Box<dyn EioApp>>,
+    pub(super) poll: Option<oneshot::Sender<PollReply>>,
+    pub(super) state: State,
     /// The WebSocket that claimed the upgrade, while it lives.
-    upgrader: Option<u64>,
+    pub(super) upgrader: Option<u64>,
     /// The waiting poll came while a socket upgrades the session (not from a client that
     /// upgrades: that one stopped polling).
-    poll_late: bool,
+    pub(super) poll_late: bool,
     /// The client sent `1`: the session ends in a moment (a poll on its way gets `6`).
-    client_closed: bool,
+    pub(super) client_closed: bool,
     /// When the last ping went to the client: it has `pingTimeout` from then to answer.
-    pinged: Option<tokio::time::Instant>,
-    waiting: bool,
+    pub(super) pinged: Option<tokio::time::Instant>,
+    pub(super) waiting: bool,
 }
 
 impl Session {
@@ -124,7 +124,7 @@ impl Session {
         (taken, close)
     }
 
-    fn flush(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.poll.as_ref().is_some_and(oneshot::Sender::is_closed) {
             self.poll = None;
         }
@@ -230,7 +230,7 @@ impl Session {
 
     /// Ends the session now: a waiting poll gets `code`'s packets and `1` (or `6` when
     /// the client itself closed), an upgraded socket the close.
-    fn shut(&mut self, code: CloseCode, client_closed: bool, ctx: &mut Context<Self>) {
+    pub(super) fn shut(&mut self, code: CloseCode, client_closed: bool, ctx: &mut Context<Self>) {
         self.outlet.close(code);
         if let Some(poll) = self.poll.take() {
             let body = if client_closed { "6" } else { "1" };
@@ -243,7 +243,7 @@ impl Session {
     }
 
     /// The client's packets (a POST's, or the upgraded socket's).
-    fn packets(&mut self, packets: Vec<Packet>, ctx: &mut Context<Self>) -> bool {
+    pub(super) fn packets(&mut self, packets: Vec<Packet>, ctx: &mut Context<Self>) -> bool {
         self.outlet.touch();
         for packet in packets {
             match packet {
@@ -275,7 +275,7 @@ impl Session {
 
     /// Answers a poll held during the probe with `6` in a moment, unless the upgrade
     /// completed by then.
-    fn check_probe(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn check_probe(&mut self, ctx: &mut Context<Self>) {
         ctx.run_later(PROBE_CHECK, |session, _| {
             if matches!(session.state, State::Probing) {
                 if let Some(poll) = session.poll.take() {
@@ -287,7 +287,7 @@ impl Session {
 
     /// Whether the session was silent for `pingInterval + pingTimeout` (its timer may
     /// not have run yet).
-    fn expired(&self) -> bool {
+    pub(super) fn expired(&self) -> bool {
         self.deadline() <= tokio::time::Instant::now()
     }
 
@@ -366,208 +366,5 @@ impl Actor for Session {
         }
         self.outlet.finish();
         Running::Stop
-    }
-}
-
-/// A poll (`GET`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Poll(pub(crate) oneshot::Sender<PollReply>);
-
-impl Handler<Poll> for Session {
-    type Result = ();
-
-    fn handle(&mut self, Poll(poll): Poll, ctx: &mut Context<Self>) {
-        if self.client_closed {
-            let _ = poll.send(PollReply::Payload("6".to_owned()));
-            self.shut(CloseCode::Normal, true, ctx);
-            return;
-        }
-        if self.expired() {
-            let _ = poll.send(PollReply::Refused);
-            self.shut(CloseCode::HeartbeatTimeout, false, ctx);
-            return;
-        }
-        self.outlet.touch();
-        match self.state {
-            State::Upgraded(_) => {
-                let _ = poll.send(PollReply::Refused);
-            }
-            State::Probing => {
-                // A client that upgrades polls no more; one that does is held a moment,
-                // as Engine.IO's own server holds it, and gets `6` unless the upgrade
-                // completes first (then 400).
-                if self.poll.replace(poll).is_some() {
-                    log::debug!("socket.io session {}: two polls at once", self.sid);
-                }
-                self.check_probe(ctx);
-            }
-            State::Polling => {
-                if self.poll.as_ref().is_some_and(|p| !p.is_closed()) {
-                    log::debug!("socket.io session {}: two polls at once", self.sid);
-                    let _ = poll.send(PollReply::Refused);
-                    self.shut(CloseCode::Other(1002, "Duplicate poll"), false, ctx);
-                    return;
-                }
-                self.poll = Some(poll);
-                self.poll_late = self.upgrader.is_some();
-                self.flush(ctx);
-            }
-        }
-    }
-}
-
-/// A `POST`'s packets; false if they broke the protocol (the session is closed).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub(crate) struct Post(pub(crate) Vec<Packet>);
-
-impl Handler<Post> for Session {
-    type Result = bool;
-
-    fn handle(&mut self, Post(packets): Post, ctx: &mut Context<Self>) -> bool {
-        if matches!(self.state, State::Upgraded(_)) {
-            return false;
-        }
-        if self.expired() {
-            self.shut(CloseCode::HeartbeatTimeout, false, ctx);
-            return false;
-        }
-        self.packets(packets, ctx)
-    }
-}
-
-/// The client broke the protocol (a bad body): the session is closed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Kill;
-
-impl Handler<Kill> for Session {
-    type Result = ();
-
-    fn handle(&mut self, _: Kill, ctx: &mut Context<Self>) {
-        self.shut(CloseCode::Other(1002, "Invalid packet"), false, ctx);
-    }
-}
-
-/// What the upgrading WebSocket `id` tells the session.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub(crate) enum FromSocket {
-    /// It would upgrade the session: true if it may (no other socket did).
-    Claim(u64),
-    /// It answered `2probe`.
-    Probe(u64),
-    /// `5`: from now on the session's packets go to `socket`.
-    Upgrade(u64, mpsc::Sender<ToSocket>),
-    /// The client's packets.
-    Packets(u64, Vec<Packet>),
-    /// The socket is gone.
-    Gone(u64),
-}
-
-impl Handler<FromSocket> for Session {
-    type Result = bool;
-
-    fn handle(&mut self, message: FromSocket, ctx: &mut Context<Self>) -> bool {
-        if !matches!(message, FromSocket::Gone(_)) {
-            self.outlet.touch();
-        }
-        let upgrader = self.upgrader;
-        let mine = move |id: u64| upgrader == Some(id);
-        match message {
-            FromSocket::Claim(id) => {
-                if self.upgrader.is_some() || matches!(self.state, State::Upgraded(_)) {
-                    return false;
-                }
-                self.upgrader = Some(id);
-                true
-            }
-            FromSocket::Probe(id) if mine(id) => {
-                if matches!(self.state, State::Polling) {
-                    self.state = State::Probing;
-                }
-                if self.poll_late {
-                    self.check_probe(ctx);
-                } else if let Some(poll) = self.poll.take() {
-                    let _ = poll.send(PollReply::Payload("6".to_owned()));
-                }
-                true
-            }
-            FromSocket::Upgrade(id, socket) if mine(id) => {
-                if let Some(poll) = self.poll.take() {
-                    let _ = poll.send(PollReply::Refused);
-                }
-                log::debug!("socket.io session {}: upgraded to websocket", self.sid);
-                self.state = State::Upgraded(socket);
-                self.flush(ctx);
-                true
-            }
-            FromSocket::Packets(id, packets) if mine(id) => {
-                if matches!(self.state, State::Upgraded(_)) {
-                    self.packets(packets, ctx)
-                } else {
-                    self.outlet.touch();
-                    true
-                }
-            }
-            FromSocket::Gone(id) if mine(id) => {
-                self.upgrader = None;
-                match self.state {
-                    State::Upgraded(_) => self.shut(CloseCode::Normal, true, ctx),
-                    State::Probing => self.state = State::Polling,
-                    State::Polling => {}
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The sessions of one endpoint by sid, shared by every worker thread.
-#[derive(Clone, Default)]
-pub(crate) struct Sessions(Arc<Mutex<HashMap<Arc<str>, Addr<Session>>>>);
-
-impl Sessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Addr<Session>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The live session `sid`.
-    pub(crate) fn find(&self, sid: &str) -> Option<Addr<Session>> {
-        self.lock()
-            .get(sid)
-            .filter(|addr| addr.connected())
-            .cloned()
-    }
-
-    /// Adds a session; false if `max` are open already.
-    pub(crate) fn insert(&self, sid: Arc<str>, session: Addr<Session>, max: usize) -> bool {
-        let mut sessions = self.lock();
-        if sessions.len() >= max {
-            return false;
-        }
-        sessions.insert(sid, session);
-        true
-    }
-
-    /// Whether there is room for one more session.
-    pub(crate) fn has_room(&self, max: usize) -> bool {
-        self.lock().len() < max
-    }
-
-    fn remove(&self, sid: &str, session: &Addr<Session>) {
-        let mut sessions = self.lock();
-        if sessions.get(sid) == Some(session) {
-            sessions.remove(sid);
-        }
-    }
-
-    /// How many sessions are open.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
     }
 }

@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 
 use super::eio::{decode_frame, decode_text, EioMessage, Packet};
 use super::framing::UpgradeFraming;
-use super::session::{FromSocket, Session, ToSocket};
+use super::requests::FromSocket;
+use super::session::{Session, ToSocket};
 use crate::transport::service::SessionHandler;
 use crate::transport::socket;
 
