@@ -119,7 +119,9 @@ impl Comet {
     /// `GET <path>/websocket` is the raw WebSocket endpoint (jii frames, no SockJS
     /// framing); everything else under `<path>` is SockJS (`<path>/info`,
     /// `<path>/<server>/<session>/<transport>`, …: point `sockjs-client` at
-    /// `http://host<path>`). See [`transport::sockjs`].
+    /// `http://host<path>`). See [`transport::sockjs`]. `<path>/socket.io/` is Socket.IO
+    /// (point `socket.io-client` at it with `path: "<path>/socket.io"`); see
+    /// [`transport::socketio`].
     /// It also serves the JS client: `GET <path>/client.js` and the modules it imports.
     ///
     /// Set `tcp_nodelay(true)` on the server, as comet's own [`Server`] does: comet

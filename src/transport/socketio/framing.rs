@@ -164,7 +164,7 @@ impl SessionHandler for Ender {
 
 /// Closes a WebSocket session that went silent for `pingInterval + pingTimeout` (4000,
 /// as comet's heartbeat timeout), or whose app did not connect in `connect_timeout`
-/// (4103).
+/// (4004).
 async fn watchdog(outlet: Outlet, shared: Rc<Shared>, config: Arc<EioConfig>) {
     let limit = config.silence_limit();
     let connect_by = tokio::time::Instant::now() + config.connect_timeout;
@@ -185,7 +185,7 @@ async fn watchdog(outlet: Outlet, shared: Rc<Shared>, config: Arc<EioConfig>) {
             connected = shared.with_app(|app| app.connected()).unwrap_or(true);
             if !connected {
                 log::debug!("socket.io: no CONNECT in time; closing");
-                outlet.close(CloseCode::Other(4103, "Connect timeout"));
+                outlet.close(CloseCode::Other(4004, "Connect timeout"));
                 return;
             }
         }

@@ -347,7 +347,7 @@ impl Actor for Session {
         ctx.run_later(self.config.connect_timeout, |session, ctx| {
             if !session.app.as_ref().is_none_or(|app| app.connected()) {
                 log::debug!("socket.io session {}: no CONNECT in time", session.sid);
-                session.shut(CloseCode::Other(4103, "Connect timeout"), false, ctx);
+                session.shut(CloseCode::Other(4004, "Connect timeout"), false, ctx);
             }
         });
         self.wait_for_output(ctx);
