@@ -8,6 +8,7 @@ import {
   CometError,
   ErrorCode,
   SockJsTransport,
+  SocketIoTransport,
   WebSocketTransport,
   shouldReconnect,
   type Plugin,
@@ -67,5 +68,13 @@ class Counter implements Plugin {
 
 const custom: Transport = new SockJsTransport({ transports: ['xhr-streaming'] });
 new Client({ transport: custom, plugins: { counter: Counter, autoReconnect: false } });
+
+declare const io: unknown; // socket.io-client's
+const viaSocketIo: Transport = new SocketIoTransport({
+  io,
+  transports: ['websocket'],
+  auth: { token: 't' },
+});
+new Client({ transport: viaSocketIo });
 
 void main();

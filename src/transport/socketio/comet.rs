@@ -11,6 +11,7 @@
 //! | `"channel", channel, payload[, ack]` | `channel <channel> <payload>` (a string as it is, anything else as its JSON); the ack gets `{"channel":…}` at once |
 //! | `"action", route[, params], ack` | `action <route> {"requestUid":…, params…}`; the ack gets the answer (without `requestUid`) |
 //! | `"auth", token[, ack]` | `auth <token>` (a refresh); the ack gets the `authenticated` object |
+//! | `"hello"[, options]` | `hello <options JSON>`; the answer comes as event `comet:hello` |
 //! | DISCONNECT | the session closes |
 //!
 //! What the connection writes goes the other way in `outbound.rs`. A refusal of the
@@ -248,6 +249,13 @@ impl CometApp {
                 self.actions.insert(uid, id);
                 self.tell(format!("action {route} {json}"));
             }
+            "hello" => {
+                let options = match args.first() {
+                    Some(options @ Value::Object(_)) => options.to_string(),
+                    _ => "{}".to_owned(),
+                };
+                self.tell(format!("hello {options}"));
+            }
             "auth" => match args.first().and_then(Value::as_str).map(str::trim) {
                 Some(token) if !token.is_empty() && !token.contains(['\n', '\r']) => {
                     if let Some(id) = id {
@@ -259,7 +267,7 @@ impl CometApp {
             },
             other => {
                 let message = format!(
-                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action and auth"
+                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, auth and hello"
                 );
                 self.refuse(id, "bad_frame", &message, None);
             }
