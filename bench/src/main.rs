@@ -8,8 +8,8 @@
 //! cargo run --release -p comet-bench -- cluster --url <A> --url <B> --pid <A> --pid <B> --reference-url … --reference-pid …
 //! ```
 //! `--transport sockjs` (before or after the workload) talks to the same servers over
-//! SockJS's WebSocket transport instead (`--url` stays the raw endpoint's; the bare
-//! baseline stays raw). Each run prints a summary table and one JSON line;
+//! SockJS's WebSocket transport instead, `--transport socketio` over Socket.IO's
+//! (`--url` stays the raw endpoint's; the bare baseline stays raw). Each run prints a summary table and one JSON line;
 //! `docs/BENCHMARKS.md` has the figures and the commands that made them.
 
 mod actions;
@@ -21,6 +21,7 @@ mod procstat;
 mod progress;
 mod redis_stats;
 mod report;
+mod sio;
 
 use std::process::ExitCode;
 use std::time::Duration;

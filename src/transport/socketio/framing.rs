@@ -63,13 +63,34 @@ impl EioFraming {
     }
 }
 
+thread_local! {
+    /// The last message framed on this thread and its `4…` packet: a fan-out's one event
+    /// (the app translates a delivery once per thread) is framed once too.
+    static LAST_PACKET: RefCell<Option<(ByteString, ByteString)>> = const { RefCell::new(None) };
+}
+
 fn write(out: &mut Writer<'_>, message: EioMessage) {
     match message {
         EioMessage::Text(text) => {
-            let mut packet = String::with_capacity(text.len() + 1);
-            packet.push('4');
-            packet.push_str(&text);
-            out.text(ByteString::from(packet));
+            let packet = LAST_PACKET.with(|last| {
+                let mut last = last.borrow_mut();
+                match &*last {
+                    Some((seen, packet))
+                        if seen.as_ptr() == text.as_ptr() && seen.len() == text.len() =>
+                    {
+                        packet.clone()
+                    }
+                    _ => {
+                        let mut packet = String::with_capacity(text.len() + 1);
+                        packet.push('4');
+                        packet.push_str(&text);
+                        let packet = ByteString::from(packet);
+                        *last = Some((text, packet.clone()));
+                        packet
+                    }
+                }
+            });
+            out.text(packet);
         }
         EioMessage::Binary(bytes) => out.binary(bytes),
     }

@@ -18,6 +18,8 @@
 //! DISCONNECT (`socket.io-client` then stays disconnected); for any other code nothing
 //! more, so that the client reconnects, as over every comet transport.
 
+use std::cell::RefCell;
+
 use bytestring::ByteString;
 use comet_actors::CloseCode;
 use serde_json::value::RawValue;
@@ -52,6 +54,26 @@ fn ack(id: u64, value: &Value) -> EioMessage {
     EioMessage::Text(ByteString::from(format!("3{id}[{value}]")))
 }
 
+thread_local! {
+    /// The last `channel` frame translated on this thread, and its event. A fan-out writes
+    /// one frame (the same bytes) into every subscriber's outlet; the subscribers of a
+    /// thread drain it one after the other, so it is translated once, not once each. The
+    /// frame is kept (a reference to its bytes), so its address cannot be another's.
+    static LAST_CHANNEL_EVENT: RefCell<Option<(ByteString, ByteString)>> = const { RefCell::new(None) };
+}
+
+/// `2["channel",<channel>,<payload>]` for the rest of a `channel` frame.
+fn channel_event(rest: &str, len: usize) -> ByteString {
+    let (channel, payload) = rest.split_once(' ').unwrap_or((rest, ""));
+    let mut text = String::with_capacity(len + 24);
+    text.push_str("2[\"channel\",");
+    text.push_str(&Value::from(channel).to_string());
+    text.push(',');
+    json_or_string(payload, &mut text);
+    text.push(']');
+    ByteString::from(text)
+}
+
 /// Translates one outlet frame.
 pub(super) fn translate(app: &mut CometApp, frame: ByteString, out: &mut dyn FnMut(EioMessage)) {
     if let Some(raw) = frame.strip_prefix(RAW) {
@@ -61,14 +83,23 @@ pub(super) fn translate(app: &mut CometApp, frame: ByteString, out: &mut dyn FnM
     let (keyword, rest) = frame.split_once(' ').unwrap_or((&frame, ""));
     match keyword {
         "channel" => {
-            let (channel, payload) = rest.split_once(' ').unwrap_or((rest, ""));
-            let mut text = String::with_capacity(frame.len() + 24);
-            text.push_str("2[\"channel\",");
-            text.push_str(&Value::from(channel).to_string());
-            text.push(',');
-            json_or_string(payload, &mut text);
-            text.push(']');
-            out(EioMessage::Text(ByteString::from(text)));
+            let event = LAST_CHANNEL_EVENT.with(|last| {
+                let mut last = last.borrow_mut();
+                match &*last {
+                    // The same delivery, drained for another subscriber: translated once.
+                    Some((seen, event))
+                        if seen.as_ptr() == frame.as_ptr() && seen.len() == frame.len() =>
+                    {
+                        event.clone()
+                    }
+                    _ => {
+                        let event = channel_event(rest, frame.len());
+                        *last = Some((frame.clone(), event.clone()));
+                        event
+                    }
+                }
+            });
+            out(EioMessage::Text(event));
         }
         "action" => {
             let Ok(Value::Object(mut answer)) = serde_json::from_str::<Value>(rest) else {
