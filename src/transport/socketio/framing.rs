@@ -20,6 +20,7 @@ use bytestring::ByteString;
 use comet_actors::{CloseCode, Outlet};
 
 use super::app::{EioApp, EioConfig, EioService};
+use super::cache::Cache;
 use super::eio::{decode_frame, decode_text, EioMessage, Packet};
 use crate::transport::service::{SessionHandler, SessionSink};
 use crate::transport::socket::{Framing, Writer};
@@ -64,31 +65,21 @@ impl EioFraming {
 }
 
 thread_local! {
-    /// The last message framed on this thread and its `4…` packet: a fan-out's one event
-    /// (the app translates a delivery once per thread) is framed once too.
-    static LAST_PACKET: RefCell<Option<(ByteString, ByteString)>> = const { RefCell::new(None) };
+    /// The `4…` packets of recent messages on this thread (see `cache.rs`): a fan-out's
+    /// event, translated once per thread, is framed once too.
+    static PACKETS: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 fn write(out: &mut Writer<'_>, message: EioMessage) {
     match message {
         EioMessage::Text(text) => {
-            let packet = LAST_PACKET.with(|last| {
-                let mut last = last.borrow_mut();
-                match &*last {
-                    Some((seen, packet))
-                        if seen.as_ptr() == text.as_ptr() && seen.len() == text.len() =>
-                    {
-                        packet.clone()
-                    }
-                    _ => {
-                        let mut packet = String::with_capacity(text.len() + 1);
-                        packet.push('4');
-                        packet.push_str(&text);
-                        let packet = ByteString::from(packet);
-                        *last = Some((text, packet.clone()));
-                        packet
-                    }
-                }
+            let packet = PACKETS.with(|packets| {
+                Cache::get(packets, &text, || {
+                    let mut packet = String::with_capacity(text.len() + 1);
+                    packet.push('4');
+                    packet.push_str(&text);
+                    ByteString::from(packet)
+                })
             });
             out.text(packet);
         }

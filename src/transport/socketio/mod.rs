@@ -13,6 +13,7 @@
 //! | file | what it holds |
 //! | --- | --- |
 //! | `mod.rs` | [`SocketIo`]: an endpoint, its route |
+//! | `cache.rs` | a fan-out's delivery translated and framed once per thread |
 //! | `app.rs` | [`EioApp`], [`EioService`], [`EioConfig`] |
 //! | `eio.rs` | Engine.IO packets and payloads |
 //! | `packet.rs` | Socket.IO packets |
@@ -25,6 +26,7 @@
 //! | `comet.rs`, `outbound.rs` | comet's model in Socket.IO's words: events in, jii frames out |
 
 mod app;
+mod cache;
 mod comet;
 #[cfg(test)]
 mod comet_tests;

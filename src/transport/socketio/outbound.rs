@@ -25,6 +25,7 @@ use comet_actors::CloseCode;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::cache::Cache;
 use super::comet::{CometApp, Phase, RAW};
 use super::eio::EioMessage;
 use super::packet::{connect_error, Kind, Packet};
@@ -55,11 +56,8 @@ fn ack(id: u64, value: &Value) -> EioMessage {
 }
 
 thread_local! {
-    /// The last `channel` frame translated on this thread, and its event. A fan-out writes
-    /// one frame (the same bytes) into every subscriber's outlet; the subscribers of a
-    /// thread drain it one after the other, so it is translated once, not once each. The
-    /// frame is kept (a reference to its bytes), so its address cannot be another's.
-    static LAST_CHANNEL_EVENT: RefCell<Option<(ByteString, ByteString)>> = const { RefCell::new(None) };
+    /// The events of recent `channel` frames on this thread (see `cache.rs`).
+    static EVENTS: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 /// `2["channel",<channel>,<payload>]` for the rest of a `channel` frame.
@@ -83,22 +81,8 @@ pub(super) fn translate(app: &mut CometApp, frame: ByteString, out: &mut dyn FnM
     let (keyword, rest) = frame.split_once(' ').unwrap_or((&frame, ""));
     match keyword {
         "channel" => {
-            let event = LAST_CHANNEL_EVENT.with(|last| {
-                let mut last = last.borrow_mut();
-                match &*last {
-                    // The same delivery, drained for another subscriber: translated once.
-                    Some((seen, event))
-                        if seen.as_ptr() == frame.as_ptr() && seen.len() == frame.len() =>
-                    {
-                        event.clone()
-                    }
-                    _ => {
-                        let event = channel_event(rest, frame.len());
-                        *last = Some((frame.clone(), event.clone()));
-                        event
-                    }
-                }
-            });
+            let event = EVENTS
+                .with(|events| Cache::get(events, &frame, || channel_event(rest, frame.len())));
             out(EioMessage::Text(event));
         }
         "action" => {
