@@ -295,3 +295,29 @@ async fn bad_requests_get_400() {
     assert_eq!(get(&url).await.0, 400, "a broken body closes the session");
     server.stop().await;
 }
+
+#[path = "common/redis.rs"]
+mod redis_server;
+
+/// Two comet processes (nodes) on a Redis of the test's own: a Socket.IO client on one
+/// and a raw WebSocket client on the other, in one channel, see each other's messages.
+#[actix_web::test]
+async fn socketio_and_raw_clients_meet_across_processes_through_redis() {
+    let redis = redis_server::RedisServer::start();
+    let url = redis.url();
+    let a = TestServer::start(Comet::builder().redis(url.as_str()).expect("redis url")).await;
+    let b = TestServer::start(Comet::builder().redis(url.as_str()).expect("redis url")).await;
+    let mut sio = connected(&a).await;
+    let mut raw = b.client().await;
+    sio.send("421[\"subscribe\",\"across\"]").await;
+    assert_eq!(sio.recv().await, "431[{\"channel\":\"across\"}]");
+    raw.subscribe("across").await;
+
+    sio.send("42[\"channel\",\"across\",{\"from\":\"socket.io\"}]").await;
+    assert_eq!(raw.recv_on("across").await, "{\"from\":\"socket.io\"}");
+    assert_eq!(sio.recv().await, "42[\"channel\",\"across\",{\"from\":\"socket.io\"}]");
+    raw.send("channel across from raw").await;
+    assert_eq!(sio.recv().await, "42[\"channel\",\"across\",\"from raw\"]");
+    a.stop().await;
+    b.stop().await;
+}

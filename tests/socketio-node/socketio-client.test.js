@@ -284,3 +284,101 @@ test('Socket.IO, raw WebSocket and SockJS clients in one channel see each other'
     sockjs.close();
   }
 });
+
+/// Starts `command args`, resolving with its child once a line of its output matches.
+function startUntil(command, args, pattern) {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  return within(
+    new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const found = out.match(pattern);
+        if (found) resolve({ child, found });
+      });
+      child.on('exit', (code) => reject(new Error(`${command} exited with ${code}: ${out}`)));
+    }),
+    `${command} to start`,
+  );
+}
+
+test('across two processes on a Redis of the test: Socket.IO, raw WebSocket and SockJS clients meet', async () => {
+  const net = require('node:net');
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const children = [];
+  const clients = [];
+  try {
+    const redis = await startUntil(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      /Ready to accept connections/,
+    );
+    children.push(redis.child);
+    const redisUrl = `redis://127.0.0.1:${port}/`;
+    const servers = [];
+    for (let i = 0; i < 2; i++) {
+      const srv = await startUntil(
+        process.env.SOCKETIO_TESTSRV,
+        ['--bind', '127.0.0.1:0', '--redis', redisUrl],
+        /listening on (http:\/\/\S+)/,
+      );
+      children.push(srv.child);
+      servers.push(srv.found[1]);
+    }
+    const [a, b] = servers;
+    const channel = 'cluster';
+    const socket = io(a, { path: '/comet/socket.io', reconnection: false, forceNew: true });
+    clients.push(() => socket.close());
+    socket.inbox = [];
+    socket.waiters = [];
+    socket.on('channel', (ch, payload) => {
+      socket.inbox.push({ channel: ch, payload });
+      for (const wake of socket.waiters.splice(0)) wake();
+    });
+    const raw = new WebSocket(`${b.replace('http', 'ws')}/comet/websocket`);
+    clients.push(() => raw.close());
+    const rawOpen = once(raw, 'open');
+    const rawInbox = new Inbox();
+    raw.on('message', (data) => rawInbox.push(String(data)));
+    const sockjs = new SockJS(`${b}/comet`, null, { transports: ['xhr-streaming'] });
+    clients.push(() => sockjs.close());
+    const sockjsInbox = new Inbox();
+    sockjs.onmessage = (e) => sockjsInbox.push(e.data);
+    const sockjsOpen = within(new Promise((resolve) => (sockjs.onopen = resolve)), 'sockjs open');
+
+    await once(socket, 'connect');
+    await rawOpen;
+    await sockjsOpen;
+    await ask(socket, 'subscribe', channel);
+    raw.send(`subscribe ${channel}`);
+    sockjs.send(`subscribe ${channel}`);
+    await rawInbox.until(`subscribed ${channel}`);
+    await sockjsInbox.until(`subscribed ${channel}`);
+
+    socket.emit('channel', channel, { from: 'socket.io on A' });
+    raw.send(`channel ${channel} from raw on B`);
+    sockjs.send(`channel ${channel} from sockjs on B`);
+    for (const inbox of [rawInbox, sockjsInbox]) {
+      await inbox.until(`channel ${channel} {"from":"socket.io on A"}`);
+      await inbox.until(`channel ${channel} from raw on B`);
+      await inbox.until(`channel ${channel} from sockjs on B`);
+    }
+    const got = [];
+    for (let i = 0; i < 3; i++) {
+      const payload = await message(socket, channel);
+      got.push(typeof payload === 'string' ? payload : payload.from);
+    }
+    assert.deepEqual(got.sort(), ['from raw on B', 'from sockjs on B', 'socket.io on A']);
+  } finally {
+    clients.forEach((close) => close());
+    children.reverse().forEach((child) => child.kill());
+  }
+});
