@@ -313,9 +313,13 @@ async fn socketio_and_raw_clients_meet_across_processes_through_redis() {
     assert_eq!(sio.recv().await, "431[{\"channel\":\"across\"}]");
     raw.subscribe("across").await;
 
-    sio.send("42[\"channel\",\"across\",{\"from\":\"socket.io\"}]").await;
+    sio.send("42[\"channel\",\"across\",{\"from\":\"socket.io\"}]")
+        .await;
     assert_eq!(raw.recv_on("across").await, "{\"from\":\"socket.io\"}");
-    assert_eq!(sio.recv().await, "42[\"channel\",\"across\",{\"from\":\"socket.io\"}]");
+    assert_eq!(
+        sio.recv().await,
+        "42[\"channel\",\"across\",{\"from\":\"socket.io\"}]"
+    );
     raw.send("channel across from raw").await;
     assert_eq!(sio.recv().await, "42[\"channel\",\"across\",\"from raw\"]");
     a.stop().await;
