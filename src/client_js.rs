@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("lib/Emitter.js"),
     asset!("lib/SocketTransport.js"),
     asset!("lib/SockJsTransport.js"),
+    asset!("lib/SocketIoTransport.js"),
     asset!("lib/protocol.js"),
     asset!("lib/WebSocketTransport.js"),
 ];
