@@ -273,6 +273,24 @@ export class SockJsTransport extends Emitter implements Transport {
   send(text: string): void;
 }
 
+export class SocketIoTransport extends Emitter implements Transport {
+  constructor(options?: {
+    io?: unknown;
+    transports?: string[];
+    path?: string;
+    auth?: object;
+    socketOptions?: object;
+  });
+  transports: string[] | undefined;
+  path: string;
+  auth: object | undefined;
+  socketOptions: object;
+  url(serverUrl: string): { origin: string; path: string };
+  open(serverUrl: string): void;
+  close(): void;
+  send(text: string): void;
+}
+
 export class AutoReconnect implements Plugin {
   constructor(options?: {
     enable?: boolean;

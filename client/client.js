@@ -18,5 +18,6 @@ export { CometError } from './lib/CometError.js';
 export { Emitter } from './lib/Emitter.js';
 export { WebSocketTransport } from './lib/WebSocketTransport.js';
 export { SockJsTransport } from './lib/SockJsTransport.js';
+export { SocketIoTransport } from './lib/SocketIoTransport.js';
 export { AutoReconnect } from './lib/AutoReconnect.js';
 export { ErrorCode, ClientErrorCode, CloseCode, shouldReconnect } from './codes.js';

@@ -16,6 +16,7 @@ use comet_actors::{
 use thiserror::Error;
 
 use crate::cli::Settings;
+use crate::transport::socketio::{CometSocketIo, EioConfig, SocketIo};
 use crate::transport::sockjs::{ConnectionService, SockJs, SockJsConfig};
 use crate::{Comet, HubServer, WebSettings};
 
@@ -427,12 +428,22 @@ impl CometBuilder {
         let limits = self.config.limits.clone();
         let node = Node::start(self.config, hub, queue, self.router);
         let service = ConnectionService::new(node.clone(), web.trust_proxy_headers);
+        let socketio = SocketIo::new(
+            socketio_config(node.config()),
+            limits.clone(),
+            web.sockjs.clone(),
+            CometSocketIo(ConnectionService::new(
+                node.clone(),
+                web.trust_proxy_headers,
+            )),
+        );
         let sockjs = SockJs::with_limits(web.sockjs.clone(), limits, service)
             .map_err(|err| BuildError::Invalid(err.0))?;
         Ok(Comet {
             node,
             settings: Arc::new(web),
             sockjs,
+            socketio,
         })
     }
 }
@@ -545,6 +556,21 @@ fn validate_redis(config: &RedisConfig) -> Result<(), BuildError> {
         return invalid("Redis dead_letters_max and dead_letters_ttl must be above zero");
     }
     Ok(())
+}
+
+/// Socket.IO's handshake figures from the node's: pings every `heartbeat_interval`, a
+/// client silent for `client_timeout` closed (`pingTimeout` is the difference, at least
+/// 1 s), `maxPayload` the transport cap.
+fn socketio_config(config: &NodeConfig) -> EioConfig {
+    EioConfig {
+        ping_interval: config.heartbeat_interval,
+        ping_timeout: config
+            .client_timeout
+            .saturating_sub(config.heartbeat_interval)
+            .max(Duration::from_secs(1)),
+        max_payload: config.limits.transport_cap(),
+        ..EioConfig::default()
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ const ASSETS: &[Asset] = &[
     asset!("lib/Requests.js"),
     asset!("lib/SocketTransport.js"),
     asset!("lib/SockJsTransport.js"),
+    asset!("lib/SocketIoTransport.js"),
     asset!("lib/protocol.js"),
     asset!("lib/Subscriptions.js"),
     asset!("lib/WebSocketTransport.js"),

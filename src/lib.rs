@@ -70,6 +70,7 @@ pub use comet_actors::{
     SlowConsumerPolicy,
 };
 pub use server::{HubServer, Listeners, Running, Server};
+pub use transport::socketio::SocketIo;
 pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
@@ -90,6 +91,7 @@ pub struct Comet {
     node: Node,
     settings: Arc<WebSettings>,
     sockjs: SockJs,
+    socketio: SocketIo,
 }
 
 impl Comet {
@@ -118,7 +120,9 @@ impl Comet {
     /// `GET <path>/websocket` is the raw WebSocket endpoint (jii frames, no SockJS
     /// framing); everything else under `<path>` is SockJS (`<path>/info`,
     /// `<path>/<server>/<session>/<transport>`, …: point `sockjs-client` at
-    /// `http://host<path>`). See [`transport::sockjs`].
+    /// `http://host<path>`). See [`transport::sockjs`]. `<path>/socket.io/` is Socket.IO
+    /// (point `socket.io-client` at it with `path: "<path>/socket.io"`); see
+    /// [`transport::socketio`].
     /// It also serves the JS client: `GET <path>/client.js` and the modules it imports.
     ///
     /// Set `tcp_nodelay(true)` on the server, as comet's own [`Server`] does: comet
@@ -140,7 +144,16 @@ impl Comet {
             .app_data(web::Data::new(self.clone()))
             // The client's exact routes come before SockJS's `/{server}/{session}/…`.
             .configure(client_js::configure);
-        scope.configure(|cfg| self.sockjs.configure(cfg))
+        scope.configure(|cfg| {
+            self.socketio.configure(cfg, "/socket.io");
+            self.sockjs.configure(cfg);
+        })
+    }
+
+    /// The Socket.IO endpoint every [`scope`](Comet::scope) serves at
+    /// `<path>/socket.io/` (long-polling sessions are shared by all of them).
+    pub fn socketio(&self) -> &SocketIo {
+        &self.socketio
     }
 
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),

@@ -12,8 +12,8 @@
 //! (`--token-in query|frame`), and `--reference-url`/`--reference-pid` measure a second
 //! server (e.g. the same cometd without authentication) in the same invocation.
 //! `--transport sockjs` (before or after the workload) talks to the same servers over
-//! SockJS's WebSocket transport instead (`--url` stays the raw endpoint's; the bare
-//! baseline stays raw). Each run prints a summary table and one JSON line;
+//! SockJS's WebSocket transport instead, `--transport socketio` over Socket.IO's
+//! (`--url` stays the raw endpoint's; the bare baseline stays raw). Each run prints a summary table and one JSON line;
 //! `docs/BENCHMARKS.md` has the figures and the commands that made them.
 
 mod actions;
@@ -27,6 +27,7 @@ mod procstat;
 mod progress;
 mod redis_stats;
 mod report;
+mod sio;
 
 use std::process::ExitCode;
 use std::time::Duration;

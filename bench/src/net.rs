@@ -38,6 +38,10 @@ pub enum Transport {
     /// SockJS's WebSocket transport beside it: `…/websocket` becomes
     /// `…/<server>/<session>/websocket`, a new session per connection.
     Sockjs,
+    /// Socket.IO over Engine.IO's WebSocket beside it: `…/websocket` becomes
+    /// `…/socket.io/?EIO=4&transport=websocket` (comet's, or a Socket.IO server mapping
+    /// comet's events, `bench/socketio-node`).
+    Socketio,
 }
 
 /// A client connection: one text message per jii frame, whatever the transport.
@@ -46,6 +50,10 @@ pub struct Ws {
     sockjs: bool,
     /// Frames of a SockJS `a[…]` batch not handed out yet.
     pending: VecDeque<String>,
+    /// Socket.IO's acks in flight (`--transport socketio`).
+    sio: Option<crate::sio::Sio>,
+    /// A pong owed to an Engine.IO ping.
+    pong: bool,
 }
 
 impl Ws {
@@ -59,6 +67,29 @@ impl Ws {
                 Poll::Ready(Some(Ok(message))) => message,
                 other => return other,
             };
+            if let Some(sio) = &mut self.sio {
+                let Message::Text(text) = &message else {
+                    return Poll::Ready(Some(Ok(message)));
+                };
+                match sio.incoming(text.as_str()) {
+                    crate::sio::Incoming::Frame(frame) => {
+                        return Poll::Ready(Some(Ok(Message::text(frame))))
+                    }
+                    crate::sio::Incoming::Close => {
+                        return Poll::Ready(Some(Ok(Message::Close(None))))
+                    }
+                    crate::sio::Incoming::Ping => {
+                        self.pong = true;
+                        if let Poll::Ready(Ok(())) = Pin::new(&mut self.inner).poll_ready(cx) {
+                            self.pong = false;
+                            let _ = Pin::new(&mut self.inner).start_send(Message::text("3"));
+                            let _ = Pin::new(&mut self.inner).poll_flush(cx);
+                        }
+                    }
+                    crate::sio::Incoming::Nothing => {}
+                }
+                continue;
+            }
             if !self.sockjs {
                 return Poll::Ready(Some(Ok(message)));
             }
@@ -100,7 +131,14 @@ impl Sink<Message> for Ws {
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         let this = self.get_mut();
+        if std::mem::take(&mut this.pong) {
+            Pin::new(&mut this.inner).start_send(Message::text("3"))?;
+        }
         let message = match message {
+            Message::Text(text) if this.sio.is_some() => {
+                let sio = this.sio.as_mut().expect("checked");
+                Message::text(sio.outgoing(text.as_str()))
+            }
             // One frame per SockJS message: a JSON array of one string.
             Message::Text(text) if this.sockjs => {
                 let array = serde_json::to_string(&[text.as_str()])
@@ -163,9 +201,9 @@ impl Target {
     /// The same server over `transport`; SockJS needs the raw endpoint's URL
     /// (`…/websocket`) to find the prefix.
     pub fn over(mut self, transport: Transport) -> Result<Target, String> {
-        if transport == Transport::Sockjs && !self.url.ends_with("/websocket") {
+        if transport != Transport::Websocket && !self.url.ends_with("/websocket") {
             return Err(format!(
-                "--transport sockjs needs the raw endpoint's URL (`ws://host/<prefix>/websocket`), \
+                "--transport sockjs/socketio needs the raw endpoint's URL (`ws://host/<prefix>/websocket`), \
                  not {}",
                 self.url
             ));
@@ -197,6 +235,10 @@ impl Target {
     fn endpoint_for(&self, n: usize) -> String {
         match self.transport {
             Transport::Websocket => self.url.clone(),
+            Transport::Socketio => format!(
+                "{}/socket.io/?EIO=4&transport=websocket",
+                self.url.trim_end_matches("/websocket")
+            ),
             Transport::Sockjs => {
                 let prefix = self.url.trim_end_matches("/websocket");
                 let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
@@ -234,7 +276,27 @@ impl Target {
             inner,
             sockjs: self.transport == Transport::Sockjs,
             pending: VecDeque::new(),
+            sio: None,
+            pong: false,
         };
+        if self.transport == Transport::Socketio {
+            match ws.inner.next().await {
+                Some(Ok(Message::Text(open))) if open.as_str().starts_with('0') => {}
+                other => {
+                    return Err(format!(
+                        "{url}: expected the Engine.IO open packet, got {other:?}"
+                    ))
+                }
+            }
+            futures_util::SinkExt::send(&mut ws.inner, Message::text("40"))
+                .await
+                .map_err(|err| format!("{url}: {err}"))?;
+            match ws.inner.next().await {
+                Some(Ok(Message::Text(ok))) if ok.as_str().starts_with("40") => {}
+                other => return Err(format!("{url}: expected the CONNECT answer, got {other:?}")),
+            }
+            ws.sio = Some(crate::sio::Sio::default());
+        }
         if ws.sockjs {
             match ws.inner.next().await {
                 Some(Ok(Message::Text(open))) if open.as_str() == "o" => {}

@@ -9,8 +9,10 @@
 //! | `socket.rs` | the one WebSocket engine, with a framing as parameter |
 //! | `websocket.rs` | the raw framing (jii frames as they are) at `<scope>/websocket` |
 //! | `sockjs/` | SockJS: its framing on the engine, and its HTTP transports with their sessions |
+//! | `socketio/` | Socket.IO: Engine.IO's framing on the engine, its long-polling sessions, and comet's model in Socket.IO events |
 
 pub mod service;
 mod socket;
+pub mod socketio;
 pub mod sockjs;
 pub(crate) mod websocket;

@@ -54,8 +54,10 @@ thread_local! {
     static BATCH: RefCell<Vec<ByteString>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How a transport frames comet's messages on a WebSocket, both ways.
-pub(crate) trait Framing: Sync + 'static {
+/// How a transport frames comet's messages on a WebSocket, both ways. A framing is
+/// cloned into the socket's writer and reader: a stateless one is a unit struct, one
+/// with per-connection state (Socket.IO's) shares it behind an `Rc`.
+pub(crate) trait Framing: Clone + Unpin + 'static {
     /// The transport's name, as [`ConnectionInfo::transport`](comet_actors::ConnectionInfo)
     /// shows it.
     fn name(&self) -> &'static str;
@@ -85,6 +87,17 @@ pub(crate) trait Framing: Sync + 'static {
         text: ByteString,
         deliver: &mut dyn FnMut(ByteString),
     ) -> Result<(), CloseCode>;
+
+    /// A binary message from the client: `None` leaves it to the engine (read as text
+    /// when it is UTF-8, else refused with `bad_frame`); a framing that carries binary
+    /// itself (Socket.IO's attachments) takes it and answers like [`decode`](Self::decode).
+    fn decode_binary(
+        &self,
+        _bytes: &Bytes,
+        _deliver: &mut dyn FnMut(ByteString),
+    ) -> Option<Result<(), CloseCode>> {
+        None
+    }
 }
 
 /// Encodes WebSocket messages into the buffer of one write.
@@ -108,6 +121,11 @@ impl Writer<'_> {
         self.encode(Message::Text(text));
     }
 
+    /// A binary message.
+    pub(crate) fn binary(&mut self, bytes: Bytes) {
+        self.encode(Message::Binary(bytes));
+    }
+
     /// A ping.
     pub(crate) fn ping(&mut self) {
         self.encode(Message::Ping(Bytes::new()));
@@ -125,21 +143,40 @@ impl Writer<'_> {
 /// Upgrades `req` to a WebSocket framed by `framing`, opens the application of `service`
 /// on it, and starts reading. Messages are read up to `limits.transport_cap()`; the
 /// outbound queue is bounded by `limits`.
-pub(crate) fn serve(
+pub(crate) fn serve<F: Framing>(
     req: &HttpRequest,
     payload: web::Payload,
-    framing: &'static dyn Framing,
+    framing: F,
     service: &dyn SockJsService,
     limits: &Limits,
 ) -> actix_web::Result<HttpResponse> {
+    serve_with(
+        req,
+        payload,
+        framing,
+        Outlet::new(limits),
+        limits,
+        |sink, req| service.open(sink, req),
+    )
+}
+
+/// [`serve`] on a given outlet, with `open` opening the application (a transport that
+/// needs a handle on the outlet, or its own opening, calls this).
+pub(crate) fn serve_with<F: Framing>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    framing: F,
+    outlet: Outlet,
+    limits: &Limits,
+    open: impl FnOnce(SessionSink, &HttpRequest) -> Box<dyn SessionHandler>,
+) -> actix_web::Result<HttpResponse> {
     let mut response = actix_http::ws::handshake(req.head())?;
-    let outlet = Outlet::new(limits);
     let pongs = Rc::new(RefCell::new(Pongs::default()));
-    let handler = service.open(SessionSink::new(outlet.clone(), framing.name()), req);
+    let handler = open(SessionSink::new(outlet.clone(), framing.name()), req);
     let body = SocketBody {
         outlet: outlet.clone(),
         pongs: pongs.clone(),
-        framing,
+        framing: framing.clone(),
         codec: Codec::new(),
         opened: false,
         done: false,
@@ -170,16 +207,16 @@ struct Pongs {
 }
 
 /// The response body that writes the socket; actix-http polls it.
-struct SocketBody {
+struct SocketBody<F> {
     outlet: Outlet,
     pongs: Rc<RefCell<Pongs>>,
-    framing: &'static dyn Framing,
+    framing: F,
     codec: Codec,
     opened: bool,
     done: bool,
 }
 
-impl MessageBody for SocketBody {
+impl<F: Framing> MessageBody for SocketBody<F> {
     type Error = io::Error;
 
     fn size(&self) -> BodySize {
@@ -274,7 +311,7 @@ impl MessageBody for SocketBody {
     }
 }
 
-impl Drop for SocketBody {
+impl<F> Drop for SocketBody<F> {
     fn drop(&mut self) {
         // The client is gone (or the close went out): later sends fail with `Closed`.
         self.outlet.finish();
@@ -282,10 +319,10 @@ impl Drop for SocketBody {
 }
 
 /// Reads the client's messages into `handler` until the socket ends, then tells it.
-async fn read_into(
+async fn read_into<F: Framing>(
     payload: web::Payload,
     cap: usize,
-    framing: &'static dyn Framing,
+    framing: F,
     mut handler: Box<dyn SessionHandler>,
     outlet: Outlet,
     pongs: Rc<RefCell<Pongs>>,
@@ -294,16 +331,21 @@ async fn read_into(
         outlet.touch();
         let text = match message {
             Incoming::Text(text) => text,
-            Incoming::Binary(bytes) => match ByteString::try_from(bytes) {
-                Ok(text) => text,
-                Err(_) => {
-                    handler.refused(FrameError::new(
-                        ErrorCode::BadFrame,
-                        "binary frames must hold UTF-8 text",
-                    ));
-                    return Ok(());
+            Incoming::Binary(bytes) => {
+                match framing.decode_binary(&bytes, &mut |message| handler.message(message)) {
+                    Some(result) => return result,
+                    None => match ByteString::try_from(bytes) {
+                        Ok(text) => text,
+                        Err(_) => {
+                            handler.refused(FrameError::new(
+                                ErrorCode::BadFrame,
+                                "binary frames must hold UTF-8 text",
+                            ));
+                            return Ok(());
+                        }
+                    },
                 }
-            },
+            }
             Incoming::Ping(payload) => {
                 let mut pongs = pongs.borrow_mut();
                 pongs.owed = Some(payload);

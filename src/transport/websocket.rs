@@ -9,6 +9,7 @@ use comet_actors::CloseCode;
 use super::socket::{Framing, Writer};
 
 /// Plain messages both ways: a frame is a WebSocket text message.
+#[derive(Clone, Copy)]
 pub(crate) struct Raw;
 
 impl Framing for Raw {

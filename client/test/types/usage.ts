@@ -8,6 +8,7 @@ import {
   CometError,
   ErrorCode,
   SockJsTransport,
+  SocketIoTransport,
   WebSocketTransport,
   shouldReconnect,
   type History,
@@ -109,5 +110,13 @@ async function feed(): Promise<void> {
 }
 
 void feed();
+
+declare const io: unknown; // socket.io-client's
+const viaSocketIo: Transport = new SocketIoTransport({
+  io,
+  transports: ['websocket'],
+  auth: { token: 't' },
+});
+new Client({ transport: viaSocketIo });
 
 void main();

@@ -45,7 +45,7 @@ mod config;
 mod connection_service;
 mod endpoints;
 pub mod frames;
-mod headers;
+pub(crate) mod headers;
 mod info;
 mod receiver;
 mod session;

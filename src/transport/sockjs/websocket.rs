@@ -20,6 +20,7 @@ use crate::transport::socket::{self, Framing, Writer};
 use crate::transport::websocket::Raw;
 
 /// SockJS framing over a WebSocket.
+#[derive(Clone, Copy)]
 pub(crate) struct SockJsFraming;
 
 impl Framing for SockJsFraming {
@@ -71,7 +72,7 @@ pub(crate) async fn sockjs_websocket(
     socket::serve(
         &req,
         body,
-        &SockJsFraming,
+        SockJsFraming,
         &*endpoint.service,
         &endpoint.limits,
     )
@@ -90,7 +91,7 @@ pub(crate) async fn raw_websocket(
     if let Some(refusal) = headers::refuse_origin(&endpoint.config, &req) {
         return Ok(refusal);
     }
-    socket::serve(&req, body, &Raw, &*endpoint.service, &endpoint.limits)
+    socket::serve(&req, body, Raw, &*endpoint.service, &endpoint.limits)
 }
 
 /// The protocol's answers to requests that are not WebSocket upgrades.
