@@ -325,3 +325,59 @@ async fn socketio_and_raw_clients_meet_across_processes_through_redis() {
     a.stop().await;
     b.stop().await;
 }
+
+#[actix_web::test]
+async fn the_socketio_auth_option_carries_the_token_and_a_refusal_is_a_connect_error() {
+    use comet::auth::{unix_now, Claims, TokenSigner, TokenVerifier};
+    const SECRET: &[u8] = b"socket.io test secret, 32 bytes+";
+    let token = |user: &str| {
+        TokenSigner::hmac(SECRET)
+            .unwrap()
+            .sign(&Claims {
+                sub: Some(user.into()),
+                exp: Some(unix_now() + 600),
+                ..Claims::default()
+            })
+            .unwrap()
+    };
+    let builder = Comet::builder()
+        .tokens(TokenVerifier::hmac(SECRET).unwrap())
+        .anonymous(false);
+    let server = TestServer::start(builder).await;
+
+    // `io(url, { auth: { token } })`: the CONNECT packet carries it; the connection is
+    // answered once the server has authenticated it, and handlers see the user.
+    let mut alice = WsClient::connect(&sio_ws_url(&server, None)).await;
+    alice.recv().await; // the open packet
+    alice
+        .send(&format!("40{{\"token\":\"{}\"}}", token("alice")))
+        .await;
+    let connected = alice.recv().await;
+    assert!(connected.starts_with("40{\"sid\":\""), "{connected}");
+    alice.send("421[\"action\",\"test/whoami\",{}]").await;
+    let me = alice.recv().await;
+    assert!(me.starts_with("431[{"), "{me}");
+    eventually("alice listed", || async {
+        let listed = server.comet.node().connections().await.unwrap();
+        listed.iter().any(|info| info.user() == Some("alice"))
+    })
+    .await;
+
+    // A forged token: CONNECT_ERROR with the refusal's code (`connect_error`, `err.data.code`),
+    // then the session ends.
+    let mut forged = WsClient::connect(&sio_ws_url(&server, None)).await;
+    forged.recv().await;
+    forged.send("40{\"token\":\"e30.e30.x\"}").await;
+    let refused = loop {
+        let packet = forged.recv().await;
+        if packet.starts_with("44") {
+            break packet;
+        }
+    };
+    assert!(refused.contains("\"code\":\"unauthorized\""), "{refused}");
+    assert!(matches!(
+        forged.until_closed().await,
+        Ended::Closed(_) | Ended::Dropped
+    ));
+    server.stop().await;
+}
