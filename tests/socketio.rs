@@ -381,3 +381,35 @@ async fn the_socketio_auth_option_carries_the_token_and_a_refusal_is_a_connect_e
     ));
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn a_subscription_with_recover_gets_its_position_and_offsets_over_socketio() {
+    use comet::auth::Namespace;
+    let builder = Comet::builder().namespace(
+        "feed",
+        Namespace::new()
+            .history(10, Duration::from_secs(60))
+            .recover(true),
+    );
+    let server = TestServer::start(builder).await;
+    let mut client = connected(&server).await;
+    client
+        .send("421[\"subscribe\",\"feed:x\",{\"recover\":true}]")
+        .await;
+    let ack = client.recv().await;
+    let body: Value = serde_json::from_str(ack.strip_prefix("431").expect("the ack")).unwrap();
+    assert_eq!(body[0]["channel"], "feed:x");
+    assert_eq!(body[0]["offset"], 0);
+    assert!(body[0]["epoch"].as_str().is_some(), "{ack}");
+    server
+        .comet
+        .node()
+        .publish("feed:x", serde_json::json!({ "n": 1 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.recv().await,
+        "42[\"channel\",\"feed:x\",{\"n\":1},1]"
+    );
+    server.stop().await;
+}

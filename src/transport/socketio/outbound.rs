@@ -6,6 +6,8 @@
 //! | `channel <channel> <payload>` | event `channel` with `(channel, payload)`: the payload parsed when it is JSON text, else the string |
 //! | `action <answer>` | the ack of the `action` emit, with the answer object without `requestUid` |
 //! | `subscribed <channel>` / `unsubscribed <channel>` | the acks waiting for it, `{"channel":…}`; none waiting: event `comet:subscribed` / `comet:unsubscribed` |
+//! | `subscribed <channel> {"offset":…,"epoch":…[,"recovered":…]}` (a subscribe with `recover`) | the ack, `{"channel":…,"offset":…,"epoch":…[,"recovered":…]}` |
+//! | `pub <channel> <offset> <payload>` (a subscription with `recover`) | event `channel` with `(channel, payload, offset)` |
 //! | `error {…,"channel":C}` with a subscribe of C waiting | that ack, `{"error":{…}}` |
 //! | `error {…}` while the CONNECT waits for `authenticated` | CONNECT_ERROR `{"message":…,"data":{"code":…}}` |
 //! | `error {…}` otherwise | event `comet:error` with the object |
@@ -104,15 +106,48 @@ pub(super) fn translate(app: &mut CometApp, frame: ByteString, out: &mut dyn FnM
                 None => out(event("action", Some(rest))),
             }
         }
+        "pub" => {
+            // `pub <channel> <offset> <payload>`: a channel event with its offset.
+            let mut parts = rest.splitn(3, ' ');
+            let (Some(channel), Some(offset), payload) = (parts.next(), parts.next(), parts.next())
+            else {
+                out(event("comet:pub", Some(&Value::from(rest).to_string())));
+                return;
+            };
+            let mut text = String::with_capacity(frame.len() + 24);
+            text.push_str("2[\"channel\",");
+            text.push_str(&Value::from(channel).to_string());
+            text.push(',');
+            json_or_string(payload.unwrap_or(""), &mut text);
+            text.push(',');
+            text.push_str(
+                &offset
+                    .parse::<u64>()
+                    .map_or(Value::Null, Value::from)
+                    .to_string(),
+            );
+            text.push(']');
+            out(EioMessage::Text(ByteString::from(text)));
+        }
         "subscribed" | "unsubscribed" => {
             let waiting = if keyword == "subscribed" {
                 &mut app.subscribes
             } else {
                 &mut app.unsubscribes
             };
+            // A subscribe with `recover` is answered with its position after the channel.
+            let (rest, position) = match rest.split_once(' ') {
+                Some((channel, json)) => (channel, serde_json::from_str::<Value>(json).ok()),
+                None => (rest, None),
+            };
             match waiting.remove(rest) {
                 Some(ids) => {
-                    let answer = json!({ "channel": rest });
+                    let mut answer = json!({ "channel": rest });
+                    if let (Some(Value::Object(position)), Value::Object(answer)) =
+                        (position, &mut answer)
+                    {
+                        answer.extend(position);
+                    }
                     for id in ids {
                         out(ack(id, &answer));
                     }
