@@ -19,7 +19,7 @@
 #            Server CPU per delivery, and Redis's commands (INFO commandstats), CPU (INFO
 #            cpu, and its scheduler's count) and read/write events per publication.
 #   recover  CLIENTS clients (default 1,000) subscribed with recover on `feed:bench` drop
-#            their connections (close handshakes), MISSED messages (default 100) are
+#            their connections (sockets closed), MISSED messages (default 100) are
 #            published, and all reconnect at once with their positions; measured from the
 #            first reconnect until every client has `subscribed feed:bench
 #            {…,"recovered":true}`, each checked to have exactly the missed publications
@@ -127,6 +127,7 @@ EOF
 }
 
 fanout() {
+    rm -f "$logs"/fanout-*.jsonl
     for n in $(seq "$repeat"); do
         step "history fan-out $n/$repeat"
         start_servers
@@ -145,6 +146,7 @@ fanout() {
 }
 
 recover() {
+    rm -f "$logs/recover.jsonl"
     for n in $(seq "$repeat"); do
         step "recovery of $clients clients that missed $missed $n/$repeat"
         start_servers
@@ -165,7 +167,7 @@ summary() {
             (.runs | map(select(.label | startswith("baseline"))) | first) as $b
             | (.runs | first) as $p
             | .runs[]
-            | "\(.label)\t\(.deliveries_per_s | floor)/s\tsched \(.sched_us_per_delivery * 1000 | round / 1000) µs (\(.cpu_us_per_delivery * 1000 | round / 1000))\t\(.sched_us_per_delivery / $p.sched_us_per_delivery * 100 | round / 100)× plain\t\(if $b then (.sched_us_per_delivery / $b.sched_us_per_delivery * 100 | round / 100 | tostring) + "× baseline" else "" end)\tlost \(.lost) dup \(.duplicated) disorder \(.out_of_order)\(if .redis_per_publish then "\tredis \(.redis_per_publish.commands * 100 | round / 100) cmd \(.redis_per_publish.scripts * 1000 | round / 1000) scripts cpu \(.redis_per_publish.cpu_us * 100 | round / 100) / \((.redis_sched_us_per_publish // 0) * 100 | round / 100) µs \(.redis_per_publish.by_command | to_entries | map("\(.key) \(.value * 100 | round / 100)") | join(" "))" else "" end)"
+            | "\(.label)\t\(.deliveries_per_s | floor)/s\tsched \(.sched_us_per_delivery * 1000 | round / 1000) µs (\(.cpu_us_per_delivery * 1000 | round / 1000))\t\(.sched_us_per_delivery / $p.sched_us_per_delivery * 100 | round / 100)× plain\t\(if $b then (.sched_us_per_delivery / $b.sched_us_per_delivery * 100 | round / 100 | tostring) + "× baseline" else "" end)\tlost \(.lost) dup \(.duplicated) disorder \(.out_of_order)\(if .redis_per_publish then "\tredis \(.redis_per_publish.commands * 100 | round / 100) cmd \(.redis_per_publish.scripts * 1000 | round / 1000) scripts cpu \(.redis_per_publish.cpu_us * 100 | round / 100) / \((.redis_sched_us_per_publish // 0) * 100 | round / 100) µs \(.redis_per_publish.by_command | to_entries | map("\(.key) \(.value * 1000 | round / 1000)") | join(" "))" else "" end)"
         ' "$file"
     done
     if [ -f "$logs/recover.jsonl" ]; then
@@ -179,7 +181,7 @@ summary() {
     cat "$logs/load.txt"
 }
 
-rm -f "$logs"/*.jsonl "$logs/load.txt"
+rm -f "$logs/load.txt"
 cargo build --release -p comet -p comet-bench --bin cometd --bin comet-bench
 case "$what" in
     fanout) fanout ;;

@@ -218,6 +218,10 @@ struct RecoverArgs {
     /// Redis's pid: its CPU per client from the scheduler's count.
     #[arg(long)]
     redis_pid: Option<u32>,
+    /// One client subscribes alone before the others (on Redis, the first history read
+    /// loads the script; `false` lets the subscribing storm do it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    warm_up: bool,
 }
 
 #[derive(Args)]
@@ -726,6 +730,7 @@ async fn recover_workload(args: RecoverArgs, transport: Transport) -> Result<(),
             payload_bytes: args.payload_bytes,
             redis_addr: args.redis.clone().filter(|_| case.redis),
             redis_pid: args.redis_pid.filter(|_| case.redis),
+            warm_up: args.warm_up,
         };
         outcomes.push(recover::run(&plan).await?);
     }

@@ -62,7 +62,11 @@ pub fn read(addr: &str) -> Result<Reading, String> {
     reader
         .read_exact(&mut body)
         .map_err(|err| format!("redis {addr}: {err}"))?;
-    let text = String::from_utf8_lossy(&body);
+    Ok(parse(&String::from_utf8_lossy(&body)))
+}
+
+/// The counters of an `INFO` reply's text.
+fn parse(text: &str) -> Reading {
     let mut counters = HashMap::new();
     let mut cpu_s = 0.0;
     for line in text.lines() {
@@ -85,7 +89,7 @@ pub fn read(addr: &str) -> Result<Reading, String> {
             counters.insert(key.to_owned(), number);
         }
     }
-    Ok(Reading { counters, cpu_s })
+    Reading { counters, cpu_s }
 }
 
 impl Reading {
@@ -115,5 +119,35 @@ impl Reading {
             cpu_us: (later.cpu_s - self.cpu_s).max(0.0) * 1e6 / calls,
             by_command,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_call_counts_commands_cpu_and_events() {
+        let before = parse(
+            "# Stats\r\ntotal_commands_processed:10\r\ntotal_reads_processed:4\r\n\
+             # CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.500000\r\n\
+             # Commandstats\r\ncmdstat_publish:calls=2,usec=4,usec_per_call=2.00\r\n\
+             cmdstat_info:calls=1,usec=9,usec_per_call=9.00\r\n",
+        );
+        let after = parse(
+            "total_commands_processed:22\r\ntotal_reads_processed:6\r\n\
+             used_cpu_sys:1.500010\r\nused_cpu_user:0.500010\r\n\
+             cmdstat_publish:calls=4,usec=8,usec_per_call=2.00\r\n\
+             cmdstat_evalsha:calls=2,usec=8,usec_per_call=4.00\r\n\
+             cmdstat_info:calls=2,usec=18,usec_per_call=9.00\r\n",
+        );
+        let per_call = before.per_call(&after, 2);
+        assert_eq!(per_call.commands, 6.0);
+        assert_eq!(per_call.scripts, 1.0);
+        assert_eq!(per_call.publishes, 1.0);
+        assert_eq!(per_call.reads, 1.0);
+        assert!((per_call.cpu_us - 10.0).abs() < 1e-6, "{}", per_call.cpu_us);
+        let commands: Vec<_> = per_call.by_command.keys().map(String::as_str).collect();
+        assert_eq!(commands, ["evalsha", "publish"]);
     }
 }
