@@ -3,7 +3,7 @@
 # started here (a Redis of its own on BASE_PORT, never 6379; the cometd) is stopped at
 # the end.
 #
-#   bench/run-history.sh [fanout|recover|all]      (default: all)
+#   bench/run-history.sh [fanout|paced|recover|all]      (default: all)
 #
 #   fanout   one invocation of `comet-bench history-fanout` per size (1,000 and 100
 #            subscribers; a 1,000-message burst of 64-byte payloads), six cases and the
@@ -18,6 +18,9 @@
 #                         offsets, checked consecutive)
 #            Server CPU per delivery, and Redis's commands (INFO commandstats), CPU (INFO
 #            cpu, and its scheduler's count) and read/write events per publication.
+#   paced    the same six cases and the baseline, 1,000 subscribers, at RATE messages/s
+#            (default 100), MESSAGES messages (default 500): one history script call per
+#            publication on Redis, where the burst's are batched
 #   recover  CLIENTS clients (default 1,000) subscribed with recover on `feed:bench` drop
 #            their connections (sockets closed), MISSED messages (default 100) are
 #            published, and all reconnect at once with their positions; measured from the
@@ -30,7 +33,7 @@
 # from one connection) and no per-ip limits (all connections come from 127.0.0.1-4).
 #
 # Environment: BASE_PORT (default 7600; BASE_PORT..BASE_PORT+4 are used), REPEAT (default
-# 3), CLIENTS, MISSED, COMETD (another cometd binary). Logs and JSON lines go to
+# 3), RATE, MESSAGES, CLIENTS, MISSED, COMETD (another cometd binary). Logs and JSON lines go to
 # target/bench-history/; a summary of every run is printed at the end, with the load
 # average at each step.
 set -euo pipefail
@@ -41,6 +44,8 @@ base="${BASE_PORT:-7600}"
 repeat="${REPEAT:-3}"
 clients="${CLIENTS:-1000}"
 missed="${MISSED:-100}"
+rate="${RATE:-100}"
+messages="${MESSAGES:-500}"
 logs=target/bench-history
 bin=target/release
 mkdir -p "$logs"
@@ -126,21 +131,37 @@ EOF
     redis_history=$cometd_pid
 }
 
+# One history-fanout invocation of the six cases and the baseline, named $1.
+fanout_run() {
+    local label="$1"
+    shift
+    bench "$label" history-fanout --redis "127.0.0.1:$base" --redis-pid "$redis" \
+        --case "memory plain,$(ws "$((base + 1))"),$mem_plain,bench" \
+        --case "memory history,$(ws "$((base + 2))"),$mem_history,feed:bench" \
+        --case "memory recover,$(ws "$((base + 2))"),$mem_history,feed:bench,recover" \
+        --case "redis plain,$(ws "$((base + 3))"),$redis_plain,bench,redis" \
+        --case "redis history,$(ws "$((base + 4))"),$redis_history,feed:bench,redis" \
+        --case "redis recover,$(ws "$((base + 4))"),$redis_history,feed:bench,recover,redis" \
+        "$@"
+}
+
 fanout() {
     rm -f "$logs"/fanout-*.jsonl
     for n in $(seq "$repeat"); do
         step "history fan-out $n/$repeat"
         start_servers
-        for subscribers in 1000 100; do
-            bench "fanout-$subscribers" history-fanout --subscribers "$subscribers" \
-                --redis "127.0.0.1:$base" --redis-pid "$redis" \
-                --case "memory plain,$(ws "$((base + 1))"),$mem_plain,bench" \
-                --case "memory history,$(ws "$((base + 2))"),$mem_history,feed:bench" \
-                --case "memory recover,$(ws "$((base + 2))"),$mem_history,feed:bench,recover" \
-                --case "redis plain,$(ws "$((base + 3))"),$redis_plain,bench,redis" \
-                --case "redis history,$(ws "$((base + 4))"),$redis_history,feed:bench,redis" \
-                --case "redis recover,$(ws "$((base + 4))"),$redis_history,feed:bench,recover,redis"
-        done
+        fanout_run fanout-1000 --subscribers 1000
+        fanout_run fanout-100 --subscribers 100
+        cleanup
+    done
+}
+
+paced() {
+    rm -f "$logs"/paced-*.jsonl
+    for n in $(seq "$repeat"); do
+        step "history fan-out at $rate messages/s $n/$repeat"
+        start_servers
+        fanout_run paced-1000 --subscribers 1000 --rate "$rate" --messages "$messages"
         cleanup
     done
 }
@@ -160,7 +181,7 @@ recover() {
 
 summary() {
     step "summary"
-    for file in "$logs"/fanout-*.jsonl; do
+    for file in "$logs"/fanout-*.jsonl "$logs"/paced-*.jsonl; do
         [ -f "$file" ] || continue
         echo "$(basename "$file" .jsonl): server CPU µs per delivery (scheduler's count; stat ticks in brackets), × the first case's, × the baseline's; Redis per publish: commands, scripts, CPU µs (INFO / scheduler)"
         jq -r '
@@ -185,13 +206,15 @@ rm -f "$logs/load.txt"
 cargo build --release -p comet -p comet-bench --bin cometd --bin comet-bench
 case "$what" in
     fanout) fanout ;;
+    paced) paced ;;
     recover) recover ;;
     all)
         fanout
+        paced
         recover
         ;;
     *)
-        echo "usage: $0 [fanout|recover|all]" >&2
+        echo "usage: $0 [fanout|paced|recover|all]" >&2
         exit 2
         ;;
 esac

@@ -22,7 +22,7 @@ use crate::procstat;
 use crate::progress::bar;
 use crate::redis_stats::{self, PerCall};
 
-/// How long a client waits for any one frame.
+/// How long a client waits for its connection, or for the answer to its `subscribe`.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What one recovery run does.
@@ -198,8 +198,9 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         .map_err(|err| format!("publisher: {err}"))?;
     let heard = format!("pub {} ", plan.channel);
     let mut back = 0;
+    let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
     while back < plan.missed {
-        let next = tokio::time::timeout(FRAME_TIMEOUT, publisher.next())
+        let next = tokio::time::timeout_at(deadline, publisher.next())
             .await
             .map_err(|_| format!("publisher heard {back} of {} back", plan.missed))?;
         match next {
@@ -283,15 +284,18 @@ fn position(text: &str, answer: &str) -> Result<Position, String> {
 }
 
 /// Reads until a frame starting with `answer` (the end of the subscribe), keeping the
-/// `pub` frames of `publications` (their prefix) on the way.
+/// `pub` frames of `publications` (their prefix) on the way; gives up after
+/// `FRAME_TIMEOUT` in all (not per frame: the server's pings would keep a per-frame
+/// timeout from ever firing).
 async fn read_until(
     ws: &mut Ws,
     answer: &str,
     publications: Option<(&str, &mut Vec<(u64, String)>)>,
 ) -> Result<String, String> {
     let mut publications = publications;
+    let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
     loop {
-        let next = tokio::time::timeout(FRAME_TIMEOUT, ws.next())
+        let next = tokio::time::timeout_at(deadline, ws.next())
             .await
             .map_err(|_| format!("no `{answer}…` within {FRAME_TIMEOUT:?}"))?;
         let text = match next {
