@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
 use crate::progress::{bar, counter_bar};
+use crate::redis_stats::{self, PerCall};
 
 /// What one fan-out run does.
 #[derive(Debug, Clone)]
@@ -55,6 +56,15 @@ pub struct Plan {
     pub pids: Vec<u32>,
     /// How long to wait for stragglers after the last message was sent.
     pub grace: Duration,
+    /// The options object of every `subscribe` (e.g. `{"recover":true}`): the server then
+    /// answers `subscribed <channel> {…}` and delivers `pub <channel> <offset> <payload>`
+    /// frames, whose offsets must grow by one. `None`: today's `subscribe <channel>`.
+    pub options: Option<String>,
+    /// A Redis (`host:port`) whose `INFO` counters to read around the messages: its
+    /// commands and CPU per publication.
+    pub redis_addr: Option<String>,
+    /// Redis's pid: its CPU per publication from the scheduler's count.
+    pub redis_pid: Option<u32>,
 }
 
 /// What one fan-out run measured.
@@ -86,6 +96,13 @@ pub struct Outcome {
     pub rss_before_mib: Option<f64>,
     /// Subscribers that never read.
     pub stalled: usize,
+    /// Deliveries whose offset did not follow the subscriber's previous one by one (only
+    /// with positions: `Plan::options`).
+    pub out_of_order: u64,
+    /// What Redis did per publication (`Plan::redis_addr`).
+    pub redis_per_publish: Option<PerCall>,
+    /// Redis's CPU per publication from the scheduler's count (`Plan::redis_pid`), in µs.
+    pub redis_sched_us_per_publish: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +115,28 @@ struct Tally {
     latencies: Histogram<u64>,
     distinct: u64,
     duplicated: u64,
+    out_of_order: u64,
     last: Option<Instant>,
+}
+
+/// How a subscriber recognises a delivery: `channel <channel> <payload>`, or with
+/// positions `pub <channel> <offset> <payload>`.
+#[derive(Clone)]
+struct Frames {
+    prefix: String,
+    positioned: bool,
+}
+
+impl Frames {
+    /// The payload of a delivery, and its offset if it has one.
+    fn parse<'a>(&self, text: &'a str) -> Option<(Option<u64>, &'a str)> {
+        let rest = text.strip_prefix(self.prefix.as_str())?;
+        if !self.positioned {
+            return Some((None, rest));
+        }
+        let (offset, payload) = rest.split_once(' ')?;
+        Some((Some(offset.parse().ok()?), payload))
+    }
 }
 
 /// Runs one fan-out.
@@ -110,8 +148,23 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     connecting.finish_and_clear();
     let mut publisher = plan.publisher.connect(plan.count).await?;
     let prefix = format!("channel {} ", plan.channel);
+    let frames = Frames {
+        prefix: match plan.options {
+            Some(_) => format!("pub {} ", plan.channel),
+            None => prefix.clone(),
+        },
+        positioned: plan.options.is_some(),
+    };
+    let frame = match &plan.options {
+        Some(options) => format!("subscribe {} {options}", plan.channel),
+        None => format!("subscribe {}", plan.channel),
+    };
+    // With options the answer carries the position: `subscribed <channel> {…}`.
+    let ack = match plan.options {
+        Some(_) => format!("subscribed {} {{", plan.channel),
+        None => format!("subscribed {}", plan.channel),
+    };
     if plan.subscribe {
-        let frame = format!("subscribe {}", plan.channel);
         let joining = bar(plan.count as u64, &format!("{}: subscribing", plan.label));
         for ws in &mut subscribers {
             ws.send(Message::text(frame.clone()))
@@ -125,13 +178,12 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
                 .map_err(|err| format!("publisher: {err}"))?;
         }
         if plan.acked {
-            let ack = format!("subscribed {}", plan.channel);
             for ws in &mut subscribers {
-                wait_for(ws, &ack).await?;
+                wait_for_ack(ws, &ack).await?;
                 joining.inc(1);
             }
             if publisher_subscribes {
-                wait_for(&mut publisher, &ack).await?;
+                wait_for_ack(&mut publisher, &ack).await?;
             }
         } else {
             publisher = warm_up(publisher, &mut subscribers, &prefix).await?;
@@ -142,11 +194,11 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let hidden = indicatif::ProgressBar::hidden();
     let mut stalled = connect_many(&plan.subscribers, plan.stalled, 256, &hidden).await?;
     for ws in &mut stalled {
-        ws.send(Message::text(format!("subscribe {}", plan.channel)))
+        ws.send(Message::text(frame.clone()))
             .await
             .map_err(|err| err.to_string())?;
         if plan.acked {
-            wait_for(ws, &format!("subscribed {}", plan.channel)).await?;
+            wait_for_ack(ws, &ack).await?;
         }
     }
 
@@ -157,9 +209,9 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let mut tasks: Vec<_> = subscribers
         .into_iter()
         .map(|mut ws| {
-            let (prefix, delivered, stop_rx) = (prefix.clone(), delivered.clone(), stop_rx.clone());
+            let (frames, delivered, stop_rx) = (frames.clone(), delivered.clone(), stop_rx.clone());
             tokio::spawn(async move {
-                let tally = subscriber(&mut ws, prefix, messages, epoch, delivered, stop_rx).await;
+                let tally = subscriber(&mut ws, frames, messages, epoch, delivered, stop_rx).await;
                 let _ = ws.close().await;
                 tally
             })
@@ -169,11 +221,11 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     // subscribed, and left unread otherwise (as before: comet sends it nothing then).
     let (mut publisher, mut published_back) = publisher.split();
     if publisher_subscribes {
-        let (prefix, delivered, stop_rx) = (prefix.clone(), delivered.clone(), stop_rx.clone());
+        let (frames, delivered, stop_rx) = (frames.clone(), delivered.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
             subscriber(
                 &mut published_back,
-                prefix,
+                frames,
                 messages,
                 epoch,
                 delivered,
@@ -183,6 +235,12 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         }));
     }
 
+    let redis_pid: Vec<u32> = plan.redis_pid.into_iter().collect();
+    let redis_before = match &plan.redis_addr {
+        Some(addr) => Some(redis_stats::read(addr)?),
+        None => None,
+    };
+    let redis_cpu_before = procstat::sample_all(&redis_pid).ok();
     let before = procstat::sample_all(&plan.pids).ok();
     let expected = (plan.count * plan.messages) as u64;
     let progress = counter_bar(
@@ -223,12 +281,26 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         }
     }
     let after = procstat::sample_all(&plan.pids).ok();
+    let redis_cpu_after = procstat::sample_all(&redis_pid).ok();
+    let redis_per_publish = match (&plan.redis_addr, redis_before) {
+        (Some(addr), Some(before)) => {
+            Some(before.per_call(&redis_stats::read(addr)?, plan.messages as u64))
+        }
+        _ => None,
+    };
+    let redis_sched_us_per_publish = match (redis_cpu_before, redis_cpu_after) {
+        (Some(b), Some(a)) if plan.redis_pid.is_some() && plan.messages > 0 => a
+            .run_ns
+            .zip(b.run_ns)
+            .map(|(a, b)| a.saturating_sub(b) as f64 / 1000.0 / plan.messages as f64),
+        _ => None,
+    };
     let _ = stop_tx.send(true);
     drop(stalled);
     progress.finish_and_clear();
 
     let mut latencies = Histogram::<u64>::new(3).map_err(|err| err.to_string())?;
-    let (mut distinct, mut duplicated, mut last) = (0, 0, None::<Instant>);
+    let (mut distinct, mut duplicated, mut out_of_order, mut last) = (0, 0, 0, None::<Instant>);
     for task in tasks {
         let tally = task.await.map_err(|err| err.to_string())?;
         latencies
@@ -236,6 +308,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
             .map_err(|err| err.to_string())?;
         distinct += tally.distinct;
         duplicated += tally.duplicated;
+        out_of_order += tally.out_of_order;
         last = last.max(tally.last);
     }
     let elapsed = last.map_or(publish_time, |last| last.duration_since(started));
@@ -278,6 +351,9 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         rss_mib: after.map(|a| a.rss_bytes as f64 / (1024.0 * 1024.0)),
         rss_before_mib: before.map(|b| b.rss_bytes as f64 / (1024.0 * 1024.0)),
         stalled: plan.stalled,
+        out_of_order,
+        redis_per_publish,
+        redis_sched_us_per_publish,
     })
 }
 
@@ -290,6 +366,15 @@ async fn wait_for(ws: &mut Ws, expected: &str) -> Result<(), String> {
             Ok(other) => return Err(format!("waiting for `{expected}`: {other:?}")),
             Err(_) => return Err(format!("no `{expected}` within 30 s")),
         }
+    }
+}
+
+/// Reads until the answer to `subscribe` arrives: the frame `ack`, or (when `ack` ends
+/// with `{`, a subscribe with options) a frame starting with it.
+async fn wait_for_ack(ws: &mut Ws, ack: &str) -> Result<(), String> {
+    match ack.strip_suffix('{') {
+        Some(_) => wait_for_prefix(ws, ack).await,
+        None => wait_for(ws, ack).await,
     }
 }
 
@@ -338,7 +423,7 @@ async fn wait_for_prefix(ws: &mut Ws, prefix: &str) -> Result<(), String> {
 /// One subscriber: counts what arrives until it has everything or is told to stop.
 async fn subscriber<S>(
     ws: &mut S,
-    prefix: String,
+    frames: Frames,
     messages: usize,
     epoch: Instant,
     delivered: Arc<AtomicU64>,
@@ -351,8 +436,10 @@ where
         latencies: Histogram::new(3).expect("3 significant digits is a valid histogram"),
         distinct: 0,
         duplicated: 0,
+        out_of_order: 0,
         last: None,
     };
+    let mut previous = None::<u64>;
     let mut seen = vec![false; messages];
     while (tally.distinct as usize) < messages {
         let next = tokio::select! {
@@ -365,9 +452,15 @@ where
             }
             break;
         };
-        let Some(payload) = text.as_str().strip_prefix(prefix.as_str()) else {
+        let Some((offset, payload)) = frames.parse(text.as_str()) else {
             continue;
         };
+        if let Some(offset) = offset {
+            if previous.is_some_and(|previous| offset != previous + 1) {
+                tally.out_of_order += 1;
+            }
+            previous = Some(offset);
+        }
         let Ok(probe) = serde_json::from_str::<Probe>(payload) else {
             continue;
         };

@@ -7,6 +7,8 @@
 //! cargo run --release -p comet-bench -- actions --url … --pid <pid> [--pid <pid>…]
 //! cargo run --release -p comet-bench -- cluster --url <A> --url <B> --pid <A> --pid <B> --reference-url … --reference-pid …
 //! cargo run --release -p comet-bench -- connect --case none,<url>,<pid> --case hs256,<url>,<pid>,hmac:<secret> --case rs256,<url>,<pid>,key:<private.pem> --baseline
+//! cargo run --release -p comet-bench -- history-fanout --case plain,<url>,<pid>,bench --case recover,<url>,<pid>,feed:bench,recover
+//! cargo run --release -p comet-bench -- recover --case memory,<url>,<pid>,feed:bench --clients 1000 --missed 100
 //! ```
 //! `fanout --sign hmac:<secret>|key:<private.pem>` connects with tokens it signs itself
 //! (`--token-in query|frame`), and `--reference-url`/`--reference-pid` measure a second
@@ -21,10 +23,12 @@ mod auth;
 mod baseline;
 mod connect;
 mod fanout;
+mod history;
 mod idle;
 mod net;
 mod procstat;
 mod progress;
+mod recover;
 mod redis_stats;
 mod report;
 mod sio;
@@ -66,6 +70,14 @@ enum Workload {
     /// What signing and verifying one token costs (HS256, RS256, ES256), on one thread:
     /// the part of a connection's cost that is the token's.
     Tokens(TokensArgs),
+    /// Fan-out to several servers and channels in one invocation, each subscriber with
+    /// or without positions (`subscribe <channel> {"recover":true}`), with Redis's
+    /// commands and CPU per publication; then the bare baseline.
+    HistoryFanout(HistoryFanoutArgs),
+    /// Clients subscribed with positions drop their connections, miss messages, and all
+    /// reconnect with their positions: time until every one has recovered, and whether
+    /// each got exactly what it missed.
+    Recover(RecoverArgs),
     /// Runs the bare WebSocket broadcast server (used by `fanout`).
     #[command(hide = true)]
     BaselineServer {
@@ -154,6 +166,63 @@ struct FanoutArgs {
     reference_label: String,
     #[command(flatten)]
     knobs: FanoutKnobs,
+}
+
+#[derive(Args)]
+struct HistoryFanoutArgs {
+    /// `LABEL,URL,PID,CHANNEL[,recover][,redis]` (repeat): a server and channel, its
+    /// subscribers with positions (`recover`), its hub the `--redis` (`redis`). The first
+    /// is the one the others are compared with.
+    #[arg(long = "case", required = true)]
+    cases: Vec<history::CaseSpec>,
+    /// Redis's `host:port`: commands and CPU per publication (`INFO`) of the `redis` cases.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Redis's pid: its CPU per publication from the scheduler's count.
+    #[arg(long)]
+    redis_pid: Option<u32>,
+    /// Skip the bare baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    #[command(flatten)]
+    knobs: FanoutKnobs,
+}
+
+#[derive(Args)]
+struct RecoverArgs {
+    /// `LABEL,URL,PID,CHANNEL[,redis]` (repeat): a server and a channel of a namespace
+    /// with history and `recover`; `redis`: its hub is the `--redis`.
+    #[arg(long = "case", required = true)]
+    cases: Vec<history::CaseSpec>,
+    /// Clients that drop and recover.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Messages each misses.
+    #[arg(long, default_value_t = 100)]
+    missed: usize,
+    /// Reconnections in progress at once (default: all of them).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Approximate payload size in bytes.
+    #[arg(long, default_value_t = 64)]
+    payload_bytes: usize,
+    /// A channel without history: the same clients first reconnect to it without
+    /// recovery, in the same invocation (the reconnect storm's own cost).
+    #[arg(long)]
+    plain_channel: Option<String>,
+    /// Source addresses 127.0.0.1..=127.0.0.N to connect from.
+    #[arg(long, default_value_t = 4)]
+    sources: u8,
+    /// Redis's `host:port`: commands and CPU per recovering client (`INFO`).
+    #[arg(long)]
+    redis: Option<String>,
+    /// Redis's pid: its CPU per client from the scheduler's count.
+    #[arg(long)]
+    redis_pid: Option<u32>,
+    /// One client subscribes alone before the others (on Redis, the first history read
+    /// loads the script; `false` lets the subscribing storm do it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    warm_up: bool,
 }
 
 #[derive(Args)]
@@ -402,6 +471,8 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
         }
         Workload::Cluster(args) => cluster_workload(args, transport).await,
         Workload::Connect(args) => connect_workload(args, transport).await,
+        Workload::HistoryFanout(args) => history_fanout_workload(args, transport).await,
+        Workload::Recover(args) => recover_workload(args, transport).await,
         Workload::Tokens(args) => {
             if args.sign.len() != args.label.len() || args.verify.len() != args.label.len() {
                 return Err("give as many --label as --sign and --verify".into());
@@ -427,6 +498,20 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
     }
 }
 
+/// What a fan-out pass needs beyond its targets: the subscribe options (positions) and
+/// the Redis to read.
+#[derive(Default)]
+struct PassExtras {
+    /// The channel, instead of `--channel`.
+    channel: Option<String>,
+    /// `subscribe <channel> <options>` (e.g. `{"recover":true}`).
+    options: Option<String>,
+    /// Redis's `host:port`, for its counters.
+    redis_addr: Option<String>,
+    /// Redis's pid, for its CPU.
+    redis_pid: Option<u32>,
+}
+
 /// The plans for one target at the rates `knobs` asks for, measured in order.
 async fn fanout_passes(
     label: &str,
@@ -435,6 +520,28 @@ async fn fanout_passes(
     subscribe: bool,
     pids: Vec<u32>,
     knobs: &FanoutKnobs,
+) -> Result<Vec<fanout::Outcome>, String> {
+    fanout_passes_with(
+        label,
+        publisher,
+        subscribers,
+        subscribe,
+        pids,
+        knobs,
+        PassExtras::default(),
+    )
+    .await
+}
+
+/// [`fanout_passes`] with positions or Redis readings.
+async fn fanout_passes_with(
+    label: &str,
+    publisher: Target,
+    subscribers: Vec<Target>,
+    subscribe: bool,
+    pids: Vec<u32>,
+    knobs: &FanoutKnobs,
+    extras: PassExtras,
 ) -> Result<Vec<fanout::Outcome>, String> {
     let mut plan = fanout::Plan {
         label: format!("{label} max"),
@@ -445,12 +552,15 @@ async fn fanout_passes(
         messages: knobs.messages,
         rate: None,
         payload_bytes: knobs.payload_bytes,
-        channel: knobs.channel.clone(),
+        channel: extras.channel.unwrap_or_else(|| knobs.channel.clone()),
         subscribe,
         acked: knobs.subscribe_ack,
         publisher_subscribes: knobs.publisher_subscribes,
         pids,
         grace: Duration::from_secs(knobs.grace_secs),
+        options: extras.options,
+        redis_addr: extras.redis_addr,
+        redis_pid: extras.redis_pid,
     };
     match knobs.rate.as_str() {
         "max" => Ok(vec![fanout::run(&plan).await?]),
@@ -547,6 +657,86 @@ async fn fanout_workload(args: FanoutArgs, transport: Transport) -> Result<(), S
         );
     }
     report::print_json("fanout", json!({ "runs": outcomes }));
+    Ok(())
+}
+
+async fn history_fanout_workload(
+    args: HistoryFanoutArgs,
+    transport: Transport,
+) -> Result<(), String> {
+    let knobs = &args.knobs;
+    let mut outcomes = Vec::new();
+    for case in &args.cases {
+        let target = Target::new(&case.url, knobs.sources)
+            .await?
+            .over(transport)?;
+        let extras = PassExtras {
+            channel: Some(case.channel.clone()),
+            options: case.recover.then(|| r#"{"recover":true}"#.to_owned()),
+            redis_addr: args.redis.clone().filter(|_| case.redis),
+            redis_pid: args.redis_pid.filter(|_| case.redis),
+        };
+        outcomes.extend(
+            fanout_passes_with(
+                &case.label,
+                target.clone(),
+                vec![target],
+                true,
+                vec![case.pid],
+                knobs,
+                extras,
+            )
+            .await?,
+        );
+    }
+    let mut baseline_max = None;
+    if !args.no_baseline {
+        let server = baseline::spawn(false)?;
+        let url = format!("ws://{}/ws", server.addr);
+        let publisher = Target::new(&format!("{url}?publisher"), 1).await?;
+        let subscribers = Target::new(&url, knobs.sources).await?;
+        let base = fanout_passes(
+            "baseline",
+            publisher,
+            vec![subscribers],
+            false,
+            vec![server.pid()],
+            knobs,
+        )
+        .await?;
+        baseline_max = base.first().cloned();
+        outcomes.extend(base);
+    }
+    report::print_fanout(&outcomes, baseline_max.as_ref());
+    history::print_fanout(&outcomes);
+    report::print_json("history-fanout", json!({ "runs": outcomes }));
+    Ok(())
+}
+
+async fn recover_workload(args: RecoverArgs, transport: Transport) -> Result<(), String> {
+    let mut outcomes = Vec::new();
+    for case in &args.cases {
+        let target = Target::new(&case.url, args.sources)
+            .await?
+            .over(transport)?;
+        let plan = recover::Plan {
+            label: case.label.clone(),
+            target,
+            pid: Some(case.pid),
+            channel: case.channel.clone(),
+            plain_channel: args.plain_channel.clone(),
+            clients: args.clients,
+            missed: args.missed,
+            parallel: args.parallel.unwrap_or(args.clients),
+            payload_bytes: args.payload_bytes,
+            redis_addr: args.redis.clone().filter(|_| case.redis),
+            redis_pid: args.redis_pid.filter(|_| case.redis),
+            warm_up: args.warm_up,
+        };
+        outcomes.push(recover::run(&plan).await?);
+    }
+    recover::print(&outcomes);
+    report::print_json("recover", json!({ "runs": outcomes }));
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! roughly a round trip of one client). Divided by the calls of a run, these are the
 //! figures that do not depend on how busy the machine is.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default)]
 pub struct Reading {
     counters: HashMap<String, u64>,
+    /// `used_cpu_sys` + `used_cpu_user` of `INFO cpu`, in seconds (µs resolution).
+    cpu_s: f64,
 }
 
 /// Per-call differences of two readings.
@@ -30,9 +32,14 @@ pub struct PerCall {
     pub reads: f64,
     /// Write events: replies and pub/sub deliveries Redis wrote to clients.
     pub writes: f64,
+    /// Redis's CPU (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`, all its threads), in µs.
+    pub cpu_us: f64,
+    /// Calls of each command (`INFO commandstats`, those inside scripts included; the
+    /// readings' own `INFO` left out), those that moved.
+    pub by_command: BTreeMap<String, f64>,
 }
 
-/// Reads `INFO stats` and `INFO commandstats` of the Redis at `addr` (`host:port`).
+/// Reads `INFO stats`, `INFO cpu` and `INFO commandstats` of the Redis at `addr` (`host:port`).
 pub fn read(addr: &str) -> Result<Reading, String> {
     let mut stream = TcpStream::connect(addr).map_err(|err| format!("redis {addr}: {err}"))?;
     stream
@@ -55,13 +62,19 @@ pub fn read(addr: &str) -> Result<Reading, String> {
     reader
         .read_exact(&mut body)
         .map_err(|err| format!("redis {addr}: {err}"))?;
-    let text = String::from_utf8_lossy(&body);
+    Ok(parse(&String::from_utf8_lossy(&body)))
+}
+
+/// The counters of an `INFO` reply's text.
+fn parse(text: &str) -> Reading {
     let mut counters = HashMap::new();
+    let mut cpu_s = 0.0;
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
         };
         if let Some(command) = key.strip_prefix("cmdstat_") {
+            // Redis 7 names subcommands `cmdstat_client|setname`: kept as they are.
             // cmdstat_publish:calls=12,usec=…
             let calls = value
                 .split(',')
@@ -70,11 +83,13 @@ pub fn read(addr: &str) -> Result<Reading, String> {
             if let Some(calls) = calls {
                 counters.insert(format!("cmd:{command}"), calls);
             }
+        } else if key == "used_cpu_sys" || key == "used_cpu_user" {
+            cpu_s += value.trim().parse::<f64>().unwrap_or(0.0);
         } else if let Ok(number) = value.trim().parse() {
             counters.insert(key.to_owned(), number);
         }
     }
-    Ok(Reading { counters })
+    Reading { counters, cpu_s }
 }
 
 impl Reading {
@@ -86,6 +101,14 @@ impl Reading {
     pub fn per_call(&self, later: &Reading, calls: u64) -> PerCall {
         let calls = calls.max(1) as f64;
         let diff = |key: &str| later.get(key).saturating_sub(self.get(key)) as f64 / calls;
+        let by_command = later
+            .counters
+            .keys()
+            .filter_map(|key| key.strip_prefix("cmd:"))
+            .filter(|command| *command != "info")
+            .map(|command| (command.to_owned(), diff(&format!("cmd:{command}"))))
+            .filter(|(_, per_call)| *per_call > 0.0)
+            .collect();
         PerCall {
             // INFO itself is one command and one read/write; negligible.
             commands: diff("total_commands_processed"),
@@ -93,6 +116,38 @@ impl Reading {
             publishes: diff("cmd:publish"),
             reads: diff("total_reads_processed"),
             writes: diff("total_writes_processed"),
+            cpu_us: (later.cpu_s - self.cpu_s).max(0.0) * 1e6 / calls,
+            by_command,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_call_counts_commands_cpu_and_events() {
+        let before = parse(
+            "# Stats\r\ntotal_commands_processed:10\r\ntotal_reads_processed:4\r\n\
+             # CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.500000\r\n\
+             # Commandstats\r\ncmdstat_publish:calls=2,usec=4,usec_per_call=2.00\r\n\
+             cmdstat_info:calls=1,usec=9,usec_per_call=9.00\r\n",
+        );
+        let after = parse(
+            "total_commands_processed:22\r\ntotal_reads_processed:6\r\n\
+             used_cpu_sys:1.500010\r\nused_cpu_user:0.500010\r\n\
+             cmdstat_publish:calls=4,usec=8,usec_per_call=2.00\r\n\
+             cmdstat_evalsha:calls=2,usec=8,usec_per_call=4.00\r\n\
+             cmdstat_info:calls=2,usec=18,usec_per_call=9.00\r\n",
+        );
+        let per_call = before.per_call(&after, 2);
+        assert_eq!(per_call.commands, 6.0);
+        assert_eq!(per_call.scripts, 1.0);
+        assert_eq!(per_call.publishes, 1.0);
+        assert_eq!(per_call.reads, 1.0);
+        assert!((per_call.cpu_us - 10.0).abs() < 1e-6, "{}", per_call.cpu_us);
+        let commands: Vec<_> = per_call.by_command.keys().map(String::as_str).collect();
+        assert_eq!(commands, ["evalsha", "publish"]);
     }
 }
