@@ -242,3 +242,39 @@ async fn a_publish_refused_at_once_still_reaches_this_processs_own_subscribers()
     let back = sunk.recv().await.expect("the sink is alive");
     assert_eq!(back.payload.len(), 1000);
 }
+
+#[actix_web::test]
+async fn a_burst_of_history_reads_on_a_fresh_redis_is_answered_whole() {
+    use comet::actors::hub::history::{HistoryPolicy, HistoryQuery};
+    use comet::actors::hub::HubNames;
+    let redis = RedisServer::start();
+    let hub = RedisHub::new(&RedisConfig::new(redis.url())).expect("a hub");
+    let keys = HubNames::new("burst:").history("feed:x");
+    let policy = HistoryPolicy {
+        size: 100,
+        ttl: Duration::from_secs(60),
+    };
+    let query = HistoryQuery {
+        since: Some(0),
+        limit: 100,
+    };
+    // 500 reads at once, before any connection or script exists: each opens nothing of
+    // its own, all share the one connection the first opens.
+    let reads = (0..500).map(|_| hub.history(&keys, query, policy.ttl));
+    let pages = futures_util::future::join_all(reads).await;
+    let failed: Vec<String> = pages
+        .iter()
+        .filter_map(|page| page.as_ref().err().map(ToString::to_string))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let epochs: std::collections::HashSet<_> = pages
+        .into_iter()
+        .map(|page| page.unwrap().position.epoch)
+        .collect();
+    assert_eq!(epochs.len(), 1, "one epoch for the channel");
+}

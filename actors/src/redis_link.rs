@@ -115,6 +115,10 @@ impl Backoff {
 pub(crate) struct SharedConnection {
     pool: Pool,
     state: Mutex<Shared>,
+    /// Held by the one caller opening the connection: the others wait for it and share
+    /// what it opened, instead of each taking a pool slot (a burst of callers on a new
+    /// connection would otherwise wait for slots that never come back).
+    opening: tokio::sync::Mutex<()>,
 }
 
 struct Shared {
@@ -133,6 +137,20 @@ impl SharedConnection {
                 down: None,
                 backoff: Backoff::new(config),
             }),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The live connection, or the error to answer while Redis is down; `None` when
+    /// one should be opened.
+    fn ready(&self) -> Option<Result<MultiplexedConnection, String>> {
+        let state = self.lock();
+        if let Some((_, connection)) = &state.live {
+            return Some(Ok(connection.clone()));
+        }
+        match &state.down {
+            Some((retry_at, err)) if Instant::now() < *retry_at => Some(Err(err.clone())),
+            _ => None,
         }
     }
 
@@ -145,16 +163,13 @@ impl SharedConnection {
 
     /// The shared connection, opened if needed.
     pub(crate) async fn get(&self) -> Result<MultiplexedConnection, String> {
-        {
-            let state = self.lock();
-            if let Some((_, connection)) = &state.live {
-                return Ok(connection.clone());
-            }
-            if let Some((retry_at, err)) = &state.down {
-                if Instant::now() < *retry_at {
-                    return Err(err.clone());
-                }
-            }
+        if let Some(ready) = self.ready() {
+            return ready;
+        }
+        let _opening = self.opening.lock().await;
+        // Opened (or failed) by the caller that held the lock before.
+        if let Some(ready) = self.ready() {
+            return ready;
         }
         match self.pool.get().await {
             Ok(pooled) => {
