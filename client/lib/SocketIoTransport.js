@@ -117,8 +117,13 @@ export class SocketIoTransport extends Emitter {
     socket.on('connect', () => {
       if (current()) this.emit('open');
     });
-    socket.on('channel', (channel, payload) =>
-      message(`channel ${channel} ${asText(payload ?? '')}`),
+    // A subscription with `recover` gets its messages' offsets as a third argument.
+    socket.on('channel', (channel, payload, offset) =>
+      message(
+        Number.isInteger(offset)
+          ? `pub ${channel} ${offset} ${asText(payload ?? '')}`
+          : `channel ${channel} ${asText(payload ?? '')}`,
+      ),
     );
     socket.on('connect_error', (err) => {
       const code = typeof err?.data?.code === 'number' ? err.data.code : 1006;
@@ -152,8 +157,17 @@ export class SocketIoTransport extends Emitter {
       case 'subscribe':
       case 'unsubscribe': {
         const [channel, options] = split(rest);
-        const ack = (answer) =>
-          reply(answer?.error ? `error ${JSON.stringify(answer.error)}` : `${keyword}d ${channel}`);
+        const ack = (answer) => {
+          if (answer?.error) return reply(`error ${JSON.stringify(answer.error)}`);
+          // A subscribe with `recover` is answered with its position.
+          const { channel: _, ...position } = answer ?? {};
+          const positioned = keyword === 'subscribe' && Number.isInteger(position.offset);
+          return reply(
+            positioned
+              ? `subscribed ${channel} ${JSON.stringify(position)}`
+              : `${keyword}d ${channel}`,
+          );
+        };
         if (options) socket.emit(keyword, channel, JSON.parse(options), ack);
         else socket.emit(keyword, channel, ack);
         break;

@@ -115,6 +115,31 @@ describe('SocketIoTransport', () => {
     );
   });
 
+  it('carries positions: a recover subscribe answered with its position, offsets on messages', () => {
+    const { transport, sockets, events } = setup();
+    transport.open('http://h/comet');
+    const [socket] = sockets;
+    socket.fire('connect');
+    transport.send('subscribe feed {"recover":true,"offset":3,"epoch":"e1"}');
+    assert.deepEqual(socket.emitted[0].slice(0, 3), [
+      'subscribe',
+      'feed',
+      { recover: true, offset: 3, epoch: 'e1' },
+    ]);
+    socket.fire('channel', 'feed', { n: 4 }, 4);
+    socket.emitted[0].at(-1)({ channel: 'feed', offset: 4, epoch: 'e1', recovered: true });
+    socket.fire('channel', 'feed', 'five', 5);
+    assert.deepEqual(
+      events.map(([name, value]) => (name === 'message' ? value : name)),
+      [
+        'open',
+        'pub feed 4 {"n":4}',
+        'subscribed feed {"offset":4,"epoch":"e1","recovered":true}',
+        'pub feed 5 five',
+      ],
+    );
+  });
+
   it('closes with the code the server gave, or 1006', () => {
     const { transport, sockets, events } = setup();
     transport.open('http://h/comet');
