@@ -87,8 +87,11 @@ pub struct Connection {
     /// `channel x …` receives its own message, as it would expect.
     unsettled: HashSet<Arc<str>>,
     /// Publishes held back by `unsettled`, in the order they came (at most
-    /// `outbound_queue`; beyond that they go out at once).
+    /// `outbound_queue` of them and `outbound_queue_bytes` of payload; beyond that they
+    /// go out at once).
     held: VecDeque<HeldPublish>,
+    /// The payload bytes in `held`.
+    held_bytes: usize,
     pending: HashMap<RequestUid, SpawnHandle>,
     /// Pending calls in the queue or running, at most
     /// `max_running_actions_per_connection`.
@@ -131,6 +134,7 @@ impl Connection {
             channels: HashSet::new(),
             unsettled: HashSet::new(),
             held: VecDeque::new(),
+            held_bytes: 0,
             pending: HashMap::new(),
             running: HashSet::new(),
             waiting: VecDeque::new(),
@@ -233,6 +237,7 @@ impl Connection {
     /// A subscription is in effect (or failed for good): publish what waited for it.
     fn settle(&mut self, channel: &str, ctx: &mut Context<Self>) {
         if self.unsettled.remove(channel) && self.unsettled.is_empty() {
+            self.held_bytes = 0;
             while let Some(held) = self.held.pop_front() {
                 self.publish(&held.channel, held.payload, ctx);
             }
@@ -249,8 +254,11 @@ impl Connection {
     /// Publishes a client's message that passed the rules: at once, or after the
     /// connection's own subscriptions are in effect.
     fn publish_or_hold(&mut self, channel: &str, payload: Bytes, ctx: &mut Context<Self>) {
-        if !self.unsettled.is_empty() && self.held.len() < self.node.config().limits.outbound_queue
-        {
+        let limits = &self.node.config().limits;
+        let room = self.held.len() < limits.outbound_queue
+            && self.held_bytes + payload.len() <= limits.outbound_queue_bytes;
+        if !self.unsettled.is_empty() && room {
+            self.held_bytes += payload.len();
             self.held.push_back(HeldPublish {
                 channel: Arc::from(channel),
                 payload,

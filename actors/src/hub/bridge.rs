@@ -115,6 +115,8 @@ struct ChannelRoute {
     position: Option<Position>,
     /// Messages held while a gap before them is read from history, in order.
     filling: Option<Vec<(Position, Bytes)>>,
+    /// Their payload bytes (at most `MAX_HELD_BYTES`, see `bridge/positions.rs`).
+    filling_bytes: usize,
 }
 
 impl ChannelRoute {
@@ -200,6 +202,7 @@ impl HubBridge {
                 waiting: Vec::new(),
                 position: None,
                 filling: None,
+                filling_bytes: 0,
             })
     }
 

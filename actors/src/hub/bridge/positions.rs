@@ -12,6 +12,10 @@ use crate::hub::history::{HistoryPage, HistoryQuery, Position};
 use crate::hub::HubError;
 use crate::protocol::gap_frame;
 
+/// The most bytes of messages a channel holds while a gap before them is read from
+/// history; beyond it the gap is announced instead of filled.
+const MAX_HELD_BYTES: usize = 8 * 1024 * 1024;
+
 impl HubBridge {
     /// A message of a channel with history: delivered in offset order, once. A gap (the
     /// hub dropped something, e.g. around a Redis reconnect) is filled from history
@@ -28,7 +32,24 @@ impl HubBridge {
             return;
         };
         if let Some(held) = &mut route.filling {
-            held.push((position, payload));
+            if route.filling_bytes + payload.len() <= MAX_HELD_BYTES {
+                route.filling_bytes += payload.len();
+                held.push((position, payload));
+                return;
+            }
+            // The read takes too long for what keeps coming: give up filling, say what
+            // is missing, and go on with what was held.
+            let held = route.filling.take().unwrap_or_default();
+            route.filling_bytes = 0;
+            log::warn!("hub: gave up filling a gap of `{name}`: too much came meanwhile");
+            if let Some((first, _)) = held.first() {
+                let (offset, epoch) = (first.offset.saturating_sub(1), first.epoch.clone());
+                self.announce_gap(name, offset, &epoch);
+            }
+            for (position, payload) in held {
+                self.deliver_positioned(name, position, payload, ctx);
+            }
+            self.deliver_positioned(name, position, payload, ctx);
             return;
         }
         match &route.position {
@@ -44,6 +65,7 @@ impl HubBridge {
                     .history
                     .map_or(0, |history| history.size)
                     .min(usize::try_from(missing).unwrap_or(usize::MAX));
+                route.filling_bytes = payload.len();
                 route.filling = Some(vec![(position, payload)]);
                 log::debug!(
                     "hub: {missing} messages of `{name}` missing after {since}; reading history"
@@ -87,6 +109,7 @@ impl HubBridge {
             return;
         };
         let held = route.filling.take().unwrap_or_default();
+        route.filling_bytes = 0;
         let Some(last) = route.position.clone() else {
             return;
         };
