@@ -393,11 +393,25 @@ async fn resuming_while_publications_keep_coming_loses_and_repeats_nothing() {
     publisher.await.unwrap();
 }
 
-/// A memory hub that loses the delivery (not the history entry) of every 7th publication
-/// with history, as pub/sub may around a reconnect.
+/// A memory hub that loses the delivery (not the history entry) of the publications with
+/// history that `lose` picks (by their count from 0), as pub/sub may around a reconnect;
+/// with `fills` false, its history never answers the bridge's reads of a gap.
 struct Lossy {
     inner: MemoryHub,
     count: AtomicU64,
+    lose: fn(u64) -> bool,
+    fills: bool,
+}
+
+impl Lossy {
+    fn new(lose: fn(u64) -> bool, fills: bool) -> Lossy {
+        Lossy {
+            inner: MemoryHub::new(),
+            count: AtomicU64::new(0),
+            lose,
+            fills,
+        }
+    }
 }
 
 impl Hub for Lossy {
@@ -415,7 +429,7 @@ impl Hub for Lossy {
         payload: Bytes,
         policy: HistoryPolicy,
     ) -> BoxFuture<'static, Result<Position, HubError>> {
-        if self.count.fetch_add(1, Ordering::Relaxed) % 7 == 6 {
+        if (self.lose)(self.count.fetch_add(1, Ordering::Relaxed)) {
             // Stored, never delivered: a channel nobody listens to gets the message.
             let elsewhere = HistoryKeys {
                 channel: format!("{}-lost", keys.channel),
@@ -432,6 +446,10 @@ impl Hub for Lossy {
         query: HistoryQuery,
         ttl: Duration,
     ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
+        if !self.fills && query.since.is_some() {
+            // The bridge filling a gap: no answer, ever.
+            return Box::pin(futures::future::pending());
+        }
         self.inner.history(keys, query, ttl)
     }
 
@@ -450,10 +468,8 @@ impl Hub for Lossy {
 
 #[actix_rt::test]
 async fn a_gap_in_the_live_stream_is_filled_from_history_before_what_follows() {
-    let hub = Lossy {
-        inner: MemoryHub::new(),
-        count: AtomicU64::new(0),
-    };
+    // Every 7th delivery lost; the gaps can be read from history.
+    let hub = Lossy::new(|n| n % 7 == 6, true);
     let mut config = config();
     config.security.namespaces.declare(
         "lossy",
@@ -478,65 +494,6 @@ async fn a_gap_in_the_live_stream_is_filled_from_history_before_what_follows() {
     }
 }
 
-/// A memory hub that loses the delivery of the second publication with history, and
-/// whose history never answers: the gap can only be given up.
-struct Stuck {
-    inner: MemoryHub,
-    count: AtomicU64,
-}
-
-impl Hub for Stuck {
-    fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner.start(sink)
-    }
-
-    fn publish(&self, channel: &str, payload: Bytes) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner.publish(channel, payload)
-    }
-
-    fn publish_positioned(
-        &self,
-        keys: &HistoryKeys,
-        payload: Bytes,
-        policy: HistoryPolicy,
-    ) -> BoxFuture<'static, Result<Position, HubError>> {
-        let keys = if self.count.fetch_add(1, Ordering::Relaxed) == 1 {
-            HistoryKeys {
-                channel: format!("{}-lost", keys.channel),
-                ..keys.clone()
-            }
-        } else {
-            keys.clone()
-        };
-        self.inner.publish_positioned(&keys, payload, policy)
-    }
-
-    fn history(
-        &self,
-        keys: &HistoryKeys,
-        query: HistoryQuery,
-        ttl: Duration,
-    ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
-        if query.since.is_some() {
-            // The bridge filling a gap: no answer, ever.
-            return Box::pin(futures::future::pending());
-        }
-        self.inner.history(keys, query, ttl)
-    }
-
-    fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner.subscribe(channel)
-    }
-
-    fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
-        self.inner.unsubscribe(channel)
-    }
-
-    fn name(&self) -> &'static str {
-        "stuck"
-    }
-}
-
 #[actix_rt::test]
 async fn a_gap_whose_fill_holds_too_much_is_announced_and_delivery_goes_on() {
     let mut config = config();
@@ -547,10 +504,8 @@ async fn a_gap_whose_fill_holds_too_much_is_announced_and_delivery_goes_on() {
             .history(100, Duration::from_secs(60))
             .recover(true),
     );
-    let hub = Stuck {
-        inner: MemoryHub::new(),
-        count: AtomicU64::new(0),
-    };
+    // The second delivery lost, and the gap's read never answered.
+    let hub = Lossy::new(|n| n == 1, false);
     let node = support::node_on(config, std::sync::Arc::new(hub), Router::new());
     let mut client = Client::start(&node);
     client.send(r#"subscribe big:x {"recover":true}"#);

@@ -41,6 +41,16 @@ pub enum TokenError {
     Key(String),
 }
 
+/// HS256 is only as strong as its secret: at least 32 bytes.
+fn check_secret(secret: &[u8]) -> Result<(), TokenError> {
+    if secret.len() < 32 {
+        return Err(TokenError::Key(
+            "an HS256 secret must be at least 32 bytes long".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The claims comet reads (others are ignored), for signing tokens with a
 /// [`TokenSigner`] too.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,11 +104,7 @@ impl std::fmt::Debug for TokenSigner {
 impl TokenSigner {
     /// HS256 with `secret` (at least 32 bytes, as for [`TokenVerifier::hmac`]).
     pub fn hmac(secret: &[u8]) -> Result<TokenSigner, TokenError> {
-        if secret.len() < 32 {
-            return Err(TokenError::Key(
-                "an HS256 secret must be at least 32 bytes long".into(),
-            ));
-        }
+        check_secret(secret)?;
         let key =
             EncodingKey::from_secret(secret).map_err(|err| TokenError::Key(err.to_string()))?;
         Ok(TokenSigner {
@@ -168,11 +174,7 @@ impl TokenVerifier {
     /// HS256 with `secret`, shared with whoever issues the tokens. A secret shorter than
     /// 32 bytes is refused: HS256 is only as strong as its secret.
     pub fn hmac(secret: &[u8]) -> Result<TokenVerifier, TokenError> {
-        if secret.len() < 32 {
-            return Err(TokenError::Key(
-                "an HS256 secret must be at least 32 bytes long".into(),
-            ));
-        }
+        check_secret(secret)?;
         let key =
             DecodingKey::from_secret(secret).map_err(|err| TokenError::Key(err.to_string()))?;
         Ok(TokenVerifier {

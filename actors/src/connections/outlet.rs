@@ -250,6 +250,21 @@ impl Outlet {
         }
     }
 
+    /// Resolves once the outlet has something for its writer (a frame, a heartbeat, the
+    /// close) or is finished: for writers that are not themselves polled streams (the
+    /// HTTP sessions), which then drain it.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let outlet = self.clone();
+        std::future::poll_fn(move |cx| {
+            if outlet.has_output() || outlet.is_finished() {
+                std::task::Poll::Ready(())
+            } else {
+                outlet.wait(cx.waker());
+                std::task::Poll::Pending
+            }
+        })
+    }
+
     /// For the transport: it is gone (the client left). Queued frames are dropped and
     /// later sends fail with `Closed`.
     pub fn finish(&self) {

@@ -191,21 +191,14 @@ impl Session {
             return;
         }
         self.waiting = true;
-        let outlet = self.outlet.clone();
         ctx.spawn(
-            futures::future::poll_fn(move |cx| {
-                if outlet.has_output() || outlet.is_finished() {
-                    std::task::Poll::Ready(())
-                } else {
-                    outlet.wait(cx.waker());
-                    std::task::Poll::Pending
-                }
-            })
-            .into_actor(self)
-            .map(|(), session, ctx| {
-                session.waiting = false;
-                session.flush(ctx);
-            }),
+            self.outlet
+                .ready()
+                .into_actor(self)
+                .map(|(), session, ctx| {
+                    session.waiting = false;
+                    session.flush(ctx);
+                }),
         );
     }
 

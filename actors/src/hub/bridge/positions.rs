@@ -59,10 +59,8 @@ impl HubBridge {
             Some(last) if last.epoch == position.epoch && position.offset > last.offset + 1 => {
                 let since = last.offset;
                 let missing = position.offset - since - 1;
-                let limit = self
-                    .namespaces
-                    .of(name)
-                    .history
+                let history = self.namespaces.of(name).history;
+                let limit = history
                     .map_or(0, |history| history.size)
                     .min(usize::try_from(missing).unwrap_or(usize::MAX));
                 route.filling_bytes = payload.len();
@@ -70,11 +68,7 @@ impl HubBridge {
                 log::debug!(
                     "hub: {missing} messages of `{name}` missing after {since}; reading history"
                 );
-                let ttl = self
-                    .namespaces
-                    .of(name)
-                    .history
-                    .map_or(Duration::from_secs(1), |history| history.ttl);
+                let ttl = history.map_or(Duration::from_secs(1), |history| history.ttl);
                 let read = self.hub.history(
                     &self.names.history(name),
                     HistoryQuery {
