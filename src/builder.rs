@@ -444,6 +444,7 @@ impl CometBuilder {
             settings: Arc::new(web),
             sockjs,
             socketio,
+            draining: Arc::default(),
         })
     }
 }

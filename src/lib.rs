@@ -41,6 +41,7 @@
 //! | `src/cli.rs` | [`cli::Settings`]: flags, environment and config file of a process |
 //! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
 //! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
+//! | `src/health.rs` | `<prefix>/health/live` and `<prefix>/health/ready` |
 //! | `src/client_js.rs` | the JS client (`client/`), embedded and served at `<prefix>/client.js` |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
 //! | `src/bin/cometd.rs` | the standalone server |
@@ -52,11 +53,13 @@ mod builder;
 pub mod cli;
 mod client_js;
 pub mod demo;
+mod health;
 pub mod request_info;
 mod server;
 pub mod transport;
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, Scope};
@@ -92,6 +95,8 @@ pub struct Comet {
     settings: Arc<WebSettings>,
     sockjs: SockJs,
     socketio: SocketIo,
+    /// Set by [`shutdown`](Comet::shutdown): `/health/ready` answers 503 from then on.
+    draining: Arc<AtomicBool>,
 }
 
 impl Comet {
@@ -123,7 +128,9 @@ impl Comet {
     /// `http://host<path>`). See [`transport::sockjs`]. `<path>/socket.io/` is Socket.IO
     /// (point `socket.io-client` at it with `path: "<path>/socket.io"`); see
     /// [`transport::socketio`].
-    /// It also serves the JS client: `GET <path>/client.js` and the modules it imports.
+    /// It also serves the JS client: `GET <path>/client.js` and the modules it imports,
+    /// and the health checks `GET <path>/health/live` and `GET <path>/health/ready`
+    /// (see docs/DEPLOYMENT.md).
     ///
     /// Set `tcp_nodelay(true)` on the server, as comet's own [`Server`] does: comet
     /// writes each message as soon as it is published, and with Nagle's algorithm on, a
@@ -143,11 +150,17 @@ impl Comet {
         let scope = web::scope(path)
             .app_data(web::Data::new(self.clone()))
             // The client's exact routes come before SockJS's `/{server}/{session}/…`.
-            .configure(client_js::configure);
+            .configure(client_js::configure)
+            .configure(health::configure);
         scope.configure(|cfg| {
             self.socketio.configure(cfg, "/socket.io");
             self.sockjs.configure(cfg);
         })
+    }
+
+    /// Whether [`shutdown`](Comet::shutdown) has begun (`/health/ready` then answers 503).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The Socket.IO endpoint every [`scope`](Comet::scope) serves at
@@ -159,6 +172,7 @@ impl Comet {
     /// Shuts down gracefully: clients are told to reconnect elsewhere (close code 1001),
     /// running actions may finish for up to `shutdown_timeout`, no new call is taken.
     pub async fn shutdown(&self) {
+        self.draining.store(true, Ordering::Relaxed);
         self.node.shutdown().await;
     }
 }

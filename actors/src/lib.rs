@@ -34,6 +34,7 @@
 //! | `redis_link.rs` | what the Redis hub and queue share: pool, backoff, setup errors |
 //! | `transport.rs` | [`TransportError`]: what writing to a client may answer |
 //! | `node.rs` | [`Node`]: one process, and the server API |
+//! | `health.rs` | [`Node::health`]: whether the hub and the queue answer (readiness) |
 //! | `start.rs` | [`Node::start`]: the wiring of a process's actors |
 //!
 //! # How a message travels
@@ -56,6 +57,7 @@ pub mod channels;
 pub mod codes;
 pub mod config;
 pub mod connections;
+pub mod health;
 pub mod hub;
 pub mod node;
 pub mod protocol;

@@ -531,6 +531,10 @@ impl Node {
         self.inner.hub.name()
     }
 
+    pub(crate) fn hub(&self) -> &Arc<dyn Hub> {
+        &self.inner.hub
+    }
+
     pub(crate) fn queue(&self) -> &Arc<dyn Queue> {
         &self.inner.queue
     }

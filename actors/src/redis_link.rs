@@ -194,6 +194,18 @@ impl SharedConnection {
         }
     }
 
+    /// Whether Redis answers a `PING` now (for readiness checks): the error otherwise.
+    pub(crate) async fn ping(&self) -> Result<(), String> {
+        let mut connection = self.get().await?;
+        match redis::cmd("PING").query_async::<()>(&mut connection).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                self.failed(&err);
+                Err(err.to_string())
+            }
+        }
+    }
+
     /// A command failed: if the connection itself is to blame, drop it (for good, not
     /// back into the pool) so that the next caller opens a fresh one.
     pub(crate) fn failed(&self, err: &RedisError) {

@@ -119,6 +119,12 @@ pub trait Hub: Send + Sync + 'static {
         )))))
     }
 
+    /// Whether the backend answers now (for readiness checks: `GET <prefix>/health/ready`).
+    /// The default, for hubs in the process, answers yes at once.
+    fn ping(&self) -> BoxFuture<'static, Result<(), HubError>> {
+        Box::pin(futures::future::ready(Ok(())))
+    }
+
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;
 }

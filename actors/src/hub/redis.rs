@@ -193,6 +193,11 @@ impl Hub for RedisHub {
         self.queue(Some((channel.to_owned(), payload)))
     }
 
+    fn ping(&self) -> BoxFuture<'static, Result<(), HubError>> {
+        let shared = self.shared.clone();
+        async move { shared.ping().await.map_err(HubError::Unavailable) }.boxed()
+    }
+
     fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
         if self.buffered.messages.load(Ordering::Acquire) == 0 {
             return future::ready(Ok(())).boxed();

@@ -220,6 +220,12 @@ pub trait Queue: Send + Sync + 'static {
     /// many calls were put back.
     fn leave(&self) -> BoxFuture<'static, Result<u64, QueueError>>;
 
+    /// Whether the backend answers now (for readiness checks: `GET <prefix>/health/ready`).
+    /// The default, for queues in the process, answers yes at once.
+    fn ping(&self) -> BoxFuture<'static, Result<(), QueueError>> {
+        Box::pin(futures::future::ready(Ok(())))
+    }
+
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;
 }

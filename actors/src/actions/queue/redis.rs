@@ -645,6 +645,17 @@ impl Queue for RedisQueue {
         .boxed()
     }
 
+    fn ping(&self) -> BoxFuture<'static, Result<(), QueueError>> {
+        let link = self.inner.link.clone();
+        async move {
+            link.connection
+                .ping()
+                .await
+                .map_err(QueueError::Unavailable)
+        }
+        .boxed()
+    }
+
     fn name(&self) -> &'static str {
         "redis"
     }
