@@ -131,6 +131,10 @@ impl CometBuilder {
         }
         self.web.sockjs.origins = settings.origins.clone();
         self.web.trust_proxy_headers = settings.trust_proxy_headers;
+        if let Some(key) = &settings.api_key {
+            self = self.api_key(key.clone());
+        }
+        self.config.process_heartbeat = settings.process_heartbeat();
         if let Some(url) = &settings.redis {
             let mut redis = RedisConfig::new(url.clone());
             redis.process_ttl = settings.process_ttl();
@@ -360,6 +364,30 @@ impl CometBuilder {
         self
     }
 
+    /// Turns the HTTP server API on (`POST <prefix>/api/<method>`, see docs/API.md):
+    /// requests must carry `Authorization: apikey KEY`. Default off. An empty key
+    /// leaves it off.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let comet = comet::Comet::builder().api_key("a long random key").build().unwrap();
+    /// assert!(comet.settings().api_key.is_some());
+    /// # comet.shutdown().await;
+    /// # });
+    /// ```
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.web.api_key = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    /// How often this process tells the cluster what it is, for the server API's `info`
+    /// (default and most 5 s; see [`NodeConfig::process_heartbeat`]).
+    pub fn process_heartbeat(mut self, every: Duration) -> Self {
+        self.config.process_heartbeat = every;
+        self
+    }
+
     /// Take the client ip from `X-Forwarded-For` (default off).
     pub fn trust_proxy_headers(mut self, trust: bool) -> Self {
         self.web.trust_proxy_headers = trust;
@@ -507,6 +535,11 @@ fn validate(config: &NodeConfig) -> Result<(), BuildError> {
     }
     if config.action_timeout.is_zero() || config.heartbeat_interval.is_zero() {
         return invalid("action_timeout and heartbeat_interval must be above zero");
+    }
+    if config.process_heartbeat < Duration::from_millis(10)
+        || config.process_heartbeat > Duration::from_secs(5)
+    {
+        return invalid("process_heartbeat must be 10 ms to 5 s");
     }
     if config.queue_poll_interval.is_zero() || config.hub_retry_interval.is_zero() {
         return invalid("queue_poll_interval and hub_retry_interval must be above zero");

@@ -35,6 +35,8 @@
 //! | `--action-rate N` / `--action-burst N` | `COMET_ACTION_RATE` / `_BURST` | `action_rate` / `action_burst` | `100` / `500` |
 //! | `--subscribe-rate N` / `--subscribe-burst N` | `COMET_SUBSCRIBE_RATE` / `_BURST` | `subscribe_rate` / `subscribe_burst` | `100` / `500` |
 //! | `--flood-limit N` | `COMET_FLOOD_LIMIT` | `flood_limit` | `1000` (refusals within ~10 s) |
+//! | `--api-key KEY` | `COMET_API_KEY` | `api_key` | none: the HTTP server API is off |
+//! | `--process-heartbeat-ms MS` | `COMET_PROCESS_HEARTBEAT_MS` | `process_heartbeat_ms` | `5000` (at most) |
 //! | `--max-connections-per-ip N` | `COMET_MAX_CONNECTIONS_PER_IP` | `max_connections_per_ip` | `0` (off) |
 //! | `--connect-rate-per-ip N` / `--connect-burst-per-ip N` | `COMET_CONNECT_RATE_PER_IP` / `…_BURST_…` | `connect_rate_per_ip` / `connect_burst_per_ip` | `0` (off) / `20` |
 //! | | | `[namespaces.NAME]` tables (file only) | none: every channel open |
@@ -288,6 +290,14 @@ pub struct Settings {
     /// New connections one ip may open at once.
     #[arg(long, env = "COMET_CONNECT_BURST_PER_IP", default_value_t = 20)]
     pub connect_burst_per_ip: u32,
+    /// The key of the HTTP server API (`POST <path>/api/<method>` with `Authorization:
+    /// apikey KEY`, see docs/API.md); without one the API is off.
+    #[arg(long, env = "COMET_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// How often this process tells the cluster what it is (for the API's `info`), in
+    /// ms; at most 5000.
+    #[arg(long, env = "COMET_PROCESS_HEARTBEAT_MS", default_value_t = millis(NodeConfig::default().process_heartbeat))]
+    pub process_heartbeat_ms: u64,
     /// The namespaces' rules (`[namespaces.NAME]` tables of the config file).
     #[arg(skip)]
     pub namespaces: BTreeMap<String, NamespaceSettings>,
@@ -389,6 +399,9 @@ impl Settings {
         if self.redis.as_deref() == Some("") {
             self.redis = None;
         }
+        if self.api_key.as_deref() == Some("") {
+            self.api_key = None;
+        }
         if self.token_hmac_secret.as_deref() == Some("") {
             self.token_hmac_secret = None;
         }
@@ -426,6 +439,11 @@ impl Settings {
     /// With Redis: how long an action process counts as alive without a heartbeat.
     pub fn process_ttl(&self) -> Duration {
         Duration::from_millis(self.process_ttl_ms)
+    }
+
+    /// How often this process tells the cluster what it is.
+    pub fn process_heartbeat(&self) -> Duration {
+        Duration::from_millis(self.process_heartbeat_ms)
     }
 
     /// How long a connection may take to authenticate.

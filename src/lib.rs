@@ -41,6 +41,7 @@
 //! | `src/cli.rs` | [`cli::Settings`]: flags, environment and config file of a process |
 //! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
 //! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
+//! | `src/api/` | the HTTP server API, `POST <prefix>/api/<method>` (docs/API.md) |
 //! | `src/health.rs` | `<prefix>/health/live` and `<prefix>/health/ready` |
 //! | `src/client_js.rs` | the JS client (`client/`), embedded and served at `<prefix>/client.js` |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
@@ -49,6 +50,7 @@
 
 #![warn(missing_docs)]
 
+mod api;
 mod builder;
 pub mod cli;
 mod client_js;
@@ -77,7 +79,7 @@ pub use transport::socketio::SocketIo;
 pub use transport::sockjs::{SockJs, SockJsConfig};
 
 /// Settings of the HTTP side (transports), beside the node's [`NodeConfig`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct WebSettings {
     /// Take the client's ip from `X-Forwarded-For` (only behind a proxy that sets it).
     /// Default off: the peer address is used.
@@ -85,6 +87,19 @@ pub struct WebSettings {
     /// The SockJS options (disconnect delay, response limit, WebSocket on or off,
     /// cookies, origins, client library URL, most sessions); see [`SockJsConfig`].
     pub sockjs: SockJsConfig,
+    /// The key of the HTTP server API (`<prefix>/api/<method>`, see docs/API.md); none
+    /// (the default) turns the API off.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for WebSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSettings")
+            .field("trust_proxy_headers", &self.trust_proxy_headers)
+            .field("sockjs", &self.sockjs)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// A running comet: the [`Node`] (server API, reachable through `Deref`) plus what the
@@ -129,8 +144,9 @@ impl Comet {
     /// (point `socket.io-client` at it with `path: "<path>/socket.io"`); see
     /// [`transport::socketio`].
     /// It also serves the JS client: `GET <path>/client.js` and the modules it imports,
-    /// and the health checks `GET <path>/health/live` and `GET <path>/health/ready`
-    /// (see docs/DEPLOYMENT.md).
+    /// the health checks `GET <path>/health/live` and `GET <path>/health/ready`
+    /// (see docs/DEPLOYMENT.md), and with an API key the HTTP server API,
+    /// `POST <path>/api/<method>` (see docs/API.md).
     ///
     /// Set `tcp_nodelay(true)` on the server, as comet's own [`Server`] does: comet
     /// writes each message as soon as it is published, and with Nagle's algorithm on, a
@@ -151,7 +167,8 @@ impl Comet {
             .app_data(web::Data::new(self.clone()))
             // The client's exact routes come before SockJS's `/{server}/{session}/…`.
             .configure(client_js::configure)
-            .configure(health::configure);
+            .configure(health::configure)
+            .configure(api::configure);
         scope.configure(|cfg| {
             self.socketio.configure(cfg, "/socket.io");
             self.sockjs.configure(cfg);

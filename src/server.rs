@@ -209,6 +209,7 @@ impl HubServer {
                 "a hub server runs actions: listen_actions must be on".into(),
             ));
         }
+        comet.set_role("hub");
         Ok(HubServer { comet })
     }
 

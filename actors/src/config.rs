@@ -175,6 +175,11 @@ pub struct NodeConfig {
     /// put back on the queue, unanswered, for another process to run. (Then as long
     /// again, at most, for answers and put-backs to reach the queue.) Default 10 s.
     pub shutdown_timeout: Duration,
+    /// How often this process tells the others what it is (role, version, uptime,
+    /// connections, subscriptions) on `<prefix>processes`, for the server API's `info`;
+    /// a process not heard for 2.5 times this long is dropped from the list. At most
+    /// 5 s. Default 5 s.
+    pub process_heartbeat: Duration,
     /// Per-connection limits.
     pub limits: Limits,
     /// Authentication, permissions and per-ip limits. Default: everything open.
@@ -193,6 +198,7 @@ impl Default for NodeConfig {
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
+            process_heartbeat: Duration::from_secs(5),
             limits: Limits::default(),
             security: Security::default(),
         }

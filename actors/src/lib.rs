@@ -34,6 +34,7 @@
 //! | `redis_link.rs` | what the Redis hub and queue share: pool, backoff, setup errors |
 //! | `transport.rs` | [`TransportError`]: what writing to a client may answer |
 //! | `node.rs` | [`Node`]: one process, and the server API |
+//! | `cluster/` | the process roster (heartbeats on `<prefix>processes`), cluster-wide `channels`, per-user subscribe |
 //! | `health.rs` | [`Node::health`]: whether the hub and the queue answer (readiness) |
 //! | `start.rs` | [`Node::start`]: the wiring of a process's actors |
 //!
@@ -54,6 +55,7 @@
 pub mod actions;
 pub mod auth;
 pub mod channels;
+pub mod cluster;
 pub mod codes;
 pub mod config;
 pub mod connections;

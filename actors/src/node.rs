@@ -124,6 +124,7 @@ struct Inner {
     bridge: Addr<HubBridge>,
     directory: Addr<Directory>,
     supervisor: OnceLock<SupervisorLink>,
+    roster: OnceLock<Addr<crate::cluster::roster::Roster>>,
     registries: Mutex<HashMap<ThreadId, Addr<ChannelRegistry>>>,
     next_connection: AtomicU64,
     next_listener: AtomicU64,
@@ -192,6 +193,7 @@ impl Node {
                 bridge,
                 directory,
                 supervisor: OnceLock::new(),
+                roster: OnceLock::new(),
                 registries: Mutex::new(HashMap::new()),
                 next_connection: AtomicU64::new(1),
                 next_listener: AtomicU64::new(1),
@@ -407,7 +409,10 @@ impl Node {
         })
     }
 
-    fn to_users(&self, message: UserMessage) -> BoxFuture<'static, Result<(), NodeError>> {
+    pub(crate) fn to_users(
+        &self,
+        message: UserMessage,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
         let sent = self
             .inner
             .hub
@@ -504,6 +509,7 @@ impl Node {
             .directory
             .send(CloseAll(crate::codes::CloseCode::GoingAway))
             .await;
+        self.leave_roster().await;
         if let Some(supervisor) = self.inner.supervisor.get() {
             let _ = supervisor.drain.send(Drain).await;
         }
@@ -529,6 +535,20 @@ impl Node {
 
     pub(crate) fn hub_name(&self) -> &'static str {
         self.inner.hub.name()
+    }
+
+    /// Links the node to its roster (once; see `cluster/`).
+    pub(crate) fn set_roster(&self, roster: Addr<crate::cluster::roster::Roster>) {
+        let _ = self.inner.roster.set(roster);
+    }
+
+    pub(crate) fn roster(&self) -> Option<&Addr<crate::cluster::roster::Roster>> {
+        self.inner.roster.get()
+    }
+
+    /// The channel registries of this process's threads.
+    pub(crate) fn registry_addrs(&self) -> Vec<Addr<ChannelRegistry>> {
+        self.registries().values().cloned().collect()
     }
 
     pub(crate) fn hub(&self) -> &Arc<dyn Hub> {

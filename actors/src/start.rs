@@ -15,8 +15,9 @@ use actix::Actor;
 use crate::actions::action::Router;
 use crate::actions::queue::Queue;
 use crate::actions::worker_supervisor::WorkerSupervisor;
+use crate::cluster::roster::Roster;
 use crate::config::NodeConfig;
-use crate::hub::bridge::SetSupervisor;
+use crate::hub::bridge::{SetRoster, SetSupervisor};
 use crate::hub::Hub;
 use crate::node::{Node, SupervisorLink};
 
@@ -48,6 +49,9 @@ impl Node {
         let listen_actions = config.listen_actions;
         let node = Node::assemble(config, hub, queue, router.routes());
         node.queue().attach(node.queue_link());
+        let roster = Roster::new(node.clone()).start();
+        node.bridge().do_send(SetRoster(roster.clone().recipient()));
+        node.set_roster(roster);
         if listen_actions {
             let supervisor = WorkerSupervisor::new(node.clone(), router).start();
             node.bridge()

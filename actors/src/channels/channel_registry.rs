@@ -544,6 +544,9 @@ impl Handler<Gap> for ChannelRegistry {
     }
 }
 
+mod census;
+pub use census::ListChannels;
+
 /// Which local connections are subscribed to a channel.
 #[derive(Message)]
 #[rtype(result = "Vec<ConnectionId>")]

@@ -231,6 +231,18 @@ impl Handler<UserMessage> for Directory {
                 UserMessage::Disconnect { .. } => {
                     connection.close.do_send(Close(CloseCode::Normal))
                 }
+                UserMessage::Subscribe { channel, .. } => {
+                    connection.messages.do_send(ProcessMessage::Subscribe {
+                        to: id.clone(),
+                        channel: channel.clone(),
+                    })
+                }
+                UserMessage::Unsubscribe { channel, .. } => {
+                    connection.messages.do_send(ProcessMessage::Unsubscribe {
+                        to: id.clone(),
+                        channel: channel.clone(),
+                    })
+                }
             }
         }
     }
@@ -252,6 +264,20 @@ impl Handler<ListConnections> for Directory {
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
+    }
+}
+
+/// How many connections this process holds (registered ones: those with an identity,
+/// anonymous included).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountConnections;
+
+impl Handler<CountConnections> for Directory {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountConnections, _: &mut Context<Self>) -> usize {
+        self.connections.len()
     }
 }
 

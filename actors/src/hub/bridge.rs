@@ -137,6 +137,8 @@ pub struct HubBridge {
     listen_actions: bool,
     retry: Duration,
     supervisor: Option<Recipient<QueueUpdated>>,
+    /// Where heartbeats and cluster-wide questions and answers go (the roster).
+    roster: Option<Recipient<HubMessage>>,
     routes: HashMap<Arc<str>, ChannelRoute>,
     /// Which channels keep history (and so come on their positioned hub channel).
     namespaces: Namespaces,
@@ -172,6 +174,7 @@ impl HubBridge {
             listen_actions,
             retry,
             supervisor: None,
+            roster: None,
             routes: HashMap::new(),
             namespaces,
         }
@@ -376,7 +379,17 @@ impl Handler<HubMessage> for HubBridge {
                     });
                 }
             }
-            HubChannel::Process(_) | HubChannel::Unknown => {
+            HubChannel::Processes => {
+                if let Some(roster) = &self.roster {
+                    roster.do_send(HubMessage { channel, payload });
+                }
+            }
+            HubChannel::Answers(id) if id == self.process_id => {
+                if let Some(roster) = &self.roster {
+                    roster.do_send(HubMessage { channel, payload });
+                }
+            }
+            HubChannel::Process(_) | HubChannel::Answers(_) | HubChannel::Unknown => {
                 log::debug!("hub: ignored a message on `{channel}`");
             }
         }
@@ -510,5 +523,19 @@ impl Handler<SetSupervisor> for HubBridge {
 
     fn handle(&mut self, set: SetSupervisor, _: &mut Context<Self>) {
         self.supervisor = Some(set.0);
+    }
+}
+
+/// Where heartbeats and cluster-wide questions and answers go (see
+/// [`Roster`](crate::cluster::roster::Roster)).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRoster(pub Recipient<HubMessage>);
+
+impl Handler<SetRoster> for HubBridge {
+    type Result = ();
+
+    fn handle(&mut self, set: SetRoster, _: &mut Context<Self>) {
+        self.roster = Some(set.0);
     }
 }

@@ -153,6 +153,10 @@ pub enum HubChannel<'a> {
     Actions,
     /// Messages for users, heard by every process.
     Users,
+    /// Process heartbeats and cluster-wide questions, heard by every process.
+    Processes,
+    /// Answers to cluster-wide questions asked by the process with this id.
+    Answers(&'a str),
     /// A client channel with history, by its client-side name: messages carry positions.
     Positioned(&'a str),
     /// Not ours.
@@ -169,6 +173,8 @@ pub struct HubNames {
     actions: String,
     users: String,
     positioned_prefix: String,
+    processes: String,
+    answers_prefix: String,
 }
 
 impl HubNames {
@@ -181,6 +187,8 @@ impl HubNames {
             actions: format!("{prefix}actions"),
             users: format!("{prefix}users"),
             positioned_prefix: format!("{prefix}positioned:{{"),
+            processes: format!("{prefix}processes"),
+            answers_prefix: format!("{prefix}answers:"),
         }
     }
 
@@ -210,6 +218,18 @@ impl HubNames {
         &self.users
     }
 
+    /// The hub channel of process heartbeats and cluster-wide questions
+    /// (`<prefix>processes`), which every process hears.
+    pub fn processes(&self) -> &str {
+        &self.processes
+    }
+
+    /// The hub channel where process `id` hears the answers to its cluster-wide
+    /// questions (`<prefix>answers:<id>`).
+    pub fn answers(&self, id: &str) -> String {
+        format!("{}{id}", self.answers_prefix)
+    }
+
     /// The hub channel and history keys of client channel `name` in a namespace with
     /// history: `<prefix>positioned:{<name>}`, `<prefix>history:{<name>}`,
     /// `<prefix>history-meta:{<name>}`.
@@ -231,6 +251,10 @@ impl HubNames {
             HubChannel::Actions
         } else if hub_channel == self.users {
             HubChannel::Users
+        } else if hub_channel == self.processes {
+            HubChannel::Processes
+        } else if let Some(id) = hub_channel.strip_prefix(self.answers_prefix.as_str()) {
+            HubChannel::Answers(id)
         } else if let Some(tagged) = hub_channel.strip_prefix(self.positioned_prefix.as_str()) {
             match tagged.strip_suffix('}') {
                 Some(name) => HubChannel::Positioned(name),
@@ -260,6 +284,11 @@ mod tests {
         );
         assert_eq!(names.classify("t1:actions"), HubChannel::Actions);
         assert_eq!(names.classify("t1:users"), HubChannel::Users);
+        assert_eq!(names.classify("t1:processes"), HubChannel::Processes);
+        assert_eq!(
+            names.classify(&names.answers("p9")),
+            HubChannel::Answers("p9")
+        );
         let keys = names.history("feed:a}b");
         assert_eq!(keys.channel, "t1:positioned:{feed:a}b}");
         assert_eq!(keys.stream, "t1:history:{feed:a}b}");

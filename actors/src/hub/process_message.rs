@@ -161,8 +161,9 @@ impl ProcessMessage {
 
 /// An order for every connection of one user, wherever they are: published on
 /// `<prefix>users`, which every process hears, and carried out by each process for the
-/// user's connections it holds. On the hub: a header line `send <user as JSON>` or
-/// `disconnect <user as JSON>`, then the frame (or nothing).
+/// user's connections it holds. On the hub: a header line `send <user as JSON>`,
+/// `disconnect <user as JSON>`, `subscribe <user as JSON>` or `unsubscribe <user as
+/// JSON>`, then the frame, nothing, or the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum UserMessage {
@@ -178,13 +179,30 @@ pub enum UserMessage {
         /// The user id.
         user: String,
     },
+    /// Subscribe each of the user's connections to `channel`, as if it had asked.
+    Subscribe {
+        /// The user id.
+        user: String,
+        /// Channel name.
+        channel: String,
+    },
+    /// Unsubscribe each of the user's connections from `channel`.
+    Unsubscribe {
+        /// The user id.
+        user: String,
+        /// Channel name.
+        channel: String,
+    },
 }
 
 impl UserMessage {
     /// The user this is for.
     pub fn user(&self) -> &str {
         match self {
-            UserMessage::Send { user, .. } | UserMessage::Disconnect { user } => user,
+            UserMessage::Send { user, .. }
+            | UserMessage::Disconnect { user }
+            | UserMessage::Subscribe { user, .. }
+            | UserMessage::Unsubscribe { user, .. } => user,
         }
     }
 
@@ -193,6 +211,8 @@ impl UserMessage {
         let (op, body) = match self {
             UserMessage::Send { frame, .. } => ("send", frame.as_str()),
             UserMessage::Disconnect { .. } => ("disconnect", ""),
+            UserMessage::Subscribe { channel, .. } => ("subscribe", channel.as_str()),
+            UserMessage::Unsubscribe { channel, .. } => ("unsubscribe", channel.as_str()),
         };
         // A JSON string: never a line break in it, whatever the user id holds.
         let user = serde_json::Value::String(self.user().to_owned()).to_string();
@@ -217,6 +237,14 @@ impl UserMessage {
                 frame: body.to_owned(),
             }),
             "disconnect" => Ok(UserMessage::Disconnect { user }),
+            "subscribe" => Ok(UserMessage::Subscribe {
+                user,
+                channel: body.to_owned(),
+            }),
+            "unsubscribe" => Ok(UserMessage::Unsubscribe {
+                user,
+                channel: body.to_owned(),
+            }),
             _ => Err(ProcessMessageError::Malformed("unknown operation")),
         }
     }
@@ -234,6 +262,14 @@ mod tests {
                 frame: "channel x 1\n2".into(),
             },
             UserMessage::Disconnect { user: "42".into() },
+            UserMessage::Subscribe {
+                user: "42".into(),
+                channel: "news".into(),
+            },
+            UserMessage::Unsubscribe {
+                user: "42".into(),
+                channel: "a b".into(),
+            },
         ] {
             assert_eq!(UserMessage::decode(&message.encode()).unwrap(), message);
         }
