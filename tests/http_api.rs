@@ -21,7 +21,8 @@ const KEY: &str = "test api key";
 const SECRET: &str = "http api test secret: 32 bytes or more";
 const LONG: Duration = Duration::from_secs(15);
 
-/// Two servers on one Redis, the API on, user tokens, `feed:*` with history.
+/// Two servers on one Redis, the API on, user tokens, `feed:*` with history, `room:*`
+/// with presence.
 struct Cluster {
     a: Cometd,
     b: Cometd,
@@ -33,7 +34,11 @@ impl Cluster {
         let redis = RedisServer::start();
         let config = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("http-api-{}.toml", prefix.trim_end_matches(':')));
-        std::fs::write(&config, "[namespaces.feed]\nhistory_size = 10\n").unwrap();
+        std::fs::write(
+            &config,
+            "[namespaces.feed]\nhistory_size = 10\n[namespaces.room]\npresence = true\n",
+        )
+        .unwrap();
         let config = config.to_str().unwrap().to_owned();
         let flags = [
             "--api-key",
@@ -439,4 +444,51 @@ async fn channels_and_info_see_the_whole_cluster_and_a_killed_process_drops_out(
     // channels answers without waiting for the dead one.
     let all = call(&cluster.a, "channels", json!({})).await;
     assert_eq!(all, json!({"channels": {"room:1": {"subscribers": 2}}}));
+}
+
+#[actix_web::test]
+async fn presence_lists_the_subscribers_of_every_process() {
+    let cluster = Cluster::start("apipres:");
+    let mut alice = user(&cluster.a, "alice").await;
+    let mut bob = user(&cluster.b, "bob").await;
+    alice.subscribe("room:x").await;
+    bob.subscribe("room:x").await;
+    let (alice_id, bob_id) = (whoami(&mut alice).await, whoami(&mut bob).await);
+
+    // An entry is written just after its `subscribed`: both are there soon.
+    eventually("both entries are in presence", || {
+        let a = &cluster.a;
+        async move {
+            let presence = call(a, "presence", json!({"channel": "room:x"})).await;
+            presence["clients"].as_object().map(|c| c.len()) == Some(2)
+        }
+    })
+    .await;
+    let presence = call(&cluster.a, "presence", json!({"channel": "room:x"})).await;
+    let clients = presence["clients"].as_object().expect("clients");
+    assert_eq!(clients.len(), 2, "{presence}");
+    assert_eq!(clients[&alice_id]["user"], "alice", "{presence}");
+    assert_eq!(clients[&bob_id]["user"], "bob", "{presence}");
+    assert_eq!(
+        call(&cluster.b, "presence_stats", json!({"channel": "room:x"})).await,
+        json!({"clients": 2, "users": 2})
+    );
+
+    let (status, answer) =
+        call_with(&cluster.a, Some(KEY), "presence", r#"{"channel":"plain"}"#).await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (404, &json!("not_found"))
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no presence"),
+        "{answer}"
+    );
+    assert_eq!(
+        refused(&cluster.a, "presence_stats", r#"{"channel":""}"#, 400).await,
+        "bad_channel"
+    );
 }

@@ -84,6 +84,14 @@ pub(super) async fn run(
                 "epoch": &*page.position.epoch,
             }))
         }
+        "presence" => {
+            let presence = comet.presence(params.str("channel")?).await?;
+            Ok(serde_json::to_value(presence).unwrap_or_else(|_| json!({ "clients": {} })))
+        }
+        "presence_stats" => {
+            let stats = comet.presence_stats(params.str("channel")?).await?;
+            Ok(json!({ "clients": stats.clients, "users": stats.users }))
+        }
         "channels" => {
             let pattern = params.optional_str("pattern")?;
             let channels: Map<String, Value> = comet
@@ -102,7 +110,7 @@ pub(super) async fn run(
             ErrorCode::NotFound,
             format!(
                 "no API method `{other}`; there are publish, broadcast, subscribe, \
-                 unsubscribe, disconnect, history, channels, info"
+                 unsubscribe, disconnect, presence, presence_stats, history, channels, info"
             ),
         )),
     }

@@ -10,7 +10,7 @@
 //! | code | status | when |
 //! | --- | --- | --- |
 //! | `unauthorized` | 401 | no `Authorization: apikey …`, or a wrong key |
-//! | `not_found` | 404 | no such method; `history` of a channel whose namespace keeps none |
+//! | `not_found` | 404 | no such method; `history`, `presence` or `presence_stats` of a channel whose namespace keeps none |
 //! | `bad_json` | 400 | the body is not a JSON object |
 //! | `bad_frame` | 400 | a parameter is missing or of the wrong type |
 //! | `bad_channel` | 400 | a channel name a client could not use |
@@ -79,7 +79,7 @@ impl From<NodeError> for ApiError {
     fn from(err: NodeError) -> ApiError {
         let code = match &err {
             NodeError::BadChannel(..) => ErrorCode::BadChannel,
-            NodeError::NoHistory(_) => ErrorCode::NotFound,
+            NodeError::NoHistory(_) | NodeError::NoPresence(_) => ErrorCode::NotFound,
             NodeError::Hub(_) | NodeError::Queue(_) | NodeError::Stopped => ErrorCode::Unavailable,
             #[allow(unreachable_patterns)]
             _ => ErrorCode::Internal,
