@@ -4,11 +4,14 @@
 # baseline server itself), raw WebSocket and SockJS's WebSocket alike, repeated so the
 # spread shows. Every cometd started here is stopped at the end.
 #
-#   bench/run-core.sh [fanout|paced|idle|all]      (default: all)
+#   bench/run-core.sh [fanout|paced|idle|metrics|all]      (default: all)
 #
 #   fanout  1,000 subscribers, a 1,000-message burst of 64-byte payloads: raw, then SockJS,
 #           each beside the baseline (server CPU per delivery is the figure to compare)
 #   paced   the same at RATE messages/s (default 100), MESSAGES messages (default 500)
+#   metrics the fanout burst on two cometds side by side in one invocation: metrics off,
+#           and metrics served (--metrics-bind, so every fan-out is counted) as the
+#           `metrics-on` reference; the server CPU per delivery of both is the figure
 #   idle    10,000 subscribed connections over 100 channels, a fresh cometd each time:
 #           server RSS per connection, raw (beside the bare baseline) and SockJS
 #
@@ -43,7 +46,8 @@ step() { printf '\n==> %s (%s)\n' "$*" "$(uptime | sed 's/.*load/load/')"; }
 # faster than the default 200/s with bursts of 1,000 lets a client.
 start_cometd() {
     local port="$1"
-    RUST_LOG=warn COMET_PUBLISH_RATE=0 "${COMETD:-$bin/cometd}" --bind "127.0.0.1:$port" \
+    shift
+    RUST_LOG=warn COMET_PUBLISH_RATE=0 "${COMETD:-$bin/cometd}" --bind "127.0.0.1:$port" "$@" \
         > "$logs/cometd-$port.out" 2> "$logs/cometd-$port.log" &
     cometd_pid=$!
     pids+=("$cometd_pid")
@@ -89,6 +93,22 @@ paced() {
     done
 }
 
+metrics() {
+    for n in $(seq "$repeat"); do
+        step "fan-out burst, metrics off and on $n/$repeat"
+        start_cometd "$base"
+        local off="$cometd_pid"
+        start_cometd "$((base + 1))" --metrics-bind "127.0.0.1:$((base + 2))"
+        local on="$cometd_pid"
+        bench fanout-metrics fanout --url "ws://127.0.0.1:$base/comet/websocket" --pid "$off" \
+            --label metrics-off \
+            --reference-url "ws://127.0.0.1:$((base + 1))/comet/websocket" \
+            --reference-pid "$on" --reference-label metrics-on
+        curl -s "http://127.0.0.1:$((base + 2))/metrics" | grep '^comet_messages_delivered_total'
+        cleanup
+    done
+}
+
 idle() {
     for n in $(seq "$repeat"); do
         step "idle $n/$repeat"
@@ -127,13 +147,15 @@ case "$what" in
     fanout) fanout ;;
     paced) paced ;;
     idle) idle ;;
+    metrics) metrics ;;
     all)
         fanout
         paced
+        metrics
         idle
         ;;
     *)
-        echo "usage: $0 [fanout|paced|idle|all]" >&2
+        echo "usage: $0 [fanout|paced|idle|metrics|all]" >&2
         exit 2
         ;;
 esac

@@ -134,6 +134,9 @@ impl CometBuilder {
         if let Some(key) = &settings.api_key {
             self = self.api_key(key.clone());
         }
+        if let Some(password) = &settings.admin_password {
+            self = self.admin_password(password.clone());
+        }
         self.config.process_heartbeat = settings.process_heartbeat();
         if let Some(url) = &settings.redis {
             let mut redis = RedisConfig::new(url.clone());
@@ -378,6 +381,14 @@ impl CometBuilder {
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         let key = key.into();
         self.web.api_key = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    /// Turns the admin page on (`<prefix>/admin`), signed in with `password` (the API key
+    /// signs in too). Default off. An empty password leaves it off.
+    pub fn admin_password(mut self, password: impl Into<String>) -> Self {
+        let password = password.into();
+        self.web.admin_password = (!password.is_empty()).then_some(password);
         self
     }
 

@@ -35,6 +35,8 @@
 //! | `--action-rate N` / `--action-burst N` | `COMET_ACTION_RATE` / `_BURST` | `action_rate` / `action_burst` | `100` / `500` |
 //! | `--subscribe-rate N` / `--subscribe-burst N` | `COMET_SUBSCRIBE_RATE` / `_BURST` | `subscribe_rate` / `subscribe_burst` | `100` / `500` |
 //! | `--flood-limit N` | `COMET_FLOOD_LIMIT` | `flood_limit` | `1000` (refusals within ~10 s) |
+//! | `--admin-password P` | `COMET_ADMIN_PASSWORD` | `admin_password` | none: the admin page is off unless an API key is set |
+//! | `--metrics-bind ADDR` | `COMET_METRICS_BIND` | `metrics_bind` | none: no metrics served |
 //! | `--api-key KEY` | `COMET_API_KEY` | `api_key` | none: the HTTP server API is off |
 //! | `--process-heartbeat-ms MS` | `COMET_PROCESS_HEARTBEAT_MS` | `process_heartbeat_ms` | `5000` (at most) |
 //! | `--max-connections-per-ip N` | `COMET_MAX_CONNECTIONS_PER_IP` | `max_connections_per_ip` | `0` (off) |
@@ -297,6 +299,14 @@ pub struct Settings {
     /// apikey KEY`, see docs/API.md); without one the API is off.
     #[arg(long, env = "COMET_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// The password of the admin page (`<path>/admin`); the API key signs in too. With
+    /// neither, the page is off.
+    #[arg(long, env = "COMET_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (`host:port`), apart
+    /// from the public one; off by default.
+    #[arg(long, env = "COMET_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// How often this process tells the cluster what it is (for the API's `info`), in
     /// ms; at most 5000.
     #[arg(long, env = "COMET_PROCESS_HEARTBEAT_MS", default_value_t = millis(NodeConfig::default().process_heartbeat))]
@@ -402,6 +412,12 @@ impl Settings {
         if self.redis.as_deref() == Some("") {
             self.redis = None;
         }
+        if self.admin_password.as_deref() == Some("") {
+            self.admin_password = None;
+        }
+        if self.metrics_bind.as_deref() == Some("") {
+            self.metrics_bind = None;
+        }
         if self.api_key.as_deref() == Some("") {
             self.api_key = None;
         }
@@ -476,7 +492,8 @@ impl Settings {
 
     /// Starts `comet` in this role: for `server`, serves the `listeners` of
     /// [`listen`](Self::listen) (with comet at `path`, plus what `configure` adds); for
-    /// `hub`, nothing to serve. Then [`Running::run`] serves until SIGINT or SIGTERM.
+    /// `hub`, nothing to serve. Either role serves `GET /metrics` on `metrics_bind` if
+    /// set. Then [`Running::run`] serves until SIGINT or SIGTERM.
     pub fn start<F>(&self, listeners: Listeners, comet: Comet, configure: F) -> io::Result<Running>
     where
         F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
@@ -496,6 +513,9 @@ impl Settings {
                     self.bind
                 );
             }
+        }
+        if let Some(addr) = &self.metrics_bind {
+            crate::metrics::serve(comet.clone(), Listeners::bind(addr)?)?;
         }
         match self.role {
             Role::Server => Server::new(comet)

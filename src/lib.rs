@@ -42,6 +42,8 @@
 //! | `src/demo.rs` | the seed's demo actions (`site/test`, `site/publish`, `site/sleep`) |
 //! | `src/transport/` | transports on actix-web: raw WebSocket, SockJS (`transport/sockjs/`) |
 //! | `src/api/` | the HTTP server API, `POST <prefix>/api/<method>` (docs/API.md) |
+//! | `src/metrics.rs` | Prometheus `GET /metrics` on `--metrics-bind` |
+//! | `src/admin/` | the admin page at `<prefix>/admin`: its files and `stats` |
 //! | `src/health.rs` | `<prefix>/health/live` and `<prefix>/health/ready` |
 //! | `src/client_js.rs` | the JS client (`client/`), embedded and served at `<prefix>/client.js` |
 //! | `src/request_info.rs` | what a connection's HTTP request tells |
@@ -50,12 +52,14 @@
 
 #![warn(missing_docs)]
 
+mod admin;
 mod api;
 mod builder;
 pub mod cli;
 mod client_js;
 pub mod demo;
 mod health;
+pub mod metrics;
 pub mod request_info;
 mod server;
 pub mod transport;
@@ -90,6 +94,9 @@ pub struct WebSettings {
     /// The key of the HTTP server API (`<prefix>/api/<method>`, see docs/API.md); none
     /// (the default) turns the API off.
     pub api_key: Option<String>,
+    /// The password of the admin page (`<prefix>/admin`); the API key signs in too. With
+    /// neither, the page is off.
+    pub admin_password: Option<String>,
 }
 
 impl std::fmt::Debug for WebSettings {
@@ -98,6 +105,10 @@ impl std::fmt::Debug for WebSettings {
             .field("trust_proxy_headers", &self.trust_proxy_headers)
             .field("sockjs", &self.sockjs)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<set>"),
+            )
             .finish()
     }
 }
@@ -145,8 +156,9 @@ impl Comet {
     /// [`transport::socketio`].
     /// It also serves the JS client: `GET <path>/client.js` and the modules it imports,
     /// the health checks `GET <path>/health/live` and `GET <path>/health/ready`
-    /// (see docs/DEPLOYMENT.md), and with an API key the HTTP server API,
-    /// `POST <path>/api/<method>` (see docs/API.md).
+    /// (see docs/DEPLOYMENT.md), with an API key the HTTP server API,
+    /// `POST <path>/api/<method>` (see docs/API.md), and with an API key or an admin
+    /// password the admin page, `GET <path>/admin`.
     ///
     /// Set `tcp_nodelay(true)` on the server, as comet's own [`Server`] does: comet
     /// writes each message as soon as it is published, and with Nagle's algorithm on, a
@@ -168,7 +180,8 @@ impl Comet {
             // The client's exact routes come before SockJS's `/{server}/{session}/…`.
             .configure(client_js::configure)
             .configure(health::configure)
-            .configure(api::configure);
+            .configure(api::configure)
+            .configure(admin::configure);
         scope.configure(|cfg| {
             self.socketio.configure(cfg, "/socket.io");
             self.sockjs.configure(cfg);

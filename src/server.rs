@@ -176,6 +176,11 @@ impl Listeners {
         }
     }
 
+    /// The sockets themselves, to serve on.
+    pub(crate) fn into_sockets(self) -> Vec<TcpListener> {
+        self.sockets
+    }
+
     /// The bound addresses (port 0 resolved to the port taken).
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.sockets

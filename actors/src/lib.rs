@@ -35,6 +35,7 @@
 //! | `transport.rs` | [`TransportError`]: what writing to a client may answer |
 //! | `node.rs` | [`Node`]: one process, and the server API |
 //! | `cluster/` | the process roster (heartbeats on `<prefix>processes`), cluster-wide `channels`, per-user subscribe |
+//! | `metrics.rs` | the process's Prometheus metrics (one relaxed add per fan-out) |
 //! | `health.rs` | [`Node::health`]: whether the hub and the queue answer (readiness) |
 //! | `start.rs` | [`Node::start`]: the wiring of a process's actors |
 //!
@@ -61,6 +62,7 @@ pub mod config;
 pub mod connections;
 pub mod health;
 pub mod hub;
+pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod redis_link;

@@ -283,7 +283,8 @@ impl Node {
         channel: &str,
         payload: Bytes,
     ) -> BoxFuture<'static, Result<(), HubError>> {
-        match self.inner.config.security.namespaces.of(channel).history {
+        crate::metrics::METRICS.messages_published.inc();
+        let published = match self.inner.config.security.namespaces.of(channel).history {
             // With history: stored and published in one step, or not at all.
             Some(policy) => {
                 let keys = self.inner.names.history(channel);
@@ -294,7 +295,14 @@ impl Node {
                 .inner
                 .hub
                 .publish(&self.inner.names.channel(channel), payload),
-        }
+        };
+        published
+            .inspect(|result| {
+                if result.is_err() {
+                    crate::metrics::METRICS.hub_errors.inc();
+                }
+            })
+            .boxed()
     }
 
     /// Reads the history of `channel` (a channel of a namespace with `history_size`):
@@ -341,6 +349,7 @@ impl Node {
             limit: limit.min(policy.size),
         };
         let keys = self.inner.names.history(channel);
+        crate::metrics::METRICS.history_reads.inc();
         Ok(self.inner.hub.history(&keys, query, policy.ttl).await?)
     }
 
@@ -365,6 +374,7 @@ impl Node {
     /// ```
     pub async fn presence(&self, channel: &str) -> Result<Presence, NodeError> {
         self.check_presence(channel)?;
+        crate::metrics::METRICS.presence_reads.inc();
         let entries = self
             .inner
             .presence
@@ -389,6 +399,7 @@ impl Node {
     /// namespace with `presence`), on every process, without listing them: O(1).
     pub async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, NodeError> {
         self.check_presence(channel)?;
+        crate::metrics::METRICS.presence_reads.inc();
         Ok(self
             .inner
             .presence
@@ -678,8 +689,16 @@ impl Node {
 
     /// Puts an action call on the queue (which tells the workers of its route).
     pub(crate) fn enqueue(&self, call: ActionCall) -> BoxFuture<'static, Result<(), NodeError>> {
+        crate::metrics::METRICS.actions_queued.inc();
         let pushed = self.inner.queue.push(call);
-        async move { Ok(pushed.await?) }.boxed()
+        async move {
+            let pushed = pushed.await;
+            if pushed.is_err() {
+                crate::metrics::METRICS.queue_errors.inc();
+            }
+            Ok(pushed?)
+        }
+        .boxed()
     }
 
     /// Delivers a process message: straight to the bridge when the connection is ours,

@@ -100,8 +100,8 @@ fn same_key(given: &[u8], key: &[u8]) -> bool {
         == 0
 }
 
-/// Checks `Authorization: apikey KEY`.
-fn authorize(request: &HttpRequest, key: &str) -> Result<(), ApiError> {
+/// Checks `Authorization: apikey KEY` against each of `keys`.
+fn authorize(request: &HttpRequest, keys: &[&str]) -> Result<(), ApiError> {
     let given = request
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -115,7 +115,13 @@ fn authorize(request: &HttpRequest, key: &str) -> Result<(), ApiError> {
             ErrorCode::Unauthorized,
             "send the API key as `Authorization: apikey KEY`",
         )),
-        Some(given) if same_key(given.as_bytes(), key.as_bytes()) => Ok(()),
+        Some(given)
+            if keys
+                .iter()
+                .any(|key| same_key(given.as_bytes(), key.as_bytes())) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "wrong API key")),
     }
 }
@@ -158,15 +164,35 @@ async fn call(
     method: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let Some(key) = comet.settings().api_key.as_deref() else {
+    let Some(key) = comet.settings().api_key.clone() else {
         // No key, no API: as if there were nothing here.
         return HttpResponse::NotFound().finish();
     };
+    answer(&comet, &request, &method, payload, &[&key], |_, _| None).await
+}
+
+/// Another method a caller of [`answer`] serves beside the API's (the admin page's
+/// `stats`): `Some` answer for a method it knows, `None` for the others.
+pub(crate) type Extra = fn(&Comet, &str) -> Option<Value>;
+
+/// Answers `method` for a request that carries one of `keys`: the API's methods, and
+/// those of `extra`.
+pub(crate) async fn answer(
+    comet: &Comet,
+    request: &HttpRequest,
+    method: &str,
+    payload: web::Payload,
+    keys: &[&str],
+    extra: Extra,
+) -> HttpResponse {
     let answer = async {
-        authorize(&request, key)?;
+        authorize(request, keys)?;
         let max = comet.config().limits.max_frame_bytes + BODY_SLACK;
         let params = read_params(payload, max).await?;
-        methods::run(&comet, &method, params).await
+        match extra(comet, method) {
+            Some(value) => Ok(value),
+            None => methods::run(comet, method, params).await,
+        }
     }
     .await;
     match answer {

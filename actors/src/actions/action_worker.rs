@@ -79,6 +79,8 @@ pub struct ActionWorker {
     completions: Completions,
     /// The call running now, and the handle of its future.
     current: Option<(Claimed, SpawnHandle)>,
+    /// When the current call started (for `comet_action_duration_seconds`).
+    started: std::time::Instant,
 }
 
 impl ActionWorker {
@@ -98,6 +100,7 @@ impl ActionWorker {
             supervisor,
             completions,
             current: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -107,6 +110,15 @@ impl ActionWorker {
             return; // abandoned meanwhile: put back instead
         };
         let call = &claimed.call;
+        let metrics = &crate::metrics::METRICS;
+        metrics.actions_running.dec();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            // A handler's own codes could be anything: one label value for them all.
+            Err(err) if matches!(err.code(), ErrorCode::Custom(_)) => "custom",
+            Err(err) => err.code().as_str(),
+        };
+        metrics.action_done(&call.route, outcome, self.started.elapsed());
         let frame = match result {
             Ok(value) => action_response_frame(&call.request_uid, value),
             Err(err) => {
@@ -141,6 +153,7 @@ impl ActionWorker {
             return;
         };
         ctx.cancel_future(handle);
+        crate::metrics::METRICS.actions_running.dec();
         log::warn!(
             "action `{}` ({}) from {}: {why}; putting it back for another process",
             claimed.call.route,
@@ -238,6 +251,8 @@ impl Handler<Run> for ActionWorker {
                 .map(|result, worker, _| worker.finish(result)),
         );
         self.current = Some((claimed, handle));
+        self.started = std::time::Instant::now();
+        crate::metrics::METRICS.actions_running.inc();
     }
 }
 

@@ -69,6 +69,7 @@ impl TokenBucket {
             self.tokens -= 1.0;
             true
         } else {
+            crate::metrics::METRICS.rate_limited.inc();
             false
         }
     }

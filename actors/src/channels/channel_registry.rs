@@ -534,6 +534,10 @@ impl Handler<Dispatch> for ChannelRegistry {
         for (outlet, id) in group.members.iter().zip(&group.ids) {
             deliver(outlet, id, frame.clone());
         }
+        crate::metrics::METRICS.delivered(
+            subscribers.plain.ids.len() + group.ids.len(),
+            subscribers.plain.ids.len() * dispatch.frame.len() + group.ids.len() * frame.len(),
+        );
         let offset = positioned.map_or(0, |(offset, _)| *offset);
         if !subscribers.catching_up.is_empty() {
             for catching_up in std::mem::take(&mut subscribers.catching_up) {

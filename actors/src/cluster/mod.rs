@@ -17,17 +17,65 @@
 pub mod message;
 pub mod roster;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use futures::future::{self, BoxFuture, FutureExt};
 
+use crate::channels::channel_registry::ListChannels;
+use crate::connections::directory::CountConnections;
 use crate::hub::process_message::UserMessage;
 use crate::node::{Node, NodeError};
 use crate::protocol::check_name;
 pub use message::{glob_matches, ProcessInfo};
 use roster::{GatherChannels, Leave, ListProcesses, SetRole};
 
+/// What this process holds now: its connections by transport, and its channels with
+/// their local subscribers (see [`Node::census`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Connections by transport name (`websocket`, `xhr-streaming`, …).
+    pub transports: BTreeMap<String, u64>,
+    /// Channels with subscribers here, each with their number.
+    pub channels: HashMap<Arc<str>, usize>,
+}
+
+impl Census {
+    /// Connections in all.
+    pub fn connections(&self) -> u64 {
+        self.transports.values().sum()
+    }
+
+    /// Subscriptions in all (a connection on 3 channels counts 3).
+    pub fn subscriptions(&self) -> u64 {
+        self.channels.values().map(|&count| count as u64).sum()
+    }
+}
+
 impl Node {
+    /// Counts what this process holds now (for `info` and the metrics): asks the
+    /// directory and each thread's channel registry once.
+    pub async fn census(&self) -> Census {
+        let transports = self
+            .directory()
+            .send(CountConnections)
+            .await
+            .unwrap_or_default();
+        let mut channels: HashMap<Arc<str>, usize> = HashMap::new();
+        for registry in self.registry_addrs() {
+            // A registry whose thread has stopped holds nobody any more.
+            if let Ok(listed) = registry.send(ListChannels).await {
+                for (name, count) in listed {
+                    *channels.entry(name).or_default() += count;
+                }
+            }
+        }
+        Census {
+            transports,
+            channels,
+        }
+    }
+
     /// The processes of the cluster, sorted by id: this one, counted now, and every other
     /// as its last heartbeat said (one heard within 2.5 of its heartbeat intervals).
     pub async fn processes(&self) -> Result<Vec<ProcessInfo>, NodeError> {

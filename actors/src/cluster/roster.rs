@@ -3,9 +3,9 @@
 //! subscribers, and how many). One per process, started with the node.
 //!
 //! Every `process_heartbeat` (at most 5 s) a process counts its connections and
-//! subscriptions and publishes a [`ClusterMessage::Heartbeat`]; a process not heard for
+//! subscriptions and publishes a heartbeat; a process not heard for
 //! 2.5 of its own intervals is dropped (killed, or cut off from the hub), and one that
-//! shuts down gracefully says [`ClusterMessage::Leaving`]. A question for every process
+//! shuts down gracefully says that it leaves. A question for every process
 //! goes out on `<prefix>processes`; each answers on the asker's `<prefix>answers:<id>`;
 //! the asker waits for the processes it knows, at most [`ANSWERS_WITHIN`].
 
@@ -18,8 +18,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 
 use super::message::{glob_matches, ClusterMessage, ProcessInfo};
-use crate::channels::channel_registry::ListChannels;
-use crate::connections::directory::CountConnections;
+use super::Census;
 use crate::hub::HubMessage;
 use crate::node::{Node, NodeError};
 
@@ -33,40 +32,6 @@ pub const MAX_ANSWER_CHANNELS: usize = 10_000;
 
 /// The longest interval between two heartbeats of a process.
 pub const MAX_HEARTBEAT: Duration = Duration::from_secs(5);
-
-/// What a process holds now: its connections, and its channels with their local
-/// subscribers.
-struct Census {
-    connections: usize,
-    channels: HashMap<Arc<str>, usize>,
-}
-
-impl Census {
-    fn subscriptions(&self) -> usize {
-        self.channels.values().sum()
-    }
-}
-
-async fn census(node: &Node) -> Census {
-    let connections: usize = node
-        .directory()
-        .send(CountConnections)
-        .await
-        .unwrap_or_default();
-    let mut channels: HashMap<Arc<str>, usize> = HashMap::new();
-    for registry in node.registry_addrs() {
-        // A registry whose thread has stopped holds nobody any more.
-        if let Ok(listed) = registry.send(ListChannels).await {
-            for (name, count) in listed {
-                *channels.entry(name).or_default() += count;
-            }
-        }
-    }
-    Census {
-        connections,
-        channels,
-    }
-}
 
 struct Peer {
     info: ProcessInfo,
@@ -115,8 +80,8 @@ impl Roster {
             role: self.role.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_s: self.started.elapsed().as_secs(),
-            connections: census.connections as u64,
-            subscriptions: census.subscriptions() as u64,
+            connections: census.connections(),
+            subscriptions: census.subscriptions(),
         }
     }
 
@@ -137,7 +102,7 @@ impl Roster {
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         let node = self.node.clone();
-        ctx.spawn(async move { census(&node).await }.into_actor(self).map(
+        ctx.spawn(async move { node.census().await }.into_actor(self).map(
             |census, roster, ctx| {
                 let message = ClusterMessage::Heartbeat {
                     process: roster.me(&census),
@@ -156,7 +121,7 @@ impl Roster {
         ctx: &mut Context<Self>,
     ) {
         let node = self.node.clone();
-        ctx.spawn(async move { census(&node).await }.into_actor(self).map(
+        ctx.spawn(async move { node.census().await }.into_actor(self).map(
             move |census, roster, ctx| {
                 let mut matching: Vec<(Arc<str>, usize)> = census
                     .channels
@@ -317,7 +282,7 @@ impl Handler<ListProcesses> for Roster {
     fn handle(&mut self, _: ListProcesses, _: &mut Context<Self>) -> Self::Result {
         let node = self.node.clone();
         Box::pin(
-            async move { census(&node).await }
+            async move { node.census().await }
                 .into_actor(self)
                 .map(|census, roster, _| {
                     let mut all: Vec<ProcessInfo> =
@@ -388,7 +353,7 @@ impl Handler<SetRole> for Roster {
     }
 }
 
-/// Says [`ClusterMessage::Leaving`] (on a graceful shutdown); answered once it is out.
+/// Says this process leaves (on a graceful shutdown); answered once it is out.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Leave;

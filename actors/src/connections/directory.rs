@@ -9,7 +9,7 @@
 //! are allowed; after its `auth` where they are not), so every connection it lists is
 //! one that may act.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -109,6 +109,10 @@ impl Handler<Register> for Directory {
     type Result = ();
 
     fn handle(&mut self, register: Register, _: &mut Context<Self>) {
+        crate::metrics::METRICS
+            .connections_opened
+            .with_label_values(&[&register.info.transport])
+            .inc();
         log::debug!(
             "connection {} added ({}, {})",
             register.info.id,
@@ -267,17 +271,21 @@ impl Handler<ListConnections> for Directory {
     }
 }
 
-/// How many connections this process holds (registered ones: those with an identity,
-/// anonymous included).
+/// How many connections this process holds, by transport (registered ones: those with
+/// an identity, anonymous included).
 #[derive(Message)]
-#[rtype(result = "usize")]
+#[rtype(result = "BTreeMap<String, u64>")]
 pub struct CountConnections;
 
 impl Handler<CountConnections> for Directory {
-    type Result = usize;
+    type Result = MessageResult<CountConnections>;
 
-    fn handle(&mut self, _: CountConnections, _: &mut Context<Self>) -> usize {
-        self.connections.len()
+    fn handle(&mut self, _: CountConnections, _: &mut Context<Self>) -> Self::Result {
+        let mut counts = BTreeMap::new();
+        for connection in self.connections.values() {
+            *counts.entry(connection.info.transport.clone()).or_default() += 1;
+        }
+        MessageResult(counts)
     }
 }
 

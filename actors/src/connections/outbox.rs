@@ -65,7 +65,10 @@ impl Outbox {
     pub fn push(&mut self, frame: ByteString) -> Result<(), TransportError> {
         if !self.has_room_for(frame.len()) {
             match self.policy {
-                SlowConsumerPolicy::Close => return Err(TransportError::Full),
+                SlowConsumerPolicy::Close => {
+                    crate::metrics::METRICS.slow_consumer_closes.inc();
+                    return Err(TransportError::Full);
+                }
                 SlowConsumerPolicy::DropOldest => {
                     while !self.has_room_for(frame.len()) {
                         let Some(oldest) = self.frames.pop_front() else {
@@ -73,6 +76,7 @@ impl Outbox {
                         };
                         self.bytes -= oldest.len();
                         self.dropped += 1;
+                        crate::metrics::METRICS.frames_dropped.inc();
                     }
                 }
             }
@@ -86,6 +90,7 @@ impl Outbox {
     /// their way to it): the next notice includes them.
     pub fn note_dropped(&mut self, dropped: u64) {
         self.dropped += dropped;
+        crate::metrics::METRICS.frames_dropped.inc_by(dropped);
     }
 
     /// Takes the next frame for the client: the `messages_dropped` notice first when

@@ -141,6 +141,10 @@ impl Outlet {
                 }
                 Err(_) => {
                     state.outbox.clear();
+                    crate::metrics::METRICS
+                        .connections_closed
+                        .with_label_values(&["4001"])
+                        .inc();
                     state.closing = Some(CloseCode::SlowConsumer);
                     Outlet::wake(&mut state);
                 }
@@ -179,6 +183,10 @@ impl Outlet {
         if code == CloseCode::SlowConsumer {
             state.outbox.clear();
         }
+        crate::metrics::METRICS
+            .connections_closed
+            .with_label_values(&[&code.code().to_string()])
+            .inc();
         state.closing = Some(code);
         Outlet::wake(&mut state);
     }

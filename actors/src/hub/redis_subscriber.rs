@@ -124,6 +124,7 @@ pub(super) async fn subscriber(
         match connected {
             Ok((mut commands, mut messages)) => {
                 if let Some(since) = lost_since.take() {
+                    crate::metrics::METRICS.hub_reconnects.inc();
                     log::info!(
                         "redis hub: subscriber connected again after {:.1} s; {} channel(s) \
                          subscribed again",

@@ -46,6 +46,7 @@ struct ConnectionHandler(Addr<Connection>);
 
 impl SessionHandler for ConnectionHandler {
     fn message(&mut self, message: ByteString) {
+        comet_actors::metrics::METRICS.messages_received.inc();
         self.0.do_send(Inbound(message));
     }
 
