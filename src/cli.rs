@@ -44,8 +44,11 @@
 //! `subscribers`, `server`), `user_channels` (true/false, default true),
 //! `max_payload_bytes`, and for history `history_size` (publications kept per channel; 0,
 //! the default, keeps none), `history_ttl` (seconds after the last publication, default
-//! 300), `recover` and `send_latest` (true/false); `[namespaces.""]` is the default
-//! namespace (channels without `:`). See docs/SECURITY.md and docs/PROTOCOL.md.
+//! 300), `recover` and `send_latest` (true/false), and for presence `presence` and
+//! `join_leave` (true/false), `presence_ttl` (seconds, default 5),
+//! `join_leave_max_clients` and `join_leave_window_ms` (default 100);
+//! `[namespaces.""]` is the default namespace (channels without `:`). See
+//! docs/SECURITY.md and docs/PROTOCOL.md.
 //!
 //! `--demo-actions true|false` and the file key `demo_actions` are deprecated spellings
 //! of `--demo` / `demo` (they defaulted to on; `demo` defaults to off).

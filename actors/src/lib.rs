@@ -79,6 +79,7 @@ pub use connections::info::{ConnectionId, ConnectionInfo};
 pub use connections::outbox::Outbox;
 pub use connections::outlet::{Drained, Out, Outlet};
 pub use hub::bridge::{ChannelMessage, HubBridge, ListenerId};
+pub use hub::presence::{Presence, PresenceEntry, PresenceStats};
 pub use hub::process_message::ProcessMessage;
 pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisHub};
 pub use node::{Node, NodeError, Payload};

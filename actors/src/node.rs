@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use crate::actions::queue::{ActionCall, Queue, QueueError, QueueLink};
 use crate::auth::rate_limit::IpLimiter;
 use crate::channels::channel_registry::{ChannelRegistry, ListSubscribers, LocalRegistry};
+use crate::channels::presence_keeper::{Depart, PresenceKeeper, ReadPresence, ReadPresenceStats};
 use crate::config::NodeConfig;
 use crate::connections::directory::{CloseAll, ConnectionEvent, Directory, ListConnections};
 use crate::connections::info::{ConnectionId, ConnectionInfo};
@@ -28,6 +29,7 @@ use crate::hub::bridge::{
     RemoveChannelHandler,
 };
 use crate::hub::history::{HistoryPage, HistoryQuery};
+use crate::hub::presence::{Presence, PresenceEntry, PresenceStats};
 use crate::hub::process_message::{ProcessMessage, UserMessage};
 use crate::hub::{Hub, HubError, HubNames};
 use crate::protocol::check_name;
@@ -50,6 +52,9 @@ pub enum NodeError {
     /// The channel's namespace keeps no history.
     #[error("channel `{0}` keeps no history: its namespace has no history_size")]
     NoHistory(String),
+    /// The channel's namespace keeps no presence.
+    #[error("channel `{0}` keeps no presence: its namespace has no presence")]
+    NoPresence(String),
 }
 
 /// A message published to a channel: text, or JSON (sent as its compact text).
@@ -123,6 +128,7 @@ struct Inner {
     routes: Vec<String>,
     bridge: Addr<HubBridge>,
     directory: Addr<Directory>,
+    presence: Addr<PresenceKeeper>,
     supervisor: OnceLock<SupervisorLink>,
     registries: Mutex<HashMap<ThreadId, Addr<ChannelRegistry>>>,
     next_connection: AtomicU64,
@@ -179,6 +185,13 @@ impl Node {
             config.hub_retry_interval,
         )
         .start();
+        let presence = PresenceKeeper::new(
+            id.clone(),
+            hub.clone(),
+            names.clone(),
+            config.security.namespaces.clone(),
+        )
+        .start();
         let ip_limiter = IpLimiter::new(config.security.per_ip);
         Node {
             inner: Arc::new(Inner {
@@ -191,6 +204,7 @@ impl Node {
                 routes,
                 bridge,
                 directory,
+                presence,
                 supervisor: OnceLock::new(),
                 registries: Mutex::new(HashMap::new()),
                 next_connection: AtomicU64::new(1),
@@ -326,6 +340,69 @@ impl Node {
         };
         let keys = self.inner.names.history(channel);
         Ok(self.inner.hub.history(&keys, query, policy.ttl).await?)
+    }
+
+    /// Who is in `channel` (a channel of a namespace with `presence`): an entry per
+    /// subscribed connection, on every process, by connection id.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use comet_actors::auth::Namespace;
+    /// # use comet_actors::{MemoryHub, MemoryQueue, Node, NodeConfig, Router};
+    /// # actix::System::new().block_on(async {
+    /// let mut config = NodeConfig::default();
+    /// config.security.namespaces.declare("room", Namespace::new().presence(true));
+    /// # let node = Node::start(config, Arc::new(MemoryHub::new()),
+    /// #     Arc::new(MemoryQueue::new()), Router::new());
+    /// let presence = node.presence("room:1").await.unwrap();
+    /// assert!(presence.clients.is_empty());
+    /// let stats = node.presence_stats("room:1").await.unwrap();
+    /// assert_eq!((stats.clients, stats.users), (0, 0));
+    /// assert!(node.presence("lobby").await.is_err()); // no presence there
+    /// # });
+    /// ```
+    pub async fn presence(&self, channel: &str) -> Result<Presence, NodeError> {
+        self.check_presence(channel)?;
+        let entries = self
+            .inner
+            .presence
+            .send(ReadPresence(Arc::from(channel)))
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        let mut presence = Presence::default();
+        for json in entries {
+            match serde_json::from_str::<PresenceEntry>(&json) {
+                Ok(entry) => {
+                    presence.clients.insert(entry.connection.clone(), entry);
+                }
+                Err(err) => {
+                    log::warn!("presence of `{channel}`: skipped an unreadable entry: {err}")
+                }
+            }
+        }
+        Ok(presence)
+    }
+
+    /// How many connections and distinct users are in `channel` (a channel of a
+    /// namespace with `presence`), on every process, without listing them: O(1).
+    pub async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, NodeError> {
+        self.check_presence(channel)?;
+        Ok(self
+            .inner
+            .presence
+            .send(ReadPresenceStats(Arc::from(channel)))
+            .await
+            .map_err(|_| NodeError::Stopped)??)
+    }
+
+    fn check_presence(&self, channel: &str) -> Result<(), NodeError> {
+        if let Err(why) = check_name(channel, self.inner.config.limits.max_name_bytes) {
+            return Err(NodeError::BadChannel(channel.to_owned(), why));
+        }
+        match self.inner.config.security.namespaces.of(channel).presence {
+            true => Ok(()),
+            false => Err(NodeError::NoPresence(channel.to_owned())),
+        }
     }
 
     /// Writes a frame to a connection on whichever process holds it (jii's
@@ -504,6 +581,7 @@ impl Node {
             .directory
             .send(CloseAll(crate::codes::CloseCode::GoingAway))
             .await;
+        let _ = self.inner.presence.send(Depart).await;
         if let Some(supervisor) = self.inner.supervisor.get() {
             let _ = supervisor.drain.send(Drain).await;
         }
@@ -521,6 +599,10 @@ impl Node {
 
     pub(crate) fn directory(&self) -> &Addr<Directory> {
         &self.inner.directory
+    }
+
+    pub(crate) fn presence_keeper(&self) -> &Addr<PresenceKeeper> {
+        &self.inner.presence
     }
 
     pub(crate) fn bridge(&self) -> &Addr<HubBridge> {

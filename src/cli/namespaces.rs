@@ -26,6 +26,16 @@ pub struct NamespaceSettings {
     pub recover: bool,
     /// Whether a new subscriber gets the latest publication (needs history).
     pub send_latest: bool,
+    /// Whether channels keep presence (an entry per subscribed connection).
+    pub presence: bool,
+    /// Whether subscribers may ask for join and leave events (needs presence).
+    pub join_leave: bool,
+    /// Seconds after which a dead process's entries are gone.
+    pub presence_ttl: u64,
+    /// Join and leave events only while a channel has at most this many clients.
+    pub join_leave_max_clients: Option<u64>,
+    /// Joins and leaves of one process within this many ms go out as one frame.
+    pub join_leave_window_ms: u64,
 }
 
 impl Default for NamespaceSettings {
@@ -40,6 +50,11 @@ impl Default for NamespaceSettings {
             history_ttl: 300,
             recover: false,
             send_latest: false,
+            presence: false,
+            join_leave: false,
+            presence_ttl: declared.presence_ttl.as_secs(),
+            join_leave_max_clients: None,
+            join_leave_window_ms: declared.join_leave_window.as_millis() as u64,
         }
     }
 }
@@ -55,8 +70,13 @@ impl NamespaceSettings {
         if self.history_size > 0 {
             namespace = namespace.history(self.history_size, Duration::from_secs(self.history_ttl));
         }
+        namespace.join_leave_max_clients = self.join_leave_max_clients;
         namespace
             .recover(self.recover)
             .send_latest(self.send_latest)
+            .presence(self.presence)
+            .join_leave(self.join_leave)
+            .presence_ttl(Duration::from_secs(self.presence_ttl))
+            .join_leave_window(Duration::from_millis(self.join_leave_window_ms))
     }
 }

@@ -383,3 +383,35 @@ async fn history_settings_come_from_the_file_and_need_each_other() {
         .build();
     assert!(matches!(built, Err(crate::BuildError::Invalid(why)) if why.contains("history_size")));
 }
+
+#[actix_web::test]
+async fn presence_settings_come_from_the_file_and_need_each_other() {
+    let file = File::new(
+        "presence",
+        "[namespaces.room]\npresence = true\njoin_leave = true\npresence_ttl = 3\njoin_leave_max_clients = 500\njoin_leave_window_ms = 50\n",
+    );
+    let settings = parse(&["--config", file.arg()]).unwrap();
+    let comet = settings.builder().build().unwrap();
+    let room = comet.config().security.namespaces.of("room:1");
+    assert!(room.presence && room.join_leave);
+    assert_eq!(room.presence_ttl, Duration::from_secs(3));
+    assert_eq!(room.join_leave_max_clients, Some(500));
+    assert_eq!(room.join_leave_window, Duration::from_millis(50));
+    let other = comet.config().security.namespaces.of("other:1");
+    assert!(!other.presence && !other.join_leave);
+    comet.shutdown().await;
+    let orphan = File::new("orphan-jl", "[namespaces.room]\njoin_leave = true\n");
+    let built = parse(&["--config", orphan.arg()])
+        .unwrap()
+        .builder()
+        .build();
+    assert!(
+        matches!(built, Err(crate::BuildError::Invalid(why)) if why.contains("join_leave needs presence"))
+    );
+    let zero = File::new(
+        "zero-ttl",
+        "[namespaces.room]\npresence = true\npresence_ttl = 0\n",
+    );
+    let built = parse(&["--config", zero.arg()]).unwrap().builder().build();
+    assert!(matches!(built, Err(crate::BuildError::Invalid(why)) if why.contains("presence_ttl")));
+}

@@ -36,9 +36,9 @@ use crate::codes::ErrorCode;
 use crate::connections::info::ConnectionId;
 use crate::connections::outlet::Outlet;
 use crate::hub::bridge::{
-    Activate, ChannelReady, Deactivate, Dispatch, Gap, HubBridge, RegistryLink,
+    Activate, ChannelReady, Deactivate, Dispatch, Gap, HubBridge, JoinLeave, RegistryLink,
 };
-use crate::protocol::{error_frame, subscribed_frame};
+use crate::protocol::{error_frame, presence_event_frame, subscribed_frame};
 use crate::transport::TransportError;
 
 /// To a connection: its subscription to a channel is in effect (or failed with local
@@ -150,6 +150,33 @@ impl Group {
     }
 }
 
+/// Members that asked for join and leave events (`{"joinLeave":true}`), with their
+/// connection ids indexed, to leave a member's own entry out of what it is sent.
+#[derive(Default)]
+struct Listeners {
+    group: Group,
+    /// connection id → outlet key.
+    by_id: HashMap<Arc<str>, usize>,
+}
+
+impl Listeners {
+    fn insert(&mut self, id: ConnectionId, outlet: Outlet) {
+        if self.group.index.contains_key(&outlet.key()) {
+            return;
+        }
+        self.by_id.insert(Arc::from(id.as_str()), outlet.key());
+        self.group.insert(id, outlet);
+    }
+
+    fn remove(&mut self, key: usize) {
+        if let Some((_, id)) = self.group.get(key) {
+            let id = id.as_str().to_owned();
+            self.by_id.remove(id.as_str());
+            self.group.remove(key);
+        }
+    }
+}
+
 /// The local subscribers of one channel.
 ///
 /// Whether the channel's hub subscription is in effect is the bridge's to know (one
@@ -168,6 +195,8 @@ struct Subscribers {
     /// Members told that the hub failed (they get this server's messages meanwhile),
     /// still to be told `subscribed` when it is back.
     unconfirmed: Vec<usize>,
+    /// Members that get join and leave events.
+    listeners: Listeners,
 }
 
 impl Subscribers {
@@ -183,6 +212,7 @@ impl Subscribers {
         self.recovering
             .retain(|recovering| recovering.outlet.key() != key);
         self.unconfirmed.retain(|unconfirmed| *unconfirmed != key);
+        self.listeners.remove(key);
         if !self.plain.remove(key) {
             self.positioned.remove(key);
         }
@@ -360,6 +390,7 @@ impl LocalRegistry {
             dispatch: addr.clone().recipient(),
             gap: addr.clone().recipient(),
             ready: addr.clone().recipient(),
+            join_leave: addr.clone().recipient(),
         });
         LocalRegistry { channels, addr }
     }
@@ -393,6 +424,18 @@ impl LocalRegistry {
         self.channels
             .borrow_mut()
             .finish_recovery(channel, outlet, after);
+    }
+
+    /// Sends `outlet`, a member of `channel`, the channel's join and leave events from now
+    /// on (not about its own connection `id`), until it leaves.
+    pub fn listen_join_leave(&self, channel: &str, id: &ConnectionId, outlet: &Outlet) {
+        let mut registry = self.channels.borrow_mut();
+        let Some(subscribers) = registry.channels.get_mut(channel) else {
+            return;
+        };
+        if subscribers.member(outlet.key()).is_some() {
+            subscribers.listeners.insert(id.clone(), outlet.clone());
+        }
     }
 
     /// Unsubscribes `outlet` from `channel`; no frame of it reaches the outlet after
@@ -539,6 +582,52 @@ impl Handler<Gap> for ChannelRegistry {
                 recovering
                     .held
                     .push(Held::Gap(gap.offset, gap.frame.clone()));
+            }
+        }
+    }
+}
+
+impl Handler<JoinLeave> for ChannelRegistry {
+    type Result = ();
+
+    fn handle(&mut self, events: JoinLeave, _: &mut Context<Self>) {
+        let registry = self.channels.borrow();
+        let Some(subscribers) = registry.channels.get(&events.channel) else {
+            return;
+        };
+        let listeners = &subscribers.listeners;
+        if listeners.group.members.is_empty() {
+            return;
+        }
+        for (kind, announcement) in [("leave", &events.leave), ("join", &events.join)] {
+            let Some(announcement) = announcement else {
+                continue;
+            };
+            // Listeners whose own entry is in the frame get it without that entry.
+            let own: Vec<usize> = announcement
+                .entries
+                .iter()
+                .filter_map(|(connection, _)| listeners.by_id.get(connection.as_str()).copied())
+                .collect();
+            let group = &listeners.group;
+            for (outlet, id) in group.members.iter().zip(&group.ids) {
+                if !own.contains(&outlet.key()) {
+                    deliver(outlet, id, announcement.frame.clone());
+                    continue;
+                }
+                let mut others = announcement
+                    .entries
+                    .iter()
+                    .filter(|(connection, _)| connection.as_str() != id.as_str())
+                    .map(|(_, entry)| entry.as_str())
+                    .peekable();
+                if others.peek().is_some() {
+                    deliver(
+                        outlet,
+                        id,
+                        presence_event_frame(kind, &events.channel, others),
+                    );
+                }
             }
         }
     }

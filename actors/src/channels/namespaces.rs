@@ -1,12 +1,14 @@
 //! Namespaces: what holds for a channel. The namespace of `chat:lobby` is `chat`; a
 //! channel without `:` is in the default namespace (`""`). Each namespace says who may
 //! subscribe, who may publish from a client, the largest payload, whether `#` makes a
-//! user channel, which hooks run, and whether its channels keep history. Every process of
-//! a cluster must declare the same namespaces.
+//! user channel, which hooks run, whether its channels keep history, and whether they
+//! keep presence (who is subscribed) with join and leave events. Every process of a
+//! cluster must declare the same namespaces.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -126,7 +128,28 @@ pub struct Namespace {
     /// Whether a new subscriber gets the channel's latest publication right after
     /// `subscribed` (a "latest value" channel: tickers, status). Needs `history`.
     pub send_latest: bool,
+    /// Whether each channel keeps its presence: an entry per subscribed connection
+    /// (connection, user, info), read with `presence` / `presence_stats`.
+    pub presence: bool,
+    /// Whether subscribers may ask for join and leave events
+    /// (`subscribe <ch> {"joinLeave":true}`). Needs `presence`.
+    pub join_leave: bool,
+    /// How soon a dead process's entries are gone (`presence_ttl`, whole seconds): each
+    /// process refreshes its entries every third of it.
+    pub presence_ttl: Duration,
+    /// Join and leave events go out only while the channel has at most this many clients
+    /// (`None`: always).
+    pub join_leave_max_clients: Option<u64>,
+    /// Joins and leaves of one process within this window go out together, as one frame
+    /// of each kind (`join_leave_window_ms`).
+    pub join_leave_window: Duration,
 }
+
+/// The default `presence_ttl`.
+pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(5);
+
+/// The default `join_leave_window_ms`.
+pub const DEFAULT_JOIN_LEAVE_WINDOW: Duration = Duration::from_millis(100);
 
 impl Namespace {
     /// A declared namespace's defaults: open to anyone, user channels on.
@@ -150,6 +173,11 @@ impl Namespace {
             history: None,
             recover: false,
             send_latest: false,
+            presence: false,
+            join_leave: false,
+            presence_ttl: DEFAULT_PRESENCE_TTL,
+            join_leave_max_clients: None,
+            join_leave_window: DEFAULT_JOIN_LEAVE_WINDOW,
         }
     }
 
@@ -204,6 +232,47 @@ impl Namespace {
     /// With the latest publication sent on subscribe (needs history).
     pub fn send_latest(mut self, on: bool) -> Namespace {
         self.send_latest = on;
+        self
+    }
+
+    /// With presence on or off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use comet_actors::auth::Namespace;
+    ///
+    /// let room = Namespace::new()
+    ///     .presence(true)
+    ///     .join_leave(true)
+    ///     .presence_ttl(Duration::from_secs(3));
+    /// assert!(room.presence && room.join_leave);
+    /// ```
+    pub fn presence(mut self, on: bool) -> Namespace {
+        self.presence = on;
+        self
+    }
+
+    /// With join and leave events on or off (needs presence).
+    pub fn join_leave(mut self, on: bool) -> Namespace {
+        self.join_leave = on;
+        self
+    }
+
+    /// With this `presence_ttl` (whole seconds count; at least one).
+    pub fn presence_ttl(mut self, ttl: Duration) -> Namespace {
+        self.presence_ttl = ttl;
+        self
+    }
+
+    /// Join and leave events only while a channel has at most `clients` clients.
+    pub fn join_leave_max_clients(mut self, clients: u64) -> Namespace {
+        self.join_leave_max_clients = Some(clients);
+        self
+    }
+
+    /// With this coalescing window for joins and leaves.
+    pub fn join_leave_window(mut self, window: Duration) -> Namespace {
+        self.join_leave_window = window;
         self
     }
 
@@ -294,6 +363,14 @@ impl Namespaces {
                 }
                 _ => {}
             }
+            if namespace.join_leave && !namespace.presence {
+                return Err(format!("namespace `{name}`: join_leave needs presence"));
+            }
+            if namespace.presence && namespace.presence_ttl < Duration::from_secs(1) {
+                return Err(format!(
+                    "namespace `{name}`: presence_ttl must be at least one second"
+                ));
+            }
         }
         Ok(())
     }
@@ -301,6 +378,15 @@ impl Namespaces {
     /// Whether any namespace has a rule.
     pub fn any_rules(&self) -> bool {
         self.declared.values().any(|ns| !ns.is_open())
+    }
+
+    /// The shortest `presence_ttl` of a namespace with presence, if any has it.
+    pub fn shortest_presence_ttl(&self) -> Option<Duration> {
+        self.declared
+            .values()
+            .filter(|ns| ns.presence)
+            .map(|ns| ns.presence_ttl)
+            .min()
     }
 
     /// The declared namespaces' names, sorted.

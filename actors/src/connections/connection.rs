@@ -11,12 +11,15 @@
 //!
 //! Its parts live beside it: `connection/identity.rs` (authenticating, refreshing,
 //! expiring), `connection/permissions.rs` (namespaces' rules, hooks, rate limits) and
-//! `connection/calls.rs` (action calls and their bounds).
+//! `connection/calls.rs` (action calls and their bounds), `connection/history.rs`
+//! (positions, recovery, history requests) and `connection/presence.rs` (its presence
+//! entries, join and leave events, presence requests).
 
 mod calls;
 mod history;
 mod identity;
 mod permissions;
+mod presence;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -105,6 +108,10 @@ pub struct Connection {
     standing: Standing,
     /// Subscriptions reading the past (recovery, the latest value), by channel.
     recoveries: HashMap<Arc<str>, history::Recovery>,
+    /// Channels with presence where this connection has its entry.
+    present: HashSet<Arc<str>>,
+    /// Subscriptions that asked for join and leave events.
+    join_leave: HashSet<Arc<str>>,
     buckets: Buckets,
     /// The ip counted by the node's per-ip limits, released when the connection ends.
     counted_ip: Option<String>,
@@ -142,6 +149,8 @@ impl Connection {
             pings: false,
             standing: Standing::default(),
             recoveries: HashMap::new(),
+            present: HashSet::new(),
+            join_leave: HashSet::new(),
             buckets,
             counted_ip: None,
         }
@@ -205,7 +214,10 @@ impl Connection {
             );
             return;
         }
-        let join = match self.join_for(channel, options, ctx) {
+        let join = match self
+            .check_join_leave(channel, options.join_leave)
+            .and_then(|()| self.join_for(channel, options, ctx))
+        {
             Ok(join) => join,
             Err(message) => {
                 self.write(
@@ -217,6 +229,9 @@ impl Connection {
         };
         let channel: Arc<str> = Arc::from(channel);
         self.channels.insert(channel.clone());
+        if options.join_leave {
+            self.join_leave.insert(channel.clone());
+        }
         if let Some(registry) = &self.registry {
             let settled = ctx.address().recipient();
             registry.join(channel.clone(), &self.info.id, &self.outlet, &settled, join);
@@ -227,6 +242,7 @@ impl Connection {
     /// Leaves a channel without answering (a subscription that could not be made).
     fn unsubscribe_quietly(&mut self, channel: &str) {
         self.recoveries.remove(channel);
+        self.exit_presence(channel);
         if self.channels.remove(channel) {
             if let Some(registry) = &self.registry {
                 registry.leave(channel, &self.outlet);
@@ -340,7 +356,9 @@ impl Actor for Connection {
         if let Some(registry) = &self.registry {
             registry.leave_all(self.channels.iter(), &self.outlet);
         }
-        self.channels.clear();
+        for channel in std::mem::take(&mut self.channels) {
+            self.exit_presence(&channel);
+        }
         if let Some(ip) = self.counted_ip.take() {
             self.node.ip_limiter().release(&ip);
         }
@@ -384,6 +402,8 @@ impl Handler<Inbound> for Connection {
                 self.client_subscribe(channel, options, ctx);
             }
             Ok(ClientFrame::History(request)) => self.client_history(request, ctx),
+            Ok(ClientFrame::Presence(request)) => self.client_presence(request, false, ctx),
+            Ok(ClientFrame::PresenceStats(request)) => self.client_presence(request, true, ctx),
             Ok(ClientFrame::Unsubscribe(channel)) => self.unsubscribe(channel, ctx),
             Ok(ClientFrame::Action(request)) => self.client_call(request, ctx),
             Ok(ClientFrame::Hello(hello)) => self.hello(hello.heartbeat, ctx),
@@ -420,6 +440,9 @@ impl Handler<SubscriptionSettled> for Connection {
         SubscriptionSettled(channel): SubscriptionSettled,
         ctx: &mut Context<Self>,
     ) {
+        if self.channels.contains(&channel) {
+            self.enter_presence(&channel);
+        }
         self.settle(&channel, ctx);
     }
 }

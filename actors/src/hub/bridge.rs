@@ -23,9 +23,10 @@ mod positions;
 
 use crate::channels::namespaces::Namespaces;
 use crate::hub::history::{decode_positioned, Position};
+use crate::hub::presence::decode_events;
 use crate::hub::process_message::{ProcessMessage, UserMessage};
 use crate::hub::{Hub, HubChannel, HubError, HubMessage, HubNames};
-use crate::protocol::{channel_frame, pub_frame};
+use crate::protocol::{channel_frame, presence_event_frame, pub_frame};
 
 /// A message on a channel, for server-side listeners (see
 /// [`Node::on_channel`](crate::Node::on_channel)).
@@ -78,6 +79,29 @@ pub struct Gap {
     pub offset: u64,
 }
 
+/// Entries that joined or left a channel, in one `join` or `leave` frame.
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    /// The whole `join <channel> [<entry>,…]` (or `leave …`) frame.
+    pub frame: ByteString,
+    /// Its entries: (connection id, entry JSON), so that a frame for a subscriber whose
+    /// own entry is among them can be made without it.
+    pub entries: Arc<Vec<(String, String)>>,
+}
+
+/// To a registry: join and leave events of a channel with presence, for the members that
+/// asked for them. Leaves come before joins.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinLeave {
+    /// Channel name.
+    pub channel: Arc<str>,
+    /// Entries that left.
+    pub leave: Option<Announcement>,
+    /// Entries that joined.
+    pub join: Option<Announcement>,
+}
+
 /// To a registry: the hub subscription of `channel` is in effect (or failed).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -99,6 +123,8 @@ pub struct RegistryLink {
     pub gap: Recipient<Gap>,
     /// Where it hears that a subscription is in effect.
     pub ready: Recipient<ChannelReady>,
+    /// Where join and leave events go.
+    pub join_leave: Recipient<JoinLeave>,
 }
 
 /// Who is interested in one hub channel on this process.
@@ -206,12 +232,31 @@ impl HubBridge {
             })
     }
 
-    /// Asks the hub to subscribe `channel`; the answer goes to [`Self::subscribed`].
+    /// The hub channel of `channel`'s join and leave events, when its namespace has them.
+    fn events_channel(&self, channel: &str) -> Option<String> {
+        self.namespaces
+            .of(channel)
+            .join_leave
+            .then(|| self.names.presence(channel).events)
+    }
+
+    /// Asks the hub to subscribe `channel` (its join and leave events first, where it has
+    /// them: in effect by the time the channel is); the answer goes to
+    /// [`Self::subscribed`].
     fn subscribe(&mut self, channel: Arc<str>, ctx: &mut Context<Self>) {
+        let events = self
+            .events_channel(&channel)
+            .map(|events| self.hub.subscribe(&events));
         let subscribed = self.hub.subscribe(&self.hub_channel(&channel));
+        let both = async move {
+            let events = match events {
+                Some(events) => events.await,
+                None => Ok(()),
+            };
+            subscribed.await.and(events)
+        };
         ctx.spawn(
-            subscribed
-                .into_actor(self)
+            both.into_actor(self)
                 .map(move |result, bridge, ctx| bridge.subscribed(&channel, result, ctx)),
         );
     }
@@ -271,6 +316,9 @@ impl HubBridge {
         {
             self.routes.remove(channel);
             log::debug!("hub: unsubscribing from channel `{channel}`");
+            if let Some(events) = self.events_channel(channel) {
+                drop(self.hub.unsubscribe(&events));
+            }
             let unsubscribed = self.hub.unsubscribe(&self.hub_channel(channel));
             let name = channel.clone();
             ctx.spawn(unsubscribed.into_actor(self).map(move |result, _, _| {
@@ -304,6 +352,38 @@ impl HubBridge {
             listener.do_send(ChannelMessage {
                 channel: channel.clone(),
                 payload: payload.clone(),
+            });
+        }
+    }
+
+    /// Hands join and leave events to the registries of the channel, each kind as one
+    /// frame made here once.
+    fn deliver_presence_events(&self, name: &str, payload: &[u8]) {
+        let Some((channel, route)) = self.routes.get_key_value(name) else {
+            return;
+        };
+        let Some(events) = decode_events(payload) else {
+            log::warn!("hub: dropped unreadable join/leave events of `{name}`");
+            return;
+        };
+        let announce = |kind: &str, entries: Vec<(String, String)>| {
+            (!entries.is_empty()).then(|| Announcement {
+                frame: presence_event_frame(kind, channel, entries.iter().map(|(_, e)| e.as_str())),
+                entries: Arc::new(entries),
+            })
+        };
+        let (leave, join) = (
+            announce("leave", events.leave),
+            announce("join", events.join),
+        );
+        if leave.is_none() && join.is_none() {
+            return;
+        }
+        for registry in &route.registries {
+            registry.join_leave.do_send(JoinLeave {
+                channel: channel.clone(),
+                leave: leave.clone(),
+                join: join.clone(),
             });
         }
     }
@@ -359,6 +439,7 @@ impl Handler<HubMessage> for HubBridge {
                 }
                 None => log::warn!("hub: dropped an unreadable message of `{name}`"),
             },
+            HubChannel::PresenceEvents(name) => self.deliver_presence_events(name, &payload),
             HubChannel::Process(id) if id == self.process_id => {
                 match ProcessMessage::decode(&payload) {
                     Ok(message) => self.connections.do_send(message),

@@ -11,7 +11,8 @@ use futures::future::{self, BoxFuture, FutureExt};
 use super::history::{
     encode_positioned, HistoryPage, HistoryPolicy, HistoryQuery, MemoryHistory, Position,
 };
-use super::{HistoryKeys, Hub, HubError, HubMessage};
+use super::presence::{Events, MemoryPresence, PresenceStats, PresenceUpdate, PresenceWritten};
+use super::{HistoryKeys, Hub, HubError, HubMessage, PresenceKeys};
 
 #[derive(Default)]
 struct BrokerState {
@@ -21,9 +22,19 @@ struct BrokerState {
     channels: HashMap<String, HashSet<u64>>,
     /// The history of channels in namespaces that keep it.
     history: MemoryHistory,
+    /// The presence of channels in namespaces that keep it.
+    presence: MemoryPresence,
 }
 
 impl BrokerState {
+    /// Publishes a presence operation's events and hands back its result.
+    fn announce<T>(&self, keys: &PresenceKeys, (result, events): (T, Vec<Bytes>)) -> T {
+        for event in &events {
+            self.deliver(&keys.events, event);
+        }
+        result
+    }
+
     fn deliver(&self, channel: &str, payload: &Bytes) {
         if let Some(nodes) = self.channels.get(channel) {
             for node in nodes {
@@ -154,6 +165,36 @@ impl Hub for MemoryHub {
     ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
         let page = self.broker.lock().history.read(&keys.stream, query, ttl);
         future::ready(Ok(page)).boxed()
+    }
+
+    fn presence_update(
+        &self,
+        keys: &PresenceKeys,
+        update: PresenceUpdate,
+    ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
+        let mut state = self.broker.lock();
+        let done = state.presence.update(&keys.entries, update);
+        future::ready(Ok(state.announce(keys, done))).boxed()
+    }
+
+    fn presence(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+    ) -> BoxFuture<'static, Result<Vec<Arc<str>>, HubError>> {
+        let mut state = self.broker.lock();
+        let done = state.presence.read(&keys.entries, events);
+        future::ready(Ok(state.announce(keys, done))).boxed()
+    }
+
+    fn presence_stats(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+    ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
+        let mut state = self.broker.lock();
+        let done = state.presence.stats(&keys.entries, events);
+        future::ready(Ok(state.announce(keys, done))).boxed()
     }
 
     fn subscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {

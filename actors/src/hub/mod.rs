@@ -10,9 +10,11 @@
 pub mod bridge;
 pub mod history;
 mod memory;
+pub mod presence;
 pub mod process_message;
 mod redis;
 mod redis_history;
+mod redis_presence;
 mod redis_subscriber;
 
 use actix::{Message, Recipient};
@@ -21,6 +23,7 @@ use futures::future::BoxFuture;
 use thiserror::Error;
 
 use history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
+use presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
 
 pub use self::redis::RedisHub;
 pub use memory::{MemoryBroker, MemoryHub};
@@ -119,6 +122,40 @@ pub trait Hub: Send + Sync + 'static {
         )))))
     }
 
+    /// Applies one process's presence changes to a channel and renews its entries (see
+    /// [`presence`]): removes the entries of processes that stopped renewing theirs, then
+    /// `leaves`, then `joins`, and publishes what changed as join/leave events on
+    /// `keys.events` when `update.events` allows. In call order with the other presence
+    /// operations of this hub.
+    fn presence_update(
+        &self,
+        keys: &PresenceKeys,
+        update: PresenceUpdate,
+    ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
+        let _ = (keys, update);
+        no_presence(self.name())
+    }
+
+    /// The entries of a channel (their JSON), after removing those of dead processes.
+    fn presence(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+    ) -> BoxFuture<'static, Result<Vec<std::sync::Arc<str>>, HubError>> {
+        let _ = (keys, events);
+        no_presence(self.name())
+    }
+
+    /// The numbers of clients and users of a channel, without listing them.
+    fn presence_stats(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+    ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
+        let _ = (keys, events);
+        no_presence(self.name())
+    }
+
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;
 }
@@ -136,6 +173,27 @@ pub struct HistoryKeys {
     pub meta: String,
 }
 
+/// The answer of a hub that keeps no presence.
+fn no_presence<T: Send + 'static>(hub: &str) -> BoxFuture<'static, Result<T, HubError>> {
+    Box::pin(futures::future::ready(Err(HubError::Unavailable(format!(
+        "the {hub} hub keeps no presence"
+    )))))
+}
+
+/// Where one channel's presence lives in the hub. All four share the hash tag
+/// `{<channel>}`, so that they live on one node of a Redis Cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceKeys {
+    /// connection → entry JSON (a Redis hash).
+    pub entries: String,
+    /// user → number of its entries (a Redis hash).
+    pub users: String,
+    /// process → until when it vouches for its entries, in ms (a Redis sorted set).
+    pub vouched: String,
+    /// The hub channel of the channel's join and leave events.
+    pub events: String,
+}
+
 /// What kind of hub channel a name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubChannel<'a> {
@@ -149,6 +207,8 @@ pub enum HubChannel<'a> {
     Users,
     /// A client channel with history, by its client-side name: messages carry positions.
     Positioned(&'a str),
+    /// The join and leave events of a client channel with presence.
+    PresenceEvents(&'a str),
     /// Not ours.
     Unknown,
 }
@@ -163,6 +223,7 @@ pub struct HubNames {
     actions: String,
     users: String,
     positioned_prefix: String,
+    events_prefix: String,
 }
 
 impl HubNames {
@@ -175,6 +236,7 @@ impl HubNames {
             actions: format!("{prefix}actions"),
             users: format!("{prefix}users"),
             positioned_prefix: format!("{prefix}positioned:{{"),
+            events_prefix: format!("{prefix}presence-events:{{"),
         }
     }
 
@@ -215,6 +277,18 @@ impl HubNames {
         }
     }
 
+    /// The keys and event channel of client channel `name` in a namespace with presence:
+    /// `<prefix>presence:{<name>}`, `<prefix>presence-users:{<name>}`,
+    /// `<prefix>presence-vouched:{<name>}`, `<prefix>presence-events:{<name>}`.
+    pub fn presence(&self, name: &str) -> PresenceKeys {
+        PresenceKeys {
+            entries: format!("{}presence:{{{name}}}", self.prefix),
+            users: format!("{}presence-users:{{{name}}}", self.prefix),
+            vouched: format!("{}presence-vouched:{{{name}}}", self.prefix),
+            events: format!("{}{name}}}", self.events_prefix),
+        }
+    }
+
     /// Tells what a hub channel name is.
     pub fn classify<'a>(&self, hub_channel: &'a str) -> HubChannel<'a> {
         if let Some(name) = hub_channel.strip_prefix(self.channel_prefix.as_str()) {
@@ -228,6 +302,11 @@ impl HubNames {
         } else if let Some(tagged) = hub_channel.strip_prefix(self.positioned_prefix.as_str()) {
             match tagged.strip_suffix('}') {
                 Some(name) => HubChannel::Positioned(name),
+                None => HubChannel::Unknown,
+            }
+        } else if let Some(tagged) = hub_channel.strip_prefix(self.events_prefix.as_str()) {
+            match tagged.strip_suffix('}') {
+                Some(name) => HubChannel::PresenceEvents(name),
                 None => HubChannel::Unknown,
             }
         } else {
@@ -261,6 +340,13 @@ mod tests {
         assert_eq!(
             names.classify(&keys.channel),
             HubChannel::Positioned("feed:a}b")
+        );
+        let presence = names.presence("room:1");
+        assert_eq!(presence.entries, "t1:presence:{room:1}");
+        assert_eq!(presence.vouched, "t1:presence-vouched:{room:1}");
+        assert_eq!(
+            names.classify(&presence.events),
+            HubChannel::PresenceEvents("room:1")
         );
         assert_eq!(names.classify("t2:channel:chat"), HubChannel::Unknown);
         // A client channel that looks like an internal name stays a client channel.

@@ -44,9 +44,11 @@ use redis::Client;
 use tokio::sync::mpsc;
 
 use super::history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
+use super::presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
 use super::redis_history::{self, HistoryPublish};
+use super::redis_presence::{presence_task, Operation, PresenceOperation};
 use super::redis_subscriber::{subscriber, Change, Listening};
-use super::{HistoryKeys, Hub, HubError, HubMessage};
+use super::{HistoryKeys, Hub, HubError, HubMessage, PresenceKeys};
 use crate::config::RedisConfig;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
@@ -74,6 +76,7 @@ struct Pending {
     publishes: mpsc::Receiver<Publish>,
     changes: mpsc::UnboundedReceiver<Change>,
     history: mpsc::Receiver<HistoryPublish>,
+    presence: mpsc::Receiver<PresenceOperation>,
 }
 
 /// A [`Hub`] on Redis pub/sub.
@@ -96,7 +99,9 @@ pub struct RedisHub {
     sink: OnceLock<Recipient<HubMessage>>,
     /// Publishes with history, for their own task (see `redis_history.rs`).
     history: mpsc::Sender<HistoryPublish>,
-    /// The connection of history publishes and reads.
+    /// Presence operations, for their own task (see `redis_presence.rs`).
+    presence: mpsc::Sender<PresenceOperation>,
+    /// The connection of history publishes and reads, and of presence.
     shared: Arc<SharedConnection>,
 }
 
@@ -111,6 +116,7 @@ impl RedisHub {
         let (publishes, publishes_rx) = mpsc::channel(config.publish_buffer.max(1));
         let (history, history_rx) = mpsc::channel(config.publish_buffer.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();
+        let (presence, presence_rx) = mpsc::channel(config.publish_buffer.max(1));
         Ok(RedisHub {
             config: Arc::new(config.clone()),
             client,
@@ -122,9 +128,11 @@ impl RedisHub {
                 publishes: publishes_rx,
                 changes: changes_rx,
                 history: history_rx,
+                presence: presence_rx,
             })),
             sink: OnceLock::new(),
             history,
+            presence,
             shared,
         })
     }
@@ -177,6 +185,11 @@ impl Hub for RedisHub {
             self.config.clone(),
             pending.history,
             move |messages, bytes| release(&buffered, messages, bytes),
+        ));
+        runtime.spawn(presence_task(
+            self.shared.clone(),
+            self.config.clone(),
+            pending.presence,
         ));
         runtime.spawn(subscriber(
             self.client.clone(),
@@ -260,12 +273,70 @@ impl Hub for RedisHub {
         async move { redis_history::read(&shared, &config, &keys, query, ttl).await }.boxed()
     }
 
+    fn presence_update(
+        &self,
+        keys: &PresenceKeys,
+        update: PresenceUpdate,
+    ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
+        let (done, answer) = oneshot::channel();
+        self.presence_operation(keys, update.events, Operation::Update(update, done), answer)
+    }
+
+    fn presence(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+    ) -> BoxFuture<'static, Result<Vec<Arc<str>>, HubError>> {
+        let (done, answer) = oneshot::channel();
+        self.presence_operation(keys, events, Operation::Read(done), answer)
+    }
+
+    fn presence_stats(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+    ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
+        let (done, answer) = oneshot::channel();
+        self.presence_operation(keys, events, Operation::Stats(done), answer)
+    }
+
     fn name(&self) -> &'static str {
         "redis"
     }
 }
 
 impl RedisHub {
+    /// Queues a presence operation for its task (refused at once when `publish_buffer`
+    /// of them already wait), answered on `answer`.
+    fn presence_operation<T: Send + 'static>(
+        &self,
+        keys: &PresenceKeys,
+        events: Events,
+        operation: Operation,
+        answer: oneshot::Receiver<Result<T, HubError>>,
+    ) -> BoxFuture<'static, Result<T, HubError>> {
+        let queued = self.presence.try_send(PresenceOperation {
+            keys: keys.clone(),
+            events,
+            operation,
+        });
+        match queued {
+            Ok(()) => answer
+                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
+                .boxed(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                future::ready(Err(HubError::Unavailable(format!(
+                    "{} presence operations already wait for Redis",
+                    self.config.publish_buffer
+                ))))
+                .boxed()
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                future::ready(Err(HubError::NotRunning)).boxed()
+            }
+        }
+    }
+
     /// Queues a publish (or a flush marker) for the publisher, or refuses it at once when
     /// the buffer is full in messages or in bytes (handing a refused message to this
     /// process's own subscribers).

@@ -1,5 +1,5 @@
-//! The parts of the extension frames that carry options: `subscribe <channel> {…}` and
-//! `history <channel> {…}`.
+//! The parts of the extension frames that carry options: `subscribe <channel> {…}`,
+//! `history <channel> {…}`, `presence <channel> {…}` and `presence_stats <channel> {…}`.
 
 use serde_json::Value;
 
@@ -17,6 +17,17 @@ pub struct SubscribeOptions {
     pub recover: bool,
     /// `"offset"` and `"epoch"`: where to resume from.
     pub since: Option<(u64, String)>,
+    /// `"joinLeave": true`: join and leave events of the channel's presence.
+    pub join_leave: bool,
+}
+
+/// The parts of a `presence` or `presence_stats` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRequest {
+    /// The channel.
+    pub channel: String,
+    /// The client's id for the request, echoed in the answer.
+    pub request_uid: RequestUid,
 }
 
 /// The parts of a `history` frame.
@@ -80,6 +91,57 @@ pub(super) fn parse_subscribe_options(json: &str) -> Result<SubscribeOptions, Fr
         token,
         recover,
         since,
+        join_leave: map.get("joinLeave") == Some(&Value::Bool(true)),
+    })
+}
+
+/// Reads `<keyword> <channel> {"requestUid":…, …}`: the channel, the request's id and the
+/// rest of the object.
+fn parse_channel_request<'a>(
+    keyword: &str,
+    rest: &'a str,
+    limits: &ParseLimits,
+) -> Result<(&'a str, RequestUid, serde_json::Map<String, Value>), FrameError> {
+    let (channel, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    if channel.is_empty() || json.trim().is_empty() {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            format!("`{keyword}` needs a channel and a JSON object with a requestUid"),
+        ));
+    }
+    let mut map = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(FrameError::new(
+                ErrorCode::BadJson,
+                format!("the {keyword} request must be a JSON object"),
+            )
+            .about_channel(channel))
+        }
+    };
+    let Some(request_uid) = map.remove("requestUid").and_then(RequestUid::from_value) else {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            format!("the {keyword} request needs a requestUid (a non-empty string or a number)"),
+        )
+        .about_channel(channel));
+    };
+    if let Some(err) = channel_error(channel, limits) {
+        return Err(err.about_request(request_uid));
+    }
+    Ok((channel, request_uid, map))
+}
+
+/// Reads `presence <channel> {"requestUid":…}` (or `presence_stats`, the `keyword`).
+pub(super) fn parse_presence(
+    keyword: &str,
+    rest: &str,
+    limits: &ParseLimits,
+) -> Result<PresenceRequest, FrameError> {
+    let (channel, request_uid, _) = parse_channel_request(keyword, rest, limits)?;
+    Ok(PresenceRequest {
+        channel: channel.to_owned(),
+        request_uid,
     })
 }
 
@@ -88,33 +150,7 @@ pub(super) fn parse_history(
     rest: &str,
     limits: &ParseLimits,
 ) -> Result<HistoryRequest, FrameError> {
-    let (channel, json) = rest.split_once(' ').unwrap_or((rest, ""));
-    if channel.is_empty() || json.trim().is_empty() {
-        return Err(FrameError::new(
-            ErrorCode::BadFrame,
-            "`history` needs a channel and a JSON object with a requestUid",
-        ));
-    }
-    let mut map = match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(FrameError::new(
-                ErrorCode::BadJson,
-                "the history request must be a JSON object",
-            )
-            .about_channel(channel))
-        }
-    };
-    let Some(request_uid) = map.remove("requestUid").and_then(RequestUid::from_value) else {
-        return Err(FrameError::new(
-            ErrorCode::BadFrame,
-            "the history request needs a requestUid (a non-empty string or a number)",
-        )
-        .about_channel(channel));
-    };
-    if let Some(err) = channel_error(channel, limits) {
-        return Err(err.about_request(request_uid));
-    }
+    let (channel, request_uid, map) = parse_channel_request("history", rest, limits)?;
     let number = |key: &str| match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => value.as_u64().map(Some).ok_or_else(|| {

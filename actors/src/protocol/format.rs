@@ -75,6 +75,24 @@ pub fn gap_frame(channel: &str, offset: u64, epoch: &str) -> ByteString {
     ByteString::from(format!("gap {channel} {body}"))
 }
 
+/// Formats `join <channel> [<entry>,…]` or `leave <channel> [<entry>,…]` (`kind`) from
+/// the entries' JSON: connections that joined or left a channel with presence.
+pub fn presence_event_frame<'a>(
+    kind: &str,
+    channel: &str,
+    entries: impl Iterator<Item = &'a str>,
+) -> ByteString {
+    let mut frame = format!("{kind} {channel} [");
+    for (n, entry) in entries.enumerate() {
+        if n > 0 {
+            frame.push(',');
+        }
+        frame.push_str(entry);
+    }
+    frame.push(']');
+    ByteString::from(frame)
+}
+
 /// Formats `subscribed <channel> {"offset":…,"epoch":…[,"recovered":…]}`: a subscription
 /// with positions is in effect (after the missed publications, when it recovered).
 pub fn subscribed_at_frame(

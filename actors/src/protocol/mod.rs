@@ -35,14 +35,15 @@
 mod extensions;
 mod format;
 
-use extensions::{parse_history, parse_subscribe_options};
-pub use extensions::{HistoryRequest, SubscribeOptions};
+use extensions::{parse_history, parse_presence, parse_subscribe_options};
+pub use extensions::{HistoryRequest, PresenceRequest, SubscribeOptions};
 use format::error_body;
 pub use format::{
     action_call_frame, action_error_frame, action_response_frame, auth_frame, authenticated_frame,
     channel_frame, client_hello_frame, error_frame, gap_frame, hello_frame, messages_dropped_frame,
-    parse_server_frame, pub_frame, refresh_frame, subscribe_frame, subscribe_with_frame,
-    subscribed_at_frame, subscribed_frame, unsubscribe_frame, unsubscribed_frame, ServerFrame,
+    parse_server_frame, presence_event_frame, pub_frame, refresh_frame, subscribe_frame,
+    subscribe_with_frame, subscribed_at_frame, subscribed_frame, unsubscribe_frame,
+    unsubscribed_frame, ServerFrame,
 };
 
 use std::borrow::Cow;
@@ -144,6 +145,12 @@ pub enum ClientFrame<'a> {
     /// `history <channel> {"requestUid":…,"since":N,"limit":L}`: read a channel's
     /// history (an extension), answered like an action.
     History(HistoryRequest),
+    /// `presence <channel> {"requestUid":…}`: who is in a channel with presence (an
+    /// extension), answered like an action.
+    Presence(PresenceRequest),
+    /// `presence_stats <channel> {"requestUid":…}`: how many are in it (an extension),
+    /// answered like an action.
+    PresenceStats(PresenceRequest),
     /// `unsubscribe <channel>`
     Unsubscribe(&'a str),
     /// `channel <channel> <payload>`: publish `payload` (any text) to `channel`.
@@ -318,6 +325,12 @@ pub fn parse_client_frame<'a>(
             Ok(ClientFrame::SubscribeWith { channel, options })
         }
         "history" => parse_history(rest.unwrap_or(""), limits).map(ClientFrame::History),
+        "presence" => {
+            parse_presence(keyword, rest.unwrap_or(""), limits).map(ClientFrame::Presence)
+        }
+        "presence_stats" => {
+            parse_presence(keyword, rest.unwrap_or(""), limits).map(ClientFrame::PresenceStats)
+        }
         "auth" => match rest.map(str::trim).filter(|token| !token.is_empty()) {
             Some(token) => Ok(ClientFrame::Auth(token)),
             None => Err(FrameError::new(ErrorCode::BadFrame, "`auth` needs a token")),

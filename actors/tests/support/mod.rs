@@ -200,3 +200,17 @@ pub async fn removed(events: &mut tokio::sync::broadcast::Receiver<ConnectionEve
 pub fn since(start: tokio::time::Instant) -> Duration {
     tokio::time::Instant::now() - start
 }
+
+/// Waits until `check` answers true, asking again every 100 ms of tokio's clock (virtual
+/// time in a test that paused it); panics after [`PATIENCE`] of it.
+pub async fn eventually_async<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    while !check().await {
+        assert!(since(start) < PATIENCE, "not so within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -188,6 +188,7 @@ impl Connection {
             });
         } else if changed {
             self.node.directory().do_send(Reidentify(self.info.clone()));
+            self.reenter_presence();
         }
         self.standing.open = true;
         self.arm_expiry(ctx);
