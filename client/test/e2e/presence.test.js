@@ -14,9 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import SockJS from 'sockjs-client';
 import WebSocket from 'ws';
 
-import { Client, SockJsTransport } from '../../client.js';
+import { AutoReconnect, Client, SockJsTransport } from '../../client.js';
 import { startChat, stopAllChats, tokensFor } from '../support/chatServer.js';
-import { nextEvent } from '../support/events.js';
+import { eventually, nextEvent } from '../support/events.js';
+import { startTcpProxy } from '../support/tcpProxy.js';
 
 /** The chat's config file: one namespace with presence and join/leave, open to anyone. */
 const CONFIG = `
@@ -212,3 +213,54 @@ for (const [name, transportOptions] of Object.entries(TRANSPORTS)) {
     });
   });
 }
+
+describe('joinLeave across a reconnection', () => {
+  it('is asked for again: the new connection hears joins, the old one left', async (t) => {
+    const server = await startChat({ args: ['--config', config] });
+    const proxy = await startTcpProxy(server.port);
+    const room = 'room:reconnect';
+    const alice = new Client({
+      serverUrl: `http://127.0.0.1:${proxy.port}/comet`,
+      WebSocket,
+      getToken: tokensFor(server, 'alice'),
+      plugins: {
+        autoReconnect: new AutoReconnect({ minRetryInterval: 50, maxRetryInterval: 400 }),
+      },
+    });
+    const bob = new Client({
+      serverUrl: server.cometUrl,
+      WebSocket,
+      getToken: tokensFor(server, 'bob'),
+    });
+    t.after(async () => {
+      alice.close();
+      bob.close();
+      await proxy.stop();
+      await server.stop();
+    });
+    await nextEvent(alice, 'authenticated');
+    await alice.subscribe(room, { joinLeave: true });
+    const first = alice.identity.connection;
+
+    const resubscribed = nextEvent(
+      alice,
+      'message',
+      ({ message }) => message === `subscribed ${room}`,
+    );
+    proxy.cut();
+    proxy.restore();
+    await resubscribed;
+    const second = alice.identity.connection;
+    assert.notEqual(second, first, 'a new connection');
+
+    const joined = nextEvent(alice, `join:${room}`);
+    await bob.subscribe(room);
+    assert.equal((await joined).user, 'bob');
+    // The old connection's entry goes with it (its close has no event here).
+    const expected = [second, bob.identity.connection].sort();
+    await eventually('the old connection left the presence', async () => {
+      const { clients } = await bob.presence(room);
+      return JSON.stringify(Object.keys(clients).sort()) === JSON.stringify(expected);
+    });
+  });
+});
