@@ -193,14 +193,16 @@ export class SocketIoTransport extends Emitter {
         );
         break;
       }
+      case 'history':
       case 'presence':
       case 'presence_stats': {
-        // `presence <channel> {"requestUid":…}`: the answer comes on the ack.
+        // `history <channel> {"requestUid":…,"since"?,"limit"?}`, `presence <channel>
+        // {"requestUid":…}`: the answer comes on the ack, as an action's does.
         const [channel, json] = split(rest);
-        const { requestUid } = JSON.parse(json);
-        socket.emit(keyword, channel, (answer) =>
-          reply(`action ${JSON.stringify({ ...answer, requestUid })}`),
-        );
+        const { requestUid, ...params } = JSON.parse(json);
+        const ack = (answer) => reply(`action ${JSON.stringify({ ...answer, requestUid })}`);
+        if (keyword === 'history') socket.emit(keyword, channel, params, ack);
+        else socket.emit(keyword, channel, ack);
         break;
       }
       case 'auth':

@@ -118,3 +118,28 @@ test('the comet client over SocketIoTransport: presence, presenceStats, join and
     bob.close();
   }
 });
+
+test('the comet client over SocketIoTransport: history()', async () => {
+  const { Client, SocketIoTransport } = comet;
+  const client = new Client({
+    serverUrl: cometUrl,
+    transport: new SocketIoTransport({ io, transports: ['websocket'] }),
+  });
+  try {
+    const feed = 'feed:comet-client';
+    await client.subscribe(feed, { recover: true });
+    const last = next(client, `channel:${feed}`, ({ params }) => params?.n === 2);
+    client.send(feed, { n: 1 });
+    client.send(feed, { n: 2 });
+    assert.equal((await last).offset, 2);
+    const { publications, offset } = await client.history(feed, { limit: 1 });
+    assert.deepEqual(
+      publications.map(({ params, offset }) => [params, offset]),
+      [[{ n: 2 }, 2]],
+    );
+    assert.equal(offset, 2);
+    await assert.rejects(client.history('plain'), { code: 'not_found', channel: 'plain' });
+  } finally {
+    client.close();
+  }
+});

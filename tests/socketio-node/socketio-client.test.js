@@ -428,3 +428,31 @@ for (const mode of MODES) {
     }
   });
 }
+
+test('socket.io-client: history on an ack, after publications with offsets', async () => {
+  // examples/socketio-testsrv's `feed` namespace keeps history.
+  const socket = connect(['websocket']);
+  const offsets = [];
+  socket.on('channel', (channel, payload, offset) => offsets.push(offset));
+  try {
+    await once(socket, 'connect');
+    const feed = 'feed:sio-history';
+    const subscribed = await ask(socket, 'subscribe', feed, { recover: true });
+    assert.equal(subscribed.offset, 0);
+    for (const n of [1, 2, 3]) socket.emit('channel', feed, { n });
+    for (const n of [1, 2, 3]) assert.deepEqual(await message(socket, feed), { n });
+    assert.deepEqual(offsets, [1, 2, 3]);
+    const { publications, offset, epoch } = await ask(socket, 'history', feed, { since: 1, limit: 5 });
+    assert.deepEqual(publications, [
+      { offset: 2, payload: '{"n":2}' },
+      { offset: 3, payload: '{"n":3}' },
+    ]);
+    assert.equal(offset, 3);
+    assert.equal(epoch, subscribed.epoch);
+    assert.equal((await ask(socket, 'history', feed)).publications.length, 3);
+    assert.equal((await ask(socket, 'history', 'plain-history')).error.code, 'not_found');
+    assert.equal((await ask(socket, 'history', feed, 'not an object')).error.code, 'bad_json');
+  } finally {
+    socket.close();
+  }
+});

@@ -182,6 +182,36 @@ describe('SocketIoTransport', () => {
     );
   });
 
+  it('reads history on an ack: the options go as an object, the answer comes back as an action', () => {
+    const { transport, sockets, events } = setup();
+    transport.open('http://h/comet');
+    const [socket] = sockets;
+    socket.fire('connect');
+    transport.send('history feed {"requestUid":"h1","since":3,"limit":2}');
+    transport.send('history feed {"requestUid":"h2"}');
+    assert.deepEqual(
+      socket.emitted.map((args) => args.filter((a) => typeof a !== 'function')),
+      [
+        ['history', 'feed', { since: 3, limit: 2 }],
+        ['history', 'feed', {}],
+      ],
+    );
+    socket.emitted[0].at(-1)({
+      publications: [{ offset: 4, payload: 'a' }],
+      offset: 5,
+      epoch: 'e1',
+    });
+    socket.emitted[1].at(-1)({ error: { code: 'not_found', message: 'no history' } });
+    assert.deepEqual(
+      events.map(([name, value]) => (name === 'message' ? value : name)),
+      [
+        'open',
+        'action {"publications":[{"offset":4,"payload":"a"}],"offset":5,"epoch":"e1","requestUid":"h1"}',
+        'action {"error":{"code":"not_found","message":"no history"},"requestUid":"h2"}',
+      ],
+    );
+  });
+
   it('closes with the code the server gave, or 1006', () => {
     const { transport, sockets, events } = setup();
     transport.open('http://h/comet');

@@ -11,6 +11,7 @@
 //! | `"channel", channel, payload[, ack]` | `channel <channel> <payload>` (a string as it is, anything else as its JSON); the ack gets `{"channel":…}` at once |
 //! | `"action", route[, params], ack` | `action <route> {"requestUid":…, params…}`; the ack gets the answer (without `requestUid`) |
 //! | `"auth", token[, ack]` | `auth <token>` (a refresh); the ack gets the `authenticated` object |
+//! | `"history", channel[, options], ack` | `history <channel> {"requestUid":…, options…}` (`since`, `limit`); the ack gets the answer (`{"publications":[…],"offset":…,"epoch":…}`, without `requestUid`) |
 //! | `"presence", channel[, ack]` | `presence <channel> {"requestUid":…}`; the ack gets the answer (`{"clients":{…}}`, without `requestUid`) |
 //! | `"presence_stats", channel[, ack]` | `presence_stats <channel> {"requestUid":…}`; the ack gets `{"clients":…,"users":…}` |
 //! | `"hello"[, options]` | `hello <options JSON>`; the answer comes as event `comet:hello` |
@@ -229,25 +230,23 @@ impl CometApp {
                 self.ack(id, json!({ "channel": channel }));
                 self.tell(frame);
             }
-            "action" => {
-                let Some(route) = plain_name(args.first()) else {
-                    return self.refuse(
-                        id,
-                        "bad_route",
-                        "the route must be a string without spaces",
-                        None,
-                    );
+            "action" | "history" => {
+                // `action <route> {…}` and `history <channel> {…}`: a request with params.
+                let (code, subject, what) = if name == "action" {
+                    ("bad_route", "the route", "an action's params")
+                } else {
+                    ("bad_channel", "the channel", "the history's options")
+                };
+                let Some(target) = plain_name(args.first()) else {
+                    let message = format!("{subject} must be a string without spaces");
+                    return self.refuse(id, code, &message, None);
                 };
                 let mut params = match args.get(1) {
                     Some(Value::Object(params)) => params.clone(),
                     None | Some(Value::Null) => Map::new(),
                     Some(_) => {
-                        return self.refuse(
-                            id,
-                            "bad_json",
-                            "an action's params must be an object",
-                            None,
-                        )
+                        let message = format!("{what} must be an object");
+                        return self.refuse(id, "bad_json", &message, None);
                     }
                 };
                 params.remove("requestUid");
@@ -257,7 +256,7 @@ impl CometApp {
                     "}" => format!("{{\"requestUid\":\"{uid}\"}}"),
                     tail => format!("{{\"requestUid\":\"{uid}\",{tail}"),
                 };
-                self.tell(format!("action {route} {json}"));
+                self.tell(format!("{name} {target} {json}"));
             }
             "presence" | "presence_stats" => {
                 let Some(channel) = plain_name(args.first()) else {
@@ -289,7 +288,7 @@ impl CometApp {
             },
             other => {
                 let message = format!(
-                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, presence, presence_stats, auth and hello"
+                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, history, presence, presence_stats, auth and hello"
                 );
                 self.refuse(id, "bad_frame", &message, None);
             }

@@ -340,3 +340,43 @@ fn join_and_leave_frames_are_events_with_channel_and_entries() {
         ]
     );
 }
+
+#[test]
+fn history_requests_are_answered_on_their_acks() {
+    let mut h = Harness::new();
+    h.send("0").unwrap();
+    h.client_gets(&[]);
+    h.send("21[\"history\",\"feed\",{\"since\":3,\"limit\":2,\"requestUid\":\"mine\"}]")
+        .unwrap();
+    h.send("22[\"history\",\"feed\"]").unwrap();
+    h.send("23[\"history\",\"feed\",[1]]").unwrap();
+    h.send("24[\"history\",\"two words\"]").unwrap();
+    assert_eq!(
+        h.told(),
+        [
+            "history feed {\"requestUid\":\"sio1\",\"limit\":2,\"since\":3}",
+            "history feed {\"requestUid\":\"sio2\"}",
+        ]
+    );
+    let got = h.client_gets(&[
+        "action {\"requestUid\":\"sio1\",\"publications\":[{\"offset\":4,\"payload\":\"a\"}],\"offset\":5,\"epoch\":\"e1\"}",
+        "action {\"requestUid\":\"sio2\",\"error\":{\"code\":\"not_found\",\"message\":\"no history\"}}",
+    ]);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[0].starts_with("33[{\"error\":{\"code\":\"bad_json\""),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("34[{\"error\":{\"code\":\"bad_channel\""),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[2],
+        "31[{\"epoch\":\"e1\",\"offset\":5,\"publications\":[{\"offset\":4,\"payload\":\"a\"}]}]"
+    );
+    assert_eq!(
+        got[3],
+        "32[{\"error\":{\"code\":\"not_found\",\"message\":\"no history\"}}]"
+    );
+}

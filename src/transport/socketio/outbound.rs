@@ -4,7 +4,7 @@
 //! | frame | the client gets |
 //! | --- | --- |
 //! | `channel <channel> <payload>` | event `channel` with `(channel, payload)`: the payload parsed when it is JSON text, else the string |
-//! | `action <answer>` | the ack of the `action`, `presence` or `presence_stats` emit, with the answer object without `requestUid` |
+//! | `action <answer>` | the ack of the `action`, `history`, `presence` or `presence_stats` emit, with the answer object without `requestUid` |
 //! | `join <channel> [<entry>,…]` / `leave <channel> [<entry>,…]` (a subscription with `joinLeave`) | event `join` / `leave` with `(channel, entries)` |
 //! | `subscribed <channel>` / `unsubscribed <channel>` | the acks waiting for it, `{"channel":…}`; none waiting: event `comet:subscribed` / `comet:unsubscribed` |
 //! | `subscribed <channel> {"offset":…,"epoch":…[,"recovered":…]}` (a subscribe with `recover`) | the ack, `{"channel":…,"offset":…,"epoch":…[,"recovered":…]}` |
