@@ -509,3 +509,29 @@ async fn a_store_that_lost_this_processs_entries_gets_them_again() {
     })
     .await;
 }
+
+#[actix_rt::test]
+async fn a_list_too_big_for_the_clients_queue_is_refused_not_a_slow_consumer_close() {
+    tokio::time::pause();
+    let mut config = config();
+    config.limits.outbound_queue_bytes = 4096;
+    let node = node(config, Router::new());
+    let mut members = Vec::new();
+    for n in 0..40 {
+        let mut member = client(&node, Some(&format!("member-{n}"))).await;
+        member.subscribe("quiet:big").await;
+        members.push(member);
+    }
+    let asker = &mut members[0];
+    asker.send(r#"presence quiet:big {"requestUid":1}"#);
+    let answer = asker.answer().await;
+    assert_eq!(answer["error"]["code"], "too_large", "{answer:?}");
+    asker.send(r#"presence_stats quiet:big {"requestUid":2}"#);
+    let answer = asker.answer().await;
+    assert_eq!(
+        (answer["clients"].clone(), answer["users"].clone()),
+        (json!(40), json!(40))
+    );
+    // The server side reads it whole.
+    assert_eq!(node.presence("quiet:big").await.unwrap().clients.len(), 40);
+}
