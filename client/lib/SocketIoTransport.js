@@ -125,6 +125,14 @@ export class SocketIoTransport extends Emitter {
           : `channel ${channel} ${asText(payload ?? '')}`,
       ),
     );
+    // A subscription with `joinLeave` gets who joined and left, several at once at times.
+    for (const type of ['join', 'leave']) {
+      socket.on(type, (channel, entries) => {
+        if (typeof channel === 'string' && Array.isArray(entries)) {
+          message(`${type} ${channel} ${JSON.stringify(entries)}`);
+        }
+      });
+    }
     socket.on('connect_error', (err) => {
       const code = typeof err?.data?.code === 'number' ? err.data.code : 1006;
       closed(code, err?.message ?? 'connect_error');
@@ -181,6 +189,16 @@ export class SocketIoTransport extends Emitter {
         const [route, json] = split(rest);
         const { requestUid, ...params } = JSON.parse(json);
         socket.emit('action', route, params, (answer) =>
+          reply(`action ${JSON.stringify({ ...answer, requestUid })}`),
+        );
+        break;
+      }
+      case 'presence':
+      case 'presence_stats': {
+        // `presence <channel> {"requestUid":…}`: the answer comes on the ack.
+        const [channel, json] = split(rest);
+        const { requestUid } = JSON.parse(json);
+        socket.emit(keyword, channel, (answer) =>
           reply(`action ${JSON.stringify({ ...answer, requestUid })}`),
         );
         break;

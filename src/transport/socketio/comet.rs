@@ -11,6 +11,8 @@
 //! | `"channel", channel, payload[, ack]` | `channel <channel> <payload>` (a string as it is, anything else as its JSON); the ack gets `{"channel":…}` at once |
 //! | `"action", route[, params], ack` | `action <route> {"requestUid":…, params…}`; the ack gets the answer (without `requestUid`) |
 //! | `"auth", token[, ack]` | `auth <token>` (a refresh); the ack gets the `authenticated` object |
+//! | `"presence", channel[, ack]` | `presence <channel> {"requestUid":…}`; the ack gets the answer (`{"clients":{…}}`, without `requestUid`) |
+//! | `"presence_stats", channel[, ack]` | `presence_stats <channel> {"requestUid":…}`; the ack gets `{"clients":…,"users":…}` |
 //! | `"hello"[, options]` | `hello <options JSON>`; the answer comes as event `comet:hello` |
 //! | DISCONNECT | the session closes |
 //!
@@ -69,7 +71,8 @@ pub(super) struct CometApp {
     /// Acks waiting for `subscribed <channel>` / `unsubscribed <channel>`, in order.
     pub(super) subscribes: HashMap<String, VecDeque<u64>>,
     pub(super) unsubscribes: HashMap<String, VecDeque<u64>>,
-    /// The calls made: requestUid to the ack id that waits (none: answer dropped).
+    /// The calls and presence requests made: requestUid to the ack id that waits (none:
+    /// answer dropped).
     pub(super) actions: HashMap<String, Option<u64>>,
     /// Acks waiting for `authenticated`.
     pub(super) auths: VecDeque<u64>,
@@ -143,6 +146,15 @@ impl CometApp {
                 ..Packet::new(Kind::Ack, Some(Value::Array(vec![value])))
             });
         }
+    }
+
+    /// A new `requestUid` for a request whose answer (an `action` frame) goes to the ack
+    /// `id` (none: the answer is dropped).
+    fn request_uid(&mut self, id: Option<u64>) -> String {
+        let uid = format!("sio{}", self.next_uid);
+        self.next_uid += 1;
+        self.actions.insert(uid.clone(), id);
+        uid
     }
 
     fn connect(&mut self, packet: Packet) {
@@ -239,15 +251,25 @@ impl CometApp {
                     }
                 };
                 params.remove("requestUid");
-                let uid = format!("sio{}", self.next_uid);
-                self.next_uid += 1;
+                let uid = self.request_uid(id);
                 let rest = Value::Object(params).to_string();
                 let json = match &rest[1..] {
                     "}" => format!("{{\"requestUid\":\"{uid}\"}}"),
                     tail => format!("{{\"requestUid\":\"{uid}\",{tail}"),
                 };
-                self.actions.insert(uid, id);
                 self.tell(format!("action {route} {json}"));
+            }
+            "presence" | "presence_stats" => {
+                let Some(channel) = plain_name(args.first()) else {
+                    return self.refuse(
+                        id,
+                        "bad_channel",
+                        "the channel must be a string without spaces",
+                        None,
+                    );
+                };
+                let uid = self.request_uid(id);
+                self.tell(format!("{name} {channel} {{\"requestUid\":\"{uid}\"}}"));
             }
             "hello" => {
                 let options = match args.first() {
@@ -267,7 +289,7 @@ impl CometApp {
             },
             other => {
                 let message = format!(
-                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, auth and hello"
+                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, presence, presence_stats, auth and hello"
                 );
                 self.refuse(id, "bad_frame", &message, None);
             }
