@@ -55,6 +55,14 @@ fn config() -> NodeConfig {
     );
     namespaces.declare("quiet", Namespace::new().presence(true));
     namespaces.declare(
+        "both",
+        Namespace::new()
+            .presence(true)
+            .join_leave(true)
+            .history(10, Duration::from_secs(60))
+            .recover(true),
+    );
+    namespaces.declare(
         "closed",
         Namespace::new()
             .presence(true)
@@ -534,4 +542,24 @@ async fn a_list_too_big_for_the_clients_queue_is_refused_not_a_slow_consumer_clo
     );
     // The server side reads it whole.
     assert_eq!(node.presence("quiet:big").await.unwrap().clients.len(), 40);
+}
+
+#[actix_rt::test]
+async fn a_subscription_with_recovery_hears_joins_and_leaves_too() {
+    tokio::time::pause();
+    let node = node(config(), Router::new());
+    node.publish("both:1", "before").await.unwrap();
+    let mut watcher = client(&node, Some("w")).await;
+    watcher.send(r#"subscribe both:1 {"recover":true,"joinLeave":true}"#);
+    assert!(watcher.frame().await.starts_with("subscribed both:1 {"));
+    let mut other = client(&node, Some("o")).await;
+    other.subscribe("both:1").await;
+    assert_eq!(
+        event(&watcher.frame().await, "both:1"),
+        ("join".to_owned(), vec![entry(&other, Some("o"))])
+    );
+    node.publish("both:1", "after").await.unwrap();
+    assert_eq!(watcher.frame().await, "pub both:1 2 after");
+    other.send("unsubscribe both:1");
+    assert_eq!(event(&watcher.frame().await, "both:1").0, "leave");
 }
