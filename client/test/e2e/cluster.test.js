@@ -58,7 +58,12 @@ describe('the chat demo as a two-process cluster', () => {
     await bob.subscribe('chat:lobby');
     assert.equal((await joined).user, 'bob');
     const { clients } = await bob.presence('chat:lobby');
-    assert.deepEqual(Object.values(clients).map((entry) => entry.user).sort(), ['alice', 'bob']);
+    assert.deepEqual(
+      Object.values(clients)
+        .map((entry) => entry.user)
+        .sort(),
+      ['alice', 'bob'],
+    );
     assert.equal((await bob.request('site/whoami')).user, 'bob');
 
     const heard = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'message');
