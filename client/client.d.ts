@@ -260,7 +260,7 @@ export class Client extends Emitter {
   position(channel: string): Position | null;
   /** Reads the channel's history (whoever may subscribe to it may read it); rejects with a CometError (`forbidden`, `not_found`, `unavailable`, …). */
   history(channel: string, options?: HistoryOptions): Promise<History>;
-  /** Who is in the channel (a namespace with `presence`; whoever may subscribe to it may ask); rejects like `history()` (`not_found`: no presence there). */
+  /** Who is in the channel (a namespace with `presence`; whoever may subscribe to it may ask); rejects like `history()` (`not_found`: no presence there; `too_large`: too many entries to list, some 5,000 by default). */
   presence(channel: string): Promise<Presence>;
   /** How many connections and distinct users are in the channel, without the list; rejects like `presence()`. */
   presenceStats(channel: string): Promise<PresenceStats>;

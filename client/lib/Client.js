@@ -427,7 +427,7 @@ export class Client extends Emitter {
    * @returns {Promise<{ clients: Record<string, import('./Presence.js').PresenceEntry> }>}
    *   `{ clients: { <connection id>: { connection, user, info } } }` (`user` null for an
    *   anonymous connection); rejected like `history()` (`not_found`: the namespace keeps
-   *   no presence)
+   *   no presence; `too_large`: more entries than the server lists, see `presenceStats`)
    */
   presence(channel) {
     checkName('channel', channel);
