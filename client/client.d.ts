@@ -79,6 +79,40 @@ export interface SubscribeOptions {
   recover?: boolean;
   /** With `recover: true`: the first subscribe resumes after this position (e.g. kept across a page reload); null for none. */
   since?: Position | null;
+  /**
+   * Ask for the channel's `join:<channel>` / `leave:<channel>` events
+   * (`subscribe <channel> {"joinLeave":true}`), now and after each reconnection. The
+   * namespace must have `join_leave`, else the subscribe is refused (`not_found`).
+   */
+  joinLeave?: boolean;
+}
+
+/** One connection in a channel (presence). */
+export interface PresenceEntry {
+  /** The server's id of the connection. */
+  connection: string;
+  /** The user id; null for an anonymous connection. */
+  user: string | null;
+  /** The `info` of the connection's token or authenticate hook; null when none. */
+  info: unknown;
+}
+
+/** A `join` / `leave` event: one connection that joined or left `channel`. */
+export interface PresenceEvent extends PresenceEntry {
+  channel: string;
+}
+
+/** The answer of `presence()`: one entry per connection subscribed to the channel. */
+export interface Presence {
+  clients: Record<string, PresenceEntry>;
+}
+
+/** The answer of `presenceStats()`. */
+export interface PresenceStats {
+  /** Connections subscribed to the channel. */
+  clients: number;
+  /** Distinct users among them (anonymous connections count as clients only). */
+  users: number;
 }
 
 export interface HistoryOptions {
@@ -160,6 +194,8 @@ export interface ClientEvents {
   reconnecting: { attempt: number; delay: number; code: number | undefined };
   authenticated: Identity;
   recovered: RecoveredEvent;
+  join: PresenceEvent;
+  leave: PresenceEvent;
   forceClose: undefined;
 }
 
@@ -208,9 +244,11 @@ export class Client extends Emitter {
 
   on<K extends keyof ClientEvents>(name: K, handler: (event: ClientEvents[K]) => void): this;
   on(name: `channel:${string}`, handler: (event: ChannelEvent) => void): this;
+  on(name: `join:${string}` | `leave:${string}`, handler: (event: PresenceEvent) => void): this;
   on(name: string, handler: (event: any) => void): this;
   once<K extends keyof ClientEvents>(name: K, handler: (event: ClientEvents[K]) => void): this;
   once(name: `channel:${string}`, handler: (event: ChannelEvent) => void): this;
+  once(name: `join:${string}` | `leave:${string}`, handler: (event: PresenceEvent) => void): this;
   once(name: string, handler: (event: any) => void): this;
   off(name: string, handler?: (event: any) => void): this;
   hasChannelHandlers(channel: string): boolean;
@@ -222,6 +260,10 @@ export class Client extends Emitter {
   position(channel: string): Position | null;
   /** Reads the channel's history (whoever may subscribe to it may read it); rejects with a CometError (`forbidden`, `not_found`, `unavailable`, …). */
   history(channel: string, options?: HistoryOptions): Promise<History>;
+  /** Who is in the channel (a namespace with `presence`; whoever may subscribe to it may ask); rejects like `history()` (`not_found`: no presence there; `too_large`: too many entries to list, some 5,000 by default). */
+  presence(channel: string): Promise<Presence>;
+  /** How many connections and distinct users are in the channel, without the list; rejects like `presence()`. */
+  presenceStats(channel: string): Promise<PresenceStats>;
   send(channel: string, data: unknown): boolean;
   request<T extends Record<string, any> = Record<string, any>>(
     route: string,

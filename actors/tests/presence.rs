@@ -55,6 +55,14 @@ fn config() -> NodeConfig {
     );
     namespaces.declare("quiet", Namespace::new().presence(true));
     namespaces.declare(
+        "both",
+        Namespace::new()
+            .presence(true)
+            .join_leave(true)
+            .history(10, Duration::from_secs(60))
+            .recover(true),
+    );
+    namespaces.declare(
         "closed",
         Namespace::new()
             .presence(true)
@@ -508,4 +516,50 @@ async fn a_store_that_lost_this_processs_entries_gets_them_again() {
         node.presence_stats("room:7").await.unwrap().clients == 1
     })
     .await;
+}
+
+#[actix_rt::test]
+async fn a_list_too_big_for_the_clients_queue_is_refused_not_a_slow_consumer_close() {
+    tokio::time::pause();
+    let mut config = config();
+    config.limits.outbound_queue_bytes = 4096;
+    let node = node(config, Router::new());
+    let mut members = Vec::new();
+    for n in 0..40 {
+        let mut member = client(&node, Some(&format!("member-{n}"))).await;
+        member.subscribe("quiet:big").await;
+        members.push(member);
+    }
+    let asker = &mut members[0];
+    asker.send(r#"presence quiet:big {"requestUid":1}"#);
+    let answer = asker.answer().await;
+    assert_eq!(answer["error"]["code"], "too_large", "{answer:?}");
+    asker.send(r#"presence_stats quiet:big {"requestUid":2}"#);
+    let answer = asker.answer().await;
+    assert_eq!(
+        (answer["clients"].clone(), answer["users"].clone()),
+        (json!(40), json!(40))
+    );
+    // The server side reads it whole.
+    assert_eq!(node.presence("quiet:big").await.unwrap().clients.len(), 40);
+}
+
+#[actix_rt::test]
+async fn a_subscription_with_recovery_hears_joins_and_leaves_too() {
+    tokio::time::pause();
+    let node = node(config(), Router::new());
+    node.publish("both:1", "before").await.unwrap();
+    let mut watcher = client(&node, Some("w")).await;
+    watcher.send(r#"subscribe both:1 {"recover":true,"joinLeave":true}"#);
+    assert!(watcher.frame().await.starts_with("subscribed both:1 {"));
+    let mut other = client(&node, Some("o")).await;
+    other.subscribe("both:1").await;
+    assert_eq!(
+        event(&watcher.frame().await, "both:1"),
+        ("join".to_owned(), vec![entry(&other, Some("o"))])
+    );
+    node.publish("both:1", "after").await.unwrap();
+    assert_eq!(watcher.frame().await, "pub both:1 2 after");
+    other.send("unsubscribe both:1");
+    assert_eq!(event(&watcher.frame().await, "both:1").0, "leave");
 }

@@ -9,6 +9,7 @@
 //! cargo run --release -p comet-bench -- connect --case none,<url>,<pid> --case hs256,<url>,<pid>,hmac:<secret> --case rs256,<url>,<pid>,key:<private.pem> --baseline
 //! cargo run --release -p comet-bench -- history-fanout --case plain,<url>,<pid>,bench --case recover,<url>,<pid>,feed:bench,recover
 //! cargo run --release -p comet-bench -- recover --case memory,<url>,<pid>,feed:bench --clients 1000 --missed 100
+//! cargo run --release -p comet-bench -- presence --case listen,<url>,<pid>,room:bench,listen --members 10000 --rate 100
 //! ```
 //! `fanout --sign hmac:<secret>|key:<private.pem>` connects with tokens it signs itself
 //! (`--token-in query|frame`), and `--reference-url`/`--reference-pid` measure a second
@@ -26,6 +27,7 @@ mod fanout;
 mod history;
 mod idle;
 mod net;
+mod presence;
 mod procstat;
 mod progress;
 mod recover;
@@ -78,6 +80,9 @@ enum Workload {
     /// reconnect with their positions: time until every one has recovered, and whether
     /// each got exactly what it missed.
     Recover(RecoverArgs),
+    /// Presence under churn: members, listeners of join/leave, joins and leaves per
+    /// second (issue 14).
+    Presence(presence::PresenceArgs),
     /// Runs the bare WebSocket broadcast server (used by `fanout`).
     #[command(hide = true)]
     BaselineServer {
@@ -473,6 +478,7 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
         Workload::Connect(args) => connect_workload(args, transport).await,
         Workload::HistoryFanout(args) => history_fanout_workload(args, transport).await,
         Workload::Recover(args) => recover_workload(args, transport).await,
+        Workload::Presence(args) => presence::workload(args, transport).await,
         Workload::Tokens(args) => {
             if args.sign.len() != args.label.len() || args.verify.len() != args.label.len() {
                 return Err("give as many --label as --sign and --verify".into());

@@ -9,6 +9,7 @@ import { Auth } from './Auth.js';
 import { AutoReconnect } from './AutoReconnect.js';
 import { CometError } from './CometError.js';
 import { Emitter } from './Emitter.js';
+import { channelEvent, historyParams, readHistory } from './History.js';
 import { defaultHeartbeatGrace, Heartbeat } from './Heartbeat.js';
 import {
   actionFrame,
@@ -17,11 +18,10 @@ import {
   helloFrame,
   historyFrame,
   parseServerFrame,
-  readOffset,
-  readPayload,
-  readPosition,
+  presenceFrame,
   utf8Length,
 } from './protocol.js';
+import { emitJoinLeave, readPresence, readPresenceStats } from './Presence.js';
 import { Requests } from './Requests.js';
 import { Subscriptions } from './Subscriptions.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
@@ -82,6 +82,10 @@ const SERVED_FROM = /^https?:/.test(import.meta.url) ? new URL('..', import.meta
  * - `reconnecting` `{ attempt, delay, code }`: emitted by {@link AutoReconnect}.
  * - `authenticated` `{ user, exp, connection }`: the server took the client's token (at
  *   connect, and after each refresh).
+ * - `join` and `join:<name>`, `leave` and `leave:<name>` `{ channel, connection, user,
+ *   info }`: a connection joined or left a channel subscribed with `joinLeave` (one event
+ *   per connection, even when the server sent several in one frame; never about this
+ *   client's own connection). Handling them does not subscribe.
  * - `forceClose`: the app called `close()`; plugins stop what they were doing.
  */
 export class Client extends Emitter {
@@ -407,34 +411,70 @@ export class Client extends Emitter {
    */
   history(channel, options = {}) {
     checkName('channel', channel);
-    const { since, limit } = options ?? {};
-    const given = since !== undefined && since !== null;
-    const after = given ? readOffset(typeof since === 'object' ? since.offset : since) : null;
-    if (given && after === null) {
-      throw new TypeError(
-        `comet: since is an offset or a position { offset, epoch }, not ${JSON.stringify(since)}`,
-      );
-    }
-    if (limit !== undefined && limit !== null && readOffset(limit) === null) {
-      throw new TypeError(`comet: limit is a non-negative integer, not ${JSON.stringify(limit)}`);
-    }
+    const params = historyParams(options);
+    const answer = this.#read(channel, 'history', (requestUid) =>
+      historyFrame(channel, { requestUid, ...params }),
+    );
+    return answer.then((body) => readHistory(channel, body));
+  }
+
+  /**
+   * Who is in `channel` (a namespace with `presence`; allowed to whoever may subscribe to
+   * it, subscribed or not): one entry per connection subscribed to it, a user with two tabs
+   * twice. Sent as `presence <channel> {"requestUid":…}`.
+   *
+   * @param {string} channel
+   * @returns {Promise<{ clients: Record<string, import('./Presence.js').PresenceEntry> }>}
+   *   `{ clients: { <connection id>: { connection, user, info } } }` (`user` null for an
+   *   anonymous connection); rejected like `history()` (`not_found`: the namespace keeps
+   *   no presence; `too_large`: more entries than the server lists, see `presenceStats`)
+   */
+  presence(channel) {
+    checkName('channel', channel);
+    const answer = this.#read(channel, 'presence', (requestUid) =>
+      presenceFrame('presence', channel, requestUid),
+    );
+    return answer.then((body) => readPresence(channel, body));
+  }
+
+  /**
+   * How many connections and distinct users are in `channel`, without the list (anonymous
+   * connections count as clients, not users). Sent as `presence_stats <channel>
+   * {"requestUid":…}`.
+   *
+   * @param {string} channel
+   * @returns {Promise<{ clients: number, users: number }>} rejected like `presence()`
+   */
+  presenceStats(channel) {
+    checkName('channel', channel);
+    const answer = this.#read(channel, 'presence stats', (requestUid) =>
+      presenceFrame('presence_stats', channel, requestUid),
+    );
+    return answer.then((body) => readPresenceStats(channel, body));
+  }
+
+  /**
+   * Sends a read of `channel` (its history or presence), answered like a request.
+   *
+   * @param {string} channel
+   * @param {'history' | 'presence' | 'presence stats'} read
+   * @param {(requestUid: string) => string} frame the frame, given its `requestUid`
+   * @returns {Promise<Record<string, any>>} the answer
+   */
+  #read(channel, read, frame) {
     if (this.#forceClosed) {
       return Promise.reject(
         new CometError(
           ClientErrorCode.CLOSED,
-          `the client is closed: the history of "${channel}" not read`,
+          `the client is closed: the ${read} of "${channel}" not read`,
           { channel },
         ),
       );
     }
     const requestUid = this.#nextRequestUid();
-    /** @type {{ requestUid: string, since?: number, limit?: number }} */
-    const params = { requestUid };
-    if (after !== null) params.since = after;
-    if (limit !== undefined && limit !== null) params.limit = limit;
-    const answer = this.#requests.add(requestUid, { channel }, this.requestTimeout);
-    this.#sendFrame(historyFrame(channel, params), { requestUid });
-    return answer.then((body) => readHistory(channel, body));
+    const answer = this.#requests.add(requestUid, { channel, read }, this.requestTimeout);
+    this.#sendFrame(frame(requestUid), { requestUid });
+    return answer;
   }
 
   /**
@@ -705,6 +745,12 @@ export class Client extends Emitter {
       case 'unsubscribed':
         this.#subscriptions.onUnsubscribed(frame.channel);
         break;
+      case 'join':
+      case 'leave':
+        if (this.#subscriptions.hasJoinLeave(frame.channel)) {
+          emitJoinLeave(this, frame.type, frame.channel, frame.entries);
+        }
+        break;
       case 'error':
         this.#onError(frame.body);
         break;
@@ -785,46 +831,6 @@ export class Client extends Emitter {
  */
 
 /** @typedef {{ attach(client: Client): void }} Plugin */
-
-/**
- * A channel event: `{ channel, params, message, payload }` (jii's shape), and the
- * publication's `offset` when it has one.
- *
- * @param {string} channel
- * @param {string} payload
- * @param {number} [offset]
- */
-function channelEvent(channel, payload, offset) {
-  const event = { channel, ...readPayload(payload), payload };
-  return offset === undefined ? event : { ...event, offset };
-}
-
-/**
- * The answer to `history`, for the app: `{ publications, offset, epoch }`, each publication
- * shaped like a channel event. Entries that are not `{ offset, payload }` are left out; an
- * answer without the channel's position is an `internal` error.
- *
- * @param {string} channel
- * @param {Record<string, any>} answer
- */
-function readHistory(channel, answer) {
-  const entries = Array.isArray(answer.publications) ? answer.publications : [];
-  const publications = [];
-  for (const entry of entries) {
-    const offset = readOffset(entry?.offset);
-    if (offset === null || typeof entry.payload !== 'string') continue;
-    publications.push(channelEvent(channel, entry.payload, offset));
-  }
-  const position = readPosition(answer);
-  if (position === null) {
-    throw new CometError(
-      ErrorCode.INTERNAL,
-      `the answer to the history of "${channel}" has no position ("offset", "epoch")`,
-      { channel, response: answer },
-    );
-  }
-  return { publications, ...position };
-}
 
 /** The channel of a `channel:<name>` event name, else null. */
 function channelOfEvent(name) {

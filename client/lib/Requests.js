@@ -1,5 +1,5 @@
 /**
- * The client's action requests (and history reads) waiting for their answer: each settles
+ * The client's action requests (and history and presence reads) waiting for their answer: each settles
  * exactly once, with the answer or with a {@link CometError} (error answer, timeout,
  * connection lost, cancelled).
  *
@@ -11,7 +11,7 @@ import { CometError } from './CometError.js';
 
 /**
  * The requests of one client waiting for their answer, by `requestUid`: calls of an action
- * (`{ route }`) and reads of a channel's history (`{ channel }`), both answered by
+ * (`{ route }`) and reads of a channel's history or presence (`{ channel, read? }`), all answered by
  * `action {"requestUid":…}` frames.
  */
 export class Requests {
@@ -23,7 +23,7 @@ export class Requests {
    * ever).
    *
    * @param {string} requestUid
-   * @param {About} about the action's route, or the channel whose history is read
+   * @param {About} about the action's route, or the channel read
    * @param {number} timeout
    * @returns {Promise<object>}
    */
@@ -154,17 +154,21 @@ export class Requests {
 }
 
 /**
- * What a request is: the call of an action `route`, or the read of `channel`'s history.
+ * What a request is: the call of an action `route`, or the read of something of `channel`:
+ * its history (`read` left out), its `presence` or its `presence stats`.
  *
- * @typedef {{ route: string, channel?: undefined } | { channel: string, route?: undefined }} About
+ * @typedef {{ route: string, channel?: undefined, read?: undefined }
+ *   | { channel: string, route?: undefined, read?: 'history' | 'presence' | 'presence stats' }} About
  */
 
 /**
  * @param {About} about
- * @returns {string} `"site/test"`, or `the history of "chat"`
+ * @returns {string} `"site/test"`, or `the history of "chat"`, `the presence of "room"`
  */
 function label(about) {
-  return about.route !== undefined ? `"${about.route}"` : `the history of "${about.channel}"`;
+  return about.route !== undefined
+    ? `"${about.route}"`
+    : `the ${about.read ?? 'history'} of "${about.channel}"`;
 }
 
 /**

@@ -125,6 +125,14 @@ export class SocketIoTransport extends Emitter {
           : `channel ${channel} ${asText(payload ?? '')}`,
       ),
     );
+    // A subscription with `joinLeave` gets who joined and left, several at once at times.
+    for (const type of ['join', 'leave']) {
+      socket.on(type, (channel, entries) => {
+        if (typeof channel === 'string' && Array.isArray(entries)) {
+          message(`${type} ${channel} ${JSON.stringify(entries)}`);
+        }
+      });
+    }
     socket.on('connect_error', (err) => {
       const code = typeof err?.data?.code === 'number' ? err.data.code : 1006;
       closed(code, err?.message ?? 'connect_error');
@@ -183,6 +191,18 @@ export class SocketIoTransport extends Emitter {
         socket.emit('action', route, params, (answer) =>
           reply(`action ${JSON.stringify({ ...answer, requestUid })}`),
         );
+        break;
+      }
+      case 'history':
+      case 'presence':
+      case 'presence_stats': {
+        // `history <channel> {"requestUid":…,"since"?,"limit"?}`, `presence <channel>
+        // {"requestUid":…}`: the answer comes on the ack, as an action's does.
+        const [channel, json] = split(rest);
+        const { requestUid, ...params } = JSON.parse(json);
+        const ack = (answer) => reply(`action ${JSON.stringify({ ...answer, requestUid })}`);
+        if (keyword === 'history') socket.emit(keyword, channel, params, ack);
+        else socket.emit(keyword, channel, ack);
         break;
       }
       case 'auth':

@@ -1,7 +1,7 @@
 /**
  * The client's channels: which it wants, which the server confirmed, their subscription
- * tokens, which recover (and from where), and the promises of `subscribe()` and
- * `unsubscribe()`.
+ * tokens, which recover (and from where), which get join and leave events, and the
+ * promises of `subscribe()` and `unsubscribe()`.
  *
  * @module comet-client/lib/Subscriptions
  */
@@ -11,11 +11,15 @@ import { CometError } from './CometError.js';
 import { Positions } from './Positions.js';
 import { readPosition, subscribeFrame, unsubscribeFrame } from './protocol.js';
 
-/** Error codes in an `error` frame that mean "your subscription to this channel failed". */
+/**
+ * Error codes in an `error` frame that mean "your subscription to this channel failed"
+ * (`not_found`: a subscribe with `joinLeave` in a namespace without join and leave).
+ */
 const SUBSCRIBE_REFUSALS = new Set([
   ErrorCode.BAD_CHANNEL,
   ErrorCode.TOO_MANY_CHANNELS,
   ErrorCode.FORBIDDEN,
+  ErrorCode.NOT_FOUND,
 ]);
 
 /**
@@ -47,6 +51,8 @@ export class Subscriptions {
   #tokens = new Map();
   /** Channels subscribed with `recover`. @type {Set<string>} */
   #recover = new Set();
+  /** Channels subscribed with `joinLeave`. @type {Set<string>} */
+  #joinLeave = new Set();
   /** Where the recovering channels stand. */
   #positions = new Positions();
   /** @type {Map<string, Deferred>} */
@@ -67,18 +73,23 @@ export class Subscriptions {
    * The app subscribes to `channel` (`subscribe()`), with a token for this and the later
    * `subscribe` frames, if given, and with positions (`recover`), from `since` if given.
    * `recover` and `since` count from the next `subscribe` frame of the channel: `since`
-   * only when that frame would have no position of its own to resume from.
+   * only when that frame would have no position of its own to resume from. `joinLeave`
+   * asks for the channel's join and leave events, from the next `subscribe` frame on;
+   * `joinLeave: false` stops asking from then on.
    *
    * @param {string} channel
    * @param {SubscribeOptions} [options]
    * @returns {Promise<void>}
    */
-  subscribe(channel, { token, recover, since } = {}) {
+  subscribe(channel, { token, recover, since, joinLeave } = {}) {
     if (token !== undefined && typeof token !== 'function' && typeof token !== 'string') {
       throw new TypeError('comet: a subscription token is a string or a function');
     }
     if (recover !== undefined && typeof recover !== 'boolean') {
       throw new TypeError(`comet: recover is true or false, not ${JSON.stringify(recover)}`);
+    }
+    if (joinLeave !== undefined && typeof joinLeave !== 'boolean') {
+      throw new TypeError(`comet: joinLeave is true or false, not ${JSON.stringify(joinLeave)}`);
     }
     const start = since === undefined || since === null ? null : readPosition(since);
     if (start === null && since !== undefined && since !== null) {
@@ -91,6 +102,8 @@ export class Subscriptions {
     }
     if (token !== undefined) this.#tokens.set(channel, token);
     if (recover === true) this.#recover.add(channel);
+    if (joinLeave === true) this.#joinLeave.add(channel);
+    if (joinLeave === false) this.#joinLeave.delete(channel);
     if (start !== null && !this.#sent.has(channel) && this.#positions.get(channel) === null) {
       this.#positions.start(channel, start);
     }
@@ -117,6 +130,15 @@ export class Subscriptions {
   unsubscribe(channel, hasHandlers) {
     this.#explicit.delete(channel);
     return hasHandlers ? Promise.resolve() : this.unwant(channel);
+  }
+
+  /**
+   * @param {string} channel
+   * @returns {boolean} whether the channel is subscribed with `joinLeave` (its `join` and
+   *   `leave` frames are said as events)
+   */
+  hasJoinLeave(channel) {
+    return this.#joinLeave.has(channel) && this.#channels.has(channel);
   }
 
   /** @param {string} channel @returns {boolean} whether the app called `subscribe(channel)` */
@@ -151,6 +173,7 @@ export class Subscriptions {
   unwant(channel) {
     if (!this.#channels.delete(channel)) return Promise.resolve();
     this.#tokens.delete(channel);
+    this.#joinLeave.delete(channel);
     this.#forgetRecovery(channel);
     this.#unconfirmed.delete(channel);
     this.#retries.delete(channel);
@@ -282,6 +305,7 @@ export class Subscriptions {
         this.#channels.delete(channel);
         this.#explicit.delete(channel);
         this.#tokens.delete(channel);
+        this.#joinLeave.delete(channel);
         this.#forgetRecovery(channel);
         this.#subscribing
           .get(channel)
@@ -303,8 +327,9 @@ export class Subscriptions {
   }
 
   /**
-   * Sends `subscribe <channel>`, with the channel's token (fetched first, if a function)
-   * and, for a recovering channel, its position: `{"token"?,"recover":true,"offset"?,"epoch"?}`.
+   * Sends `subscribe <channel>`, with the channel's token (fetched first, if a function),
+   * `joinLeave` and, for a recovering channel, its position:
+   * `{"token"?,"joinLeave"?:true,"recover":true,"offset"?,"epoch"?}`.
    */
   #sendSubscribe(channel) {
     this.#sent.add(channel);
@@ -340,8 +365,8 @@ export class Subscriptions {
   }
 
   /**
-   * The options of a `subscribe` of `channel`: its token, and `recover` with the position
-   * to resume from (when one is known).
+   * The options of a `subscribe` of `channel`: its token, `joinLeave`, and `recover` with
+   * the position to resume from (when one is known).
    *
    * @param {string} channel
    * @param {string | undefined} token
@@ -350,6 +375,7 @@ export class Subscriptions {
   #options(channel, token) {
     /** @type {Record<string, unknown>} */
     const options = token === undefined ? {} : { token };
+    if (this.#joinLeave.has(channel)) options.joinLeave = true;
     if (!this.#recover.has(channel)) return options;
     options.recover = true;
     const position = this.#positions.get(channel);
@@ -376,6 +402,7 @@ export class Subscriptions {
     this.#unconfirmed.delete(channel);
     this.#retries.delete(channel);
     this.#tokens.delete(channel);
+    this.#joinLeave.delete(channel);
     this.#forgetRecovery(channel);
     waiter?.reject(error);
     this.#link.error(error);
@@ -408,6 +435,8 @@ export class Subscriptions {
  *   after each reconnection
  * @property {import('./Positions.js').Position | null} [since] with `recover`: start after
  *   this position (e.g. one stored before a page reload); null for none
+ * @property {boolean} [joinLeave] ask for the channel's join and leave events (the
+ *   namespace must have `join_leave`), now and after each reconnection
  */
 
 /** @typedef {{ promise: Promise<void>, resolve: () => void, reject: (error: Error) => void }} Deferred */

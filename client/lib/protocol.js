@@ -14,6 +14,8 @@
  * | server → client | `authenticated {"user","exp","connection"}` · `refresh {"exp","in"}` |
  * | client → server | `subscribe <channel> {"recover":true,"offset"?,"epoch"?}` · `history <channel> {"requestUid","since"?,"limit"?}` |
  * | server → client | `pub <channel> <offset> <payload>` · `subscribed <channel> {"offset","epoch","recovered"?}` · `gap <channel> {"offset","epoch"}` |
+ * | client → server | `subscribe <channel> {"joinLeave":true}` · `presence <channel> {"requestUid"}` · `presence_stats <channel> {"requestUid"}` |
+ * | server → client | `join <channel> [{"connection","user","info"},…]` · `leave <channel> [{"connection","user","info"},…]` |
  *
  * @module comet-client/lib/protocol
  */
@@ -45,6 +47,17 @@ export const authFrame = (token) => `auth ${token}`;
  * @param {{ requestUid: string, since?: number, limit?: number }} params
  */
 export const historyFrame = (channel, params) => `history ${channel} ${JSON.stringify(params)}`;
+
+/**
+ * `presence <channel> {"requestUid":…}` (who is in the channel) or `presence_stats <channel>
+ * {"requestUid":…}` (how many connections and users).
+ *
+ * @param {'presence' | 'presence_stats'} keyword
+ * @param {string} channel
+ * @param {string} requestUid
+ */
+export const presenceFrame = (keyword, channel, requestUid) =>
+  `${keyword} ${channel} ${JSON.stringify({ requestUid })}`;
 
 /** @param {string} channel */
 export const unsubscribeFrame = (channel) => `unsubscribe ${channel}`;
@@ -100,7 +113,8 @@ export function checkName(what, name) {
  * is unknown gives `{ type: 'unknown' }` (for newer servers: ignore it).
  *
  * `subscribed` and `gap` carry the JSON object after the channel as `body` (`null` when
- * there is none, or it is broken); `pub` its offset as a number.
+ * there is none, or it is broken); `pub` its offset as a number; `join` and `leave` the
+ * JSON array after the channel as `entries` (a frame without one is `unknown`).
  *
  * @typedef {{ type: 'channel', channel: string, payload: string }
  *   | { type: 'pub', channel: string, offset: number, payload: string }
@@ -108,6 +122,7 @@ export function checkName(what, name) {
  *   | { type: 'ping' }
  *   | { type: 'subscribed' | 'gap', channel: string, body: Record<string, any> | null }
  *   | { type: 'unsubscribed', channel: string }
+ *   | { type: 'join' | 'leave', channel: string, entries: unknown[] }
  *   | { type: 'unknown' }} ServerFrame
  */
 
@@ -148,6 +163,14 @@ export function parseServerFrame(text) {
     }
     case 'unsubscribed':
       return rest ? { type: keyword, channel: rest } : { type: 'unknown' };
+    case 'join':
+    case 'leave': {
+      const [channel, json] = splitOnce(rest ?? '');
+      const entries = json === undefined ? null : parseJson(json);
+      return channel && Array.isArray(entries)
+        ? { type: keyword, channel, entries }
+        : { type: 'unknown' };
+    }
     default:
       return { type: 'unknown' };
   }

@@ -22,25 +22,32 @@
 //! `server`, history (the last 100 publications, kept an hour after the last one) and
 //! `recover`; `dm` (private conversations, the user channel `dm:#alice,bob` with the two
 //! nicks sorted, which only alice and bob may subscribe to): subscribe `authenticated`,
-//! publish `server`, user channels on, history (50 publications, an hour) and `recover`;
-//! `internal` (`internal:chat-left`, where processes say which connections went):
-//! subscribe `none`, publish `server`. They are declared in code and win over
-//! `[namespaces.chat]`, `[namespaces.dm]` or `[namespaces.internal]` of a `--config` file. Every other channel stays open, and anonymous connections stay
+//! publish `server`, user channels on, history (50 publications, an hour) and `recover`.
+//! The room's namespace also keeps **presence** with join and leave events: who is here is
+//! comet's (see below). They are declared in code and win over `[namespaces.chat]` or
+//! `[namespaces.dm]` of a `--config` file. Every other channel stays open, and anonymous
+//! connections stay
 //! allowed (unless `--anonymous false`) for the seed's demo actions and the client's
 //! generic tests.
 //!
 //! **Actions.** Beside the seed's demo actions (`site/test`, `site/publish`, `site/sleep`,
 //! `site/whoami`, from `comet::demo`), the chat's own, each for a logged-in caller only
-//! (`not_authenticated` otherwise): `chat/join` (this connection is in the room, as its
-//! token's nick; answers `{"nick"}`), `chat/who` (`{"nicks":[…]}`), `chat/say {text}`
-//! (publishes `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and
-//! `chat/dm {to, text}` (publishes `{"type":"dm","from":<caller>,"to","text"}` on
-//! `dm:#<the two nicks>`; `not_here` unless `to` is in the room). The room also publishes
-//! `{"type":"join"|"leave","nick"}` when a nick's first connection joins or its last one
-//! goes. `chat/say` and `chat/dm` answer `{"sent":true,…}` once the message is out, and so
+//! (`not_authenticated` otherwise): `chat/say {text}` (publishes
+//! `{"type":"message","nick":<caller>,"text"}` on `chat:lobby`) and `chat/dm {to, text}`
+//! (publishes `{"type":"dm","from":<caller>,"to","text"}` on `dm:#<the two nicks>`;
+//! `not_here` unless a page of `to` is subscribed to the room, on any process, as comet's
+//! presence says). `chat/say` and `chat/dm` answer `{"sent":true,…}` once the message is out, and so
 //! in its channel's history (`unavailable` if the hub could not take it, e.g. Redis down:
 //! then nobody got it). Private messages go through an action rather than
 //! `publish = subscribers` so that they carry their sender.
+//!
+//! **Who is here.** Comet's presence of `chat:lobby`: the page subscribes with
+//! `{ recover: true, joinLeave: true }`, reads the list with `client.presence()` after
+//! each `subscribed`, and follows it with the `join:chat:lobby` / `leave:chat:lobby`
+//! events; it shows users, not tabs (a nick with two pages is listed once, and leaves
+//! when its last page goes). The entries live in the hub (in Redis for a cluster), so
+//! every process sees the same list, and a process that dies takes its pages out of it
+//! within `presence_ttl` (5 s).
 //!
 //! **History and recovery.** The chat keeps no history of its own: every publication
 //! above goes into its channel's history in comet (in memory, or in Redis for a cluster),
@@ -61,10 +68,8 @@
 //! `--listen-actions`, `--bind`, `--prefix`, `--config`, …; `--demo` is implied), so the
 //! demo itself runs as a cluster; see `docs/CLUSTER.md`. Every server process serves
 //! `/login`; give them all the same `--token-hmac-secret` (with random secrets a token is
-//! good only on the process that signed it). The room lives in the process that runs the
-//! chat actions (it hears of clients leaving any process on `internal:chat-left`): in a
-//! cluster, give the chat actions one process (one `--role hub`, the servers
-//! `--listen-actions false`).
+//! good only on the process that signed it). The chat actions keep no state (who is here
+//! and the history are comet's), so any process may run them.
 
 mod room;
 
@@ -242,7 +247,9 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
                 .publish(PublishRule::Server)
                 .user_channels(false)
                 .history(ROOM_HISTORY, HISTORY_TTL)
-                .recover(true),
+                .recover(true)
+                .presence(true)
+                .join_leave(true),
         )
         .namespace(
             room::DM,
@@ -252,15 +259,8 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
                 .user_channels(true)
                 .history(DM_HISTORY, HISTORY_TTL)
                 .recover(true),
-        )
-        .namespace(
-            room::INTERNAL,
-            Namespace::new()
-                .subscribe(SubscribeRule::None)
-                .publish(PublishRule::Server)
-                .user_channels(false),
         );
-    for route in ["chat/join", "chat/who", "chat/say", "chat/dm"] {
+    for route in ["chat/say", "chat/dm"] {
         builder = builder.action(route, room.clone()).require_user(route);
     }
     let comet = builder.build()?;
@@ -294,9 +294,8 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
     log::info!("chat: {}", settings.describe());
     log::info!(
         "chat: namespaces chat (subscribe authenticated, publish server, history {ROOM_HISTORY} \
-         for {} s, recover), dm (subscribe authenticated, publish server, user channels, \
-         history {DM_HISTORY} for {} s, recover), internal (subscribe none, publish server); \
-         POST /login signs HS256 tokens for {} s",
+         for {} s, recover, presence with join/leave), dm (subscribe authenticated, publish \
+         server, user channels, history {DM_HISTORY} for {} s, recover); POST /login signs HS256 tokens for {} s",
         HISTORY_TTL.as_secs(),
         HISTORY_TTL.as_secs(),
         ttl.as_secs()

@@ -1,7 +1,12 @@
-//! The chat room: who is here, and the actions that speak in the room and in private, as
-//! one actor. The room's history (and each private conversation's) is comet's: the
-//! namespaces keep it, every publication of `chat/say` and `chat/dm` goes into it, and
-//! pages read it with `history` and resume from their position after a reconnection.
+//! The chat room: the actions that speak in the room and in private, as one actor. Who is
+//! here is comet's presence (namespace `chat` has `presence` and `join_leave`): every page
+//! subscribed to the room is an entry, on whichever process; pages read the list with
+//! `presence` and follow it with join and leave events, and `chat/dm` asks it whether the
+//! addressee is here. The room's history (and each private conversation's) is comet's
+//! too: the namespaces keep it, every publication of `chat/say` and `chat/dm` goes into
+//! it, and pages read it with `history` and resume from their position after a
+//! reconnection. So the room keeps no state of its own, and any number of processes may
+//! run it.
 //!
 //! Every nick is a user id from a token the demo's `/login` signed; the room takes it
 //! from [`Action::user`], never from the client's params, so nobody can speak as someone
@@ -9,18 +14,9 @@
 //! `publish = server`) nor to private channels (`dm:#alice,bob`, namespace `dm`, user
 //! channels, `publish = server`): `chat/say` and `chat/dm` publish for them, stamped with
 //! the caller's nick.
-//!
-//! It hears connections leave on the `internal:chat-left` channel (namespace `internal`:
-//! no client may subscribe or publish there), where every process of the demo publishes
-//! the ids of its connections that go, so that in a cluster the room learns of departures
-//! from every process, not only from the one it runs on.
-
-use std::collections::BTreeMap;
 
 use actix::prelude::*;
-use comet::{
-    Action, ActionError, ActionResult, ChannelMessage, ConnectionEvent, ConnectionId, Node,
-};
+use comet::{Action, ActionError, ActionResult, Node};
 use serde_json::{json, Value};
 
 /// Longest nickname, in characters.
@@ -31,10 +27,6 @@ const MAX_TEXT: usize = 2000;
 pub const ROOM: &str = "chat:lobby";
 /// The namespace of private conversations: `dm:#alice,bob`, the two nicks sorted.
 pub const DM: &str = "dm";
-/// The namespace of the demo's own server-only channels.
-pub const INTERNAL: &str = "internal";
-/// Where every process publishes the id of each of its connections that goes.
-const LEFT: &str = "internal:chat-left";
 
 /// Whether `nick` may be a nick: 1 to [`MAX_NICK`] characters, each a letter, a digit,
 /// `_`, `-` or `.` (so no space, `,`, `#` or `:`, which would break user channels).
@@ -53,33 +45,15 @@ pub fn dm_channel(a: &str, b: &str) -> String {
     format!("{DM}:#{first},{second}")
 }
 
-/// The room's state; handles `chat/join`, `chat/who`, `chat/say` and `chat/dm`.
+/// The room; handles `chat/say` and `chat/dm`.
 pub struct ChatRoom {
     node: Node,
-    /// The connections that joined, with their nick (a user may have several: tabs).
-    members: BTreeMap<ConnectionId, String>,
 }
 
 impl ChatRoom {
     /// A room publishing through `node`.
     pub fn new(node: Node) -> ChatRoom {
-        ChatRoom {
-            node,
-            members: BTreeMap::new(),
-        }
-    }
-
-    fn publish(&self, channel: String, event: Value) {
-        let published = self.node.publish(&channel, event);
-        actix::spawn(async move {
-            if let Err(err) = published.await {
-                log::warn!("chat: cannot publish to `{channel}`: {err}");
-            }
-        });
-    }
-
-    fn is_here(&self, nick: &str) -> bool {
-        self.members.values().any(|member| member == nick)
+        ChatRoom { node }
     }
 
     /// The caller's nick: its token's user (routes with `require_user` always have one).
@@ -103,18 +77,6 @@ impl ChatRoom {
             })
     }
 
-    /// `chat/join`: this connection is in the room, under its token's nick.
-    fn join(&mut self, action: &Action) -> ActionResult {
-        let nick = Self::caller(action)?;
-        let first = !self.is_here(&nick);
-        self.members
-            .insert(action.connection().id.clone(), nick.clone());
-        if first {
-            self.publish(ROOM.into(), json!({ "type": "join", "nick": nick }));
-        }
-        Ok(json!({ "nick": nick }))
-    }
-
     /// `chat/say {text}`: a message to the room, from the caller's nick.
     fn say(&mut self, action: &Action) -> Result<Said, ActionError> {
         let nick = Self::caller(action)?;
@@ -123,11 +85,12 @@ impl ChatRoom {
             channel: ROOM.into(),
             event: json!({ "type": "message", "nick": nick, "text": text }),
             answer: json!({ "sent": true }),
+            only_if_here: None,
         })
     }
 
-    /// `chat/dm {to, text}`: a private message to `to` (who must be here), on their
-    /// shared user channel.
+    /// `chat/dm {to, text}`: a private message to `to` (who must be here: subscribed to
+    /// the room, on any process), on their shared user channel.
     fn dm(&mut self, action: &Action) -> Result<Said, ActionError> {
         let from = Self::caller(action)?;
         let to = action
@@ -138,15 +101,13 @@ impl ChatRoom {
         if to == from {
             return Err(ActionError::new("bad_nick", "write to someone else"));
         }
-        if !self.is_here(&to) {
-            return Err(ActionError::new("not_here", format!("`{to}` is not here")));
-        }
         let text = Self::text(action)?;
         let channel = dm_channel(&from, &to);
         Ok(Said {
             answer: json!({ "sent": true, "channel": channel }),
             event: json!({ "type": "dm", "from": from, "to": to, "text": text }),
             channel,
+            only_if_here: Some(to),
         })
     }
 
@@ -158,68 +119,35 @@ impl ChatRoom {
             channel,
             event,
             answer,
+            only_if_here,
         } = said;
-        let published = self.node.publish(&channel, event);
+        let node = self.node.clone();
         Box::pin(async move {
-            published.await.map(|()| answer).map_err(|err| {
-                log::warn!("chat: cannot publish to `{channel}`: {err}");
-                ActionError::new("unavailable", format!("not sent: {err}"))
-            })
-        })
-    }
-
-    /// A connection left (on any process): forget it, and say so if it was its nick's
-    /// last.
-    fn left(&mut self, id: ConnectionId) {
-        if let Some(nick) = self.members.remove(&id) {
-            if !self.is_here(&nick) {
-                self.publish(ROOM.into(), json!({ "type": "leave", "nick": nick }));
+            if let Some(to) = only_if_here {
+                let here = node.presence(ROOM).await.map_err(|err| {
+                    ActionError::new("unavailable", format!("who is here is unknown: {err}"))
+                })?;
+                if !here
+                    .clients
+                    .values()
+                    .any(|entry| entry.user.as_deref() == Some(to.as_str()))
+                {
+                    return Err(ActionError::new("not_here", format!("`{to}` is not here")));
+                }
             }
-        }
-    }
-
-    fn who(&self) -> Vec<&str> {
-        let mut nicks: Vec<&str> = self.members.values().map(String::as_str).collect();
-        nicks.sort_unstable();
-        nicks.dedup();
-        nicks
+            node.publish(&channel, event)
+                .await
+                .map(|()| answer)
+                .map_err(|err| {
+                    log::warn!("chat: cannot publish to `{channel}`: {err}");
+                    ActionError::new("unavailable", format!("not sent: {err}"))
+                })
+        })
     }
 }
 
 impl Actor for ChatRoom {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        let node = self.node.clone();
-        let listener = ctx.address().recipient();
-        ctx.spawn(
-            async move { node.on_channel(LEFT, listener).await }
-                .into_actor(self)
-                .map(move |result, _, _| {
-                    if let Err(err) = result {
-                        log::error!("chat: cannot listen to `{LEFT}`: {err}");
-                    }
-                }),
-        );
-        // This process's connections that go, for whichever process holds the room.
-        let mut events = self.node.events();
-        let node = self.node.clone();
-        actix::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                match events.recv().await {
-                    Ok(ConnectionEvent::Removed(info)) => {
-                        if let Err(err) = node.publish(LEFT, info.id.to_string()).await {
-                            log::warn!("chat: cannot say that {} left: {err}", info.id);
-                        }
-                    }
-                    Ok(ConnectionEvent::Added(_) | ConnectionEvent::Updated(_))
-                    | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
-    }
 }
 
 /// A message that `chat/say` or `chat/dm` publishes, and the action's answer once it is
@@ -228,6 +156,8 @@ struct Said {
     channel: String,
     event: Value,
     answer: Value,
+    /// Sent only if this user is in the room (`chat/dm`).
+    only_if_here: Option<String>,
 }
 
 impl Handler<Action> for ChatRoom {
@@ -237,8 +167,6 @@ impl Handler<Action> for ChatRoom {
         let said = match action.route() {
             "chat/say" => self.say(&action),
             "chat/dm" => self.dm(&action),
-            "chat/join" => return answer(self.join(&action)),
-            "chat/who" => return answer(Ok(json!({ "nicks": self.who() }))),
             other => {
                 return answer(Err(ActionError::new(
                     "not_found",
@@ -256,17 +184,6 @@ impl Handler<Action> for ChatRoom {
 /// An answer that is ready now.
 fn answer(result: ActionResult) -> ResponseFuture<ActionResult> {
     Box::pin(std::future::ready(result))
-}
-
-impl Handler<ChannelMessage> for ChatRoom {
-    type Result = ();
-
-    fn handle(&mut self, message: ChannelMessage, _: &mut Context<Self>) {
-        match ConnectionId::parse(&message.payload) {
-            Some(id) => self.left(id),
-            None => log::warn!("chat: `{LEFT}` carried no connection id"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `/engine.io/` | Engine.IO echo (the `engine.io-protocol` suite) |
 //! | `/socket.io/` | the `socket.io-protocol` suite's app: namespaces `/` and `/custom`, `auth`, `message-back`, `message-with-ack` |
-//! | `/comet/socket.io/` | comet itself over Socket.IO (with `/comet/websocket` and SockJS at `/comet`), with the actions `test/echo` and `test/publish` |
+//! | `/comet/socket.io/` | comet itself over Socket.IO (with `/comet/websocket` and SockJS at `/comet`), with the actions `test/echo` and `test/publish`, a namespace `room` with presence and join/leave, and `feed` with history (100 for 5 min) and recovery (every other channel has neither) |
 //!
 //! Both suites use pings every 300 ms with a 200 ms timeout, `maxPayload` 1,000,000 and
 //! a 1 s connect timeout; comet's endpoint uses comet's settings (`--heartbeat-ms`).
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::Parser;
+use comet::auth::Namespace;
 use comet::transport::socketio::SocketIo;
 use comet::{Comet, Limits, SockJsConfig};
 
@@ -58,7 +59,15 @@ async fn main() -> std::io::Result<()> {
     let mut config = comet::NodeConfig::default();
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
     config.client_timeout = config.heartbeat_interval * 2 + Duration::from_secs(10);
-    builder = builder.config(config);
+    builder = builder
+        .config(config)
+        .namespace("room", Namespace::new().presence(true).join_leave(true))
+        .namespace(
+            "feed",
+            Namespace::new()
+                .history(100, Duration::from_secs(300))
+                .recover(true),
+        );
     if let Some(redis) = &args.redis {
         builder = builder
             .redis(redis.as_str())

@@ -81,3 +81,65 @@ for (const transports of [['polling'], ['websocket'], ['polling', 'websocket']])
     }
   });
 }
+
+test('the comet client over SocketIoTransport: presence, presenceStats, join and leave events', async () => {
+  const { Client, SocketIoTransport } = comet;
+  const make = () =>
+    new Client({
+      serverUrl: cometUrl,
+      transport: new SocketIoTransport({ io, transports: ['websocket'] }),
+    });
+  const alice = make();
+  const bob = make();
+  try {
+    const room = 'room:comet-client';
+    await alice.subscribe(room, { joinLeave: true });
+    const joined = next(alice, `join:${room}`);
+    const joinedAny = next(alice, 'join');
+    await bob.subscribe(room);
+    const bobEntry = await joined;
+    assert.deepEqual(await joinedAny, bobEntry);
+    assert.equal(bobEntry.channel, room);
+    assert.equal(bobEntry.user, null);
+    const { clients } = await bob.presence(room);
+    assert.equal(Object.keys(clients).length, 2);
+    assert.deepEqual(clients[bobEntry.connection], {
+      connection: bobEntry.connection,
+      user: null,
+      info: null,
+    });
+    assert.deepEqual(await alice.presenceStats(room), { clients: 2, users: 0 });
+    const left = next(alice, `leave:${room}`);
+    bob.close();
+    assert.deepEqual(await left, bobEntry);
+    await assert.rejects(alice.presence('plain'), { code: 'not_found', channel: 'plain' });
+  } finally {
+    alice.close();
+    bob.close();
+  }
+});
+
+test('the comet client over SocketIoTransport: history()', async () => {
+  const { Client, SocketIoTransport } = comet;
+  const client = new Client({
+    serverUrl: cometUrl,
+    transport: new SocketIoTransport({ io, transports: ['websocket'] }),
+  });
+  try {
+    const feed = 'feed:comet-client';
+    await client.subscribe(feed, { recover: true });
+    const last = next(client, `channel:${feed}`, ({ params }) => params?.n === 2);
+    client.send(feed, { n: 1 });
+    client.send(feed, { n: 2 });
+    assert.equal((await last).offset, 2);
+    const { publications, offset } = await client.history(feed, { limit: 1 });
+    assert.deepEqual(
+      publications.map(({ params, offset }) => [params, offset]),
+      [[{ n: 2 }, 2]],
+    );
+    assert.equal(offset, 2);
+    await assert.rejects(client.history('plain'), { code: 'not_found', channel: 'plain' });
+  } finally {
+    client.close();
+  }
+});

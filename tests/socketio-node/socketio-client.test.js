@@ -382,3 +382,77 @@ test('across two processes on a Redis of the test: Socket.IO, raw WebSocket and 
     children.reverse().forEach((child) => child.kill());
   }
 });
+
+for (const mode of MODES) {
+  test(`socket.io-client, ${mode.name}: presence, presence_stats, join and leave`, async () => {
+    // examples/socketio-testsrv has a `room` namespace with presence and join/leave.
+    const alice = connect(mode.transports, mode.upgrade);
+    const bob = connect(mode.transports, mode.upgrade);
+    try {
+      await Promise.all([once(alice, 'connect'), once(bob, 'connect')]);
+      const room = `room:sio-${mode.transports.join('-')}`;
+      assert.deepEqual(await ask(alice, 'subscribe', room, { joinLeave: true }), { channel: room });
+      const alone = await ask(alice, 'presence', room);
+      const [aliceId] = Object.keys(alone.clients);
+      assert.deepEqual(alone, { clients: { [aliceId]: { connection: aliceId, user: null, info: null } } });
+
+      const joined = once(alice, 'join');
+      assert.deepEqual(await ask(bob, 'subscribe', room), { channel: room });
+      const [channel, entries] = await joined;
+      assert.equal(channel, room);
+      assert.equal(entries.length, 1);
+      const [bobEntry] = entries;
+      assert.deepEqual(bobEntry, { connection: bobEntry.connection, user: null, info: null });
+      assert.notEqual(bobEntry.connection, aliceId);
+      const both = await ask(bob, 'presence', room);
+      assert.deepEqual(Object.keys(both.clients).sort(), [aliceId, bobEntry.connection].sort());
+      // Anonymous connections are clients, not users.
+      assert.deepEqual(await ask(bob, 'presence_stats', room), { clients: 2, users: 0 });
+
+      const left = once(alice, 'leave');
+      assert.deepEqual(await ask(bob, 'unsubscribe', room), { channel: room });
+      assert.deepEqual(await left, [room, [bobEntry]]);
+      assert.deepEqual(await ask(alice, 'presence_stats', room), { clients: 1, users: 0 });
+
+      // A namespace without presence: not_found, on the ack; the subscribe is refused.
+      const plain = `plain-sio-${mode.transports.join('-')}`;
+      assert.equal((await ask(alice, 'presence', plain)).error.code, 'not_found');
+      assert.equal((await ask(alice, 'presence_stats', plain)).error.code, 'not_found');
+      const refused = await ask(alice, 'subscribe', plain, { joinLeave: true });
+      assert.equal(refused.error.code, 'not_found');
+      assert.equal(refused.error.channel, plain);
+      assert.equal((await ask(alice, 'presence', 'two words')).error.code, 'bad_channel');
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  });
+}
+
+test('socket.io-client: history on an ack, after publications with offsets', async () => {
+  // examples/socketio-testsrv's `feed` namespace keeps history.
+  const socket = connect(['websocket']);
+  const offsets = [];
+  socket.on('channel', (channel, payload, offset) => offsets.push(offset));
+  try {
+    await once(socket, 'connect');
+    const feed = 'feed:sio-history';
+    const subscribed = await ask(socket, 'subscribe', feed, { recover: true });
+    assert.equal(subscribed.offset, 0);
+    for (const n of [1, 2, 3]) socket.emit('channel', feed, { n });
+    for (const n of [1, 2, 3]) assert.deepEqual(await message(socket, feed), { n });
+    assert.deepEqual(offsets, [1, 2, 3]);
+    const { publications, offset, epoch } = await ask(socket, 'history', feed, { since: 1, limit: 5 });
+    assert.deepEqual(publications, [
+      { offset: 2, payload: '{"n":2}' },
+      { offset: 3, payload: '{"n":3}' },
+    ]);
+    assert.equal(offset, 3);
+    assert.equal(epoch, subscribed.epoch);
+    assert.equal((await ask(socket, 'history', feed)).publications.length, 3);
+    assert.equal((await ask(socket, 'history', 'plain-history')).error.code, 'not_found');
+    assert.equal((await ask(socket, 'history', feed, 'not an object')).error.code, 'bad_json');
+  } finally {
+    socket.close();
+  }
+});

@@ -433,7 +433,8 @@ impl LocalRegistry {
         let Some(subscribers) = registry.channels.get_mut(channel) else {
             return;
         };
-        if subscribers.member(outlet.key()).is_some() {
+        // A member, or one that recovered and still skips what it already has.
+        if subscribers.has(outlet.key()) {
             subscribers.listeners.insert(id.clone(), outlet.clone());
         }
     }

@@ -136,15 +136,31 @@ pub fn vouch_for(ttl: Duration) -> Duration {
 /// The most entries in one event message (and so in one `join` or `leave` frame).
 pub const EVENT_CHUNK: usize = 100;
 
+/// The most bytes of entries in one event message (one larger entry goes alone).
+pub const EVENT_CHUNK_BYTES: usize = 64 * 1024;
+
 /// The event messages for `leaves` then `joins` (entries' JSON), at most
-/// [`EVENT_CHUNK`] entries each: `{"leave":[…],"join":[…]}`.
+/// [`EVENT_CHUNK`] entries and [`EVENT_CHUNK_BYTES`] each: `{"leave":[…],"join":[…]}`.
 pub fn encode_events(leaves: &[Arc<str>], joins: &[Arc<str>]) -> Vec<Bytes> {
     let all: Vec<(bool, &Arc<str>)> = leaves
         .iter()
         .map(|json| (false, json))
         .chain(joins.iter().map(|json| (true, json)))
         .collect();
-    all.chunks(EVENT_CHUNK)
+    let mut chunks: Vec<&[(bool, &Arc<str>)]> = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (n, (_, json)) in all.iter().enumerate() {
+        if n > start && (n - start == EVENT_CHUNK || bytes + json.len() > EVENT_CHUNK_BYTES) {
+            chunks.push(&all[start..n]);
+            (start, bytes) = (n, 0);
+        }
+        bytes += json.len();
+    }
+    if start < all.len() {
+        chunks.push(&all[start..]);
+    }
+    chunks
+        .into_iter()
         .map(|chunk| {
             let list = |join: bool| {
                 let entries: Vec<&str> = chunk
@@ -403,6 +419,21 @@ mod tests {
         let second = decode_events(&messages[1]).unwrap();
         assert_eq!((second.leave.len(), second.join.len()), (0, 50));
         assert_eq!(decode_events(b"nope"), None);
+        // Big entries: at most 64 KiB of them per message, one alone if larger.
+        let big: Vec<Arc<str>> = (0..3)
+            .map(|n| {
+                Arc::from(format!(
+                    r#"{{"connection":"p.{n}","info":"{}"}}"#,
+                    "x".repeat(40_000)
+                ))
+            })
+            .collect();
+        assert_eq!(encode_events(&big, &[]).len(), 3);
+        let huge: Vec<Arc<str>> = vec![Arc::from(format!(
+            r#"{{"connection":"p.1","info":"{}"}}"#,
+            "x".repeat(70_000)
+        ))];
+        assert_eq!(encode_events(&[], &huge).len(), 1);
         assert_eq!(decode_events(br#"{"join":[{"user":null}]}"#), None);
     }
 

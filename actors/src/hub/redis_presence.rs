@@ -7,7 +7,8 @@
 //!
 //! Every script first removes the entries of processes whose time ran out (found with
 //! `HSCAN … MATCH <process>.*`, as connection ids start with their process's id) and
-//! announces them as leaves. The keys expire `presence_ttl` after the last write, so
+//! announces them as leaves. Events go out in messages of at most 100 entries and 64 KiB
+//! (as `encode_events` makes them in memory). The keys expire `presence_ttl` after the last write, so
 //! nothing is left behind once every process is gone.
 //!
 //! The operations run one at a time, in the order called, on one task (the keeper's
@@ -64,13 +65,17 @@ local function announce(joined, clients)
   local all = {}
   for _, entry in ipairs(left) do all[#all + 1] = {false, entry} end
   for _, entry in ipairs(joined) do all[#all + 1] = {true, entry} end
-  for start = 1, #all, 100 do
-    local l, j = {}, {}
-    for i = start, math.min(start + 99, #all) do
-      if all[i][1] then j[#j + 1] = all[i][2] else l[#l + 1] = all[i][2] end
-    end
+  local l, j, count, bytes = {}, {}, 0, 0
+  local function flush()
     redis.call('PUBLISH', channel, '{"leave":[' .. table.concat(l, ',') .. '],"join":[' .. table.concat(j, ',') .. ']}')
+    l, j, count, bytes = {}, {}, 0, 0
   end
+  for _, item in ipairs(all) do
+    if count > 0 and (count == 100 or bytes + #item[2] > 65536) then flush() end
+    if item[1] then j[#j + 1] = item[2] else l[#l + 1] = item[2] end
+    count, bytes = count + 1, bytes + #item[2]
+  end
+  if count > 0 then flush() end
 end
 "#
     };

@@ -175,6 +175,17 @@ describe('the chat page in Chromium', () => {
     assert.equal(await alice.locator('#messages li', { hasText: 'forged' }).count(), 0);
     await carol.close();
     await alice.locator('#messages li.event', { hasText: 'carol left' }).waitFor();
+    await alice.locator('#who li', { hasText: /^carol$/ }).waitFor({ state: 'detached' });
+
+    // Who is here lists users, not pages: bob opens a second page, and is still listed
+    // once (with two pages); it closes, and bob stays, with one.
+    const bobAgain = await openChat('bob');
+    await alice.locator('#who li[data-tabs="2"]', { hasText: /^bob$/ }).waitFor();
+    assert.equal(await alice.locator('#who li', { hasText: /^bob$/ }).count(), 1);
+    await bobAgain.close();
+    await alice.locator('#who li[data-tabs]', { hasText: /^bob$/ }).waitFor({ state: 'detached' });
+    assert.equal(await alice.locator('#who li', { hasText: /^bob$/ }).count(), 1);
+    assert.equal(await alice.locator('#messages li.event', { hasText: 'bob left' }).count(), 0);
     await alice.screenshot({ path: join(SCREENSHOTS, '1-chatting-alice.png') });
 
     await server.stop('SIGKILL');

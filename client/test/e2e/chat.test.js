@@ -80,7 +80,8 @@ describe("the chat demo's login and permissions", () => {
     const anonymous = await connect();
     await assert.rejects(anonymous.subscribe(ROOM), { code: 'forbidden', channel: ROOM });
     await assert.rejects(anonymous.history(ROOM), { code: 'forbidden', channel: ROOM });
-    for (const route of ['chat/join', 'chat/who', 'chat/say', 'chat/dm']) {
+    await assert.rejects(anonymous.presence(ROOM), { code: 'forbidden' });
+    for (const route of ['chat/say', 'chat/dm']) {
       await assert.rejects(anonymous.request(route, { text: 'hi', to: 'x' }), {
         code: 'not_authenticated',
       });
@@ -136,7 +137,11 @@ describe("the chat demo's login and permissions", () => {
     const alice = await connect('dm-alice');
     const bob = await connect('dm-bob');
     const carol = await connect('dm-carol');
-    for (const client of [alice, bob, carol]) await client.request('chat/join');
+    // In the room (comet's presence of it): chat/dm writes only to someone here.
+    await assert.rejects(alice.request('chat/dm', { to: 'dm-bob', text: 'hi' }), {
+      code: 'not_here',
+    });
+    for (const client of [alice, bob, carol]) await client.subscribe(ROOM);
     const conversation = 'dm:#dm-alice,dm-bob';
 
     // Carol may not listen in, nor write into it.
@@ -214,7 +219,6 @@ describe('the chat demo with short-lived tokens', () => {
       opened += 1;
     });
     const first = await nextEvent(client, 'authenticated');
-    await client.request('chat/join');
     await client.subscribe(ROOM);
     // Refreshes come in band until the first token's `exp` is well past.
     let refreshes = 0;

@@ -49,15 +49,21 @@ describe('the chat demo as a two-process cluster', () => {
     return client;
   }
 
-  it('chats across processes, and who-is-here forgets a client that left the other process', async () => {
+  it('chats across processes, and who-is-here (presence) follows a client of the other process', async () => {
     const alice = await connect(rooms, 'alice');
-    // Bob logs in at the process that runs the room and connects to the other one.
+    // Bob logs in at one process and connects to the other one.
     const bob = await connect(edge, 'bob', rooms);
-    await alice.subscribe('chat:lobby');
+    await alice.subscribe('chat:lobby', { joinLeave: true });
+    const joined = nextEvent(alice, 'join:chat:lobby');
     await bob.subscribe('chat:lobby');
-    assert.equal((await alice.request('chat/join')).nick, 'alice');
-    assert.equal((await bob.request('chat/join')).nick, 'bob');
-    assert.deepEqual((await bob.request('chat/who')).nicks, ['alice', 'bob']);
+    assert.equal((await joined).user, 'bob');
+    const { clients } = await bob.presence('chat:lobby');
+    assert.deepEqual(
+      Object.values(clients)
+        .map((entry) => entry.user)
+        .sort(),
+      ['alice', 'bob'],
+    );
     assert.equal((await bob.request('site/whoami')).user, 'bob');
 
     const heard = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'message');
@@ -68,10 +74,10 @@ describe('the chat demo as a two-process cluster', () => {
       text: 'hello from the edge',
     });
 
-    const left = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'leave');
+    const left = nextEvent(alice, 'leave:chat:lobby');
     bob.close();
-    assert.deepEqual((await left).params, { type: 'leave', nick: 'bob' });
-    assert.deepEqual((await alice.request('chat/who')).nicks, ['alice']);
+    assert.equal((await left).user, 'bob');
+    assert.deepEqual(await alice.presenceStats('chat:lobby'), { clients: 1, users: 1 });
   });
 
   it('a client that left one process and came back on the other catches up from the shared history', async () => {

@@ -156,7 +156,7 @@ describe("the chat demo's history and recovery", () => {
   it('a private message sent before its recipient subscribed is in the conversation history', async () => {
     const alice = await connect('early-alice');
     const bob = await connect('early-bob');
-    for (const client of [alice, bob]) await client.request('chat/join');
+    for (const client of [alice, bob]) await client.subscribe('chat:lobby');
     const conversation = 'dm:#early-alice,early-bob';
     await alice.subscribe(conversation);
     const heard = nextEvent(alice, `channel:${conversation}`);

@@ -48,7 +48,9 @@ describe('over WebSocket, against the chat server', () => {
       return true;
     });
     // The chat's own actions are for logged-in callers only.
-    await assert.rejects(client.request('chat/join'), { code: 'not_authenticated' });
+    await assert.rejects(client.request('chat/say', { text: 'hi' }), {
+      code: 'not_authenticated',
+    });
   });
 
   it('delivers what one client sends on a channel to another subscribed client', async () => {
@@ -61,37 +63,48 @@ describe('over WebSocket, against the chat server', () => {
     assert.deepEqual(event.params, { text: 'hello', from: 'bob' });
   });
 
-  it("the chat room's who-is-here: nicks join, and leave with their last connection", async () => {
+  it("the chat room's who-is-here is comet's presence: two tabs, one user", async () => {
     const [a, b] = [`alice-${process.pid}`, `bob-${process.pid}`];
     const alice = await connect({ getToken: tokensFor(server, a) });
     const bob = await connect({ getToken: tokensFor(server, b) });
     const bobsOtherTab = await connect({ getToken: tokensFor(server, b) });
-    await alice.subscribe('chat:lobby');
-    const events = [];
-    alice.on('channel:chat:lobby', (event) => events.push(event.params));
-    assert.equal((await alice.request('chat/join')).nick, a);
-    // The nick is the token's: a `nick` param is not even looked at.
-    assert.equal((await bob.request('chat/join', { nick: a })).nick, b);
-    assert.equal((await bobsOtherTab.request('chat/join')).nick, b);
-    const { nicks } = await alice.request('chat/who');
-    assert.ok(nicks.includes(a) && nicks.includes(b), JSON.stringify(nicks));
-    assert.equal(nicks.filter((nick) => nick === b).length, 1, JSON.stringify(nicks));
+    const joins = [];
+    const leaves = [];
+    alice.on('join:chat:lobby', (entry) => joins.push(entry));
+    alice.on('leave:chat:lobby', (entry) => leaves.push(entry));
+    await alice.subscribe('chat:lobby', { joinLeave: true });
+    const twoJoins = new Promise((resolve) =>
+      alice.on('join:chat:lobby', () => joins.length === 2 && resolve()),
+    );
+    await bob.subscribe('chat:lobby');
+    await bobsOtherTab.subscribe('chat:lobby');
+    await twoJoins;
+    assert.deepEqual(
+      joins.map((entry) => [entry.channel, entry.user]),
+      [
+        ['chat:lobby', b],
+        ['chat:lobby', b],
+      ],
+    );
+    assert.notEqual(joins[0].connection, joins[1].connection);
+    const { clients } = await alice.presence('chat:lobby');
+    const users = Object.values(clients).map((entry) => entry.user);
+    assert.deepEqual(users.sort(), [a, b, b].sort());
+    assert.deepEqual(await alice.presenceStats('chat:lobby'), { clients: 3, users: 2 });
 
     // Bob is still here while one of his connections is.
     bob.close();
-    const left = nextEvent(alice, 'channel:chat:lobby', (e) => e.params?.type === 'leave');
+    await nextEvent(alice, 'leave:chat:lobby');
+    assert.deepEqual(await alice.presenceStats('chat:lobby'), { clients: 2, users: 2 });
     bobsOtherTab.close();
-    assert.deepEqual((await left).params, { type: 'leave', nick: b });
-    const after = (await alice.request('chat/who')).nicks;
-    assert.ok(after.includes(a) && !after.includes(b), JSON.stringify(after));
+    await nextEvent(alice, 'leave:chat:lobby');
+    assert.deepEqual(await alice.presenceStats('chat:lobby'), { clients: 1, users: 1 });
     assert.deepEqual(
-      events.filter((e) => e.type === 'join' || e.type === 'leave'),
-      [
-        { type: 'join', nick: a },
-        { type: 'join', nick: b },
-        { type: 'leave', nick: b },
-      ],
+      leaves.map((entry) => entry.user),
+      [b, b],
     );
+    // Nobody hears of their own join or leave.
+    assert.ok(joins.every((entry) => entry.user !== a));
   });
 
   it('delivers server-side publishes (site/publish), text as text', async () => {

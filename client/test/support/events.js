@@ -27,3 +27,23 @@ export function nextEvent(emitter, name, matches = () => true, timeout = EVENT_T
     emitter.on(name, handler);
   });
 }
+
+/** How long {@link eventually} waits at most, in ms: only a broken server waits this long. */
+const EVENTUALLY_WITHIN_MS = 20_000;
+
+/**
+ * Waits until `check` resolves true, checking every 20 ms, for server-side state that has
+ * no event of its own (as `tests/common/eventually.rs` does); rejects naming `what` after
+ * 20 s.
+ *
+ * @param {string} what
+ * @param {() => boolean | Promise<boolean>} check
+ * @returns {Promise<void>}
+ */
+export async function eventually(what, check) {
+  const deadline = Date.now() + EVENTUALLY_WITHIN_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

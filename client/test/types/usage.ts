@@ -12,6 +12,10 @@ import {
   WebSocketTransport,
   shouldReconnect,
   type History,
+  type Presence,
+  type PresenceEntry,
+  type PresenceEvent,
+  type PresenceStats,
   type Plugin,
   type Position,
   type Transport,
@@ -110,6 +114,26 @@ async function feed(): Promise<void> {
 }
 
 void feed();
+
+// Presence: who is in a room, who joins and leaves.
+async function room(): Promise<void> {
+  const here = new Map<string, PresenceEntry>();
+  client.on('join:room:1', ({ connection, user, info, channel }: PresenceEvent) => {
+    here.set(connection, { connection, user, info });
+    console.log(channel.length, user?.toUpperCase());
+  });
+  client.on('leave:room:1', ({ connection }) => here.delete(connection));
+  client.on('join', ({ channel, user }) => console.log(channel, user === null));
+  client.once('leave', (event) => console.log(event.connection.length));
+  await client.subscribe('room:1', { joinLeave: true, recover: true, token: 'sub.jwt' });
+  const { clients }: Presence = await client.presence('room:1');
+  for (const entry of Object.values(clients)) here.set(entry.connection, entry);
+  const users = new Set([...here.values()].map((entry) => entry.user ?? entry.connection));
+  const stats: PresenceStats = await client.presenceStats('room:1');
+  console.log(users.size, stats.clients.toFixed(0), stats.users.toFixed(0));
+}
+
+void room();
 
 declare const io: unknown; // socket.io-client's
 const viaSocketIo: Transport = new SocketIoTransport({

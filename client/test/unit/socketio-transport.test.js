@@ -140,6 +140,78 @@ describe('SocketIoTransport', () => {
     );
   });
 
+  it('carries presence: joinLeave subscribes, presence requests on acks, join and leave events', () => {
+    const { transport, sockets, events } = setup();
+    transport.open('http://h/comet');
+    const [socket] = sockets;
+    socket.fire('connect');
+    transport.send('subscribe room {"joinLeave":true}');
+    transport.send('presence room {"requestUid":"u1"}');
+    transport.send('presence_stats room {"requestUid":"u2"}');
+    transport.send('presence other {"requestUid":"u3"}');
+    assert.deepEqual(
+      socket.emitted.map((args) => args.filter((a) => typeof a !== 'function')),
+      [
+        ['subscribe', 'room', { joinLeave: true }],
+        ['presence', 'room'],
+        ['presence_stats', 'room'],
+        ['presence', 'other'],
+      ],
+    );
+    const ack = (i) => socket.emitted[i].at(-1);
+    const ann = { connection: 'ab12.7', user: '42', info: { name: 'Ann' } };
+    const anon = { connection: 'cd34.1', user: null, info: null };
+    ack(0)({ channel: 'room' });
+    ack(1)({ clients: { 'ab12.7': ann } });
+    ack(2)({ clients: 2, users: 1 });
+    ack(3)({ error: { code: 'not_found', message: 'no presence' } });
+    socket.fire('join', 'room', [ann, anon]);
+    socket.fire('leave', 'room', [anon]);
+    socket.fire('join', 'room', 'not entries');
+    assert.deepEqual(
+      events.map(([name, value]) => (name === 'message' ? value : name)),
+      [
+        'open',
+        'subscribed room',
+        `action {"clients":{"ab12.7":${JSON.stringify(ann)}},"requestUid":"u1"}`,
+        'action {"clients":2,"users":1,"requestUid":"u2"}',
+        'action {"error":{"code":"not_found","message":"no presence"},"requestUid":"u3"}',
+        `join room ${JSON.stringify([ann, anon])}`,
+        `leave room ${JSON.stringify([anon])}`,
+      ],
+    );
+  });
+
+  it('reads history on an ack: the options go as an object, the answer comes back as an action', () => {
+    const { transport, sockets, events } = setup();
+    transport.open('http://h/comet');
+    const [socket] = sockets;
+    socket.fire('connect');
+    transport.send('history feed {"requestUid":"h1","since":3,"limit":2}');
+    transport.send('history feed {"requestUid":"h2"}');
+    assert.deepEqual(
+      socket.emitted.map((args) => args.filter((a) => typeof a !== 'function')),
+      [
+        ['history', 'feed', { since: 3, limit: 2 }],
+        ['history', 'feed', {}],
+      ],
+    );
+    socket.emitted[0].at(-1)({
+      publications: [{ offset: 4, payload: 'a' }],
+      offset: 5,
+      epoch: 'e1',
+    });
+    socket.emitted[1].at(-1)({ error: { code: 'not_found', message: 'no history' } });
+    assert.deepEqual(
+      events.map(([name, value]) => (name === 'message' ? value : name)),
+      [
+        'open',
+        'action {"publications":[{"offset":4,"payload":"a"}],"offset":5,"epoch":"e1","requestUid":"h1"}',
+        'action {"error":{"code":"not_found","message":"no history"},"requestUid":"h2"}',
+      ],
+    );
+  });
+
   it('closes with the code the server gave, or 1006', () => {
     const { transport, sockets, events } = setup();
     transport.open('http://h/comet');

@@ -11,6 +11,9 @@
 //! | `"channel", channel, payload[, ack]` | `channel <channel> <payload>` (a string as it is, anything else as its JSON); the ack gets `{"channel":…}` at once |
 //! | `"action", route[, params], ack` | `action <route> {"requestUid":…, params…}`; the ack gets the answer (without `requestUid`) |
 //! | `"auth", token[, ack]` | `auth <token>` (a refresh); the ack gets the `authenticated` object |
+//! | `"history", channel[, options], ack` | `history <channel> {"requestUid":…, options…}` (`since`, `limit`); the ack gets the answer (`{"publications":[…],"offset":…,"epoch":…}`, without `requestUid`) |
+//! | `"presence", channel[, ack]` | `presence <channel> {"requestUid":…}`; the ack gets the answer (`{"clients":{…}}`, without `requestUid`) |
+//! | `"presence_stats", channel[, ack]` | `presence_stats <channel> {"requestUid":…}`; the ack gets `{"clients":…,"users":…}` |
 //! | `"hello"[, options]` | `hello <options JSON>`; the answer comes as event `comet:hello` |
 //! | DISCONNECT | the session closes |
 //!
@@ -69,7 +72,8 @@ pub(super) struct CometApp {
     /// Acks waiting for `subscribed <channel>` / `unsubscribed <channel>`, in order.
     pub(super) subscribes: HashMap<String, VecDeque<u64>>,
     pub(super) unsubscribes: HashMap<String, VecDeque<u64>>,
-    /// The calls made: requestUid to the ack id that waits (none: answer dropped).
+    /// The calls and presence requests made: requestUid to the ack id that waits (none:
+    /// answer dropped).
     pub(super) actions: HashMap<String, Option<u64>>,
     /// Acks waiting for `authenticated`.
     pub(super) auths: VecDeque<u64>,
@@ -145,6 +149,15 @@ impl CometApp {
         }
     }
 
+    /// A new `requestUid` for a request whose answer (an `action` frame) goes to the ack
+    /// `id` (none: the answer is dropped).
+    fn request_uid(&mut self, id: Option<u64>) -> String {
+        let uid = format!("sio{}", self.next_uid);
+        self.next_uid += 1;
+        self.actions.insert(uid.clone(), id);
+        uid
+    }
+
     fn connect(&mut self, packet: Packet) {
         if packet.nsp != "/" {
             self.emit_raw(&connect_error(&packet.nsp, "Invalid namespace", None));
@@ -217,37 +230,45 @@ impl CometApp {
                 self.ack(id, json!({ "channel": channel }));
                 self.tell(frame);
             }
-            "action" => {
-                let Some(route) = plain_name(args.first()) else {
-                    return self.refuse(
-                        id,
-                        "bad_route",
-                        "the route must be a string without spaces",
-                        None,
-                    );
+            "action" | "history" => {
+                // `action <route> {…}` and `history <channel> {…}`: a request with params.
+                let (code, subject, what) = if name == "action" {
+                    ("bad_route", "the route", "an action's params")
+                } else {
+                    ("bad_channel", "the channel", "the history's options")
+                };
+                let Some(target) = plain_name(args.first()) else {
+                    let message = format!("{subject} must be a string without spaces");
+                    return self.refuse(id, code, &message, None);
                 };
                 let mut params = match args.get(1) {
                     Some(Value::Object(params)) => params.clone(),
                     None | Some(Value::Null) => Map::new(),
                     Some(_) => {
-                        return self.refuse(
-                            id,
-                            "bad_json",
-                            "an action's params must be an object",
-                            None,
-                        )
+                        let message = format!("{what} must be an object");
+                        return self.refuse(id, "bad_json", &message, None);
                     }
                 };
                 params.remove("requestUid");
-                let uid = format!("sio{}", self.next_uid);
-                self.next_uid += 1;
+                let uid = self.request_uid(id);
                 let rest = Value::Object(params).to_string();
                 let json = match &rest[1..] {
                     "}" => format!("{{\"requestUid\":\"{uid}\"}}"),
                     tail => format!("{{\"requestUid\":\"{uid}\",{tail}"),
                 };
-                self.actions.insert(uid, id);
-                self.tell(format!("action {route} {json}"));
+                self.tell(format!("{name} {target} {json}"));
+            }
+            "presence" | "presence_stats" => {
+                let Some(channel) = plain_name(args.first()) else {
+                    return self.refuse(
+                        id,
+                        "bad_channel",
+                        "the channel must be a string without spaces",
+                        None,
+                    );
+                };
+                let uid = self.request_uid(id);
+                self.tell(format!("{name} {channel} {{\"requestUid\":\"{uid}\"}}"));
             }
             "hello" => {
                 let options = match args.first() {
@@ -267,7 +288,7 @@ impl CometApp {
             },
             other => {
                 let message = format!(
-                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, auth and hello"
+                    "unknown event `{other}`: comet takes subscribe, unsubscribe, channel, action, history, presence, presence_stats, auth and hello"
                 );
                 self.refuse(id, "bad_frame", &message, None);
             }

@@ -262,3 +262,121 @@ fn a_server_side_disconnect_is_a_disconnect_packet_other_closes_are_not() {
     let got = closing(&mut h, CloseCode::GoingAway);
     assert_eq!(got.len(), 1, "{got:?}");
 }
+
+#[test]
+fn presence_requests_are_answered_on_their_acks() {
+    let mut h = Harness::new();
+    h.send("0").unwrap();
+    h.client_gets(&[]);
+    h.send("21[\"subscribe\",\"room:1\",{\"joinLeave\":true}]")
+        .unwrap();
+    h.send("22[\"presence\",\"room:1\"]").unwrap();
+    h.send("23[\"presence_stats\",\"room:1\"]").unwrap();
+    h.send("24[\"presence\",\"room:2\"]").unwrap();
+    // Without an ack the answer is dropped; a bad channel never reaches the connection.
+    h.send("2[\"presence_stats\",\"room:1\"]").unwrap();
+    h.send("25[\"presence\",\"two words\"]").unwrap();
+    h.send("26[\"presence_stats\"]").unwrap();
+    assert_eq!(
+        h.told(),
+        [
+            "subscribe room:1 {\"joinLeave\":true}",
+            "presence room:1 {\"requestUid\":\"sio1\"}",
+            "presence_stats room:1 {\"requestUid\":\"sio2\"}",
+            "presence room:2 {\"requestUid\":\"sio3\"}",
+            "presence_stats room:1 {\"requestUid\":\"sio4\"}",
+        ]
+    );
+    // Keys in serde_json's order, as the ack writes them.
+    let entry = "{\"connection\":\"ab12.7\",\"info\":{\"name\":\"Ann\"},\"user\":\"42\"}";
+    let got = h.client_gets(&[
+        "subscribed room:1",
+        &format!("action {{\"requestUid\":\"sio1\",\"clients\":{{\"ab12.7\":{entry}}}}}"),
+        "action {\"requestUid\":\"sio2\",\"clients\":3,\"users\":2}",
+        "action {\"requestUid\":\"sio3\",\"error\":{\"code\":\"not_found\",\"message\":\"no presence\"}}",
+        "action {\"requestUid\":\"sio4\",\"clients\":3,\"users\":2}",
+    ]);
+    assert_eq!(got.len(), 6, "{got:?}");
+    // The mapping's own refusals were written at once, before the connection's frames.
+    assert!(
+        got[0].starts_with("35[{\"error\":{\"code\":\"bad_channel\""),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("36[{\"error\":{\"code\":\"bad_channel\""),
+        "{got:?}"
+    );
+    assert_eq!(got[2], "31[{\"channel\":\"room:1\"}]");
+    assert_eq!(
+        got[3],
+        format!("32[{{\"clients\":{{\"ab12.7\":{entry}}}}}]")
+    );
+    assert_eq!(got[4], "33[{\"clients\":3,\"users\":2}]");
+    assert_eq!(
+        got[5],
+        "34[{\"error\":{\"code\":\"not_found\",\"message\":\"no presence\"}}]"
+    );
+    assert!(h.app.actions.is_empty(), "every answer found its request");
+}
+
+#[test]
+fn join_and_leave_frames_are_events_with_channel_and_entries() {
+    let mut h = Harness::new();
+    h.send("0").unwrap();
+    h.client_gets(&[]);
+    let ann = "{\"connection\":\"ab12.7\",\"user\":\"42\",\"info\":{\"name\":\"Ann\"}}";
+    let anon = "{\"connection\":\"cd34.1\",\"user\":null,\"info\":null}";
+    let got = h.client_gets(&[
+        &format!("join room:1 [{ann},{anon}]"),
+        &format!("leave room:1 [{anon}]"),
+        "join broken",
+    ]);
+    assert_eq!(
+        got,
+        [
+            format!("2[\"join\",\"room:1\",[{ann},{anon}]]"),
+            format!("2[\"leave\",\"room:1\",[{anon}]]"),
+            "2[\"comet:join\",\"broken\"]".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn history_requests_are_answered_on_their_acks() {
+    let mut h = Harness::new();
+    h.send("0").unwrap();
+    h.client_gets(&[]);
+    h.send("21[\"history\",\"feed\",{\"since\":3,\"limit\":2,\"requestUid\":\"mine\"}]")
+        .unwrap();
+    h.send("22[\"history\",\"feed\"]").unwrap();
+    h.send("23[\"history\",\"feed\",[1]]").unwrap();
+    h.send("24[\"history\",\"two words\"]").unwrap();
+    assert_eq!(
+        h.told(),
+        [
+            "history feed {\"requestUid\":\"sio1\",\"limit\":2,\"since\":3}",
+            "history feed {\"requestUid\":\"sio2\"}",
+        ]
+    );
+    let got = h.client_gets(&[
+        "action {\"requestUid\":\"sio1\",\"publications\":[{\"offset\":4,\"payload\":\"a\"}],\"offset\":5,\"epoch\":\"e1\"}",
+        "action {\"requestUid\":\"sio2\",\"error\":{\"code\":\"not_found\",\"message\":\"no history\"}}",
+    ]);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[0].starts_with("33[{\"error\":{\"code\":\"bad_json\""),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("34[{\"error\":{\"code\":\"bad_channel\""),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[2],
+        "31[{\"epoch\":\"e1\",\"offset\":5,\"publications\":[{\"offset\":4,\"payload\":\"a\"}]}]"
+    );
+    assert_eq!(
+        got[3],
+        "32[{\"error\":{\"code\":\"not_found\",\"message\":\"no history\"}}]"
+    );
+}

@@ -4,7 +4,8 @@
 //! | frame | the client gets |
 //! | --- | --- |
 //! | `channel <channel> <payload>` | event `channel` with `(channel, payload)`: the payload parsed when it is JSON text, else the string |
-//! | `action <answer>` | the ack of the `action` emit, with the answer object without `requestUid` |
+//! | `action <answer>` | the ack of the `action`, `history`, `presence` or `presence_stats` emit, with the answer object without `requestUid` |
+//! | `join <channel> [<entry>,…]` / `leave <channel> [<entry>,…]` (a subscription with `joinLeave`) | event `join` / `leave` with `(channel, entries)` |
 //! | `subscribed <channel>` / `unsubscribed <channel>` | the acks waiting for it, `{"channel":…}`; none waiting: event `comet:subscribed` / `comet:unsubscribed` |
 //! | `subscribed <channel> {"offset":…,"epoch":…[,"recovered":…]}` (a subscribe with `recover`) | the ack, `{"channel":…,"offset":…,"epoch":…[,"recovered":…]}` |
 //! | `pub <channel> <offset> <payload>` (a subscription with `recover`) | event `channel` with `(channel, payload, offset)` |
@@ -126,6 +127,25 @@ pub(super) fn translate(app: &mut CometApp, frame: ByteString, out: &mut dyn FnM
                     .map_or(Value::Null, Value::from)
                     .to_string(),
             );
+            text.push(']');
+            out(EioMessage::Text(ByteString::from(text)));
+        }
+        "join" | "leave" => {
+            // `join <channel> [<entry>,…]`: event `join` with `(channel, entries)`.
+            let Some((channel, entries)) = rest.split_once(' ') else {
+                out(event(
+                    &format!("comet:{keyword}"),
+                    Some(&Value::from(rest).to_string()),
+                ));
+                return;
+            };
+            let mut text = String::with_capacity(frame.len() + 16);
+            text.push_str("2[");
+            text.push_str(&Value::from(keyword).to_string());
+            text.push(',');
+            text.push_str(&Value::from(channel).to_string());
+            text.push(',');
+            json_or_string(entries, &mut text);
             text.push(']');
             out(EioMessage::Text(ByteString::from(text)));
         }

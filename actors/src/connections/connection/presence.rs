@@ -127,8 +127,26 @@ impl Connection {
             }
             .into_actor(self)
             .map(move |answer, conn, ctx| {
+                // The whole list of a big channel may not fit the client's queue: it is
+                // refused rather than closing the client as a slow consumer.
+                let room = conn.node.config().limits.outbound_queue_bytes / 2;
                 let frame = match answer {
-                    Ok(answer) => action_response_frame(&uid, answer),
+                    Ok(answer) => {
+                        let frame = action_response_frame(&uid, answer);
+                        match frame.len() <= room {
+                            true => frame,
+                            false => action_error_frame(
+                                &uid,
+                                &ErrorCode::TooLarge,
+                                &format!(
+                                    "the presence of this channel takes {} bytes, more than \
+                                     half the connection's outbound_queue_bytes: ask \
+                                     presence_stats, or read it on the server",
+                                    frame.len()
+                                ),
+                            ),
+                        }
+                    }
                     Err(err @ NodeError::NoPresence(_)) => {
                         action_error_frame(&uid, &ErrorCode::NotFound, &err.to_string())
                     }
