@@ -237,6 +237,9 @@ impl Handler<HubMessage> for Roster {
                 let every = Duration::from_millis(every_ms).min(MAX_HEARTBEAT);
                 let expires = Instant::now() + every.mul_f32(2.5);
                 if !self.peers.contains_key(&process.id) {
+                    // Forget the expired ones first, so that restarts (new ids) do not pile
+                    // up when nobody asks for the list.
+                    let _ = self.live_peers().count();
                     log::info!("roster: process {} ({}) joined", process.id, process.role);
                 }
                 self.peers.insert(
