@@ -25,34 +25,49 @@ pub struct CaseSpec {
     pub redis: bool,
 }
 
+/// The parts of a case `LABEL,URL,PID,CHANNEL[,flag…]`, each flag one of `flags`: label,
+/// url, pid, channel, and the flags given.
+pub fn case_parts<'a>(
+    spec: &'a str,
+    flags: &[&str],
+) -> Result<(String, String, u32, String, Vec<&'a str>), String> {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [label, url, pid, channel, given @ ..] = parts.as_slice() else {
+        return Err(format!(
+            "a case is `LABEL,URL,PID,CHANNEL[,{}]`, not `{spec}`",
+            flags.join("][,")
+        ));
+    };
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("`{pid}` is not a pid (in `{label}`)"))?;
+    if let Some(other) = given.iter().find(|flag| !flags.contains(flag)) {
+        return Err(format!(
+            "`{other}`: a case's flags are {}",
+            flags.join(" and ")
+        ));
+    }
+    Ok((
+        (*label).to_owned(),
+        (*url).to_owned(),
+        pid,
+        (*channel).to_owned(),
+        given.to_vec(),
+    ))
+}
+
 impl FromStr for CaseSpec {
     type Err = String;
 
     fn from_str(spec: &str) -> Result<CaseSpec, String> {
-        let parts: Vec<&str> = spec.split(',').collect();
-        let [label, url, pid, channel, flags @ ..] = parts.as_slice() else {
-            return Err(format!(
-                "a case is `LABEL,URL,PID,CHANNEL[,recover][,redis]`, not `{spec}`"
-            ));
-        };
-        let pid = pid
-            .parse()
-            .map_err(|_| format!("`{pid}` is not a pid (in `{label}`)"))?;
-        let (mut recover, mut redis) = (false, false);
-        for flag in flags {
-            match *flag {
-                "recover" => recover = true,
-                "redis" => redis = true,
-                other => return Err(format!("`{other}`: a case's flags are recover and redis")),
-            }
-        }
+        let (label, url, pid, channel, flags) = case_parts(spec, &["recover", "redis"])?;
         Ok(CaseSpec {
-            label: (*label).to_owned(),
-            url: (*url).to_owned(),
+            label,
+            url,
             pid,
-            channel: (*channel).to_owned(),
-            recover,
-            redis,
+            channel,
+            recover: flags.contains(&"recover"),
+            redis: flags.contains(&"redis"),
         })
     }
 }

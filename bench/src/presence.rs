@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::history::case_parts;
 use crate::net::{connect_many, Target, Transport, Ws};
 use crate::{procstat, progress, redis_stats};
 
@@ -67,30 +68,14 @@ impl FromStr for CaseSpec {
     type Err = String;
 
     fn from_str(spec: &str) -> Result<CaseSpec, String> {
-        let parts: Vec<&str> = spec.split(',').collect();
-        let [label, url, pid, channel, flags @ ..] = parts.as_slice() else {
-            return Err(format!(
-                "a case is `LABEL,URL,PID,CHANNEL[,listen][,redis]`, not `{spec}`"
-            ));
-        };
-        let pid = pid
-            .parse()
-            .map_err(|_| format!("`{pid}` is not a pid (in `{label}`)"))?;
-        let (mut listen, mut redis) = (false, false);
-        for flag in flags {
-            match *flag {
-                "listen" => listen = true,
-                "redis" => redis = true,
-                other => return Err(format!("`{other}`: a case's flags are listen and redis")),
-            }
-        }
+        let (label, url, pid, channel, flags) = case_parts(spec, &["listen", "redis"])?;
         Ok(CaseSpec {
-            label: (*label).to_owned(),
-            url: (*url).to_owned(),
+            label,
+            url,
             pid,
-            channel: (*channel).to_owned(),
-            listen,
-            redis,
+            channel,
+            listen: flags.contains(&"listen"),
+            redis: flags.contains(&"redis"),
         })
     }
 }
@@ -283,7 +268,7 @@ async fn run(
     counting.store(0, Ordering::Relaxed);
     let cpu_after = procstat::sample(case.pid).map_err(|err| err.to_string())?;
     let redis_after = redis_addr.map(redis_stats::read).transpose()?;
-    let in_channel = inside.len() as u64 + args.members as u64 + 1;
+    let in_channel = inside.len() as u64 + args.members as u64;
     let clients_at_end = clients(&mut probe, &case.channel).await.unwrap_or(0);
     if clients_at_end != in_channel {
         eprintln!(

@@ -17,6 +17,7 @@ use redis::{Script, Value};
 use tokio::sync::mpsc;
 
 use super::history::{new_epoch, HistoryPage, HistoryPolicy, HistoryQuery, Position, Publication};
+use super::redis_presence::run;
 use super::{HistoryKeys, HubError};
 use crate::config::RedisConfig;
 use crate::redis_link::SharedConnection;
@@ -126,26 +127,7 @@ pub(super) async fn history_publisher(
                 .arg(ttl_seconds(publish.policy.ttl))
                 .arg(new_epoch().as_ref());
         }
-        let result: Result<Vec<(u64, String)>, HubError> = async {
-            let mut live = connection.get().await.map_err(HubError::Unavailable)?;
-            match tokio::time::timeout(
-                config.command_timeout,
-                invocation.invoke_async::<Vec<(u64, String)>>(&mut live),
-            )
-            .await
-            {
-                Ok(Ok(positions)) => Ok(positions),
-                Ok(Err(err)) => {
-                    connection.failed(&err);
-                    Err(HubError::unavailable(err))
-                }
-                Err(_) => Err(HubError::Unavailable(format!(
-                    "no answer from Redis within {} ms",
-                    config.command_timeout.as_millis()
-                ))),
-            }
-        }
-        .await;
+        let result = run::<Vec<(u64, String)>>(&connection, &config, &invocation).await;
         release(batch.len(), bytes);
         match result {
             Ok(positions) => {
@@ -190,25 +172,7 @@ pub(super) async fn read(
         .arg(query.limit.max(1))
         .arg(ttl_seconds(ttl))
         .arg(new_epoch().as_ref());
-    let mut live = connection.get().await.map_err(HubError::Unavailable)?;
-    let values = match tokio::time::timeout(
-        config.command_timeout,
-        invocation.invoke_async::<Vec<Value>>(&mut live),
-    )
-    .await
-    {
-        Ok(Ok(values)) => values,
-        Ok(Err(err)) => {
-            connection.failed(&err);
-            return Err(HubError::unavailable(err));
-        }
-        Err(_) => {
-            return Err(HubError::Unavailable(format!(
-                "no answer from Redis within {} ms",
-                config.command_timeout.as_millis()
-            )))
-        }
-    };
+    let values = run::<Vec<Value>>(connection, config, &invocation).await?;
     page(values).ok_or_else(|| HubError::Unavailable("unreadable history from Redis".into()))
 }
 

@@ -233,8 +233,9 @@ fn entries(values: &[Value]) -> Result<Vec<Arc<str>>, HubError> {
         .ok_or_else(|| HubError::Unavailable("unreadable presence from Redis".into()))
 }
 
-/// Runs one script call within the command timeout.
-async fn run<T: redis::FromRedisValue>(
+/// Runs one script call on the shared connection within the command timeout (a failure
+/// of the connection is reported to it, so that the next call opens another).
+pub(super) async fn run<T: redis::FromRedisValue>(
     connection: &SharedConnection,
     config: &RedisConfig,
     invocation: &ScriptInvocation<'_>,

@@ -13,7 +13,7 @@ use crate::auth::{
     unix_now, PublishCheck, PublishRule, PublishVerdict, Refusal, SubscribeCheck, SubscribeRule,
 };
 use crate::codes::{CloseCode, ErrorCode};
-use crate::protocol::{error_frame, SubscribeOptions};
+use crate::protocol::{action_error_frame, error_frame, RequestUid, SubscribeOptions};
 
 impl Connection {
     /// Answers a frame over its rate limit; a client refused over `flood_limit` times
@@ -94,6 +94,30 @@ impl Connection {
                     Err(refusal) => conn.refused(&channel, refusal, ctx),
                 }),
         );
+    }
+
+    /// Whether a request that reads a channel (`history`, `presence`, `presence_stats`)
+    /// may go on: within the action rate, and from a connection that may subscribe to the
+    /// channel (subscribed or not). Answers the refusal to request `uid` itself.
+    pub(super) fn may_read(
+        &mut self,
+        channel: &str,
+        uid: &RequestUid,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        if !self.buckets.action.take() {
+            let frame = action_error_frame(uid, &ErrorCode::RateLimited, "too many requests");
+            self.rate_limited(frame, ctx);
+            return false;
+        }
+        if let Err(refusal) = self.may_subscribe(channel, None) {
+            self.write(
+                action_error_frame(uid, &refusal.code, &refusal.message),
+                ctx,
+            );
+            return false;
+        }
+        true
     }
 
     /// The namespace's rules for a subscribe.

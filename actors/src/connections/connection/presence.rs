@@ -98,16 +98,7 @@ impl Connection {
         ctx: &mut Context<Self>,
     ) {
         let uid = request.request_uid;
-        if !self.buckets.action.take() {
-            let frame = action_error_frame(&uid, &ErrorCode::RateLimited, "too many requests");
-            self.rate_limited(frame, ctx);
-            return;
-        }
-        if let Err(refusal) = self.may_subscribe(&request.channel, None) {
-            self.write(
-                action_error_frame(&uid, &refusal.code, &refusal.message),
-                ctx,
-            );
+        if !self.may_read(&request.channel, &uid, ctx) {
             return;
         }
         let node = self.node.clone();
