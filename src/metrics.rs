@@ -40,6 +40,10 @@ pub fn serve(comet: Comet, listeners: Listeners) -> io::Result<()> {
     Ok(())
 }
 
+/// How long a scrape waits for the queue's depth (a Redis round trip) before it answers
+/// with the last one.
+const QUEUE_DEPTH_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn scrape(comet: web::Data<Comet>) -> HttpResponse {
     let census = comet.node().census().await;
     METRICS.connections.reset();
@@ -55,6 +59,14 @@ async fn scrape(comet: web::Data<Comet>) -> HttpResponse {
     METRICS
         .channels
         .set(i64::try_from(census.channels.len()).unwrap_or(i64::MAX));
+    let depth = tokio::time::timeout(QUEUE_DEPTH_WITHIN, comet.node().queue_depth()).await;
+    match depth {
+        Ok(Ok(depth)) => METRICS
+            .queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX)),
+        Ok(Err(err)) => log::debug!("metrics: no queue depth: {err}"),
+        Err(_) => log::debug!("metrics: no queue depth within {QUEUE_DEPTH_WITHIN:?}"),
+    }
     let encoder = TextEncoder::new();
     let mut text = Vec::new();
     match encoder.encode(&registry().gather(), &mut text) {

@@ -129,4 +129,42 @@ async fn counters_and_gauges_match_what_clients_did() {
         }
     })
     .await;
+    let now = scrape(&metrics).await;
+    // Every close is counted, by code: the client's own too (over WebSocket under the code
+    // of the close the server answered with; `client` where the transport just ended).
+    let closed = |scrape: &Scrape| value(scrape, "comet_connections_closed_total", &[]);
+    assert_eq!(
+        closed(&now) - closed(&before),
+        1.0,
+        "the client's close, counted"
+    );
+}
+
+#[actix_web::test]
+async fn queue_depth_and_calls_running_follow_the_queue() {
+    let metrics = format!("127.0.0.1:{}", redis_server::free_port());
+    let server = Cometd::spawn(
+        "metrics-queue",
+        &["--demo", "--workers", "1", "--metrics-bind", &metrics],
+    );
+    let mut client = server.connect().await;
+    // One worker: the first call runs, two wait in the queue.
+    let uids = [
+        client.call("site/sleep", json!({"ms": 3000})).await,
+        client.call("site/sleep", json!({"ms": 10})).await,
+        client.call("site/sleep", json!({"ms": 10})).await,
+    ];
+    eventually("1 call running, 2 waiting", || {
+        let metrics = metrics.clone();
+        async move {
+            let now = scrape(&metrics).await;
+            value(&now, "comet_actions_running", &[]) == 1.0
+                && value(&now, "comet_queue_depth", &[]) == 2.0
+        }
+    })
+    .await;
+    client.answers(&uids, LONG).await;
+    let now = scrape(&metrics).await;
+    assert_eq!(value(&now, "comet_queue_depth", &[]), 0.0);
+    assert_eq!(value(&now, "comet_actions_running", &[]), 0.0);
 }

@@ -29,7 +29,9 @@ pub struct Metrics {
     pub connections: IntGaugeVec,
     /// `comet_connections_opened_total{transport}`.
     pub connections_opened: IntCounterVec,
-    /// `comet_connections_closed_total{code}`: connections the server closed, by code.
+    /// `comet_connections_closed_total{code}`: connections closed, by the code of the
+    /// close sent (a WebSocket client's own close: the code answered), or `client` when
+    /// the transport ended without one (a SockJS or Socket.IO session that went away).
     pub connections_closed: IntCounterVec,
     /// `comet_subscriptions`: subscriptions of this process's connections (when scraped).
     pub subscriptions: IntGauge,
@@ -53,6 +55,9 @@ pub struct Metrics {
     pub actions_queued: IntCounter,
     /// `comet_queue_errors_total`: pushes the queue refused (Redis down or stalled).
     pub queue_errors: IntCounter,
+    /// `comet_queue_depth`: calls waiting in the queue for the routes this process runs
+    /// (cluster-wide, read from the queue when scraped).
+    pub queue_depth: IntGauge,
     /// `comet_slow_consumer_closes_total`.
     pub slow_consumer_closes: IntCounter,
     /// `comet_frames_dropped_total`: frames dropped for slow consumers (`drop-oldest`).
@@ -168,6 +173,11 @@ impl Metrics {
                 r,
                 "comet_actions_queued_total",
                 "Action calls this process put on the queue",
+            ),
+            queue_depth: gauge(
+                r,
+                "comet_queue_depth",
+                "Action calls waiting in the queue for the routes this process runs",
             ),
             queue_errors: counter(
                 r,

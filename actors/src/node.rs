@@ -648,6 +648,12 @@ impl Node {
         &self.inner.hub
     }
 
+    /// How many action calls wait in the queue for the routes this process runs (on
+    /// every process: the queue is shared).
+    pub async fn queue_depth(&self) -> Result<u64, NodeError> {
+        Ok(self.inner.queue.depth(&self.inner.routes).await?)
+    }
+
     pub(crate) fn queue(&self) -> &Arc<dyn Queue> {
         &self.inner.queue
     }

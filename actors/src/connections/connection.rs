@@ -456,6 +456,12 @@ impl Handler<TransportClosed> for Connection {
     type Result = ();
 
     fn handle(&mut self, _: TransportClosed, ctx: &mut Context<Self>) {
+        if !self.closed && self.outlet.closing().is_none() {
+            crate::metrics::METRICS
+                .connections_closed
+                .with_label_values(&["client"])
+                .inc();
+        }
         self.closed = true;
         ctx.stop();
     }

@@ -111,6 +111,11 @@ impl Queue for MemoryQueue {
         .boxed()
     }
 
+    fn depth(&self, routes: &[String]) -> BoxFuture<'static, Result<u64, QueueError>> {
+        let waiting: usize = routes.iter().map(|route| self.len(route)).sum();
+        Box::pin(futures::future::ready(Ok(waiting as u64)))
+    }
+
     fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
         let mut state = self.lock();
         let mut calls = Vec::new();

@@ -226,6 +226,10 @@ pub trait Queue: Send + Sync + 'static {
         Box::pin(futures::future::ready(Ok(())))
     }
 
+    /// How many calls wait for `routes` now (their lists' lengths, summed), for the
+    /// `comet_queue_depth` metric.
+    fn depth(&self, routes: &[String]) -> BoxFuture<'static, Result<u64, QueueError>>;
+
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;
 }

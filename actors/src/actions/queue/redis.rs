@@ -645,6 +645,24 @@ impl Queue for RedisQueue {
         .boxed()
     }
 
+    fn depth(&self, routes: &[String]) -> BoxFuture<'static, Result<u64, QueueError>> {
+        let link = self.inner.link.clone();
+        let keys: Vec<String> = routes.iter().map(|r| link.key("queue", r)).collect();
+        async move {
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.llen(key);
+            }
+            let mut connection = link.connection().await?;
+            let lengths: Vec<u64> = pipe
+                .query_async(&mut connection)
+                .await
+                .map_err(|err| link.failed(err))?;
+            Ok(lengths.into_iter().sum())
+        }
+        .boxed()
+    }
+
     fn ping(&self) -> BoxFuture<'static, Result<(), QueueError>> {
         let link = self.inner.link.clone();
         async move {
