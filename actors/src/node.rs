@@ -130,7 +130,7 @@ struct Inner {
     directory: Addr<Directory>,
     presence: Addr<PresenceKeeper>,
     supervisor: OnceLock<SupervisorLink>,
-    roster: OnceLock<Addr<crate::cluster::roster::Roster>>,
+    roster: OnceLock<crate::cluster::message::RosterLink>,
     registries: Mutex<HashMap<ThreadId, Addr<ChannelRegistry>>>,
     next_connection: AtomicU64,
     next_listener: AtomicU64,
@@ -631,11 +631,11 @@ impl Node {
     }
 
     /// Links the node to its roster (once; see `cluster/`).
-    pub(crate) fn set_roster(&self, roster: Addr<crate::cluster::roster::Roster>) {
+    pub(crate) fn set_roster(&self, roster: crate::cluster::message::RosterLink) {
         let _ = self.inner.roster.set(roster);
     }
 
-    pub(crate) fn roster(&self) -> Option<&Addr<crate::cluster::roster::Roster>> {
+    pub(crate) fn roster(&self) -> Option<&crate::cluster::message::RosterLink> {
         self.inner.roster.get()
     }
 

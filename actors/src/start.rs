@@ -51,7 +51,12 @@ impl Node {
         node.queue().attach(node.queue_link());
         let roster = Roster::new(node.clone()).start();
         node.bridge().do_send(SetRoster(roster.clone().recipient()));
-        node.set_roster(roster);
+        node.set_roster(crate::cluster::message::RosterLink {
+            list: roster.clone().recipient(),
+            gather: roster.clone().recipient(),
+            set_role: roster.clone().recipient(),
+            leave: roster.recipient(),
+        });
         if listen_actions {
             let supervisor = WorkerSupervisor::new(node.clone(), router).start();
             node.bridge()

@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use actix::{Message, Recipient};
 use serde::{Deserialize, Serialize};
+
+use crate::hub::HubError;
 
 /// One process of the cluster as its last heartbeat described it (the server API's
 /// `info`).
@@ -116,4 +119,42 @@ mod tests {
         assert!(ClusterMessage::decode(b"{\"type\":\"nope\"}").is_err());
         assert!(ClusterMessage::decode(b"\xff").is_err());
     }
+}
+
+/// The processes of the cluster: this one (counted now) and every other heard within
+/// 2.5 of its heartbeat intervals, sorted by id.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessInfo>")]
+pub struct ListProcesses;
+
+/// Asks every process for its channels matching `pattern` (all without one) and sums
+/// their subscribers; answers what came within [`ANSWERS_WITHIN`].
+#[derive(Message)]
+#[rtype(result = "Result<BTreeMap<String, u64>, HubError>")]
+pub struct GatherChannels {
+    /// A glob (`*` for any run of characters), or none for every channel.
+    pub pattern: Option<String>,
+}
+
+/// This process's role in `info` (`server` by default; a hub server says `hub`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRole(pub &'static str);
+
+/// Says this process leaves (on a graceful shutdown); answered once it is out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave;
+
+/// How the node reaches its roster: recipients of the messages in this module, so that
+/// the node needs nothing of the roster itself.
+pub struct RosterLink {
+    /// [`ListProcesses`].
+    pub(crate) list: Recipient<ListProcesses>,
+    /// [`GatherChannels`].
+    pub(crate) gather: Recipient<GatherChannels>,
+    /// [`SetRole`].
+    pub(crate) set_role: Recipient<SetRole>,
+    /// [`Leave`].
+    pub(crate) leave: Recipient<Leave>,
 }

@@ -14,6 +14,7 @@
 //! # });
 //! ```
 
+mod census;
 pub mod message;
 pub mod roster;
 
@@ -27,30 +28,10 @@ use crate::connections::directory::CountConnections;
 use crate::hub::process_message::UserMessage;
 use crate::node::{Node, NodeError};
 use crate::protocol::check_name;
+pub use census::Census;
+pub use message::RosterLink;
 pub use message::{glob_matches, ProcessInfo};
-use roster::{GatherChannels, Leave, ListProcesses, SetRole};
-
-/// What this process holds now: its connections by transport, and its channels with
-/// their local subscribers (see [`Node::census`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Census {
-    /// Connections by transport name (`websocket`, `xhr-streaming`, …).
-    pub transports: BTreeMap<String, u64>,
-    /// Channels with subscribers here, each with their number.
-    pub channels: HashMap<Arc<str>, usize>,
-}
-
-impl Census {
-    /// Connections in all.
-    pub fn connections(&self) -> u64 {
-        self.transports.values().sum()
-    }
-
-    /// Subscriptions in all (a connection on 3 channels counts 3).
-    pub fn subscriptions(&self) -> u64 {
-        self.channels.values().map(|&count| count as u64).sum()
-    }
-}
+use message::{GatherChannels, Leave, ListProcesses, SetRole};
 
 impl Node {
     /// Counts what this process holds now (for `info` and the metrics): asks the
@@ -81,6 +62,7 @@ impl Node {
     pub async fn processes(&self) -> Result<Vec<ProcessInfo>, NodeError> {
         let roster = self.roster().ok_or(NodeError::Stopped)?;
         roster
+            .list
             .send(ListProcesses)
             .await
             .map_err(|_| NodeError::Stopped)
@@ -95,12 +77,14 @@ impl Node {
         pattern: Option<&str>,
     ) -> Result<BTreeMap<String, u64>, NodeError> {
         let roster = self.roster().ok_or(NodeError::Stopped)?;
-        roster
+        let gathered = roster
+            .gather
             .send(GatherChannels {
                 pattern: pattern.map(str::to_owned),
             })
             .await
-            .map_err(|_| NodeError::Stopped)?
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(gathered?)
     }
 
     /// Subscribes every connection of `user`, on every process, to `channel`, as if each
@@ -139,7 +123,7 @@ impl Node {
     /// told; the `comet` crate's hub server says `hub`).
     pub fn set_role(&self, role: &'static str) {
         if let Some(roster) = self.roster() {
-            roster.do_send(SetRole(role));
+            roster.set_role.do_send(SetRole(role));
         }
     }
 
@@ -147,7 +131,7 @@ impl Node {
     /// drops out of [`processes`](Self::processes) at once.
     pub(crate) async fn leave_roster(&self) {
         if let Some(roster) = self.roster() {
-            let _ = roster.send(Leave).await;
+            let _ = roster.leave.send(Leave).await;
         }
     }
 }

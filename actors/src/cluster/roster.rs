@@ -17,10 +17,12 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::channel::oneshot;
 
-use super::message::{glob_matches, ClusterMessage, ProcessInfo};
-use super::Census;
-use crate::hub::HubMessage;
-use crate::node::{Node, NodeError};
+use super::census::Census;
+use super::message::{
+    glob_matches, ClusterMessage, GatherChannels, Leave, ListProcesses, ProcessInfo, SetRole,
+};
+use crate::hub::{HubError, HubMessage};
+use crate::node::Node;
 
 /// The longest a cluster-wide question waits for answers; processes that have not
 /// answered by then are left out.
@@ -273,12 +275,6 @@ impl Handler<HubMessage> for Roster {
     }
 }
 
-/// The processes of the cluster: this one (counted now) and every other heard within
-/// 2.5 of its heartbeat intervals, sorted by id.
-#[derive(Message)]
-#[rtype(result = "Vec<ProcessInfo>")]
-pub struct ListProcesses;
-
 impl Handler<ListProcesses> for Roster {
     type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
 
@@ -298,17 +294,8 @@ impl Handler<ListProcesses> for Roster {
     }
 }
 
-/// Asks every process for its channels matching `pattern` (all without one) and sums
-/// their subscribers; answers what came within [`ANSWERS_WITHIN`].
-#[derive(Message)]
-#[rtype(result = "Result<BTreeMap<String, u64>, NodeError>")]
-pub struct GatherChannels {
-    /// A glob (`*` for any run of characters), or none for every channel.
-    pub pattern: Option<String>,
-}
-
 impl Handler<GatherChannels> for Roster {
-    type Result = ResponseFuture<Result<BTreeMap<String, u64>, NodeError>>;
+    type Result = ResponseFuture<Result<BTreeMap<String, u64>, HubError>>;
 
     fn handle(&mut self, gather: GatherChannels, ctx: &mut Context<Self>) -> Self::Result {
         let query = self.next_query;
@@ -338,15 +325,10 @@ impl Handler<GatherChannels> for Roster {
             .publish(self.node.names().processes(), Bytes::from(asked.encode()));
         Box::pin(async move {
             sent.await?;
-            answer.await.map_err(|_| NodeError::Stopped)
+            answer.await.map_err(|_| HubError::NotRunning)
         })
     }
 }
-
-/// This process's role in `info` (`server` by default; a hub server says `hub`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetRole(pub &'static str);
 
 impl Handler<SetRole> for Roster {
     type Result = ();
@@ -355,11 +337,6 @@ impl Handler<SetRole> for Roster {
         self.role = role;
     }
 }
-
-/// Says this process leaves (on a graceful shutdown); answered once it is out.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Leave;
 
 impl Handler<Leave> for Roster {
     type Result = ResponseFuture<()>;

@@ -17,9 +17,11 @@
 //! | `"hello"[, options]` | `hello <options JSON>`; the answer comes as event `comet:hello` |
 //! | DISCONNECT | the session closes |
 //!
-//! What the connection writes goes the other way in `outbound.rs`. A refusal of the
+//! What the connection writes goes the other way in `comet/outbound.rs`. A refusal of the
 //! mapping itself (a channel that is not a string, binary attachments, an unknown
 //! event) answers the event's ack with `{"error":…}`, or without one emits `comet:error`.
+
+mod outbound;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -366,11 +368,11 @@ impl EioApp for CometApp {
     }
 
     fn outbound(&mut self, frame: ByteString, out: &mut dyn FnMut(EioMessage)) {
-        super::outbound::translate(self, frame, out);
+        outbound::translate(self, frame, out);
     }
 
     fn closing(&mut self, code: CloseCode, out: &mut dyn FnMut(EioMessage)) {
-        super::outbound::closing(self, code, out);
+        outbound::closing(self, code, out);
     }
 
     fn connected(&self) -> bool {

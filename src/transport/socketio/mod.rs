@@ -19,11 +19,10 @@
 //! | `packet.rs` | Socket.IO packets |
 //! | `endpoints.rs` | the HTTP requests: handshake, poll, post, WebSocket, upgrade |
 //! | `framing.rs` | the WebSocket framings on the engine, and a WebSocket session's watchdog |
-//! | `session.rs` | the long-polling session actor |
+//! | `session.rs` | the long-polling session actor, and the registry of sessions |
 //! | `requests.rs` | what it is told: polls, posts, the upgrading socket's news |
-//! | `sessions.rs` | the registry of sessions |
 //! | `upgrade.rs` | the WebSocket that upgrades a long-polling session |
-//! | `comet.rs`, `outbound.rs` | comet's model in Socket.IO's words: events in, jii frames out |
+//! | `comet.rs`, `comet/outbound.rs` | comet's model in Socket.IO's words: events in, jii frames out |
 
 mod app;
 mod cache;
@@ -33,11 +32,9 @@ mod comet_tests;
 pub mod eio;
 mod endpoints;
 mod framing;
-mod outbound;
 pub mod packet;
 mod requests;
 mod session;
-mod sessions;
 mod upgrade;
 
 use std::sync::Arc;
@@ -50,7 +47,7 @@ pub use comet::CometSocketIo;
 pub use eio::EioMessage;
 
 use crate::transport::sockjs::SockJsConfig;
-use sessions::Sessions;
+use session::Sessions;
 
 /// What the handlers of one endpoint share.
 pub(crate) struct Endpoint {

@@ -10,7 +10,8 @@
 //! not connected by `connect_timeout`; then it leaves the registry, so later requests
 //! with its `sid` get 400.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -19,7 +20,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::app::{EioApp, EioConfig};
 use super::eio::{binary_frame, encode_polling, EioMessage, Packet, SEPARATOR};
-use super::sessions::Sessions;
 
 /// How long a poll that comes during an upgrade's probe is held before it gets `6`.
 pub(super) const PROBE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
@@ -359,5 +359,52 @@ impl Actor for Session {
         }
         self.outlet.finish();
         Running::Stop
+    }
+}
+
+/// The sessions of one endpoint by sid, shared by every worker thread.
+#[derive(Clone, Default)]
+pub(crate) struct Sessions(Arc<Mutex<HashMap<Arc<str>, Addr<Session>>>>);
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Addr<Session>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The live session `sid`.
+    pub(crate) fn find(&self, sid: &str) -> Option<Addr<Session>> {
+        self.lock()
+            .get(sid)
+            .filter(|addr| addr.connected())
+            .cloned()
+    }
+
+    /// Adds a session; false if `max` are open already.
+    pub(crate) fn insert(&self, sid: Arc<str>, session: Addr<Session>, max: usize) -> bool {
+        let mut sessions = self.lock();
+        if sessions.len() >= max {
+            return false;
+        }
+        sessions.insert(sid, session);
+        true
+    }
+
+    /// Whether there is room for one more session.
+    pub(crate) fn has_room(&self, max: usize) -> bool {
+        self.lock().len() < max
+    }
+
+    pub(super) fn remove(&self, sid: &str, session: &Addr<Session>) {
+        let mut sessions = self.lock();
+        if sessions.get(sid) == Some(session) {
+            sessions.remove(sid);
+        }
+    }
+
+    /// How many sessions are open.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
     }
 }

@@ -28,10 +28,10 @@ use comet_actors::CloseCode;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::cache::Cache;
-use super::comet::{CometApp, Phase, RAW};
-use super::eio::EioMessage;
-use super::packet::{connect_error, Kind, Packet};
+use super::{CometApp, Phase, RAW};
+use crate::transport::socketio::cache::Cache;
+use crate::transport::socketio::eio::EioMessage;
+use crate::transport::socketio::packet::{connect_error, Kind, Packet};
 
 /// `text` as a JSON value in an event: itself when it is JSON, else a string.
 fn json_or_string(text: &str, out: &mut String) {
