@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// What this process holds now: its connections by transport, and its channels with
-/// their local subscribers (see [`Node::census`]).
+/// their local subscribers (see [`Node::census`](crate::Node::census)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Census {
     /// Connections by transport name (`websocket`, `xhr-streaming`, …).

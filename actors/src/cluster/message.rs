@@ -128,7 +128,8 @@ mod tests {
 pub struct ListProcesses;
 
 /// Asks every process for its channels matching `pattern` (all without one) and sums
-/// their subscribers; answers what came within [`ANSWERS_WITHIN`].
+/// their subscribers; answers what came within
+/// [`ANSWERS_WITHIN`](super::roster::ANSWERS_WITHIN).
 #[derive(Message)]
 #[rtype(result = "Result<BTreeMap<String, u64>, HubError>")]
 pub struct GatherChannels {
