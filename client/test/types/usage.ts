@@ -49,13 +49,13 @@ client.on('beforeRequest', (event) => {
 async function main(): Promise<void> {
   await client.subscribe('chat');
   const ok: boolean = client.send('chat', { text: 'hi' });
-  const answer = await client.request<{ nicks: string[] }>('chat/who');
-  const nicks: string[] = answer.nicks;
+  const answer = await client.request<{ echo: { a: number } }>('site/test', { a: 1 });
+  const echoed: number = answer.echo.a;
   const uid: string = answer.requestUid;
   try {
     await client.request('site/test', { a: 1 }, { timeout: 1000 });
   } catch (error) {
-    if (error instanceof CometError) console.log(error.code, error.route, ok, nicks, uid);
+    if (error instanceof CometError) console.log(error.code, error.route, ok, echoed, uid);
   }
   const limit: number = client.serverLimits?.maxFrameBytes ?? client.maxFrameBytes;
   await client.request('site/test', null);
