@@ -395,6 +395,7 @@ async fn a_dead_processs_entries_are_reaped_within_the_ttl_and_announced() {
         }
     );
     // The live process's own entry stayed: it renewed it all along.
+    // Paused time: three ttls of renewals go by (virtual time, no wait).
     tokio::time::sleep(TTL * 3).await;
     assert_eq!(node.presence("room:5").await.unwrap().clients.len(), 1);
 }

@@ -67,22 +67,7 @@ pub(super) async fn run(
             let limit = params.optional_u64("limit")?.map_or(usize::MAX, |limit| {
                 usize::try_from(limit).unwrap_or(usize::MAX)
             });
-            let page = comet.history(channel, since, limit).await?;
-            let publications: Vec<Value> = page
-                .publications
-                .iter()
-                .map(|p| {
-                    json!({
-                        "offset": p.offset,
-                        "payload": String::from_utf8_lossy(&p.payload),
-                    })
-                })
-                .collect();
-            Ok(json!({
-                "publications": publications,
-                "offset": page.position.offset,
-                "epoch": &*page.position.epoch,
-            }))
+            Ok(comet.history(channel, since, limit).await?.to_json())
         }
         "presence" => {
             let presence = comet.presence(params.str("channel")?).await?;

@@ -95,12 +95,9 @@ impl Node {
         user: &str,
         channel: &str,
     ) -> BoxFuture<'static, Result<(), NodeError>> {
-        if let Err(why) = check_name(channel, self.config().limits.max_name_bytes) {
-            return future::ready(Err(NodeError::BadChannel(channel.to_owned(), why))).boxed();
-        }
-        self.to_users(UserMessage::Subscribe {
+        self.to_users_on(channel, |channel| UserMessage::Subscribe {
             user: user.to_owned(),
-            channel: channel.to_owned(),
+            channel,
         })
     }
 
@@ -110,13 +107,22 @@ impl Node {
         user: &str,
         channel: &str,
     ) -> BoxFuture<'static, Result<(), NodeError>> {
+        self.to_users_on(channel, |channel| UserMessage::Unsubscribe {
+            user: user.to_owned(),
+            channel,
+        })
+    }
+
+    /// Sends the user message `message` makes for `channel`, once its name is checked.
+    fn to_users_on(
+        &self,
+        channel: &str,
+        message: impl FnOnce(String) -> UserMessage,
+    ) -> BoxFuture<'static, Result<(), NodeError>> {
         if let Err(why) = check_name(channel, self.config().limits.max_name_bytes) {
             return future::ready(Err(NodeError::BadChannel(channel.to_owned(), why))).boxed();
         }
-        self.to_users(UserMessage::Unsubscribe {
-            user: user.to_owned(),
-            channel: channel.to_owned(),
-        })
+        self.to_users(message(channel.to_owned()))
     }
 
     /// Names this process's role in [`processes`](Self::processes) (`server` unless

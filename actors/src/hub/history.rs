@@ -57,6 +57,26 @@ pub struct HistoryPage {
 }
 
 impl HistoryPage {
+    /// The page as clients and the HTTP API get it:
+    /// `{"publications":[{"offset","payload"}],"offset","epoch"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let publications: Vec<serde_json::Value> = self
+            .publications
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "offset": p.offset,
+                    "payload": String::from_utf8_lossy(&p.payload),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "publications": publications,
+            "offset": self.position.offset,
+            "epoch": &*self.position.epoch,
+        })
+    }
+
     /// Whether everything published after `since` (of `epoch`) is in this page or was
     /// nothing: the same epoch, and no publication missing between `since` and the page.
     pub fn continues(&self, since: u64, epoch: &str) -> bool {

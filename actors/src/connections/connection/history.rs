@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use serde_json::{json, Value};
 
 use super::Connection;
 use crate::channels::channel_registry::{Delivery, Join, ReadyToRecover};
@@ -167,26 +166,7 @@ impl Connection {
                 .into_actor(self)
                 .map(move |page, conn, ctx| {
                     let frame = match page {
-                        Ok(page) => {
-                            let publications: Vec<Value> = page
-                                .publications
-                                .iter()
-                                .map(|p| {
-                                    json!({
-                                        "offset": p.offset,
-                                        "payload": String::from_utf8_lossy(&p.payload),
-                                    })
-                                })
-                                .collect();
-                            action_response_frame(
-                                &uid,
-                                json!({
-                                    "publications": publications,
-                                    "offset": page.position.offset,
-                                    "epoch": &*page.position.epoch,
-                                }),
-                            )
-                        }
+                        Ok(page) => action_response_frame(&uid, page.to_json()),
                         Err(err @ NodeError::NoHistory(_)) => {
                             action_error_frame(&uid, &ErrorCode::NotFound, &err.to_string())
                         }
