@@ -274,6 +274,23 @@ pub struct RedisConfig {
     /// How long the dead-letter list is kept after the last entry was set aside in it.
     /// Default 7 days.
     pub dead_letters_ttl: Duration,
+    /// Seed nodes of a Redis Cluster (`redis://host:port/` each). When not empty the hub
+    /// and the queue use the cluster (sharded pub/sub, Redis 7.0 or later) and `url` is
+    /// not used; see `docs/CLUSTER.md`. Default empty: one Redis at `url`.
+    pub cluster: Vec<String>,
+    /// On a cluster, how many partitions the hub's channels are spread over, each with
+    /// one subscriber connection to the master of its slot. Every process of a cluster
+    /// must use the same number. Default 16.
+    pub partitions: usize,
+    /// On a cluster, how long a partition's connection may hear nothing before it sends
+    /// itself a probe; if the probe does not come back within as long again, the
+    /// connection is rebuilt (its slot moved without a word, or the master hangs).
+    /// Default 2 s.
+    pub probe_interval: Duration,
+    /// On a cluster, how often `CLUSTER SHARDS` is asked whether a partition's slot has a
+    /// new master (a failover or a resharding that was not announced otherwise).
+    /// Default 5 s.
+    pub shards_interval: Duration,
 }
 
 impl RedisConfig {
@@ -296,6 +313,39 @@ impl RedisConfig {
             process_ttl: Duration::from_secs(10),
             dead_letters_max: 1000,
             dead_letters_ttl: Duration::from_secs(7 * 24 * 3600),
+            cluster: Vec::new(),
+            partitions: 16,
+            probe_interval: Duration::from_secs(2),
+            shards_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// The defaults, on the Redis Cluster that `seeds` (at least one of its nodes, as
+    /// `redis://host:port/`) belong to.
+    ///
+    /// ```
+    /// use comet_actors::RedisConfig;
+    /// let config = RedisConfig::cluster(["redis://127.0.0.1:7000/", "redis://127.0.0.1:7001/"]);
+    /// assert!(config.is_cluster());
+    /// assert_eq!(config.partitions, 16);
+    /// ```
+    pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> RedisConfig {
+        let mut config = RedisConfig::new("");
+        config.cluster = seeds.into_iter().map(Into::into).collect();
+        config
+    }
+
+    /// Whether this is a Redis Cluster (`cluster` is not empty).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
+    }
+
+    /// Where Redis is, for logs: the URL, or the seed nodes of the cluster.
+    pub fn describe(&self) -> String {
+        if self.is_cluster() {
+            format!("the Redis Cluster of {}", self.cluster.join(", "))
+        } else {
+            self.url.clone()
         }
     }
 

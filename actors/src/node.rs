@@ -170,7 +170,7 @@ impl Node {
         routes: Vec<String>,
     ) -> Node {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let names = HubNames::new(&config.prefix);
+        let names = HubNames::for_hub(&config.prefix, hub.partitions());
         let (events, _) = broadcast::channel(1024);
         let directory = Directory::new(events.clone()).start();
         let bridge = HubBridge::new(

@@ -14,8 +14,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deadpool_redis::{Connection as PooledConnection, Manager, Pool, Runtime};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, ProtocolVersion, RedisError};
+use redis::{RedisFuture, Value};
 use thiserror::Error;
 
 use crate::config::RedisConfig;
@@ -34,13 +37,166 @@ pub enum RedisSetupError {
     /// The connection pool could not be built.
     #[error("cannot build the Redis connection pool: {0}")]
     Pool(String),
+    /// A Redis Cluster's node runs a Redis without sharded pub/sub.
+    #[error(
+        "the Redis Cluster node {node} runs Redis {version}; comet on a Redis Cluster needs \
+         Redis 7.0 or later (sharded pub/sub: SSUBSCRIBE, SPUBLISH)"
+    )]
+    TooOld {
+        /// The node asked.
+        node: String,
+        /// The version it runs.
+        version: String,
+    },
+    /// `--redis-cluster` names a Redis that is not in cluster mode.
+    #[error(
+        "{node} is not a Redis Cluster node (cluster_enabled:0); use --redis for a single Redis"
+    )]
+    NotCluster {
+        /// The node asked.
+        node: String,
+    },
 }
 
 impl RedisConfig {
-    /// Checks the URL (without connecting): what [`RedisHub::new`](crate::RedisHub::new)
-    /// and [`RedisQueue::new`](crate::RedisQueue::new) would refuse.
+    /// Checks the URL or the seed URLs (without connecting): what
+    /// [`RedisHub::new`](crate::RedisHub::new) and [`RedisQueue::new`](crate::RedisQueue::new)
+    /// would refuse.
     pub fn check(&self) -> Result<(), RedisSetupError> {
-        client(self).map(|_| ())
+        if self.is_cluster() {
+            cluster_client(self).map(|_| ())
+        } else {
+            client(self).map(|_| ())
+        }
+    }
+
+    /// On a cluster, asks the first seed node that answers whether it can serve comet: a
+    /// cluster node running Redis 7.0 or later. `Ok(None)` when none answers within
+    /// `connect_timeout` (the process starts anyway and keeps trying), `Ok(Some(version))`
+    /// when one does and can; a single Redis answers `Ok(None)` at once.
+    pub async fn check_cluster(&self) -> Result<Option<String>, RedisSetupError> {
+        for seed in &self.cluster {
+            let Ok(client) = Client::open(seed.as_str()) else {
+                continue;
+            };
+            let connection = tokio::time::timeout(
+                self.connect_timeout,
+                client.get_multiplexed_async_connection(),
+            );
+            let Ok(Ok(mut connection)) = connection.await else {
+                continue;
+            };
+            let mut info = redis::cmd("INFO");
+            info.arg("server").arg("cluster");
+            let Ok(Ok(info)) = tokio::time::timeout(
+                self.command_timeout,
+                info.query_async::<String>(&mut connection),
+            )
+            .await
+            else {
+                continue;
+            };
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+                    .map(str::to_owned)
+            };
+            let version = field("redis_version").unwrap_or_else(|| "unknown".into());
+            let major = version
+                .split('.')
+                .next()
+                .and_then(|v| v.parse::<u32>().ok());
+            if major.is_none_or(|major| major < 7) {
+                return Err(RedisSetupError::TooOld {
+                    node: seed.clone(),
+                    version,
+                });
+            }
+            if field("cluster_enabled").as_deref() != Some("1") {
+                return Err(RedisSetupError::NotCluster { node: seed.clone() });
+            }
+            return Ok(Some(version));
+        }
+        Ok(None)
+    }
+}
+
+/// The cluster client for `config.cluster` (RESP3; each command bounded by
+/// `command_timeout`, each connect by `connect_timeout`).
+pub(crate) fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, RedisSetupError> {
+    let bad = |err: RedisError| RedisSetupError::BadUrl {
+        url: config.cluster.join(","),
+        reason: err.to_string(),
+    };
+    for seed in &config.cluster {
+        Client::open(seed.as_str()).map_err(|err| RedisSetupError::BadUrl {
+            url: seed.clone(),
+            reason: err.to_string(),
+        })?;
+    }
+    ClusterClientBuilder::new(config.cluster.iter().map(String::as_str))
+        .use_protocol(ProtocolVersion::RESP3)
+        .connection_timeout(config.connect_timeout)
+        .response_timeout(config.command_timeout)
+        .retries(2)
+        .build()
+        .map_err(bad)
+}
+
+/// A multiplexed connection to one Redis, or to a Redis Cluster (routed by each
+/// command's first key): what the queue and the hub's scripts run on.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// One Redis.
+    Single(MultiplexedConnection),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(cmd),
+            Connection::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(connection) => connection.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            Connection::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Where a [`SharedConnection`] takes its connection from.
+pub(crate) enum Source {
+    /// A pool of connections to one Redis.
+    Single(Pool),
+    /// A Redis Cluster (its connection is itself multiplexed and repairs itself).
+    Cluster(Box<ClusterClient>),
+}
+
+impl Source {
+    /// The source for `config`: the cluster when it names one, else a pool of `size`.
+    pub(crate) fn new(config: &RedisConfig, size: usize) -> Result<Source, RedisSetupError> {
+        if config.is_cluster() {
+            cluster_client(config).map(|client| Source::Cluster(Box::new(client)))
+        } else {
+            pool(config, size).map(Source::Single)
+        }
     }
 }
 
@@ -113,7 +269,7 @@ impl Backoff {
 /// One multiplexed connection from a pool, shared by every caller until it breaks; while
 /// Redis is unreachable, callers fail at once until the next attempt (with backoff).
 pub(crate) struct SharedConnection {
-    pool: Pool,
+    source: Source,
     state: Mutex<Shared>,
     /// Held by the one caller opening the connection: the others wait for it and share
     /// what it opened, instead of each taking a pool slot (a burst of callers on a new
@@ -122,16 +278,17 @@ pub(crate) struct SharedConnection {
 }
 
 struct Shared {
-    live: Option<(PooledConnection, MultiplexedConnection)>,
+    /// The connection, with the pool's handle of it on one Redis.
+    live: Option<(Option<PooledConnection>, Connection)>,
     /// Redis is down: no attempt before this, and the error to answer until then.
     down: Option<(Instant, String)>,
     backoff: Backoff,
 }
 
 impl SharedConnection {
-    pub(crate) fn new(pool: Pool, config: &RedisConfig) -> SharedConnection {
+    pub(crate) fn new(source: Source, config: &RedisConfig) -> SharedConnection {
         SharedConnection {
-            pool,
+            source,
             state: Mutex::new(Shared {
                 live: None,
                 down: None,
@@ -143,7 +300,7 @@ impl SharedConnection {
 
     /// The live connection, or the error to answer while Redis is down; `None` when
     /// one should be opened.
-    fn ready(&self) -> Option<Result<MultiplexedConnection, String>> {
+    fn ready(&self) -> Option<Result<Connection, String>> {
         let state = self.lock();
         if let Some((_, connection)) = &state.live {
             return Some(Ok(connection.clone()));
@@ -162,7 +319,7 @@ impl SharedConnection {
     }
 
     /// The shared connection, opened if needed.
-    pub(crate) async fn get(&self) -> Result<MultiplexedConnection, String> {
+    pub(crate) async fn get(&self) -> Result<Connection, String> {
         if let Some(ready) = self.ready() {
             return ready;
         }
@@ -171,9 +328,19 @@ impl SharedConnection {
         if let Some(ready) = self.ready() {
             return ready;
         }
-        match self.pool.get().await {
-            Ok(pooled) => {
-                let connection = (*pooled).clone();
+        let opened = match &self.source {
+            Source::Single(pool) => pool.get().await.map(|pooled| {
+                let connection = Connection::Single((*pooled).clone());
+                (Some(pooled), connection)
+            }),
+            Source::Cluster(client) => client
+                .get_async_connection()
+                .await
+                .map(|connection| (None, Connection::Cluster(connection)))
+                .map_err(deadpool_redis::PoolError::Backend),
+        };
+        match opened {
+            Ok((pooled, connection)) => {
                 let mut state = self.lock();
                 state.down = None;
                 state.backoff.reset();
@@ -210,7 +377,8 @@ impl SharedConnection {
     /// back into the pool) so that the next caller opens a fresh one.
     pub(crate) fn failed(&self, err: &RedisError) {
         if err.is_unrecoverable_error() || err.is_io_error() || err.is_timeout() {
-            if let Some((pooled, _)) = self.lock().live.take() {
+            // Out of the pool for good; a cluster's connection is simply dropped.
+            if let Some((Some(pooled), _)) = self.lock().live.take() {
                 drop(PooledConnection::take(pooled));
             }
         }

@@ -10,6 +10,7 @@
 pub mod bridge;
 pub mod history;
 mod memory;
+pub mod partitions;
 pub mod presence;
 pub mod process_message;
 mod redis;
@@ -23,6 +24,7 @@ use futures::future::BoxFuture;
 use thiserror::Error;
 
 use history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
+use partitions::Partitions;
 use presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
 
 pub use self::redis::RedisHub;
@@ -162,6 +164,12 @@ pub trait Hub: Send + Sync + 'static {
         no_presence(self.name())
     }
 
+    /// The partitions of a hub on a Redis Cluster, whose names carry their hash tags (see
+    /// [`HubNames::for_hub`]); `None` (the default) for every other hub.
+    fn partitions(&self) -> Option<Partitions> {
+        None
+    }
+
     /// A short name for logs, e.g. `memory` or `redis`.
     fn name(&self) -> &'static str;
 }
@@ -225,32 +233,61 @@ pub enum HubChannel<'a> {
 
 /// How comet names things inside the hub (and the queue), all under one prefix:
 /// `<prefix>channel:<name>`, `<prefix>process:<id>`, `<prefix>actions`, `<prefix>users`.
+///
+/// On a Redis Cluster ([`HubNames::partitioned`]) every name also carries the hash tag of
+/// its partition right after the prefix (`<prefix>{<tag>}channel:<name>`), so that a
+/// channel's hub channel, history and presence share one slot; see [`partitions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubNames {
     prefix: String,
-    channel_prefix: String,
-    process_prefix: String,
+    partitions: Option<Partitions>,
     actions: String,
     users: String,
-    positioned_prefix: String,
     processes: String,
-    answers_prefix: String,
-    events_prefix: String,
 }
 
+/// The kinds of names, as they follow the prefix (and the tag, on a cluster).
+const CHANNEL: &str = "channel:";
+const PROCESS: &str = "process:";
+const ANSWERS: &str = "answers:";
+const POSITIONED: &str = "positioned:";
+const EVENTS: &str = "presence-events:";
+
 impl HubNames {
-    /// Names under `prefix` (e.g. `comet:`).
+    /// Names under `prefix` (e.g. `comet:`), on one Redis (or in memory).
     pub fn new(prefix: &str) -> HubNames {
-        HubNames {
+        HubNames::for_hub(prefix, None)
+    }
+
+    /// Names under `prefix` on a Redis Cluster with these partitions.
+    pub fn partitioned(prefix: &str, partitions: Partitions) -> HubNames {
+        HubNames::for_hub(prefix, Some(partitions))
+    }
+
+    /// Names under `prefix` for a hub with these partitions (see [`Hub::partitions`]).
+    pub fn for_hub(prefix: &str, partitions: Option<Partitions>) -> HubNames {
+        let mut names = HubNames {
             prefix: prefix.to_owned(),
-            channel_prefix: format!("{prefix}channel:"),
-            process_prefix: format!("{prefix}process:"),
-            actions: format!("{prefix}actions"),
-            users: format!("{prefix}users"),
-            positioned_prefix: format!("{prefix}positioned:{{"),
-            processes: format!("{prefix}processes"),
-            answers_prefix: format!("{prefix}answers:"),
-            events_prefix: format!("{prefix}presence-events:{{"),
+            partitions,
+            actions: String::new(),
+            users: String::new(),
+            processes: String::new(),
+        };
+        names.actions = names.name("actions", "actions", "");
+        names.users = names.name("users", "users", "");
+        names.processes = names.name("processes", "processes", "");
+        names
+    }
+
+    /// `<prefix>[{<tag of partition_key>}]<kind><rest>`.
+    fn name(&self, partition_key: &str, kind: &str, rest: &str) -> String {
+        match &self.partitions {
+            None => format!("{}{kind}{rest}", self.prefix),
+            Some(partitions) => format!(
+                "{}{{{}}}{kind}{rest}",
+                self.prefix,
+                partitions.tag(partitions.of(partition_key))
+            ),
         }
     }
 
@@ -259,14 +296,19 @@ impl HubNames {
         &self.prefix
     }
 
+    /// The partitions, on a Redis Cluster.
+    pub fn partitions(&self) -> Option<&Partitions> {
+        self.partitions.as_ref()
+    }
+
     /// The hub channel of client channel `name`.
     pub fn channel(&self, name: &str) -> String {
-        format!("{}{name}", self.channel_prefix)
+        self.name(name, CHANNEL, name)
     }
 
     /// The hub channel of process `id`.
     pub fn process(&self, id: &str) -> String {
-        format!("{}{id}", self.process_prefix)
+        self.name(id, PROCESS, id)
     }
 
     /// The hub channel of "queue updated" notices.
@@ -289,37 +331,66 @@ impl HubNames {
     /// The hub channel where process `id` hears the answers to its cluster-wide
     /// questions (`<prefix>answers:<id>`).
     pub fn answers(&self, id: &str) -> String {
-        format!("{}{id}", self.answers_prefix)
+        self.name(id, ANSWERS, id)
     }
 
     /// The hub channel and history keys of client channel `name` in a namespace with
     /// history: `<prefix>positioned:{<name>}`, `<prefix>history:{<name>}`,
-    /// `<prefix>history-meta:{<name>}`.
+    /// `<prefix>history-meta:{<name>}` (on a cluster `<prefix>{<tag>}positioned:<name>`,
+    /// and so on).
     pub fn history(&self, name: &str) -> HistoryKeys {
         HistoryKeys {
-            channel: format!("{}{name}}}", self.positioned_prefix),
-            stream: format!("{}history:{{{name}}}", self.prefix),
-            meta: format!("{}history-meta:{{{name}}}", self.prefix),
+            channel: self.keyed(name, POSITIONED),
+            stream: self.keyed(name, "history:"),
+            meta: self.keyed(name, "history-meta:"),
         }
     }
 
     /// The keys and event channel of client channel `name` in a namespace with presence:
     /// `<prefix>presence:{<name>}`, `<prefix>presence-users:{<name>}`,
-    /// `<prefix>presence-vouched:{<name>}`, `<prefix>presence-events:{<name>}`.
+    /// `<prefix>presence-vouched:{<name>}`, `<prefix>presence-events:{<name>}` (on a
+    /// cluster `<prefix>{<tag>}presence:<name>`, and so on).
     pub fn presence(&self, name: &str) -> PresenceKeys {
         PresenceKeys {
-            entries: format!("{}presence:{{{name}}}", self.prefix),
-            users: format!("{}presence-users:{{{name}}}", self.prefix),
-            vouched: format!("{}presence-vouched:{{{name}}}", self.prefix),
-            events: format!("{}{name}}}", self.events_prefix),
+            entries: self.keyed(name, "presence:"),
+            users: self.keyed(name, "presence-users:"),
+            vouched: self.keyed(name, "presence-vouched:"),
+            events: self.keyed(name, EVENTS),
+        }
+    }
+
+    /// A name sharing one slot with the others of client channel `name`: on one Redis
+    /// the channel is the hash tag itself, on a cluster the partition's tag is.
+    fn keyed(&self, name: &str, kind: &str) -> String {
+        match self.partitions {
+            None => format!("{}{kind}{{{name}}}", self.prefix),
+            Some(_) => self.name(name, kind, name),
         }
     }
 
     /// Tells what a hub channel name is.
     pub fn classify<'a>(&self, hub_channel: &'a str) -> HubChannel<'a> {
-        if let Some(name) = hub_channel.strip_prefix(self.channel_prefix.as_str()) {
+        let Some(rest) = hub_channel.strip_prefix(self.prefix.as_str()) else {
+            return HubChannel::Unknown;
+        };
+        let rest = match &self.partitions {
+            None => rest,
+            Some(_) => match rest
+                .strip_prefix('{')
+                .and_then(|tagged| tagged.split_once('}'))
+            {
+                Some((_tag, rest)) => rest,
+                None => return HubChannel::Unknown,
+            },
+        };
+        // On one Redis, positioned and event channels end with the channel as hash tag.
+        let untag = |tagged: &'a str| match self.partitions {
+            Some(_) => Some(tagged),
+            None => tagged.strip_prefix('{')?.strip_suffix('}'),
+        };
+        if let Some(name) = rest.strip_prefix(CHANNEL) {
             HubChannel::Channel(name)
-        } else if let Some(id) = hub_channel.strip_prefix(self.process_prefix.as_str()) {
+        } else if let Some(id) = rest.strip_prefix(PROCESS) {
             HubChannel::Process(id)
         } else if hub_channel == self.actions {
             HubChannel::Actions
@@ -327,18 +398,12 @@ impl HubNames {
             HubChannel::Users
         } else if hub_channel == self.processes {
             HubChannel::Processes
-        } else if let Some(id) = hub_channel.strip_prefix(self.answers_prefix.as_str()) {
+        } else if let Some(id) = rest.strip_prefix(ANSWERS) {
             HubChannel::Answers(id)
-        } else if let Some(tagged) = hub_channel.strip_prefix(self.positioned_prefix.as_str()) {
-            match tagged.strip_suffix('}') {
-                Some(name) => HubChannel::Positioned(name),
-                None => HubChannel::Unknown,
-            }
-        } else if let Some(tagged) = hub_channel.strip_prefix(self.events_prefix.as_str()) {
-            match tagged.strip_suffix('}') {
-                Some(name) => HubChannel::PresenceEvents(name),
-                None => HubChannel::Unknown,
-            }
+        } else if let Some(tagged) = rest.strip_prefix(POSITIONED) {
+            untag(tagged).map_or(HubChannel::Unknown, HubChannel::Positioned)
+        } else if let Some(tagged) = rest.strip_prefix(EVENTS) {
+            untag(tagged).map_or(HubChannel::Unknown, HubChannel::PresenceEvents)
         } else {
             HubChannel::Unknown
         }
@@ -389,5 +454,50 @@ mod tests {
             names.classify(&names.channel("t1:process:p9")),
             HubChannel::Channel("t1:process:p9")
         );
+    }
+
+    #[test]
+    fn partitioned_names_carry_their_tag_and_classify_back() {
+        let partitions = Partitions::new(16);
+        let names = HubNames::partitioned("t1:", partitions.clone());
+        let tag = |name: &str| partitions.tag(partitions.of(name)).to_owned();
+        let chat = names.channel("chat");
+        assert_eq!(chat, format!("t1:{{{}}}channel:chat", tag("chat")));
+        assert_eq!(names.classify(&chat), HubChannel::Channel("chat"));
+        let process = names.process("p9");
+        assert_eq!(process, format!("t1:{{{}}}process:p9", tag("p9")));
+        assert_eq!(names.classify(&process), HubChannel::Process("p9"));
+        assert_eq!(names.classify(names.actions()), HubChannel::Actions);
+        assert_eq!(names.classify(names.users()), HubChannel::Users);
+        assert_eq!(names.classify(names.processes()), HubChannel::Processes);
+        assert_eq!(
+            names.classify(&names.answers("p9")),
+            HubChannel::Answers("p9")
+        );
+        // History, presence and the channel's hub names share the partition's slot.
+        let history = names.history("feed:a}b");
+        let presence = names.presence("feed:a}b");
+        let slot = partitions::slot(names.channel("feed:a}b").as_bytes());
+        for name in [
+            &history.channel,
+            &history.stream,
+            &history.meta,
+            &presence.entries,
+            &presence.users,
+            &presence.vouched,
+            &presence.events,
+        ] {
+            assert_eq!(partitions::slot(name.as_bytes()), slot, "{name}");
+        }
+        assert_eq!(
+            names.classify(&history.channel),
+            HubChannel::Positioned("feed:a}b")
+        );
+        assert_eq!(
+            names.classify(&presence.events),
+            HubChannel::PresenceEvents("feed:a}b")
+        );
+        assert_eq!(names.classify("t1:channel:chat"), HubChannel::Unknown);
+        assert_eq!(names.classify("t2:{x}channel:chat"), HubChannel::Unknown);
     }
 }

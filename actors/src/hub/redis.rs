@@ -112,7 +112,10 @@ impl RedisHub {
         // The publisher holds one connection; a second lets it replace a broken one
         // without waiting for the first to be recycled.
         let pool = redis_link::pool(config, 2)?;
-        let shared = Arc::new(SharedConnection::new(redis_link::pool(config, 1)?, config));
+        let shared = Arc::new(SharedConnection::new(
+            redis_link::Source::new(config, 1)?,
+            config,
+        ));
         let (publishes, publishes_rx) = mpsc::channel(config.publish_buffer.max(1));
         let (history, history_rx) = mpsc::channel(config.publish_buffer.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();

@@ -38,7 +38,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytestring::ByteString;
 use futures::future::{self, BoxFuture, FutureExt};
-use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, RedisError, Script};
 
 use super::redis_batch::{Batcher, Bounds, SendBatch};
@@ -69,7 +68,7 @@ struct Link {
 }
 
 impl Link {
-    async fn connection(&self) -> Result<MultiplexedConnection, QueueError> {
+    async fn connection(&self) -> Result<redis_link::Connection, QueueError> {
         self.connection.get().await.map_err(QueueError::Unavailable)
     }
 
@@ -131,7 +130,7 @@ impl RedisQueue {
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<RedisQueue, RedisSetupError> {
         let consumer = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let link = Arc::new(Link {
-            connection: SharedConnection::new(redis_link::pool(config, 2)?, config),
+            connection: SharedConnection::new(redis_link::Source::new(config, 2)?, config),
             prefix: prefix.to_owned(),
             notice: HubNames::new(prefix).actions().to_owned(),
             processing: format!("{prefix}processing:{consumer}"),
