@@ -10,7 +10,7 @@ use comet_actors::auth::{
 };
 use comet_actors::{
     handler_fn, Action, ActionHandler, ActionResult, Hub, Limits, MemoryHub, MemoryQueue, Node,
-    NodeConfig, Queue, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
+    NodeConfig, Queue, RedisClusterHub, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router,
     SlowConsumerPolicy,
 };
 use thiserror::Error;
@@ -138,8 +138,16 @@ impl CometBuilder {
             self = self.admin_password(password.clone());
         }
         self.config.process_heartbeat = settings.process_heartbeat();
-        if let Some(url) = &settings.redis {
-            let mut redis = RedisConfig::new(url.clone());
+        let redis = match &settings.redis {
+            Some(url) => Some(RedisConfig::new(url.clone())),
+            None if !settings.redis_cluster.is_empty() => {
+                let mut cluster = RedisConfig::cluster(settings.redis_cluster.clone());
+                cluster.partitions = settings.redis_partitions;
+                Some(cluster)
+            }
+            None => None,
+        };
+        if let Some(mut redis) = redis {
             redis.process_ttl = settings.process_ttl();
             self.redis = Some(redis);
         }
@@ -305,6 +313,31 @@ impl CometBuilder {
         Ok(self.redis_config(config))
     }
 
+    /// Hub and queue on a Redis Cluster (Redis 7.0 or later, sharded pub/sub), given some
+    /// of its nodes as seeds; see docs/CLUSTER.md. Fails on a URL the `redis` crate
+    /// cannot read; nothing is connected before [`build`](Self::build), and
+    /// `cometd` refuses a cluster whose nodes run an older Redis
+    /// ([`RedisConfig::check_cluster`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), comet::BuildError> {
+    /// let builder = comet::Comet::builder()
+    ///     .redis_cluster(["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"])?
+    ///     .prefix("chat:");
+    /// # let _ = builder;
+    /// assert!(comet::Comet::builder().redis_cluster(["http://nope"]).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn redis_cluster<S: Into<String>>(
+        self,
+        seeds: impl IntoIterator<Item = S>,
+    ) -> Result<Self, BuildError> {
+        let config = RedisConfig::cluster(seeds);
+        config.check()?;
+        Ok(self.redis_config(config))
+    }
+
     /// As [`redis`](Self::redis), with every Redis setting (pool size, timeouts, backoff,
     /// the process heartbeat) given. Checked at [`build`](Self::build).
     pub fn redis_config(mut self, config: RedisConfig) -> Self {
@@ -454,6 +487,9 @@ impl CometBuilder {
         }
         let hub: Arc<dyn Hub> = match (self.hub, &self.redis) {
             (Some(hub), _) => hub,
+            (None, Some(redis)) if redis.is_cluster() => {
+                Arc::new(RedisClusterHub::new(redis, &self.config.prefix)?)
+            }
             (None, Some(redis)) => Arc::new(RedisHub::new(redis)?),
             (None, None) => Arc::new(MemoryHub::new()),
         };

@@ -14,6 +14,8 @@
 //! | `--bind ADDR` | `COMET_BIND` | `bind` | `127.0.0.1:4100` |
 //! | `--path PATH` | `COMET_PATH` | `path` | `/comet` |
 //! | `--redis URL` | `COMET_REDIS` | `redis` | none: in-memory hub and queue |
+//! | `--redis-cluster URL,URL…` | `COMET_REDIS_CLUSTER` | `redis_cluster` (a list) | none (not with `--redis`) |
+//! | `--redis-partitions N` | `COMET_REDIS_PARTITIONS` | `redis_partitions` | `16` |
 //! | `--prefix P` | `COMET_PREFIX` | `prefix` | `comet:` |
 //! | `--listen-actions true\|false` | `COMET_LISTEN_ACTIONS` | `listen_actions` | `true` |
 //! | `--workers N` | `COMET_WORKERS` | `workers` | `32` |
@@ -151,6 +153,19 @@ pub struct Settings {
     /// a single process).
     #[arg(long, env = "COMET_REDIS")]
     pub redis: Option<String>,
+    /// Seed nodes of a Redis Cluster (7.0 or later) for the hub and the queue, e.g.
+    /// redis://10.0.0.1:7000/,redis://10.0.0.2:7000/ (not with --redis): sharded pub/sub,
+    /// see docs/CLUSTER.md.
+    #[arg(long, env = "COMET_REDIS_CLUSTER", value_delimiter = ',')]
+    pub redis_cluster: Vec<String>,
+    /// With --redis-cluster: how many partitions the channels are spread over (each one
+    /// subscriber connection); the same on every process of a cluster.
+    #[arg(
+        long,
+        env = "COMET_REDIS_PARTITIONS",
+        default_value_t = RedisConfig::new("").partitions
+    )]
+    pub redis_partitions: usize,
     /// Prefix of every Redis key and channel, so clusters can share a Redis.
     #[arg(long, env = "COMET_PREFIX", default_value_t = NodeConfig::default().prefix)]
     pub prefix: String,
@@ -412,6 +427,21 @@ impl Settings {
         if self.redis.as_deref() == Some("") {
             self.redis = None;
         }
+        self.redis_cluster.retain(|seed| !seed.trim().is_empty());
+        for seed in &mut self.redis_cluster {
+            *seed = seed.trim().to_owned();
+        }
+        if self.redis.is_some() && !self.redis_cluster.is_empty() {
+            return Err(SettingsError::Invalid(
+                "give redis (one Redis) or redis_cluster (a Redis Cluster), not both".into(),
+            ));
+        }
+        if !(1..=comet_actors::hub::partitions::MAX_PARTITIONS).contains(&self.redis_partitions) {
+            return Err(SettingsError::Invalid(format!(
+                "redis_partitions must be 1 to {}",
+                comet_actors::hub::partitions::MAX_PARTITIONS
+            )));
+        }
         if self.admin_password.as_deref() == Some("") {
             self.admin_password = None;
         }
@@ -481,6 +511,29 @@ impl Settings {
         Comet::builder().settings(self)
     }
 
+    /// With `redis_cluster`: refuses a cluster that cannot serve comet (a node older than
+    /// Redis 7.0, or a Redis not in cluster mode), asking the first seed that answers; a
+    /// cluster that does not answer yet is only logged (the process keeps trying).
+    pub async fn check_redis(&self) -> Result<(), comet_actors::RedisSetupError> {
+        if self.redis_cluster.is_empty() {
+            return Ok(());
+        }
+        let config = RedisConfig::cluster(self.redis_cluster.clone());
+        match config.check_cluster().await? {
+            Some(version) => log::info!("Redis Cluster: Redis {version}"),
+            None => log::warn!(
+                "no seed of the Redis Cluster answers now ({}); starting anyway, retrying",
+                self.redis_cluster.join(", ")
+            ),
+        }
+        Ok(())
+    }
+
+    /// Whether the hub and queue are in Redis (one, or a cluster): several processes.
+    pub fn clustered(&self) -> bool {
+        self.redis.is_some() || !self.redis_cluster.is_empty()
+    }
+
     /// Binds the address of role `server` (none for role `hub`). Call it before building
     /// the comet: a busy port or a bad address then fails before any actor starts.
     pub fn listen(&self) -> io::Result<Listeners> {
@@ -548,11 +601,15 @@ impl Settings {
         format!(
             "role {}, {}, prefix `{}`, listen_actions {}, {auth}, anonymous {}, namespaces {:?}",
             self.role,
-            self.redis
-                .as_deref()
-                .map_or("in-memory hub and queue".to_owned(), |url| format!(
-                    "redis {url}"
-                )),
+            match (&self.redis, self.redis_cluster.is_empty()) {
+                (Some(url), _) => format!("redis {url}"),
+                (None, false) => format!(
+                    "redis cluster {} ({} partitions)",
+                    self.redis_cluster.join(","),
+                    self.redis_partitions
+                ),
+                (None, true) => "in-memory hub and queue".to_owned(),
+            },
             self.prefix,
             self.listen_actions,
             self.anonymous,

@@ -75,7 +75,7 @@ pub use comet_actors::{
     self as actors, auth, handler_fn, protocol, Action, ActionError, ActionHandler, ActionResult,
     ChannelMessage, CloseCode, ConnectionEvent, ConnectionId, ConnectionInfo, ErrorCode, Hub,
     Identity, Limits, MemoryBroker, MemoryHub, MemoryQueue, Node, NodeConfig, NodeError, Payload,
-    Queue, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, Security,
+    Queue, RedisClusterHub, RedisConfig, RedisHub, RedisQueue, RedisSetupError, Router, Security,
     SlowConsumerPolicy,
 };
 pub use server::{HubServer, Listeners, Running, Server};

@@ -87,7 +87,7 @@ pub use connections::outlet::{Drained, Out, Outlet};
 pub use hub::bridge::{ChannelMessage, HubBridge, ListenerId};
 pub use hub::presence::{Presence, PresenceEntry, PresenceStats};
 pub use hub::process_message::ProcessMessage;
-pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisHub};
+pub use hub::{Hub, HubError, HubMessage, MemoryBroker, MemoryHub, RedisClusterHub, RedisHub};
 pub use node::{Node, NodeError, Payload};
 pub use redis_link::RedisSetupError;
 pub use transport::TransportError;

@@ -159,7 +159,7 @@ fn secret(settings: &mut Settings) -> Option<String> {
     let bytes: [u8; 32] = rand::random();
     let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
     if settings.role == Role::Server {
-        if settings.redis.is_some() {
+        if settings.clustered() {
             log::warn!(
                 "chat: no --token-hmac-secret: tokens from this process's /login are good \
                  on this process only; give every process of the cluster the same secret"
@@ -234,6 +234,7 @@ async fn run(mut settings: Settings, ttl: Duration) -> Result<(), Box<dyn std::e
     };
     // Bind before any actor starts: a busy port or a bad address ends here.
     let listeners = settings.listen()?;
+    settings.check_redis().await?;
 
     // The room needs the node to publish, and the node needs the room's address to route
     // actions to it: make the room's context (and so its address) first, run it after.

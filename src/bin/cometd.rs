@@ -5,6 +5,7 @@
 //! cometd --demo                            # the same, with site/test, site/publish, site/sleep
 //! cometd --redis redis://127.0.0.1:6379/ --listen-actions false   # holds connections
 //! cometd --redis redis://127.0.0.1:6379/ --role hub --demo         # only runs actions
+//! cometd --redis-cluster redis://10.0.0.1:7000/,redis://10.0.0.2:7000/  # on a Redis Cluster
 //! ```
 //!
 //! Settings come from flags, `COMET_*` environment variables or a TOML file
@@ -55,6 +56,7 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Bind before anything starts: a busy port or a bad address ends here, with no actor
     // to tear down.
     let listeners = settings.listen()?;
+    settings.check_redis().await?;
     let mut builder = settings.builder();
     if settings.demo {
         builder = demo::register(builder);

@@ -8,14 +8,18 @@
 //! ever name the first kind.
 
 pub mod bridge;
+mod cluster_shards;
 pub mod history;
 mod memory;
 pub mod partitions;
 pub mod presence;
 pub mod process_message;
 mod redis;
+mod redis_cluster;
 mod redis_history;
 mod redis_presence;
+mod redis_shard;
+mod redis_store;
 mod redis_subscriber;
 
 use actix::{Message, Recipient};
@@ -29,6 +33,7 @@ use presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
 
 pub use self::redis::RedisHub;
 pub use memory::{MemoryBroker, MemoryHub};
+pub use redis_cluster::RedisClusterHub;
 
 /// A message that arrived from the hub on a subscribed channel.
 #[derive(Debug, Clone, Message)]

@@ -31,7 +31,6 @@
 //! one pipelined connection is not the limit; a single writer that batches keeps order
 //! for free.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -45,8 +44,7 @@ use tokio::sync::mpsc;
 
 use super::history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
 use super::presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
-use super::redis_history::{self, HistoryPublish};
-use super::redis_presence::{presence_task, Operation, PresenceOperation};
+use super::redis_store::{Buffered, RedisStore};
 use super::redis_subscriber::{subscriber, Change, Listening};
 use super::{HistoryKeys, Hub, HubError, HubMessage, PresenceKeys};
 use crate::config::RedisConfig;
@@ -61,22 +59,10 @@ struct Publish {
     done: oneshot::Sender<Result<(), HubError>>,
 }
 
-/// What the publishes not yet answered hold, shared by the hub (which counts them in)
-/// and the publisher (which counts them out once Redis answered).
-#[derive(Default)]
-struct Buffered {
-    /// Publishes queued and not yet answered, so that a flush with none skips the queue.
-    messages: AtomicUsize,
-    /// Their bytes (channel names and payloads), bounded by `publish_buffer_bytes`.
-    bytes: AtomicUsize,
-}
-
 /// The receiving ends, handed to the tasks when the hub starts.
 struct Pending {
     publishes: mpsc::Receiver<Publish>,
     changes: mpsc::UnboundedReceiver<Change>,
-    history: mpsc::Receiver<HistoryPublish>,
-    presence: mpsc::Receiver<PresenceOperation>,
 }
 
 /// A [`Hub`] on Redis pub/sub.
@@ -97,12 +83,8 @@ pub struct RedisHub {
     pending: Mutex<Option<Pending>>,
     /// The hub bridge, once started: publishes refused at once are handed to it here.
     sink: OnceLock<Recipient<HubMessage>>,
-    /// Publishes with history, for their own task (see `redis_history.rs`).
-    history: mpsc::Sender<HistoryPublish>,
-    /// Presence operations, for their own task (see `redis_presence.rs`).
-    presence: mpsc::Sender<PresenceOperation>,
-    /// The connection of history publishes and reads, and of presence.
-    shared: Arc<SharedConnection>,
+    /// History and presence, on their own connection.
+    store: RedisStore,
 }
 
 impl RedisHub {
@@ -117,26 +99,22 @@ impl RedisHub {
             config,
         ));
         let (publishes, publishes_rx) = mpsc::channel(config.publish_buffer.max(1));
-        let (history, history_rx) = mpsc::channel(config.publish_buffer.max(1));
         let (changes, changes_rx) = mpsc::unbounded_channel();
-        let (presence, presence_rx) = mpsc::channel(config.publish_buffer.max(1));
+        let config = Arc::new(config.clone());
+        let store = RedisStore::new(config.clone(), shared);
         Ok(RedisHub {
-            config: Arc::new(config.clone()),
+            config,
             client,
             pool,
             publishes,
-            buffered: Arc::new(Buffered::default()),
+            buffered: store.buffered.clone(),
             changes,
             pending: Mutex::new(Some(Pending {
                 publishes: publishes_rx,
                 changes: changes_rx,
-                history: history_rx,
-                presence: presence_rx,
             })),
             sink: OnceLock::new(),
-            history,
-            presence,
-            shared,
+            store,
         })
     }
 
@@ -182,18 +160,7 @@ impl Hub for RedisHub {
                 listening: heard,
             },
         ));
-        let buffered = self.buffered.clone();
-        runtime.spawn(redis_history::history_publisher(
-            self.shared.clone(),
-            self.config.clone(),
-            pending.history,
-            move |messages, bytes| release(&buffered, messages, bytes),
-        ));
-        runtime.spawn(presence_task(
-            self.shared.clone(),
-            self.config.clone(),
-            pending.presence,
-        ));
+        self.store.start(&runtime);
         runtime.spawn(subscriber(
             self.client.clone(),
             self.config.clone(),
@@ -210,12 +177,11 @@ impl Hub for RedisHub {
     }
 
     fn ping(&self) -> BoxFuture<'static, Result<(), HubError>> {
-        let shared = self.shared.clone();
-        async move { shared.ping().await.map_err(HubError::Unavailable) }.boxed()
+        self.store.ping()
     }
 
     fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
-        if self.buffered.messages.load(Ordering::Acquire) == 0 {
+        if self.buffered.is_empty() {
             return future::ready(Ok(())).boxed();
         }
         self.queue(None)
@@ -237,38 +203,7 @@ impl Hub for RedisHub {
         payload: Bytes,
         policy: HistoryPolicy,
     ) -> BoxFuture<'static, Result<Position, HubError>> {
-        let bytes = keys.channel.len() + keys.stream.len() + keys.meta.len() + payload.len();
-        if let Err(held) = self.reserve(bytes) {
-            return future::ready(Err(HubError::Unavailable(format!(
-                "{held} bytes of publishes already wait for Redis (publish_buffer_bytes is {})",
-                self.config.publish_buffer_bytes
-            ))))
-            .boxed();
-        }
-        let (done, answer) = oneshot::channel();
-        let publish = HistoryPublish {
-            keys: keys.clone(),
-            payload,
-            policy,
-            bytes,
-            done,
-        };
-        match self.history.try_send(publish) {
-            Ok(()) => answer
-                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
-                .boxed(),
-            Err(err) => {
-                release(&self.buffered, 1, bytes);
-                let why = match err {
-                    mpsc::error::TrySendError::Full(_) => HubError::Unavailable(format!(
-                        "{} publishes with history already wait for Redis",
-                        self.config.publish_buffer
-                    )),
-                    mpsc::error::TrySendError::Closed(_) => HubError::NotRunning,
-                };
-                future::ready(Err(why)).boxed()
-            }
-        }
+        self.store.publish_positioned(keys, payload, policy)
     }
 
     fn history(
@@ -277,8 +212,7 @@ impl Hub for RedisHub {
         query: HistoryQuery,
         ttl: Duration,
     ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
-        let (shared, config, keys) = (self.shared.clone(), self.config.clone(), keys.clone());
-        async move { redis_history::read(&shared, &config, &keys, query, ttl).await }.boxed()
+        self.store.history(keys, query, ttl)
     }
 
     fn presence_update(
@@ -286,8 +220,7 @@ impl Hub for RedisHub {
         keys: &PresenceKeys,
         update: PresenceUpdate,
     ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
-        let (done, answer) = oneshot::channel();
-        self.presence_operation(keys, update.events, Operation::Update(update, done), answer)
+        self.store.presence_update(keys, update)
     }
 
     fn presence(
@@ -295,8 +228,7 @@ impl Hub for RedisHub {
         keys: &PresenceKeys,
         events: Events,
     ) -> BoxFuture<'static, Result<Vec<Arc<str>>, HubError>> {
-        let (done, answer) = oneshot::channel();
-        self.presence_operation(keys, events, Operation::Read(done), answer)
+        self.store.presence(keys, events)
     }
 
     fn presence_stats(
@@ -304,8 +236,7 @@ impl Hub for RedisHub {
         keys: &PresenceKeys,
         events: Events,
     ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
-        let (done, answer) = oneshot::channel();
-        self.presence_operation(keys, events, Operation::Stats(done), answer)
+        self.store.presence_stats(keys, events)
     }
 
     fn name(&self) -> &'static str {
@@ -314,37 +245,6 @@ impl Hub for RedisHub {
 }
 
 impl RedisHub {
-    /// Queues a presence operation for its task (refused at once when `publish_buffer`
-    /// of them already wait), answered on `answer`.
-    fn presence_operation<T: Send + 'static>(
-        &self,
-        keys: &PresenceKeys,
-        events: Events,
-        operation: Operation,
-        answer: oneshot::Receiver<Result<T, HubError>>,
-    ) -> BoxFuture<'static, Result<T, HubError>> {
-        let queued = self.presence.try_send(PresenceOperation {
-            keys: keys.clone(),
-            events,
-            operation,
-        });
-        match queued {
-            Ok(()) => answer
-                .map(|answer| answer.unwrap_or(Err(HubError::NotRunning)))
-                .boxed(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                future::ready(Err(HubError::Unavailable(format!(
-                    "{} presence operations already wait for Redis",
-                    self.config.publish_buffer
-                ))))
-                .boxed()
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                future::ready(Err(HubError::NotRunning)).boxed()
-            }
-        }
-    }
-
     /// Queues a publish (or a flush marker) for the publisher, or refuses it at once when
     /// the buffer is full in messages or in bytes (handing a refused message to this
     /// process's own subscribers).
@@ -361,12 +261,7 @@ impl RedisHub {
             .as_ref()
             .map_or(0, |(channel, payload)| channel.len() + payload.len());
         if counted {
-            if let Err(held) = self.reserve(bytes) {
-                let err = HubError::Unavailable(format!(
-                    "{held} bytes of publishes already wait for Redis (publish_buffer_bytes \
-                     is {})",
-                    self.config.publish_buffer_bytes
-                ));
+            if let Err(err) = self.store.reserve(bytes) {
                 return refused(message, err);
             }
         }
@@ -380,7 +275,7 @@ impl RedisHub {
                 .boxed(),
             Err(err) => {
                 if counted {
-                    release(&self.buffered, 1, bytes);
+                    self.buffered.release(1, bytes);
                 }
                 let why = match &err {
                     mpsc::error::TrySendError::Full(_) => HubError::Unavailable(format!(
@@ -393,25 +288,6 @@ impl RedisHub {
             }
         }
     }
-
-    /// Counts one more publish of `bytes` in, unless the bytes already buffered leave no
-    /// room for it (a publish always fits an empty buffer); else answers those bytes.
-    fn reserve(&self, bytes: usize) -> Result<(), usize> {
-        let limit = self.config.publish_buffer_bytes;
-        self.buffered
-            .bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held == 0 || held.saturating_add(bytes) <= limit).then(|| held + bytes)
-            })?;
-        self.buffered.messages.fetch_add(1, Ordering::AcqRel);
-        Ok(())
-    }
-}
-
-/// Counts answered (or refused) publishes out of the buffer.
-fn release(buffered: &Buffered, messages: usize, bytes: usize) {
-    buffered.messages.fetch_sub(messages, Ordering::AcqRel);
-    buffered.bytes.fetch_sub(bytes, Ordering::AcqRel);
 }
 
 fn unavailable(err: impl std::fmt::Display) -> HubError {
@@ -488,7 +364,7 @@ async fn publisher(
                 }
             }
         }
-        release(&buffered, messages, bytes);
+        buffered.release(messages, bytes);
         // What will not come back from Redis goes to this process's subscribers now, in
         // order and before its publisher hears the outcome.
         let hand_over = !listening || result.is_err();

@@ -4,7 +4,8 @@
 //! message and its history entry exist both or neither.
 //!
 //! Publishes with history go through one task per process, in order, as one script call
-//! per batch of what piled up (at most `publish_batch`); reads are one script call each.
+//! per batch of what piled up (at most `publish_batch`; on a Redis Cluster one call per
+//! slot, all sent at once, `SPUBLISH` instead of `PUBLISH`); reads are one script call each.
 //! Both run on one multiplexed connection (`SharedConnection`), apart from the plain
 //! publisher's pipeline.
 
@@ -13,11 +14,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
+use futures::future::join_all;
 use redis::{Script, Value};
 use tokio::sync::mpsc;
 
 use super::history::{new_epoch, HistoryPage, HistoryPolicy, HistoryQuery, Position, Publication};
-use super::redis_presence::run;
+use super::partitions;
+use super::redis_presence::{for_redis, run};
 use super::{HistoryKeys, HubError};
 use crate::config::RedisConfig;
 use crate::redis_link::SharedConnection;
@@ -105,7 +108,7 @@ pub(super) async fn history_publisher(
     mut queue: mpsc::Receiver<HistoryPublish>,
     release: impl Fn(usize, usize),
 ) {
-    let script = Script::new(PUBLISH);
+    let script = Script::new(&for_redis(PUBLISH, &config));
     let max = config.publish_batch.max(1);
     let mut batch: Vec<HistoryPublish> = Vec::with_capacity(max);
     while let Some(first) = queue.recv().await {
@@ -116,43 +119,69 @@ pub(super) async fn history_publisher(
             bytes += next.bytes;
             batch.push(next);
         }
-        let mut invocation = script.prepare_invoke();
-        for publish in &batch {
-            invocation
-                .key(&publish.keys.stream)
-                .key(&publish.keys.meta)
-                .arg(&publish.keys.channel)
-                .arg(publish.payload.as_ref())
-                .arg(publish.policy.size.max(1))
-                .arg(ttl_seconds(publish.policy.ttl))
-                .arg(new_epoch().as_ref());
+        // One script call per slot (all of a batch on one Redis): a cluster runs a
+        // script only on keys of one slot.
+        let mut groups: Vec<(u16, Vec<HistoryPublish>)> = Vec::new();
+        for publish in batch.drain(..) {
+            let slot = if config.is_cluster() {
+                partitions::slot(publish.keys.stream.as_bytes())
+            } else {
+                0
+            };
+            match groups.iter_mut().find(|(known, _)| *known == slot) {
+                Some((_, group)) => group.push(publish),
+                None => groups.push((slot, vec![publish])),
+            }
         }
-        let result = run::<Vec<(u64, String)>>(&connection, &config, &invocation).await;
-        release(batch.len(), bytes);
-        match result {
-            Ok(positions) => {
-                for (publish, (offset, epoch)) in batch.drain(..).zip(positions) {
-                    let _ = publish.done.send(Ok(Position {
-                        offset,
-                        epoch: Arc::from(epoch),
-                    }));
-                }
-                // A short answer (it cannot be, but Redis is not ours): the rest fail.
-                for publish in batch.drain(..) {
-                    let _ = publish
-                        .done
-                        .send(Err(HubError::Unavailable("short answer from Redis".into())));
-                }
+        let sent = join_all(groups.iter().map(|(_, group)| {
+            let mut invocation = script.prepare_invoke();
+            for publish in group {
+                invocation
+                    .key(&publish.keys.stream)
+                    .key(&publish.keys.meta)
+                    .arg(&publish.keys.channel)
+                    .arg(publish.payload.as_ref())
+                    .arg(publish.policy.size.max(1))
+                    .arg(ttl_seconds(publish.policy.ttl))
+                    .arg(new_epoch().as_ref());
             }
-            Err(err) => {
-                log::warn!("redis hub: publishes with history failed: {err}");
-                for publish in batch.drain(..) {
-                    let _ = publish.done.send(Err(err.clone()));
-                }
-            }
+            let (connection, config) = (&connection, &config);
+            async move { run::<Vec<(u64, String)>>(connection, config, &invocation).await }
+        }))
+        .await;
+        let count = groups.iter().map(|(_, group)| group.len()).sum();
+        release(count, bytes);
+        for ((_, group), result) in groups.into_iter().zip(sent) {
+            answer(group, result);
         }
     }
     log::debug!("redis hub: history publisher stopped");
+}
+
+/// Answers a group of publishes with the positions of one script call.
+fn answer(group: Vec<HistoryPublish>, result: Result<Vec<(u64, String)>, HubError>) {
+    match result {
+        Ok(positions) => {
+            let mut positions = positions.into_iter();
+            for publish in group {
+                let answer = match positions.next() {
+                    Some((offset, epoch)) => Ok(Position {
+                        offset,
+                        epoch: Arc::from(epoch),
+                    }),
+                    // A short answer (it cannot be, but Redis is not ours).
+                    None => Err(HubError::Unavailable("short answer from Redis".into())),
+                };
+                let _ = publish.done.send(answer);
+            }
+        }
+        Err(err) => {
+            log::warn!("redis hub: publishes with history failed: {err}");
+            for publish in group {
+                let _ = publish.done.send(Err(err.clone()));
+            }
+        }
+    }
 }
 
 /// Reads a channel's history.

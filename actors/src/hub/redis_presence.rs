@@ -168,7 +168,11 @@ pub(super) async fn presence_task(
     config: Arc<RedisConfig>,
     mut operations: mpsc::Receiver<PresenceOperation>,
 ) {
-    let scripts = (Script::new(UPDATE), Script::new(READ), Script::new(STATS));
+    let scripts = (
+        Script::new(&for_redis(UPDATE, &config)),
+        Script::new(&for_redis(READ, &config)),
+        Script::new(&for_redis(STATS, &config)),
+    );
     while let Some(PresenceOperation {
         keys,
         events,
@@ -231,6 +235,16 @@ fn entries(values: &[Value]) -> Result<Vec<Arc<str>>, HubError> {
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| HubError::Unavailable("unreadable presence from Redis".into()))
+}
+
+/// A script's text for the Redis of `config`: on a cluster, its publishes are sharded
+/// (`SPUBLISH`, to a channel in the slot of the script's keys).
+pub(super) fn for_redis(script: &str, config: &RedisConfig) -> String {
+    if config.is_cluster() {
+        script.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+    } else {
+        script.to_owned()
+    }
 }
 
 /// Runs one script call on the shared connection within the command timeout (a failure
