@@ -143,6 +143,7 @@ impl CometBuilder {
             None if !settings.redis_cluster.is_empty() => {
                 let mut cluster = RedisConfig::cluster(settings.redis_cluster.clone());
                 cluster.partitions = settings.redis_partitions;
+                cluster.probe_interval = Duration::from_millis(settings.redis_probe_ms);
                 Some(cluster)
             }
             None => None,
@@ -610,6 +611,16 @@ fn validate(config: &NodeConfig) -> Result<(), BuildError> {
 fn validate_redis(config: &RedisConfig) -> Result<(), BuildError> {
     config.check()?;
     let invalid = |what: &str| Err(BuildError::Invalid(what.to_owned()));
+    if config.is_cluster()
+        && (!(1..=comet_actors::hub::partitions::MAX_PARTITIONS).contains(&config.partitions)
+            || config.probe_interval.is_zero()
+            || config.shards_interval.is_zero())
+    {
+        return invalid(
+            "Redis Cluster partitions must be 1 to 1,024, probe_interval and shards_interval \
+             above zero",
+        );
+    }
     if config.publish_buffer == 0 || config.publish_batch == 0 {
         return invalid("Redis publish_buffer and publish_batch must be at least 1");
     }

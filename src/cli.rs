@@ -16,6 +16,7 @@
 //! | `--redis URL` | `COMET_REDIS` | `redis` | none: in-memory hub and queue |
 //! | `--redis-cluster URL,URL…` | `COMET_REDIS_CLUSTER` | `redis_cluster` (a list) | none (not with `--redis`) |
 //! | `--redis-partitions N` | `COMET_REDIS_PARTITIONS` | `redis_partitions` | `16` |
+//! | `--redis-probe-ms MS` | `COMET_REDIS_PROBE_MS` | `redis_probe_ms` | `2000` |
 //! | `--prefix P` | `COMET_PREFIX` | `prefix` | `comet:` |
 //! | `--listen-actions true\|false` | `COMET_LISTEN_ACTIONS` | `listen_actions` | `true` |
 //! | `--workers N` | `COMET_WORKERS` | `workers` | `32` |
@@ -166,6 +167,14 @@ pub struct Settings {
         default_value_t = RedisConfig::new("").partitions
     )]
     pub redis_partitions: usize,
+    /// With --redis-cluster: after this long with nothing heard on a partition's
+    /// connection it probes itself; no answer within as long again rebuilds it, in ms.
+    #[arg(
+        long,
+        env = "COMET_REDIS_PROBE_MS",
+        default_value_t = millis(RedisConfig::new("").probe_interval)
+    )]
+    pub redis_probe_ms: u64,
     /// Prefix of every Redis key and channel, so clusters can share a Redis.
     #[arg(long, env = "COMET_PREFIX", default_value_t = NodeConfig::default().prefix)]
     pub prefix: String,
@@ -434,6 +443,11 @@ impl Settings {
         if self.redis.is_some() && !self.redis_cluster.is_empty() {
             return Err(SettingsError::Invalid(
                 "give redis (one Redis) or redis_cluster (a Redis Cluster), not both".into(),
+            ));
+        }
+        if self.redis_probe_ms == 0 {
+            return Err(SettingsError::Invalid(
+                "redis_probe_ms must be above zero".into(),
             ));
         }
         if !(1..=comet_actors::hub::partitions::MAX_PARTITIONS).contains(&self.redis_partitions) {

@@ -113,3 +113,262 @@ fn the_harness_makes_a_cluster_whose_slots_move() {
     let value: String = cluster.node(to).query(redis::cmd("GET").arg(&key));
     assert_eq!(value, "v");
 }
+
+/// A `cometd` server on the cluster that probes its partitions every 200 ms.
+fn probing_server(name: &str, cluster: &RedisCluster, prefix: &str) -> Cometd {
+    Cometd::spawn(
+        name,
+        &[
+            "--role",
+            "server",
+            "--redis-cluster",
+            &cluster.seeds(),
+            "--prefix",
+            prefix,
+            "--listen-actions",
+            "false",
+            "--redis-probe-ms",
+            "200",
+        ],
+    )
+}
+
+/// Messages published on `channel` by a client of `publisher`, numbered from 0, every
+/// 5 ms, until the returned sender says stop; the last number sent is readable anytime.
+struct Flow {
+    stop: tokio::sync::oneshot::Sender<()>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Flow {
+    async fn start(publisher: &Cometd, channel: &str) -> Flow {
+        let mut client = publisher.connect().await;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        let channel = channel.to_owned();
+        let task = tokio::spawn(async move {
+            let mut pace = tokio::time::interval(Duration::from_millis(5));
+            for n in 1.. {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = pace.tick() => {
+                        client.publish(&channel, &format!("m{n}")).await;
+                        counter.store(n, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        Flow { stop, sent, task }
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn end(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Waits until `client` receives a message of the flow numbered above `after`.
+async fn resumes(client: &mut process::Client, channel: &str, after: u64) -> u64 {
+    let prefix = format!("channel {channel} m");
+    loop {
+        let frame = client
+            .expect("a message of the flow", LONG, |f| f.starts_with(&prefix))
+            .await;
+        let n: u64 = frame[prefix.len()..].parse().expect("a numbered message");
+        if n > after {
+            return n;
+        }
+    }
+}
+
+/// The master that serves `channel` (a hub channel) now.
+fn owner_of(cluster: &RedisCluster, channel: &str) -> usize {
+    cluster.owner(slot_of(channel))
+}
+
+#[tokio::test]
+async fn delivery_resumes_after_a_busy_partition_s_slot_migrates() {
+    let cluster = RedisCluster::start(3);
+    let prefix = "mig:";
+    let names = HubNames::partitioned(prefix, Partitions::new(16));
+    let a = probing_server("a", &cluster, prefix);
+    let b = probing_server("b", &cluster, prefix);
+    let mut b1 = b.connect().await;
+    b1.subscribe("busy").await;
+    let hub_channel = names.channel("busy");
+    let flow = Flow::start(&a, "busy").await;
+    resumes(&mut b1, "busy", 0).await;
+    let slot = slot_of(&hub_channel);
+    let to = (cluster.owner(slot) + 1) % 3;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.migrate_slot(slot, to);
+        cluster
+    })
+    .await
+    .expect("the migration ran");
+    let moved_at = flow.sent();
+    resumes(&mut b1, "busy", moved_at).await;
+    // b's subscription followed the slot to its new master.
+    assert_eq!(owner_of(&cluster, &hub_channel), to);
+    eventually("b subscribed on the new master", || async {
+        cluster.shard_numsub(&hub_channel) == 1
+    })
+    .await;
+    // Told by Redis itself, not found out by the probe or the periodic look.
+    assert!(
+        b.logged()
+            .contains("Redis unsubscribed the service channel"),
+        "{}",
+        b.logged()
+    );
+    // And stays there: what follows arrives in order, none lost.
+    let from = resumes(&mut b1, "busy", moved_at).await;
+    for n in from + 1..from + 20 {
+        let frame = b1
+            .expect("the next message", LONG, |f| {
+                f.starts_with("channel busy m")
+            })
+            .await;
+        assert_eq!(frame, format!("channel busy m{n}"));
+    }
+    flow.end().await;
+}
+
+#[tokio::test]
+async fn delivery_resumes_after_a_master_is_killed_and_restarted() {
+    let mut cluster = RedisCluster::start(3);
+    let prefix = "kill:";
+    let names = HubNames::partitioned(prefix, Partitions::new(16));
+    let a = probing_server("a", &cluster, prefix);
+    let b = probing_server("b", &cluster, prefix);
+    let mut b1 = b.connect().await;
+    b1.subscribe("busy").await;
+    let hub_channel = names.channel("busy");
+    let flow = Flow::start(&a, "busy").await;
+    resumes(&mut b1, "busy", 0).await;
+    let master = owner_of(&cluster, &hub_channel);
+    cluster.kill(master);
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart(master);
+        cluster
+    })
+    .await
+    .expect("the restart ran");
+    let back_at = flow.sent();
+    resumes(&mut b1, "busy", back_at).await;
+    assert_eq!(cluster.shard_numsub(&hub_channel), 1);
+    flow.end().await;
+}
+
+#[tokio::test]
+async fn delivery_resumes_after_a_failover() {
+    let cluster = RedisCluster::start_with_replicas(3, 1);
+    let prefix = "fo:";
+    let names = HubNames::partitioned(prefix, Partitions::new(16));
+    let a = probing_server("a", &cluster, prefix);
+    let b = probing_server("b", &cluster, prefix);
+    let mut b1 = b.connect().await;
+    b1.subscribe("busy").await;
+    let hub_channel = names.channel("busy");
+    let flow = Flow::start(&a, "busy").await;
+    resumes(&mut b1, "busy", 0).await;
+    let master = owner_of(&cluster, &hub_channel);
+    let replica = cluster.replica_of(master);
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.failover(replica);
+        cluster
+    })
+    .await
+    .expect("the failover ran");
+    let over_at = flow.sent();
+    resumes(&mut b1, "busy", over_at).await;
+    assert_eq!(owner_of(&cluster, &hub_channel), replica);
+    eventually("b subscribed on the promoted replica", || async {
+        cluster.shard_numsub(&hub_channel) == 1
+    })
+    .await;
+    assert!(
+        b.logged()
+            .contains("Redis unsubscribed the service channel"),
+        "{}",
+        b.logged()
+    );
+    flow.end().await;
+}
+
+/// A server that says it is Redis 6.2 in cluster mode: answers `INFO` so, `+OK` to
+/// anything else (what a client sends on connecting).
+fn old_redis() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("a clone of the socket");
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                // Each command: `*N`, then N times `$len` and the argument.
+                while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
+                    let count: usize = line.trim().trim_start_matches('*').parse().unwrap_or(0);
+                    let mut args = Vec::new();
+                    for _ in 0..count * 2 {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        args.push(line.trim().to_owned());
+                    }
+                    line.clear();
+                    let answer = if args.get(1).is_some_and(|c| c.eq_ignore_ascii_case("info")) {
+                        let info = "# Server\r\nredis_version:6.2.14\r\n# Cluster\r\ncluster_enabled:1\r\n";
+                        format!("${}\r\n{info}\r\n", info.len())
+                    } else {
+                        "+OK\r\n".to_owned()
+                    };
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_redis_older_than_7_or_not_a_cluster_is_refused_clearly() {
+    let port = old_redis();
+    let seed = format!("redis://127.0.0.1:{port}/");
+    let exit = process::run_to_exit(&["--redis-cluster", &seed, "--bind", "127.0.0.1:0"], LONG);
+    assert!(!exit.status.success(), "{}", exit.stdout);
+    assert!(
+        exit.stderr
+            .contains("runs Redis 6.2.14; comet on a Redis Cluster needs Redis 7.0 or later"),
+        "{}",
+        exit.stderr
+    );
+    let single = redis_server::RedisServer::start();
+    let exit = process::run_to_exit(
+        &["--redis-cluster", &single.url(), "--bind", "127.0.0.1:0"],
+        LONG,
+    );
+    assert!(!exit.status.success());
+    assert!(
+        exit.stderr.contains("is not a Redis Cluster node"),
+        "{}",
+        exit.stderr
+    );
+    let exit = process::run_to_exit(
+        &["--redis-cluster", &single.url(), "--redis", &single.url()],
+        LONG,
+    );
+    assert!(exit.stderr.contains("not both"), "{}", exit.stderr);
+}

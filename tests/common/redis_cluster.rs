@@ -194,7 +194,37 @@ impl RedisCluster {
         );
         let cluster = RedisCluster { nodes };
         cluster.wait_ok();
+        if replicas > 0 {
+            cluster.wait_replicated(replicas, masters * replicas);
+        }
         cluster
+    }
+
+    /// Waits until every master has `replicas` replicas connected and every node knows
+    /// all `total` replicas as such (replication and gossip settle after create; a
+    /// failover needs both).
+    fn wait_replicated(&self, replicas: usize, total: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let wanted = format!("connected_slaves:{replicas}");
+        loop {
+            let done = self.nodes.iter().all(|node| {
+                let info: String = node.query(redis::cmd("INFO").arg("replication"));
+                let nodes: String = node.query(redis::cmd("CLUSTER").arg("NODES"));
+                let known = nodes
+                    .lines()
+                    .filter(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("slave")))
+                    .count();
+                (info.contains("role:slave") || info.contains(&wanted)) && known == total
+            });
+            if done {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the test cluster's replicas did not connect"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until every running node says `cluster_state:ok` and knows every other one
@@ -381,11 +411,17 @@ impl RedisCluster {
         self.wait_ok();
     }
 
-    /// Promotes replica `i` with `CLUSTER FAILOVER` and waits until it is a master.
+    /// Promotes replica `i` with `CLUSTER FAILOVER` and waits until it is a master (a
+    /// manual failover that times out, as one may while the replica catches up, is asked
+    /// for again).
     pub fn failover(&self, i: usize) {
-        let _: () = self.nodes[i].query(redis::cmd("CLUSTER").arg("FAILOVER"));
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut asked: Option<Instant> = None;
         loop {
+            if asked.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
+                let _: () = self.nodes[i].query(redis::cmd("CLUSTER").arg("FAILOVER"));
+                asked = Some(Instant::now());
+            }
             let role: Vec<redis::Value> = self.nodes[i].query(&redis::cmd("ROLE"));
             if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
                 break;
@@ -396,16 +432,13 @@ impl RedisCluster {
         self.wait_ok();
     }
 
-    /// The index of the replica of master `i`.
+    /// The index of the replica of master `i` (from its replication links).
     pub fn replica_of(&self, i: usize) -> usize {
-        let id = self.nodes[i].id();
-        let replicas: Vec<String> =
-            self.nodes[i].query(redis::cmd("CLUSTER").arg("REPLICAS").arg(&id));
-        let line = replicas.first().expect("the master has no replica");
-        let port = line
-            .split(' ')
-            .nth(1)
-            .and_then(|addr| addr.split(['@', ':']).nth(1))
+        let info: String = self.nodes[i].query(redis::cmd("INFO").arg("replication"));
+        let port = info
+            .lines()
+            .find(|line| line.starts_with("slave0:"))
+            .and_then(|line| line.split(',').find_map(|kv| kv.strip_prefix("port=")))
             .and_then(|p| p.parse::<u16>().ok());
         self.nodes
             .iter()
