@@ -321,15 +321,9 @@ impl RedisCluster {
 
     /// `PUBSUB SHARDCHANNELS pattern` on every master, together.
     pub fn shard_channels(&self, pattern: &str) -> Vec<String> {
-        let mut all = Vec::new();
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
-            let role: Vec<redis::Value> = node.query(&redis::cmd("ROLE"));
-            if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
-                let mut channels: Vec<String> =
-                    node.query(redis::cmd("PUBSUB").arg("SHARDCHANNELS").arg(pattern));
-                all.append(&mut channels);
-            }
-        }
+        let mut all = self.on_masters(|node| {
+            node.query::<Vec<String>>(redis::cmd("PUBSUB").arg("SHARDCHANNELS").arg(pattern))
+        });
         all.sort();
         all
     }
@@ -389,6 +383,42 @@ impl RedisCluster {
                 .query(&mut node.connection());
         }
         assert_eq!(self.owner(slot), to, "slot {slot} did not move");
+    }
+
+    /// Runs `each` on every running master and gathers what it answers.
+    pub fn on_masters<T>(&self, each: impl Fn(&ClusterNode) -> Vec<T>) -> Vec<T> {
+        let mut all = Vec::new();
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let role: Vec<redis::Value> = node.query(&redis::cmd("ROLE"));
+            if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                all.append(&mut each(node));
+            }
+        }
+        all
+    }
+
+    /// Kills every node (SIGKILL).
+    pub fn kill_all(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+
+    /// Starts every node again with its `nodes.conf` (same ids and slots, no data) and
+    /// waits for the cluster to be whole.
+    pub fn restart_all(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+            let mut up = false;
+            for _ in 0..20 {
+                if node.launch() {
+                    up = true;
+                    break;
+                }
+            }
+            assert!(up, "node {} did not come back", node.port);
+        }
+        self.wait_ok();
     }
 
     /// Kills node `i` (SIGKILL), as a crash would.
