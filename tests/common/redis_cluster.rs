@@ -113,6 +113,26 @@ impl ClusterNode {
         }
     }
 
+    /// Freezes the node (SIGSTOP): connections stay open, nothing is answered until
+    /// [`resume`](Self::resume).
+    pub fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a stopped node run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the node is not running");
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill {signal} failed");
+    }
+
     /// A fresh connection to this node alone (no redirections followed).
     pub fn connection(&self) -> redis::Connection {
         redis::Client::open(self.url())
