@@ -10,7 +10,11 @@
 mod memory;
 mod redis;
 mod redis_batch;
+mod redis_cluster;
+mod redis_cluster_scripts;
 mod redis_dead;
+mod redis_exchange;
+mod redis_layout;
 mod redis_scripts;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -37,69 +37,111 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytestring::ByteString;
-use futures::future::{self, BoxFuture, FutureExt};
-use redis::{FromRedisValue, RedisError, Script};
+use futures::future::{self, join_all, BoxFuture, FutureExt};
+use redis::{RedisError, Script};
 
-use super::redis_batch::{Batcher, Bounds, SendBatch};
+use super::redis_batch::{Batcher, Bounds};
+use super::redis_cluster_scripts as cluster_scripts;
 use super::redis_dead::{self as dead, DeadCount};
+use super::redis_exchange::{self as exchange, Entry, Op, Outcome};
+use super::redis_layout::Layout;
 use super::redis_scripts as scripts;
 use super::{unix_millis, ActionCall, Claimed, Popped, Queue, QueueError, QueueLink, Reply};
 use crate::config::RedisConfig;
 use crate::hub::HubNames;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
-/// The scripts the queue runs itself (the batching tasks hold their own).
-struct Scripts {
-    requeue: Script,
-    heartbeat: Script,
-    reap: Script,
-    leave: Script,
+/// The scripts the queue runs itself (the batching task holds its own).
+pub(super) struct Scripts {
+    pub(super) requeue: Script,
+    pub(super) heartbeat: Script,
+    pub(super) reap: Script,
+    pub(super) leave: Script,
+    /// On a cluster: a route's served set renewed (see `redis_cluster_scripts::SERVE`).
+    pub(super) serve: Script,
+    /// On a cluster: the reaper's claim of dead consumers.
+    pub(super) claim: Script,
+    /// On a cluster: a dead consumer's routes are done.
+    pub(super) reaped: Script,
+    /// On a cluster: one route's processing list put back.
+    pub(super) put_back: Script,
+    /// On a cluster: an unreadable entry set aside.
+    pub(super) set_aside: Script,
 }
 
-/// What every part of the queue needs to reach Redis; the batching tasks hold this, not
+impl Scripts {
+    fn new(layout: &Layout) -> Scripts {
+        if layout.is_cluster() {
+            Scripts {
+                requeue: Script::new(cluster_scripts::REQUEUE),
+                heartbeat: Script::new(cluster_scripts::HEARTBEAT),
+                reap: Script::new(cluster_scripts::CLAIM),
+                leave: Script::new(cluster_scripts::LEAVE),
+                serve: Script::new(cluster_scripts::SERVE),
+                claim: Script::new(cluster_scripts::CLAIM),
+                reaped: Script::new(cluster_scripts::REAPED),
+                put_back: Script::new(cluster_scripts::PUT_BACK),
+                set_aside: Script::new(cluster_scripts::SET_ASIDE),
+            }
+        } else {
+            let unused = || Script::new("return 0");
+            Scripts {
+                requeue: Script::new(scripts::REQUEUE),
+                heartbeat: Script::new(scripts::HEARTBEAT),
+                reap: Script::new(&scripts::reap()),
+                leave: Script::new(&scripts::leave()),
+                serve: unused(),
+                claim: unused(),
+                reaped: unused(),
+                put_back: unused(),
+                set_aside: unused(),
+            }
+        }
+    }
+}
+
+/// What every part of the queue needs to reach Redis; the batching task holds this, not
 /// the queue, so that dropping the queue still stops its heartbeat.
-struct Link {
-    connection: SharedConnection,
-    prefix: String,
-    /// The "queue updated" channel, `P actions`.
-    notice: String,
-    /// This process's processing list.
-    processing: String,
+pub(super) struct Link {
+    pub(super) connection: SharedConnection,
+    /// Where the keys are.
+    pub(super) layout: Layout,
+    /// The "queue updated" channel, `P actions` (on one Redis, where scripts publish it).
+    pub(super) notice: String,
+    /// This process's name in the keys.
+    pub(super) consumer: String,
+    /// The node's hub and connections (see [`Queue::attach`]).
+    pub(super) node: OnceLock<QueueLink>,
+    /// On a cluster, the routes recorded in `P{consumers}routes:<consumer>` already.
+    pub(super) recorded: Mutex<BTreeSet<String>>,
 }
 
 impl Link {
-    async fn connection(&self) -> Result<redis_link::Connection, QueueError> {
+    pub(super) async fn connection(&self) -> Result<redis_link::Connection, QueueError> {
         self.connection.get().await.map_err(QueueError::Unavailable)
     }
 
     /// A command failed: drop the connection if it is to blame, and say Redis is away.
-    fn failed(&self, err: RedisError) -> QueueError {
+    pub(super) fn failed(&self, err: RedisError) -> QueueError {
         self.connection.failed(&err);
         unavailable(err)
     }
-
-    fn key(&self, kind: &str, name: &str) -> String {
-        format!("{}{kind}:{name}", self.prefix)
-    }
 }
 
-struct Inner {
-    link: Arc<Link>,
-    config: RedisConfig,
-    consumer: String,
-    scripts: Scripts,
-    /// Pushes, acknowledgements and takes, sent together (see [`scripts::EXCHANGE`]).
+pub(super) struct Inner {
+    pub(super) link: Arc<Link>,
+    pub(super) config: RedisConfig,
+    pub(super) scripts: Scripts,
+    /// Pushes, acknowledgements and takes, sent together (see `redis_exchange.rs`).
     exchange: Batcher<Op, Outcome>,
     /// The routes this process serves now.
-    served: Mutex<BTreeSet<String>>,
+    pub(super) served: Mutex<BTreeSet<String>>,
     /// Whether the heartbeat task runs.
     upkeep: Mutex<bool>,
     /// Set by [`Queue::leave`]: the heartbeat stops for good.
     left: AtomicBool,
     /// Entries this process set aside in `P dead`.
     dead: DeadCount,
-    /// The node's hub and connections (see [`Queue::attach`]).
-    node: OnceLock<QueueLink>,
 }
 
 /// A [`Queue`] in Redis lists: first come first served, at least once, shared by every
@@ -129,11 +171,14 @@ impl RedisQueue {
     /// prefix, e.g. `comet:`). Checks the URL; connects on first use.
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<RedisQueue, RedisSetupError> {
         let consumer = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let layout = Layout::new(prefix, config.is_cluster());
         let link = Arc::new(Link {
             connection: SharedConnection::new(redis_link::Source::new(config, 2)?, config),
-            prefix: prefix.to_owned(),
             notice: HubNames::new(prefix).actions().to_owned(),
-            processing: format!("{prefix}processing:{consumer}"),
+            consumer,
+            node: OnceLock::new(),
+            recorded: Mutex::new(BTreeSet::new()),
+            layout,
         });
         let bounds = Bounds {
             buffer: config.queue_buffer,
@@ -143,42 +188,57 @@ impl RedisQueue {
         };
         Ok(RedisQueue {
             inner: Arc::new(Inner {
-                exchange: Batcher::new("call", bounds, Op::size, send_exchange(link.clone())),
+                exchange: Batcher::new("call", bounds, Op::size, exchange::send(link.clone())),
+                scripts: Scripts::new(&link.layout),
                 link,
                 config: config.clone(),
-                consumer,
-                scripts: Scripts {
-                    requeue: Script::new(scripts::REQUEUE),
-                    heartbeat: Script::new(scripts::HEARTBEAT),
-                    reap: Script::new(&scripts::reap()),
-                    leave: Script::new(&scripts::leave()),
-                },
                 served: Mutex::new(BTreeSet::new()),
                 upkeep: Mutex::new(false),
-                node: OnceLock::new(),
                 left: AtomicBool::new(false),
                 dead: DeadCount::default(),
             }),
         })
     }
 
-    /// Acknowledges a call, publishing its answer in the same script when given.
+    /// Acknowledges a call, with its answer when given: in the same script on one Redis;
+    /// on a cluster through the hub right after, if the call was still held.
     fn acknowledge(
         &self,
         claimed: &Claimed,
         reply: Option<Reply>,
     ) -> BoxFuture<'static, Result<(), QueueError>> {
-        let acked = self
-            .inner
-            .exchange
-            .submit(Op::Ack(claimed.receipt.clone(), reply));
+        let link = self.inner.link.clone();
+        let (in_script, after) = if link.layout.is_cluster() {
+            (None, reply)
+        } else {
+            (reply, None)
+        };
+        let acked = self.inner.exchange.submit(Op::Ack(
+            claimed.call.route.clone(),
+            claimed.receipt.clone(),
+            in_script,
+        ));
         async move {
-            if let Outcome::Done(false) = acked.await? {
-                log::warn!(
+            match acked.await? {
+                Outcome::Done(false) => log::warn!(
                     "redis queue: an answered call had been put back meanwhile (this process \
                      was taken for dead, longer than process_ttl without a heartbeat, or gave \
                      it back); it runs again elsewhere, and answers from there"
-                );
+                ),
+                Outcome::Done(true) => {
+                    if let (Some(reply), Some(node)) = (after, link.node.get()) {
+                        node.hub
+                            .publish(&reply.channel, reply.payload)
+                            .await
+                            .map_err(|err| {
+                                unavailable(format!(
+                                    "the call is acknowledged but its answer was not \
+                                     published ({err}): its caller gets `timeout`"
+                                ))
+                            })?;
+                    }
+                }
+                Outcome::Taken(..) => return Err(unavailable("an ack answered as a take")),
             }
             Ok(())
         }
@@ -187,7 +247,7 @@ impl RedisQueue {
 
     /// This process's name in the queue's keys (its processing list and heartbeat).
     pub fn consumer(&self) -> &str {
-        &self.inner.consumer
+        &self.inner.link.consumer
     }
 
     /// How many queue entries this process has set aside in the dead-letter list
@@ -198,103 +258,7 @@ impl RedisQueue {
     }
 }
 
-/// One operation for the [`scripts::EXCHANGE`] script.
-enum Op {
-    /// Acknowledge a call (entry), publishing its answer if any.
-    Ack(String, Option<Reply>),
-    /// Push a call (route, entry, ms before its caller gives up).
-    Push(String, Vec<u8>, u64),
-    /// Take up to `max` calls from these queues' routes.
-    Take(usize, Vec<String>),
-}
-
-impl Op {
-    /// Its bytes, for the queue's byte bounds.
-    fn size(&self) -> usize {
-        match self {
-            Op::Ack(entry, reply) => {
-                entry.len()
-                    + reply
-                        .as_ref()
-                        .map_or(0, |r| r.channel.len() + r.payload.len())
-            }
-            Op::Push(route, entry, _) => route.len() + entry.len(),
-            Op::Take(_, routes) => routes.iter().map(String::len).sum(),
-        }
-    }
-}
-
-/// What Redis answered to one [`Op`].
-enum Outcome {
-    /// Acknowledged (false: it was no longer held), or pushed (false: not served).
-    Done(bool),
-    /// Taken entries, and whether more wait.
-    Taken(bool, Vec<Vec<u8>>),
-}
-
-impl Outcome {
-    fn read(value: redis::Value) -> Result<Outcome, QueueError> {
-        use redis::Value;
-        match value {
-            Value::Int(n) => Ok(Outcome::Done(n == 1)),
-            Value::Array(parts) => {
-                match <(u8, Vec<Vec<u8>>)>::from_redis_value(Value::Array(parts)) {
-                    Ok((more, entries)) => Ok(Outcome::Taken(more == 1, entries)),
-                    Err(err) => Err(unavailable(format!("unexpected answer to a take: {err}"))),
-                }
-            }
-            other => Err(unavailable(format!(
-                "unexpected answer from the queue script: {other:?}"
-            ))),
-        }
-    }
-}
-
-/// Sends a batch of operations as one EXCHANGE script call.
-fn send_exchange(link: Arc<Link>) -> SendBatch<Op, Outcome> {
-    let script = Arc::new(Script::new(scripts::EXCHANGE));
-    Arc::new(move |ops: Vec<Op>| {
-        let (link, script) = (link.clone(), script.clone());
-        async move {
-            let mut invocation = script.prepare_invoke();
-            invocation
-                .arg(&link.prefix)
-                .arg(&link.notice)
-                .arg(&link.processing);
-            for op in &ops {
-                match op {
-                    Op::Ack(entry, reply) => {
-                        invocation.arg("a").arg(entry);
-                        match reply {
-                            Some(reply) => {
-                                invocation.arg(&reply.channel).arg(reply.payload.as_ref())
-                            }
-                            None => invocation.arg("").arg(""),
-                        };
-                    }
-                    Op::Push(route, entry, ttl) => {
-                        invocation.arg("p").arg(route).arg(entry).arg(*ttl);
-                    }
-                    Op::Take(max, routes) => {
-                        invocation.arg("t").arg(*max).arg(routes.len());
-                        for route in routes {
-                            invocation.arg(route);
-                        }
-                    }
-                }
-            }
-            let mut connection = link.connection().await?;
-            let values: Vec<redis::Value> = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            values.into_iter().map(Outcome::read).collect()
-        }
-        .boxed()
-    })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update is one step, so a poisoned lock still guards consistent state.
     mutex
         .lock()
@@ -314,17 +278,21 @@ fn unavailable(err: impl std::fmt::Display) -> QueueError {
 impl Inner {
     /// Renews the heartbeat and the served routes.
     async fn heartbeat(&self) -> Result<(), QueueError> {
+        if self.link.layout.is_cluster() {
+            return self.cluster_heartbeat().await;
+        }
         let link = &self.link;
+        let layout = &link.layout;
         let routes: Vec<String> = lock(&self.served).iter().cloned().collect();
         let mut invocation = self.scripts.heartbeat.prepare_invoke();
         invocation
-            .key(link.key("alive", &self.consumer))
-            .key(format!("{}consumers", link.prefix));
+            .key(layout.alive(&link.consumer))
+            .key(layout.consumers());
         for route in &routes {
-            invocation.key(link.key("served", route));
+            invocation.key(layout.served(route));
         }
         invocation
-            .arg(&self.consumer)
+            .arg(&link.consumer)
             .arg(self.config.process_ttl.as_millis().max(1) as u64);
         let mut connection = link.connection().await?;
         invocation
@@ -335,14 +303,17 @@ impl Inner {
 
     /// Puts back the calls of dead processes; answers how many.
     async fn reap(&self) -> Result<u64, QueueError> {
+        if self.link.layout.is_cluster() {
+            return self.cluster_reap().await;
+        }
         let link = &self.link;
         let mut connection = link.connection().await?;
         let (moved, set_aside) = self
             .scripts
             .reap
-            .key(format!("{}consumers", link.prefix))
-            .arg(&link.prefix)
-            .arg(&self.consumer)
+            .key(link.layout.consumers())
+            .arg(link.layout.prefix())
+            .arg(&link.consumer)
             .arg(&link.notice)
             .arg(self.config.dead_letters_max.max(1))
             .arg(dead::ttl_ms(&self.config))
@@ -354,28 +325,33 @@ impl Inner {
     }
 
     /// Counts and logs entries set aside by a script.
-    fn count_dead(&self, n: u64, whose: &str) {
+    pub(super) fn count_dead(&self, n: u64, whose: &str) {
         if n > 0 {
             self.dead.add(n);
             log::error!(
-                "redis queue: {n} unreadable queue entries {whose} moved to `{}dead` \
-                 (kept at most {} entries, {} s)",
-                self.link.prefix,
+                "redis queue: {n} unreadable queue entries {whose} moved to the dead-letter \
+                 list (`{}`; kept at most {} entries, {} s)",
+                self.link.layout.dead("<route>"),
                 self.config.dead_letters_max,
                 self.config.dead_letters_ttl.as_secs()
             );
         }
     }
 
-    /// Sets an unreadable entry aside in `P dead`, out of the processing list, answering
-    /// its caller at once when the entry names one.
-    async fn set_aside(&self, entry: &[u8], why: &str) -> Result<(), QueueError> {
+    /// Sets an unreadable entry (taken from `route`) aside in the dead-letter list, out of
+    /// the processing list, answering its caller at once when the entry names one.
+    async fn set_aside(&self, route: &str, entry: &[u8], why: &str) -> Result<(), QueueError> {
         let link = &self.link;
-        let answer = dead::answer(&link.prefix, entry, why);
+        let layout = &link.layout;
+        let dead_key = layout.dead(route);
+        let names = match link.node.get() {
+            Some(node) if layout.is_cluster() => node.names.clone(),
+            _ => HubNames::new(layout.prefix()),
+        };
+        let answer = dead::answer(&names, entry, why);
         log::error!(
-            "redis queue: a queue entry could not be read ({why}); moved to `{}dead` (kept at \
-             most {} entries, {} s); {}",
-            link.prefix,
+            "redis queue: a queue entry could not be read ({why}); moved to `{dead_key}` (kept \
+             at most {} entries, {} s); {}",
             self.config.dead_letters_max,
             self.config.dead_letters_ttl.as_secs(),
             if answer.is_some() {
@@ -384,25 +360,31 @@ impl Inner {
                 "its caller cannot be told"
             }
         );
-        let pipe = dead::set_aside(
-            &link.prefix,
-            &link.processing,
-            entry,
-            answer.as_ref(),
-            &self.config,
-        );
-        let mut connection = link.connection().await?;
-        pipe.query_async::<()>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))?;
+        let processing = layout.processing(route, &link.consumer);
+        if layout.is_cluster() {
+            self.cluster_set_aside(&processing, &dead_key, entry, answer)
+                .await?;
+        } else {
+            let pipe = dead::set_aside(
+                &dead_key,
+                &processing,
+                entry,
+                answer.as_ref(),
+                &self.config,
+            );
+            let mut connection = link.connection().await?;
+            pipe.query_async::<()>(&mut connection)
+                .await
+                .map_err(|err| link.failed(err))?;
+        }
         self.dead.add(1);
         Ok(())
     }
 
     /// Reads popped entries; unreadable ones are set aside (and logged), not returned.
-    async fn read(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Claimed>, QueueError> {
+    async fn read(&self, entries: Vec<Entry>) -> Result<Vec<Claimed>, QueueError> {
         let mut calls = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for (route, entry) in entries {
             let read = String::from_utf8(entry)
                 .map_err(|err| (err.into_bytes(), "not UTF-8".to_owned()))
                 .and_then(|text| match serde_json::from_str::<ActionCall>(&text) {
@@ -414,10 +396,114 @@ impl Inner {
                 });
             match read {
                 Ok(claimed) => calls.push(claimed),
-                Err((entry, why)) => self.set_aside(&entry, &why).await?,
+                Err((entry, why)) => self.set_aside(&route, &entry, &why).await?,
             }
         }
         Ok(calls)
+    }
+}
+
+impl Inner {
+    /// This process no longer serves `routes` ([`Queue::retire`]).
+    async fn withdraw(&self, routes: &[String]) -> Result<(), QueueError> {
+        let link = &self.link;
+        if link.layout.is_cluster() {
+            return self.cluster_withdraw(routes).await;
+        }
+        let mut connection = link.connection().await?;
+        let mut pipe = redis::pipe();
+        for route in routes {
+            pipe.zrem(link.layout.served(route), &link.consumer)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut connection)
+            .await
+            .map_err(|err| link.failed(err))
+    }
+
+    /// Puts `claimed` back at the head of its queue if still held ([`Queue::requeue`]).
+    async fn requeue(&self, claimed: &Claimed) -> Result<bool, QueueError> {
+        let link = &self.link;
+        let route = &claimed.call.route;
+        let ttl = time_left(&claimed.call);
+        if link.layout.is_cluster() {
+            return self.cluster_requeue(claimed, ttl).await;
+        }
+        let mut connection = link.connection().await?;
+        let moved: u8 = self
+            .scripts
+            .requeue
+            .key(link.layout.processing(route, &link.consumer))
+            .key(link.layout.queue(route))
+            .arg(&claimed.receipt)
+            .arg(&link.notice)
+            .arg(route)
+            .arg(ttl)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|err| link.failed(err))?;
+        Ok(moved == 1)
+    }
+
+    /// Gives back what this process holds and leaves the books ([`Queue::leave`]).
+    async fn leave(&self) -> Result<u64, QueueError> {
+        let link = &self.link;
+        if link.layout.is_cluster() {
+            return self.cluster_leave().await;
+        }
+        let layout = &link.layout;
+        let routes: Vec<String> = lock(&self.served).iter().cloned().collect();
+        let mut invocation = self.scripts.leave.prepare_invoke();
+        invocation
+            .key(layout.processing("", &link.consumer))
+            .key(layout.alive(&link.consumer))
+            .key(layout.consumers());
+        for route in &routes {
+            invocation.key(layout.served(route));
+        }
+        invocation
+            .arg(layout.prefix())
+            .arg(&link.consumer)
+            .arg(&link.notice)
+            .arg(self.config.dead_letters_max.max(1))
+            .arg(dead::ttl_ms(&self.config));
+        let mut connection = link.connection().await?;
+        let (moved, set_aside) = invocation
+            .invoke_async::<(u64, u64)>(&mut connection)
+            .await
+            .map_err(|err| link.failed(err))?;
+        self.count_dead(set_aside, "held by this process");
+        Ok(moved)
+    }
+}
+
+impl Link {
+    /// How many calls wait for `routes` (`LLEN` of each queue, summed).
+    pub(super) async fn depth(&self, routes: &[String]) -> Result<u64, QueueError> {
+        let mut connection = self.connection().await?;
+        if self.layout.is_cluster() {
+            // One command per route: each is routed to its own slot's master.
+            let lengths = join_all(routes.iter().map(|route| {
+                let mut connection = connection.clone();
+                let key = self.layout.queue(route);
+                async move { redis::cmd("LLEN").arg(key).query_async::<u64>(&mut connection).await }
+            }))
+            .await;
+            let mut sum = 0;
+            for length in lengths {
+                sum += length.map_err(|err| self.failed(err))?;
+            }
+            return Ok(sum);
+        }
+        let mut pipe = redis::pipe();
+        for route in routes {
+            pipe.llen(self.layout.queue(route));
+        }
+        let lengths: Vec<u64> = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(|err| self.failed(err))?;
+        Ok(lengths.into_iter().sum())
     }
 }
 
@@ -478,8 +564,8 @@ impl Queue for RedisQueue {
                 *started = true;
                 log::info!(
                     "redis queue: consumer {} serves {routes:?} on {}",
-                    self.inner.consumer,
-                    self.inner.config.url
+                    self.inner.link.consumer,
+                    self.inner.config.describe()
                 );
             }
         }
@@ -495,19 +581,8 @@ impl Queue for RedisQueue {
             }
         }
         let inner = self.inner.clone();
-        let keys: Vec<String> = routes.iter().map(|r| inner.link.key("served", r)).collect();
-        async move {
-            let link = &inner.link;
-            let mut connection = link.connection().await?;
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.zrem(key, &inner.consumer).ignore();
-            }
-            pipe.query_async::<()>(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))
-        }
-        .boxed()
+        let routes = routes.to_vec();
+        async move { inner.withdraw(&routes).await }.boxed()
     }
 
     fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>> {
@@ -535,7 +610,7 @@ impl Queue for RedisQueue {
     }
 
     fn attach(&self, link: QueueLink) {
-        let _ = self.inner.node.set(link);
+        let _ = self.inner.link.node.set(link);
     }
 
     fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
@@ -562,7 +637,7 @@ impl Queue for RedisQueue {
         claimed: &Claimed,
         frame: ByteString,
     ) -> BoxFuture<'static, Result<(), QueueError>> {
-        let Some(node) = self.inner.node.get() else {
+        let Some(node) = self.inner.link.node.get() else {
             return future::ready(Err(unavailable("the queue is not attached to a node"))).boxed();
         };
         if node.deliver_locally(claimed, &frame) {
@@ -573,9 +648,15 @@ impl Queue for RedisQueue {
             Ok(reply) => reply,
             Err(err) => return future::ready(Err(err)).boxed(),
         };
-        // Published with the acknowledgement, one command for both; after whatever this
-        // process published before (the handler's messages), which it must not overtake.
-        let flushed = node.hub.flush();
+        // On one Redis, published with the acknowledgement, one command for both; after
+        // whatever this process published before (the handler's messages), which it must
+        // not overtake. On a cluster the hub publishes it after the acknowledgement, in
+        // order with the rest: nothing to flush.
+        let flushed = if self.inner.link.layout.is_cluster() {
+            future::ready(Ok(())).boxed()
+        } else {
+            node.hub.flush()
+        };
         let queue = self.clone();
         let claimed = claimed.clone();
         async move {
@@ -591,75 +672,20 @@ impl Queue for RedisQueue {
 
     fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {
         let inner = self.inner.clone();
-        let (entry, route) = (claimed.receipt.clone(), claimed.call.route.clone());
-        let ttl = time_left(&claimed.call);
-        async move {
-            let link = &inner.link;
-            let mut connection = link.connection().await?;
-            let moved: u8 = inner
-                .scripts
-                .requeue
-                .key(&link.processing)
-                .key(link.key("queue", &route))
-                .arg(entry)
-                .arg(&link.notice)
-                .arg(&route)
-                .arg(ttl)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            Ok(moved == 1)
-        }
-        .boxed()
+        let claimed = claimed.clone();
+        async move { inner.requeue(&claimed).await }.boxed()
     }
 
     fn leave(&self) -> BoxFuture<'static, Result<u64, QueueError>> {
         self.inner.left.store(true, Ordering::Relaxed);
         let inner = self.inner.clone();
-        let routes: Vec<String> = lock(&inner.served).iter().cloned().collect();
-        async move {
-            let link = &inner.link;
-            let mut invocation = inner.scripts.leave.prepare_invoke();
-            invocation
-                .key(&link.processing)
-                .key(link.key("alive", &inner.consumer))
-                .key(format!("{}consumers", link.prefix));
-            for route in &routes {
-                invocation.key(link.key("served", route));
-            }
-            invocation
-                .arg(&link.prefix)
-                .arg(&inner.consumer)
-                .arg(&link.notice)
-                .arg(inner.config.dead_letters_max.max(1))
-                .arg(dead::ttl_ms(&inner.config));
-            let mut connection = link.connection().await?;
-            let (moved, set_aside) = invocation
-                .invoke_async::<(u64, u64)>(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            inner.count_dead(set_aside, "held by this process");
-            Ok(moved)
-        }
-        .boxed()
+        async move { inner.leave().await }.boxed()
     }
 
     fn depth(&self, routes: &[String]) -> BoxFuture<'static, Result<u64, QueueError>> {
         let link = self.inner.link.clone();
-        let keys: Vec<String> = routes.iter().map(|r| link.key("queue", r)).collect();
-        async move {
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.llen(key);
-            }
-            let mut connection = link.connection().await?;
-            let lengths: Vec<u64> = pipe
-                .query_async(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            Ok(lengths.into_iter().sum())
-        }
-        .boxed()
+        let routes = routes.to_vec();
+        async move { link.depth(&routes).await }.boxed()
     }
 
     fn ping(&self) -> BoxFuture<'static, Result<(), QueueError>> {
