@@ -75,7 +75,11 @@ async fn calls_wait_per_route(redis: Target) {
 
     let refused = queue.push(call("a", 1)).await;
     assert_eq!(refused, Err(QueueError::NotServed("a".into())));
-    assert_eq!(redis.llen(&keys.queue("a")), 0, "a refused call leaves nothing");
+    assert_eq!(
+        redis.llen(&keys.queue("a")),
+        0,
+        "a refused call leaves nothing"
+    );
 
     queue.serve(&routes(&["a", "b"])).await.unwrap();
     for n in 1..=3 {
@@ -179,8 +183,10 @@ async fn dead_processes_calls_come_back(redis: Target) {
     if redis.is_cluster() {
         // The reaper's claim goes once the dead process's routes are done.
         eventually("the reaper forgets the dead process", || async {
-            let reaping: Vec<String> =
-                redis.query(&keys.reaping(), redis::cmd("ZRANGE").arg(keys.reaping()).arg(0).arg(-1));
+            let reaping: Vec<String> = redis.query(
+                &keys.reaping(),
+                redis::cmd("ZRANGE").arg(keys.reaping()).arg(0).arg(-1),
+            );
             reaping.is_empty()
         })
         .await;
@@ -205,7 +211,10 @@ async fn unreadable_entry_set_aside(redis: Target) {
     let popped = queue.pop(&routes(&["a"]), 10).await.unwrap();
     assert_eq!(ids(&popped.calls), ["call-a-1"]);
     let dead_key = keys.dead("a");
-    let dead: Vec<String> = redis.query(&dead_key, redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1));
+    let dead: Vec<String> = redis.query(
+        &dead_key,
+        redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1),
+    );
     assert_eq!(dead, ["{not json"]);
     queue.ack(&popped.calls[0]).await.unwrap();
     assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
@@ -288,10 +297,15 @@ async fn put_back_once(redis: Target) {
     let alive = keys.alive(queue.consumer());
     let exists: i64 = redis.query(&alive, redis::cmd("EXISTS").arg(&alive));
     assert_eq!(exists, 0);
-    assert_eq!(redis.members(&keys.consumers()), [other.consumer().to_owned()]);
+    assert_eq!(
+        redis.members(&keys.consumers()),
+        [other.consumer().to_owned()]
+    );
     let served_key = keys.served("a");
-    let served: Vec<String> =
-        redis.query(&served_key, redis::cmd("ZRANGE").arg(&served_key).arg(0).arg(-1));
+    let served: Vec<String> = redis.query(
+        &served_key,
+        redis::cmd("ZRANGE").arg(&served_key).arg(0).arg(-1),
+    );
     assert_eq!(served, [other.consumer().to_owned()]);
     assert!(!queue.requeue(&held[2]).await.unwrap(), "given back twice");
 
@@ -461,7 +475,10 @@ async fn unreadable_call_answered(redis: Target) {
     }
     // The dead list keeps the newest three, for a while; every entry was counted.
     let dead_key = keys.dead("a");
-    let dead: Vec<String> = redis.query(&dead_key, redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1));
+    let dead: Vec<String> = redis.query(
+        &dead_key,
+        redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1),
+    );
     assert_eq!(dead, ["{not json 1", "{not json 2", "{not json 3"]);
     let ttl: i64 = redis.query(&dead_key, redis::cmd("PTTL").arg(&dead_key));
     assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
@@ -488,4 +505,157 @@ async fn queue_expires(redis: Target) {
     queue.push(call("a", 2)).await.unwrap();
     let ttl: i64 = redis.query(&waiting, redis::cmd("PTTL").arg(&waiting));
     assert!(ttl > 1_500, "PTTL {ttl}");
+}
+
+/// Workers taking calls of `route` off `queue` and answering each with its id, until
+/// `stop`; every queue error is recorded in `errors`. A worker with nothing to do looks
+/// again after its poll interval (10 ms), as a process's supervisor does.
+fn work(
+    queue: RedisQueue,
+    route: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<()> {
+    let route = routes(&[route]);
+    tokio::spawn(async move {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match queue.pop(&route, 4).await {
+                Ok(popped) => {
+                    for claimed in &popped.calls {
+                        let frame =
+                            bytestring::ByteString::from(format!("action {}", claimed.call.id));
+                        if let Err(err) = queue.answer(claimed, frame).await {
+                            errors.lock().unwrap().push(format!("answer: {err}"));
+                        }
+                    }
+                    if !popped.more && popped.calls.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                Err(err) => {
+                    errors.lock().unwrap().push(format!("pop: {err}"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    })
+}
+
+#[actix_web::test]
+async fn on_a_cluster_the_slot_of_a_busy_route_migrates_and_every_call_is_answered_once() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    if !modes().contains(&Mode::Cluster) {
+        return;
+    }
+    let redis = Target::start(Mode::Cluster);
+    let keys = redis.keys("qm:");
+    let broker = MemoryBroker::new();
+    let mut hearing = redis.hear_process(&broker, "qm:", "p1");
+    let pusher = redis.queue("qm:", 10_000);
+    redis.attach(&pusher, &broker, "qm:");
+    let (stop, errors) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let mut workers = Vec::new();
+    let mut consumers = Vec::new();
+    for _ in 0..2 {
+        let worker = redis.queue("qm:", 10_000);
+        redis.attach(&worker, &broker, "qm:");
+        worker.serve(&routes(&["busy"])).await.unwrap();
+        consumers.push(worker.consumer().to_owned());
+        workers.push(work(worker, "busy", stop.clone(), errors.clone()));
+    }
+
+    let push = |from: u64, to: u64| {
+        let pusher = pusher.clone();
+        async move {
+            for n in from..to {
+                pusher
+                    .push(call("busy", n))
+                    .await
+                    .unwrap_or_else(|err| panic!("push {n}: {err}"));
+            }
+        }
+    };
+    let answer_of = |payload: Vec<u8>| match ProcessMessage::decode(&payload) {
+        Ok(ProcessMessage::Answer { frame, .. }) => frame,
+        other => panic!("not an answer: {other:?}"),
+    };
+    push(0, 100).await;
+    let mut answers = vec![answer_of(hearing.next().await)];
+    // The first answer is in: the route's slot moves, three times over, while calls are
+    // pushed, taken and answered.
+    let slot = redis_cluster::slot_of(&keys.queue("busy"));
+    // Keys of the test's own in the slot, so that the slot takes a while to move (in
+    // MIGRATE batches of 100), and the queue's keys move in the middle of it.
+    let filler = (0..3000).fold(redis::pipe(), |mut pipe, i| {
+        pipe.cmd("SET")
+            .arg(format!("qm:{{r:busy}}filler:{i}"))
+            .arg("x")
+            .ignore();
+        pipe
+    });
+    if let Target::Cluster(cluster) = &redis {
+        let _: () = filler
+            .query(&mut cluster.node(cluster.owner(slot)).connection())
+            .expect("the filler goes in");
+    }
+    let migrated = Arc::new(AtomicBool::new(false));
+    let done = migrated.clone();
+    let migration = tokio::task::spawn_blocking(move || {
+        let Target::Cluster(cluster) = &redis else {
+            unreachable!("started as a cluster")
+        };
+        let start = cluster.owner(slot);
+        for to in [(start + 1) % 3, (start + 2) % 3, start] {
+            cluster.migrate_slot(slot, to);
+        }
+        done.store(true, Ordering::Relaxed);
+        redis
+    });
+    // Calls go in for as long as the slot moves, then some more.
+    let pusher_during = pusher.clone();
+    let pushing = tokio::spawn(async move {
+        let mut n = 100;
+        while !migrated.load(Ordering::Relaxed) {
+            let pushes = (n..n + 10).map(|n| pusher_during.push(call("busy", n)));
+            for (i, pushed) in futures_util::future::join_all(pushes)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                pushed.unwrap_or_else(|err| {
+                    panic!("push {} during the migration: {err}", n + i as u64)
+                });
+            }
+            n += 10;
+        }
+        n
+    });
+    let redis = migration.await.expect("the slot migrates");
+    let pushed = pushing.await.expect("every push is taken");
+    push(pushed, pushed + 50).await;
+    let total = (pushed + 50) as usize;
+    while answers.len() < total {
+        answers.push(answer_of(hearing.next().await));
+    }
+    let unique: BTreeSet<&String> = answers.iter().collect();
+    assert_eq!(unique.len(), total, "an answer came twice");
+
+    // Nothing more comes: the marker is next, and nothing is left in Redis.
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.expect("a worker stops");
+    }
+    redis.mark(&hearing, "qm:", "p1", "marker");
+    assert_eq!(hearing.next().await, b"marker", "an answer came late");
+    assert_eq!(redis.llen(&keys.queue("busy")), 0);
+    for consumer in &consumers {
+        assert_eq!(redis.llen(&keys.processing("busy", consumer)), 0);
+    }
+    let errors = errors.lock().unwrap();
+    assert!(errors.is_empty(), "queue errors: {errors:?}");
 }

@@ -151,12 +151,7 @@ impl Target {
     /// Everything published from now on to process `process`'s hub channel under
     /// `prefix`, where the queue sends it: on one Redis a `PUBLISH` in Redis, on a cluster
     /// through the node's hub (`broker`). Subscribed when this returns.
-    pub fn hear_process(
-        &self,
-        broker: &MemoryBroker,
-        prefix: &str,
-        process: &str,
-    ) -> Hearing {
+    pub fn hear_process(&self, broker: &MemoryBroker, prefix: &str, process: &str) -> Hearing {
         let channel = HubNames::new(prefix).process(process);
         match self {
             Target::Single(redis) => Hearing {
@@ -285,7 +280,9 @@ fn listen(redis: &RedisServer, channel: &str) -> tokio::sync::mpsc::UnboundedRec
             }
         }
     });
-    ready.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+    ready
+        .recv_timeout(Duration::from_secs(10))
+        .expect("subscribed");
     hearing
 }
 

@@ -365,13 +365,8 @@ impl Inner {
             self.cluster_set_aside(&processing, &dead_key, entry, answer)
                 .await?;
         } else {
-            let pipe = dead::set_aside(
-                &dead_key,
-                &processing,
-                entry,
-                answer.as_ref(),
-                &self.config,
-            );
+            let pipe =
+                dead::set_aside(&dead_key, &processing, entry, answer.as_ref(), &self.config);
             let mut connection = link.connection().await?;
             pipe.query_async::<()>(&mut connection)
                 .await
@@ -486,7 +481,12 @@ impl Link {
             let lengths = join_all(routes.iter().map(|route| {
                 let mut connection = connection.clone();
                 let key = self.layout.queue(route);
-                async move { redis::cmd("LLEN").arg(key).query_async::<u64>(&mut connection).await }
+                async move {
+                    redis::cmd("LLEN")
+                        .arg(key)
+                        .query_async::<u64>(&mut connection)
+                        .await
+                }
             }))
             .await;
             let mut sum = 0;

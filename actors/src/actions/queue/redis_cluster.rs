@@ -36,7 +36,9 @@ pub(super) async fn invoke<T: FromRedisValue>(
             Ok(value) => return Ok(value),
             Err(err) if err.is_cluster_error() && attempt < RETRIES => {
                 attempt += 1;
-                log::debug!("redis queue: the cluster said to try again ({err}), attempt {attempt}");
+                log::debug!(
+                    "redis queue: the cluster said to try again ({err}), attempt {attempt}"
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
             }
             Err(err) => return Err(link.failed(err)),
