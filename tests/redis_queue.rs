@@ -244,12 +244,13 @@ async fn redis_down(mut redis: Target) {
         .expect("a push with Redis down is answered")
         .unwrap_err();
     assert!(matches!(err, QueueError::Unavailable(_)), "{err}");
-    assert!(matches!(
-        tokio::time::timeout(Duration::from_secs(30), queue.pop(&routes(&["a"]), 1))
-            .await
-            .expect("a pop with Redis down is answered"),
-        Err(QueueError::Unavailable(_))
-    ));
+    let popped = tokio::time::timeout(Duration::from_secs(30), queue.pop(&routes(&["a"]), 1))
+        .await
+        .expect("a pop with Redis down is answered");
+    assert!(
+        matches!(popped, Err(QueueError::Unavailable(_))),
+        "{popped:?}"
+    );
     match &mut redis {
         Target::Single(server) => server.restart(),
         Target::Cluster(cluster) => {

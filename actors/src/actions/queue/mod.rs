@@ -16,6 +16,7 @@ mod redis_dead;
 mod redis_exchange;
 mod redis_layout;
 mod redis_scripts;
+mod redis_steps;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -82,7 +83,8 @@ pub struct Claimed {
 }
 
 /// An action's answer as a hub message for the caller's process, which the Redis queue
-/// publishes in the same step as the call's acknowledgement.
+/// publishes in the same step as the call's acknowledgement (on a Redis Cluster, through
+/// the hub right after it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The hub channel of the caller's process (with prefix).

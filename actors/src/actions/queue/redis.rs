@@ -29,21 +29,48 @@
 //! once (the scripts move a call only from a list that still holds it). Every check uses
 //! Redis's clock, never the processes'. The scripts are in `redis_scripts.rs`.
 //!
-//! Needs Redis 6.2 or later (LPOP with a count). Keys are computed inside the scripts, so
-//! this is for a single Redis (or a primary with replicas), not Redis Cluster.
+//! Needs Redis 6.2 or later (LPOP with a count).
+//!
+//! # On a Redis Cluster
+//!
+//! When `config.is_cluster()`, [`RedisQueue::new`] picks the cluster layout
+//! (`redis_layout.rs`): every key of a route shares the hash tag `{r:<route>}`, everything
+//! about the consumers shares `{consumers}`, and each script (`redis_cluster_scripts.rs`)
+//! runs on one slot with every key in `KEYS`:
+//!
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `P{r:<route>}queue` | list | calls waiting for `route` |
+//! | `P{r:<route>}processing:<consumer>` | list | calls of `route` a process has taken |
+//! | `P{r:<route>}served` | sorted set | processes serving `route`, scored by heartbeat expiry |
+//! | `P{r:<route>}dead` | list | unreadable entries of `route`, bounded as `P dead` |
+//! | `P{consumers}alive:<consumer>` | string, with TTL | the process's heartbeat |
+//! | `P{consumers}consumers` | set | processes that may hold taken calls |
+//! | `P{consumers}routes:<consumer>` | set | routes a process may hold calls of (recorded before its first take of each) |
+//! | `P{consumers}reaping` | sorted set | dead processes a reaper claimed, scored by when the claim lapses |
+//!
+//! A batch of the exchange is one `EVALSHA` per route, sent together
+//! (`redis_exchange.rs`). A script cannot publish to the caller's process channel (another
+//! slot), so the queue publishes through the node's hub right after the script answered:
+//! the "queue updated" notice after a push into an empty list ([`QueueLink::notify`]), and
+//! an answer after its acknowledgement found the call still held. **A process that dies
+//! between the two leaves its caller with `timeout`**: the call was acknowledged, so it is
+//! not run again. The hub keeps its publishes in order, so no `Hub::flush` is needed
+//! before an answer there. The reaper and `leave` work in steps, each safe to repeat
+//! (`redis_cluster.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytestring::ByteString;
-use futures::future::{self, join_all, BoxFuture, FutureExt};
+use futures::future::{self, BoxFuture, FutureExt};
 use redis::{RedisError, Script};
 
 use super::redis_batch::{Batcher, Bounds};
 use super::redis_cluster_scripts as cluster_scripts;
-use super::redis_dead::{self as dead, DeadCount};
-use super::redis_exchange::{self as exchange, Entry, Op, Outcome};
+use super::redis_dead::DeadCount;
+use super::redis_exchange::{self as exchange, Op, Outcome};
 use super::redis_layout::Layout;
 use super::redis_scripts as scripts;
 use super::{unix_millis, ActionCall, Claimed, Popped, Queue, QueueError, QueueLink, Reply};
@@ -114,6 +141,9 @@ pub(super) struct Link {
     pub(super) node: OnceLock<QueueLink>,
     /// On a cluster, the routes recorded in `P{consumers}routes:<consumer>` already.
     pub(super) recorded: Mutex<BTreeSet<String>>,
+    /// On a cluster, how long a command refused during a migration is tried again
+    /// (`command_timeout`).
+    pub(super) patience: std::time::Duration,
 }
 
 impl Link {
@@ -141,19 +171,21 @@ pub(super) struct Inner {
     /// Set by [`Queue::leave`]: the heartbeat stops for good.
     left: AtomicBool,
     /// Entries this process set aside in `P dead`.
-    dead: DeadCount,
+    pub(super) dead: DeadCount,
 }
 
 /// A [`Queue`] in Redis lists: first come first served, at least once, shared by every
 /// process on the same Redis and prefix.
 ///
-/// Its pushes publish the "queue updated" notice on `<prefix>actions` in the same Redis,
-/// and its answers to callers on other processes go out in the same script as the
-/// acknowledgement, on `<prefix>process:<id>`: the workers and callers of a
+/// On one Redis, its pushes publish the "queue updated" notice on `<prefix>actions` in
+/// the same Redis, and its answers to callers on other processes go out in the same
+/// script as the acknowledgement, on `<prefix>process:<id>`: the workers and callers of a
 /// [`RedisHub`](crate::RedisHub) on that
 /// Redis and prefix hear it (as `CometBuilder::redis` of the `comet` crate sets up). With
 /// another hub the workers still find calls, at their periodic look
-/// (`queue_poll_interval`).
+/// (`queue_poll_interval`). On a Redis Cluster (`RedisConfig::cluster`) both go through
+/// the hub of the node it is [attached](Queue::attach) to, after the script (see the
+/// module's doc).
 ///
 /// ```
 /// use comet_actors::{Queue, RedisConfig, RedisQueue};
@@ -167,8 +199,9 @@ pub struct RedisQueue {
 }
 
 impl RedisQueue {
-    /// A queue on the Redis at `config.url`, with every key under `prefix` (the node's
-    /// prefix, e.g. `comet:`). Checks the URL; connects on first use.
+    /// A queue on the Redis at `config.url`, or on the Redis Cluster of `config.cluster`
+    /// when it names one, with every key under `prefix` (the node's prefix, e.g.
+    /// `comet:`). Checks the URL; connects on first use.
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<RedisQueue, RedisSetupError> {
         let consumer = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let layout = Layout::new(prefix, config.is_cluster());
@@ -178,6 +211,7 @@ impl RedisQueue {
             consumer,
             node: OnceLock::new(),
             recorded: Mutex::new(BTreeSet::new()),
+            patience: config.command_timeout,
             layout,
         });
         let bounds = Bounds {
@@ -267,244 +301,12 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// How long a queue must keep `call` (at least a second, so a late push never expires a
 /// list at once): until its caller gives up.
-fn time_left(call: &ActionCall) -> u64 {
+pub(super) fn time_left(call: &ActionCall) -> u64 {
     call.deadline_ms.saturating_sub(unix_millis()).max(1000)
 }
 
-fn unavailable(err: impl std::fmt::Display) -> QueueError {
+pub(super) fn unavailable(err: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(err.to_string())
-}
-
-impl Inner {
-    /// Renews the heartbeat and the served routes.
-    async fn heartbeat(&self) -> Result<(), QueueError> {
-        if self.link.layout.is_cluster() {
-            return self.cluster_heartbeat().await;
-        }
-        let link = &self.link;
-        let layout = &link.layout;
-        let routes: Vec<String> = lock(&self.served).iter().cloned().collect();
-        let mut invocation = self.scripts.heartbeat.prepare_invoke();
-        invocation
-            .key(layout.alive(&link.consumer))
-            .key(layout.consumers());
-        for route in &routes {
-            invocation.key(layout.served(route));
-        }
-        invocation
-            .arg(&link.consumer)
-            .arg(self.config.process_ttl.as_millis().max(1) as u64);
-        let mut connection = link.connection().await?;
-        invocation
-            .invoke_async::<()>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))
-    }
-
-    /// Puts back the calls of dead processes; answers how many.
-    async fn reap(&self) -> Result<u64, QueueError> {
-        if self.link.layout.is_cluster() {
-            return self.cluster_reap().await;
-        }
-        let link = &self.link;
-        let mut connection = link.connection().await?;
-        let (moved, set_aside) = self
-            .scripts
-            .reap
-            .key(link.layout.consumers())
-            .arg(link.layout.prefix())
-            .arg(&link.consumer)
-            .arg(&link.notice)
-            .arg(self.config.dead_letters_max.max(1))
-            .arg(dead::ttl_ms(&self.config))
-            .invoke_async::<(u64, u64)>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))?;
-        self.count_dead(set_aside, "held by a dead process");
-        Ok(moved)
-    }
-
-    /// Counts and logs entries set aside by a script.
-    pub(super) fn count_dead(&self, n: u64, whose: &str) {
-        if n > 0 {
-            self.dead.add(n);
-            log::error!(
-                "redis queue: {n} unreadable queue entries {whose} moved to the dead-letter \
-                 list (`{}`; kept at most {} entries, {} s)",
-                self.link.layout.dead("<route>"),
-                self.config.dead_letters_max,
-                self.config.dead_letters_ttl.as_secs()
-            );
-        }
-    }
-
-    /// Sets an unreadable entry (taken from `route`) aside in the dead-letter list, out of
-    /// the processing list, answering its caller at once when the entry names one.
-    async fn set_aside(&self, route: &str, entry: &[u8], why: &str) -> Result<(), QueueError> {
-        let link = &self.link;
-        let layout = &link.layout;
-        let dead_key = layout.dead(route);
-        let names = match link.node.get() {
-            Some(node) if layout.is_cluster() => node.names.clone(),
-            _ => HubNames::new(layout.prefix()),
-        };
-        let answer = dead::answer(&names, entry, why);
-        log::error!(
-            "redis queue: a queue entry could not be read ({why}); moved to `{dead_key}` (kept \
-             at most {} entries, {} s); {}",
-            self.config.dead_letters_max,
-            self.config.dead_letters_ttl.as_secs(),
-            if answer.is_some() {
-                "its caller is answered `bad_json`"
-            } else {
-                "its caller cannot be told"
-            }
-        );
-        let processing = layout.processing(route, &link.consumer);
-        if layout.is_cluster() {
-            self.cluster_set_aside(&processing, &dead_key, entry, answer)
-                .await?;
-        } else {
-            let pipe =
-                dead::set_aside(&dead_key, &processing, entry, answer.as_ref(), &self.config);
-            let mut connection = link.connection().await?;
-            pipe.query_async::<()>(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-        }
-        self.dead.add(1);
-        Ok(())
-    }
-
-    /// Reads popped entries; unreadable ones are set aside (and logged), not returned.
-    async fn read(&self, entries: Vec<Entry>) -> Result<Vec<Claimed>, QueueError> {
-        let mut calls = Vec::with_capacity(entries.len());
-        for (route, entry) in entries {
-            let read = String::from_utf8(entry)
-                .map_err(|err| (err.into_bytes(), "not UTF-8".to_owned()))
-                .and_then(|text| match serde_json::from_str::<ActionCall>(&text) {
-                    Ok(call) => Ok(Claimed {
-                        call,
-                        receipt: text,
-                    }),
-                    Err(err) => Err((text.into_bytes(), err.to_string())),
-                });
-            match read {
-                Ok(claimed) => calls.push(claimed),
-                Err((entry, why)) => self.set_aside(&route, &entry, &why).await?,
-            }
-        }
-        Ok(calls)
-    }
-}
-
-impl Inner {
-    /// This process no longer serves `routes` ([`Queue::retire`]).
-    async fn withdraw(&self, routes: &[String]) -> Result<(), QueueError> {
-        let link = &self.link;
-        if link.layout.is_cluster() {
-            return self.cluster_withdraw(routes).await;
-        }
-        let mut connection = link.connection().await?;
-        let mut pipe = redis::pipe();
-        for route in routes {
-            pipe.zrem(link.layout.served(route), &link.consumer)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))
-    }
-
-    /// Puts `claimed` back at the head of its queue if still held ([`Queue::requeue`]).
-    async fn requeue(&self, claimed: &Claimed) -> Result<bool, QueueError> {
-        let link = &self.link;
-        let route = &claimed.call.route;
-        let ttl = time_left(&claimed.call);
-        if link.layout.is_cluster() {
-            return self.cluster_requeue(claimed, ttl).await;
-        }
-        let mut connection = link.connection().await?;
-        let moved: u8 = self
-            .scripts
-            .requeue
-            .key(link.layout.processing(route, &link.consumer))
-            .key(link.layout.queue(route))
-            .arg(&claimed.receipt)
-            .arg(&link.notice)
-            .arg(route)
-            .arg(ttl)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))?;
-        Ok(moved == 1)
-    }
-
-    /// Gives back what this process holds and leaves the books ([`Queue::leave`]).
-    async fn leave(&self) -> Result<u64, QueueError> {
-        let link = &self.link;
-        if link.layout.is_cluster() {
-            return self.cluster_leave().await;
-        }
-        let layout = &link.layout;
-        let routes: Vec<String> = lock(&self.served).iter().cloned().collect();
-        let mut invocation = self.scripts.leave.prepare_invoke();
-        invocation
-            .key(layout.processing("", &link.consumer))
-            .key(layout.alive(&link.consumer))
-            .key(layout.consumers());
-        for route in &routes {
-            invocation.key(layout.served(route));
-        }
-        invocation
-            .arg(layout.prefix())
-            .arg(&link.consumer)
-            .arg(&link.notice)
-            .arg(self.config.dead_letters_max.max(1))
-            .arg(dead::ttl_ms(&self.config));
-        let mut connection = link.connection().await?;
-        let (moved, set_aside) = invocation
-            .invoke_async::<(u64, u64)>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))?;
-        self.count_dead(set_aside, "held by this process");
-        Ok(moved)
-    }
-}
-
-impl Link {
-    /// How many calls wait for `routes` (`LLEN` of each queue, summed).
-    pub(super) async fn depth(&self, routes: &[String]) -> Result<u64, QueueError> {
-        let mut connection = self.connection().await?;
-        if self.layout.is_cluster() {
-            // One command per route: each is routed to its own slot's master.
-            let lengths = join_all(routes.iter().map(|route| {
-                let mut connection = connection.clone();
-                let key = self.layout.queue(route);
-                async move {
-                    redis::cmd("LLEN")
-                        .arg(key)
-                        .query_async::<u64>(&mut connection)
-                        .await
-                }
-            }))
-            .await;
-            let mut sum = 0;
-            for length in lengths {
-                sum += length.map_err(|err| self.failed(err))?;
-            }
-            return Ok(sum);
-        }
-        let mut pipe = redis::pipe();
-        for route in routes {
-            pipe.llen(self.layout.queue(route));
-        }
-        let lengths: Vec<u64> = pipe
-            .query_async(&mut connection)
-            .await
-            .map_err(|err| self.failed(err))?;
-        Ok(lengths.into_iter().sum())
-    }
 }
 
 /// The heartbeat task: renews the heartbeat, puts back calls of dead processes; stops

@@ -12,6 +12,8 @@
 //!   routes' processing lists (a list already moved is empty), then forgets them.
 //! - Notices ("queue updated") and answers go through the node's hub, after the script.
 
+use std::time::{Duration, Instant};
+
 use futures::future::join_all;
 use redis::{FromRedisValue, ScriptInvocation};
 
@@ -19,27 +21,25 @@ use super::redis::{Inner, Link};
 use super::redis_dead as dead;
 use super::{Claimed, QueueError, Reply};
 
-/// How often a script refused during a slot's migration (`TRYAGAIN`, or a redirection
-/// the client gave up on) is sent again.
-const RETRIES: u32 = 20;
-
-/// Runs a script on the cluster, again while the cluster says to try again (the script
-/// did not run then).
+/// Runs a script on the cluster, again while the cluster says to try again (`TRYAGAIN`
+/// during a slot's migration, or a redirection the client gave up on: the script did not
+/// run then), for at most `command_timeout` in all.
 pub(super) async fn invoke<T: FromRedisValue>(
     link: &Link,
     invocation: &ScriptInvocation<'_>,
 ) -> Result<T, QueueError> {
-    let mut attempt = 0;
+    let patience = Instant::now() + link.patience;
+    let mut attempt: u32 = 0;
     loop {
         let mut connection = link.connection().await?;
         match invocation.invoke_async::<T>(&mut connection).await {
             Ok(value) => return Ok(value),
-            Err(err) if err.is_cluster_error() && attempt < RETRIES => {
+            Err(err) if err.is_cluster_error() && Instant::now() < patience => {
                 attempt += 1;
                 log::debug!(
                     "redis queue: the cluster said to try again ({err}), attempt {attempt}"
                 );
-                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt.min(10)))).await;
             }
             Err(err) => return Err(link.failed(err)),
         }
@@ -48,14 +48,15 @@ pub(super) async fn invoke<T: FromRedisValue>(
 
 /// Runs one command on the cluster (as [`invoke`] does a script).
 async fn query<T: FromRedisValue>(link: &Link, command: &redis::Cmd) -> Result<T, QueueError> {
-    let mut attempt = 0;
+    let patience = Instant::now() + link.patience;
+    let mut attempt: u32 = 0;
     loop {
         let mut connection = link.connection().await?;
         match command.query_async::<T>(&mut connection).await {
             Ok(value) => return Ok(value),
-            Err(err) if err.is_cluster_error() && attempt < RETRIES => {
+            Err(err) if err.is_cluster_error() && Instant::now() < patience => {
                 attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt.min(10)))).await;
             }
             Err(err) => return Err(link.failed(err)),
         }
