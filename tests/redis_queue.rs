@@ -660,3 +660,76 @@ async fn on_a_cluster_the_slot_of_a_busy_route_migrates_and_every_call_is_answer
     let errors = errors.lock().unwrap();
     assert!(errors.is_empty(), "queue errors: {errors:?}");
 }
+
+#[tokio::test]
+async fn on_a_cluster_a_reaper_that_died_midway_leaves_the_rest_to_the_next_once_its_claim_lapses()
+{
+    if !modes().contains(&Mode::Cluster) {
+        return;
+    }
+    let redis = Target::start(Mode::Cluster);
+    let keys = redis.keys("qr:");
+    let ttl = 400;
+    let dying = redis.queue("qr:", ttl);
+    dying.serve(&routes(&["a", "b"])).await.unwrap();
+    for n in 1..=2 {
+        dying.push(call("a", n)).await.unwrap();
+        dying.push(call("b", n)).await.unwrap();
+    }
+    let held = dying.pop(&routes(&["a", "b"]), 3).await.unwrap().calls;
+    assert_eq!(ids(&held), ["call-a-1", "call-a-2", "call-b-1"]);
+    let dead = dying.consumer().to_owned();
+    drop(dying);
+    drop(held);
+    eventually("the dying process's heartbeat expires", || async {
+        let alive = keys.alive(&dead);
+        redis.query::<i64>(&alive, redis::cmd("EXISTS").arg(&alive)) == 0
+    })
+    .await;
+    // A reaper claimed it and died: it is out of the consumers, its claim has lapsed.
+    let (consumers, reaping) = (keys.consumers(), keys.reaping());
+    let _: i64 = redis.query(&consumers, redis::cmd("SREM").arg(&consumers).arg(&dead));
+    let _: i64 = redis.query(&reaping, redis::cmd("ZADD").arg(&reaping).arg(1).arg(&dead));
+    // Another reaper's claim that has not lapsed is not touched.
+    let ghost = keys.processing("a", "ghost");
+    let _: i64 = redis.query(
+        &ghost,
+        redis::cmd("RPUSH").arg(&ghost).arg("{\"route\":\"a\"}"),
+    );
+    let ghost_routes = format!("qr:{{consumers}}routes:ghost");
+    let _: i64 = redis.query(
+        &ghost_routes,
+        redis::cmd("SADD").arg(&ghost_routes).arg("a"),
+    );
+    let far = unix_millis() + 3_600_000;
+    let _: i64 = redis.query(
+        &reaping,
+        redis::cmd("ZADD").arg(&reaping).arg(far).arg("ghost"),
+    );
+
+    let living = redis.queue("qr:", ttl);
+    let mut passes = redis.reaper_passes("qr:", living.consumer());
+    living.serve(&routes(&["a", "b"])).await.unwrap();
+    for _ in 0..3 {
+        passes
+            .recv()
+            .await
+            .expect("the living process's reaper runs");
+    }
+    drop(passes);
+    // Every call of the dead process is back, in order, once; its claim and routes gone.
+    assert_eq!(redis.llen(&keys.queue("a")), 2);
+    assert_eq!(redis.llen(&keys.queue("b")), 2);
+    let order = living.pop(&routes(&["a", "b"]), 10).await.unwrap().calls;
+    assert_eq!(
+        ids(&order),
+        ["call-a-1", "call-a-2", "call-b-1", "call-b-2"]
+    );
+    let claims: Vec<String> =
+        redis.query(&reaping, redis::cmd("ZRANGE").arg(&reaping).arg(0).arg(-1));
+    assert_eq!(claims, ["ghost"]);
+    assert!(redis
+        .members(&format!("qr:{{consumers}}routes:{dead}"))
+        .is_empty());
+    assert_eq!(redis.llen(&ghost), 1, "a live claim was taken over");
+}
