@@ -696,11 +696,8 @@ async fn on_a_cluster_a_reaper_that_died_midway_leaves_the_rest_to_the_next_once
         &ghost,
         redis::cmd("RPUSH").arg(&ghost).arg("{\"route\":\"a\"}"),
     );
-    let ghost_routes = format!("qr:{{consumers}}routes:ghost");
-    let _: i64 = redis.query(
-        &ghost_routes,
-        redis::cmd("SADD").arg(&ghost_routes).arg("a"),
-    );
+    let ghost_routes = "qr:{consumers}routes:ghost";
+    let _: i64 = redis.query(ghost_routes, redis::cmd("SADD").arg(ghost_routes).arg("a"));
     let far = unix_millis() + 3_600_000;
     let _: i64 = redis.query(
         &reaping,
