@@ -5,7 +5,9 @@
 //! processing lists and the served set) or on the consumers (`{consumers}`), builds no key
 //! name, and publishes nothing (the caller's process channel is in another slot): the
 //! queue publishes notices and answers through the node's hub after the script answered.
-//! Every check of time uses Redis's clock (`TIME`) as on one Redis.
+//! Every check of time uses Redis's clock (`TIME`) as on one Redis. Each starts with the
+//! `#!lua` shebang, so that Redis refuses it if it touches a key of another slot, even one
+//! that happens to be on the same node.
 
 /// A route's part of a batch: acknowledge, push and take, in the order given, on one
 /// route. KEYS: queue, this process's processing list of the route, served. ARGV:
@@ -18,7 +20,7 @@
 /// | `t` take | max | `{more (0/1), {entries...}}` |
 ///
 /// The queue's expiry and the order of takes are those of `redis_scripts::EXCHANGE`.
-pub(super) const EXCHANGE: &str = r"
+pub(super) const EXCHANGE: &str = r"#!lua
 local queue, processing, served = KEYS[1], KEYS[2], KEYS[3]
 local results = {}
 local ok
@@ -70,7 +72,7 @@ return results
 /// Puts one taken call back at the head of its route's queue, only if this process still
 /// holds it. KEYS: processing, queue. ARGV: entry, ms left. Returns 1 if put back, else 0
 /// (the caller then publishes the notice).
-pub(super) const REQUEUE: &str = r"
+pub(super) const REQUEUE: &str = r"#!lua
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
   redis.call('LPUSH', KEYS[2], ARGV[1])
   local ttl = tonumber(ARGV[2])
@@ -88,7 +90,7 @@ return 0
 /// leaving). A list already moved is empty: moving it again does nothing. KEYS:
 /// processing, queue, dead[, served]. ARGV: dead_max, dead_ttl in ms[, consumer].
 /// Returns `{moved, set aside}`.
-pub(super) const PUT_BACK: &str = r"
+pub(super) const PUT_BACK: &str = r"#!lua
 local processing, queue, dead = KEYS[1], KEYS[2], KEYS[3]
 local dead_max, dead_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local moved, set_aside = 0, 0
@@ -124,7 +126,7 @@ return {moved, set_aside}
 
 /// Sets one unreadable entry aside: out of the processing list, into the route's dead
 /// list, bounded. KEYS: processing, dead. ARGV: entry, dead_max, dead_ttl in ms.
-pub(super) const SET_ASIDE: &str = r"
+pub(super) const SET_ASIDE: &str = r"#!lua
 redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
@@ -134,7 +136,7 @@ return 1
 
 /// Renews a process's heartbeat, its membership of the consumers and the routes it may
 /// hold calls of. KEYS: alive, consumers, routes. ARGV: consumer, ttl in ms, routes...
-pub(super) const HEARTBEAT: &str = r"
+pub(super) const HEARTBEAT: &str = r"#!lua
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
@@ -148,7 +150,7 @@ return 1
 
 /// Renews a process in one route's served set, scored by its heartbeat's expiry on that
 /// route's node, and forgets the expired. KEYS: served. ARGV: consumer, ttl in ms.
-pub(super) const SERVE: &str = r"
+pub(super) const SERVE: &str = r"#!lua
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
@@ -162,7 +164,7 @@ return 1
 /// So only one reaper at a time gets a dead consumer, and none is forgotten.
 /// KEYS: consumers, alive of each candidate..., routes of each candidate..., reaping.
 /// ARGV: this consumer, claim_ms, the candidates...
-pub(super) const CLAIM: &str = r"
+pub(super) const CLAIM: &str = r"#!lua
 local n = #ARGV - 2
 local reaping = KEYS[#KEYS]
 local t = redis.call('TIME')
@@ -184,7 +186,7 @@ return claimed
 
 /// A dead consumer's routes were all put back: its claim and its routes go.
 /// KEYS: reaping, routes. ARGV: consumer.
-pub(super) const REAPED: &str = r"
+pub(super) const REAPED: &str = r"#!lua
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return 1
@@ -192,7 +194,7 @@ return 1
 
 /// This process leaves the consumers (after putting back its calls, route by route).
 /// KEYS: alive, consumers, routes. ARGV: consumer.
-pub(super) const LEAVE: &str = r"
+pub(super) const LEAVE: &str = r"#!lua
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
