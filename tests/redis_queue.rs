@@ -730,3 +730,47 @@ async fn on_a_cluster_a_reaper_that_died_midway_leaves_the_rest_to_the_next_once
         .is_empty());
     assert_eq!(redis.llen(&ghost), 1, "a live claim was taken over");
 }
+
+#[tokio::test]
+async fn on_a_cluster_a_dead_master_fails_only_the_calls_of_its_routes() {
+    if !modes().contains(&Mode::Cluster) {
+        return;
+    }
+    let mut redis = Target::start(Mode::Cluster);
+    let keys = redis.keys("qd:");
+    let Target::Cluster(cluster) = &mut redis else {
+        unreachable!("started as a cluster")
+    };
+    // Two routes whose slots are on different masters.
+    let owner = |route: &str| cluster.owner(redis_cluster::slot_of(&keys.queue(route)));
+    let names: Vec<String> = (0..100).map(|n| format!("r{n}")).collect();
+    let lost = names
+        .iter()
+        .find(|route| owner(route) != owner("r0"))
+        .expect("routes on two masters")
+        .clone();
+    let kept = "r0".to_owned();
+    let dead_master = owner(&lost);
+    let both = vec![kept.clone(), lost.clone()];
+    let queue = {
+        let mut config = RedisConfig::cluster(cluster.urls());
+        config.process_ttl = Duration::from_secs(10);
+        RedisQueue::new(&config, "qd:").expect("valid seeds")
+    };
+    queue.serve(&both).await.unwrap();
+    queue.push(call(&kept, 1)).await.unwrap();
+    cluster.kill(dead_master);
+
+    // Both pushes go in one batch (submitted before the batching task runs): the one for
+    // the dead master's route fails, the other goes through.
+    let (to_kept, to_lost) = (queue.push(call(&kept, 2)), queue.push(call(&lost, 3)));
+    let (to_kept, to_lost) = futures_util::join!(to_kept, to_lost);
+    assert_eq!(to_kept, Ok(()));
+    assert!(
+        matches!(to_lost, Err(QueueError::Unavailable(_))),
+        "{to_lost:?}"
+    );
+    // A take through both routes hands over what the first gave.
+    let popped = queue.pop(&both, 10).await.unwrap();
+    assert_eq!(ids(&popped.calls), ["call-r0-1", "call-r0-2"]);
+}

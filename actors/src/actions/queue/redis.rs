@@ -273,6 +273,7 @@ impl RedisQueue {
                     }
                 }
                 Outcome::Taken(..) => return Err(unavailable("an ack answered as a take")),
+                Outcome::Failed(err) => return Err(err),
             }
             Ok(())
         }
@@ -406,6 +407,7 @@ impl Queue for RedisQueue {
                 Outcome::Done(true) => Ok(()),
                 Outcome::Done(false) => Err(QueueError::NotServed(call.route)),
                 Outcome::Taken(..) => Err(unavailable("a push answered as a take")),
+                Outcome::Failed(err) => Err(err),
             }
         }
         .boxed()
@@ -429,6 +431,7 @@ impl Queue for RedisQueue {
                     more,
                 }),
                 Outcome::Done(_) => Err(unavailable("a take answered as a push")),
+                Outcome::Failed(err) => Err(err),
             }
         }
         .boxed()

@@ -57,6 +57,9 @@ pub(super) enum Outcome {
     Done(bool),
     /// Taken entries, and whether more wait.
     Taken(bool, Vec<Entry>),
+    /// On a cluster, this operation's route failed (the other routes of its batch may
+    /// have gone through).
+    Failed(QueueError),
 }
 
 impl Outcome {
@@ -186,22 +189,37 @@ async fn send_cluster(
     .await;
     let mut notices = Vec::new();
     for (answer, (_, positions)) in sent.into_iter().zip(routes.values()) {
-        let (route, values) = answer?;
-        if values.len() != positions.len() {
-            return Err(QueueError::Unavailable(format!(
-                "Redis answered {} outcomes for {} operations on `{route}`",
-                values.len(),
-                positions.len()
-            )));
-        }
-        for (value, &i) in values.into_iter().zip(positions) {
-            let redis::Value::Int(n) = value else {
-                return Err(unexpected(value));
-            };
-            if n == 2 {
-                notices.push(route.to_owned());
+        let values = answer.and_then(|(route, values)| {
+            if values.len() == positions.len() {
+                Ok((route, values))
+            } else {
+                Err(QueueError::Unavailable(format!(
+                    "Redis answered {} outcomes for {} operations on `{route}`",
+                    values.len(),
+                    positions.len()
+                )))
             }
-            outcomes[i] = Some(Outcome::Done(n >= 1));
+        });
+        // A route that failed fails its own operations only.
+        let (route, values) = match values {
+            Ok(answered) => answered,
+            Err(err) => {
+                for &i in positions {
+                    outcomes[i] = Some(Outcome::Failed(err.clone()));
+                }
+                continue;
+            }
+        };
+        for (value, &i) in values.into_iter().zip(positions) {
+            outcomes[i] = Some(match value {
+                redis::Value::Int(n) => {
+                    if n == 2 {
+                        notices.push(route.to_owned());
+                    }
+                    Outcome::Done(n >= 1)
+                }
+                other => Outcome::Failed(unexpected(other)),
+            });
         }
     }
     // The takes, each through its routes in order.
@@ -215,8 +233,10 @@ async fn send_cluster(
     }))
     .await;
     for (i, taken) in taken {
-        let (more, entries) = taken?;
-        outcomes[i] = Some(Outcome::Taken(more, entries));
+        outcomes[i] = Some(match taken {
+            Ok((more, entries)) => Outcome::Taken(more, entries),
+            Err(err) => Outcome::Failed(err),
+        });
     }
     notices.dedup();
     join_all(notices.iter().map(|route| link.notify(route))).await;
@@ -241,7 +261,11 @@ async fn take(
     for (i, route) in routes.iter().enumerate() {
         let need = max.saturating_sub(taken.len());
         if need == 0 {
-            let more = link.depth(&routes[i..]).await? > 0;
+            // If that cannot be told, say more wait: the process looks again.
+            let more = link
+                .depth(&routes[i..])
+                .await
+                .map_or(true, |depth| depth > 0);
             return Ok((more, taken));
         }
         let mut invocation = script.prepare_invoke();
@@ -251,11 +275,22 @@ async fn take(
             .key(link.layout.served(route))
             .arg("t")
             .arg(need);
-        let values: Vec<redis::Value> = invoke(link, &invocation).await?;
-        let Some(value) = values.into_iter().next() else {
-            return Err(QueueError::Unavailable("a take went unanswered".into()));
+        let answered = invoke::<Vec<redis::Value>>(link, &invocation)
+            .await
+            .and_then(|values| match values.into_iter().next() {
+                Some(value) => read_take(value, route),
+                None => Err(QueueError::Unavailable("a take went unanswered".into())),
+            });
+        let (more, mut entries) = match answered {
+            Ok(answered) => answered,
+            // What the earlier routes gave is this process's now: hand it over, and look
+            // again soon.
+            Err(err) if !taken.is_empty() => {
+                log::warn!("redis queue: a take stopped at `{route}`: {err}");
+                return Ok((true, taken));
+            }
+            Err(err) => return Err(err),
         };
-        let (more, mut entries) = read_take(value, route)?;
         taken.append(&mut entries);
         if more {
             return Ok((true, taken));
