@@ -55,9 +55,10 @@
 //! the "queue updated" notice after a push into an empty list ([`QueueLink::notify`]), and
 //! an answer after its acknowledgement found the call still held. **A process that dies
 //! between the two leaves its caller with `timeout`**: the call was acknowledged, so it is
-//! not run again. The hub keeps its publishes in order, so no `Hub::flush` is needed
-//! before an answer there. The reaper and `leave` work in steps, each safe to repeat
-//! (`redis_cluster.rs`).
+//! not run again. As on one Redis, the queue waits for `Hub::flush` before acknowledging a
+//! call with an answer for another process, so the answer overtakes nothing the handler
+//! published (the hub's partitions need not keep order between them). The reaper and
+//! `leave` work in steps, each safe to repeat (`redis_cluster.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -453,15 +454,11 @@ impl Queue for RedisQueue {
             Ok(reply) => reply,
             Err(err) => return future::ready(Err(err)).boxed(),
         };
-        // On one Redis, published with the acknowledgement, one command for both; after
-        // whatever this process published before (the handler's messages), which it must
-        // not overtake. On a cluster the hub publishes it after the acknowledgement, in
-        // order with the rest: nothing to flush.
-        let flushed = if self.inner.link.layout.is_cluster() {
-            future::ready(Ok(())).boxed()
-        } else {
-            node.hub.flush()
-        };
+        // After whatever this process published before (the handler's messages), which it
+        // must not overtake: on one Redis the answer goes with the acknowledgement, one
+        // command for both; on a cluster the hub publishes it right after, and its
+        // partitions need not keep order between them, so the flush stays.
+        let flushed = node.hub.flush();
         let queue = self.clone();
         let claimed = claimed.clone();
         async move {
