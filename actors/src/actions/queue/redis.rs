@@ -79,16 +79,20 @@ use crate::config::RedisConfig;
 use crate::hub::HubNames;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
-/// The scripts the queue runs itself (the batching task holds its own).
+/// The scripts the queue runs itself (the batching task holds its own): the layout's
+/// own for the four steps both have, and those only a cluster needs (on one Redis
+/// `return 0`, never run: nothing is loaded before a script's first call).
 pub(super) struct Scripts {
+    /// Puts one call back (`REQUEUE` of either layout).
     pub(super) requeue: Script,
+    /// Renews the heartbeat (on a cluster, of the consumer; the routes with `serve`).
     pub(super) heartbeat: Script,
+    /// The reaper (on a cluster, its claim of dead consumers: `CLAIM`).
     pub(super) reap: Script,
+    /// This process leaves (on a cluster, the consumers only, after `put_back`).
     pub(super) leave: Script,
     /// On a cluster: a route's served set renewed (see `redis_cluster_scripts::SERVE`).
     pub(super) serve: Script,
-    /// On a cluster: the reaper's claim of dead consumers.
-    pub(super) claim: Script,
     /// On a cluster: a dead consumer's routes are done.
     pub(super) reaped: Script,
     /// On a cluster: one route's processing list put back.
@@ -106,7 +110,6 @@ impl Scripts {
                 reap: Script::new(cluster_scripts::CLAIM),
                 leave: Script::new(cluster_scripts::LEAVE),
                 serve: Script::new(cluster_scripts::SERVE),
-                claim: Script::new(cluster_scripts::CLAIM),
                 reaped: Script::new(cluster_scripts::REAPED),
                 put_back: Script::new(cluster_scripts::PUT_BACK),
                 set_aside: Script::new(cluster_scripts::SET_ASIDE),
@@ -119,7 +122,6 @@ impl Scripts {
                 reap: Script::new(&scripts::reap()),
                 leave: Script::new(&scripts::leave()),
                 serve: unused(),
-                claim: unused(),
                 reaped: unused(),
                 put_back: unused(),
                 set_aside: unused(),

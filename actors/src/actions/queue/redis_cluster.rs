@@ -157,7 +157,7 @@ impl Inner {
         candidates.extend(reaping);
         candidates.sort();
         candidates.dedup();
-        let mut claim = self.scripts.claim.prepare_invoke();
+        let mut claim = self.scripts.reap.prepare_invoke();
         claim.key(layout.consumers());
         for id in &candidates {
             claim.key(layout.alive(id));
