@@ -126,6 +126,7 @@ async fn calls_wait_per_route(redis: Target) {
     );
     queue.push(call("a", 11)).await.unwrap();
     assert_eq!(queue.depth(&routes(&["a", "b"])).await.unwrap(), 1);
+    assert_eq!(queue.ping().await, Ok(()));
 }
 
 #[tokio::test]
