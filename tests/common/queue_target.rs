@@ -16,8 +16,39 @@ use comet::actors::hub::{HubMessage, HubNames};
 use comet::actors::{Hub, MemoryBroker, ProcessMessage};
 use comet::{Queue, RedisConfig, RedisQueue};
 
+use comet::actors::actions::queue::unix_millis;
+use comet::actors::protocol::RequestUid;
+use comet::actors::{ActionCall, Claimed};
+use comet::{ConnectionId, ConnectionInfo};
+use serde_json::Map;
+
 use super::redis_cluster::{slot_of, RedisCluster};
 use super::redis_server::RedisServer;
+
+/// Call `n` of `route`, from a caller on process `p1`, with a minute to run.
+pub fn call(route: &str, n: u64) -> ActionCall {
+    ActionCall {
+        id: format!("call-{route}-{n}"),
+        route: route.to_owned(),
+        request_uid: RequestUid::from(format!("r{n}").as_str()),
+        params: Map::new(),
+        connection: ConnectionInfo::new(ConnectionId::new("p1", n), "websocket"),
+        deadline_ms: unix_millis() + 60_000,
+    }
+}
+
+/// Route names as the queue takes them.
+pub fn routes(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// The ids of claimed calls, in order.
+pub fn ids(calls: &[Claimed]) -> Vec<&str> {
+    calls
+        .iter()
+        .map(|claimed| claimed.call.id.as_str())
+        .collect()
+}
 
 /// A single Redis or a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
