@@ -17,6 +17,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use comet::actors::actions::queue::unix_millis;
+use comet::actors::hub::HubNames;
 use comet::actors::protocol::RequestUid;
 use comet::actors::{Claimed, MemoryBroker, Popped, ProcessMessage, QueueError};
 use comet::{Queue, RedisConfig, RedisQueue};
@@ -304,6 +305,7 @@ async fn answer_with_acknowledgement(redis: Target) {
     redis.attach(&queue, &broker, "q6:");
     queue.serve(&routes(&["a"])).await.unwrap();
     let mut hearing = redis.hear_process(&broker, "q6:", "p1");
+    let mut notices = redis.hear(&broker, HubNames::new("q6:").actions());
     let frame = |text: &str| bytestring::ByteString::from(format!("action {text}"));
 
     queue.push(call("a", 1)).await.unwrap();
@@ -329,7 +331,7 @@ async fn answer_with_acknowledgement(redis: Target) {
 
     // A marker published after the acknowledgements answered: every answer they sent
     // came before it.
-    redis.mark(&hearing, "q6:", "p1", "marker");
+    redis.mark(&hearing, "marker");
     let mut got = Vec::new();
     loop {
         let payload = hearing.next().await;
@@ -342,6 +344,18 @@ async fn answer_with_acknowledgement(redis: Target) {
         }
     }
     assert_eq!(got, ["action answer 1", "action answer 2 again"]);
+    // The workers heard of the route when its list stopped being empty: the first push,
+    // and the call put back (in the script on one Redis, through the hub on a cluster).
+    redis.mark(&notices, "marker");
+    let mut heard = Vec::new();
+    loop {
+        let notice = notices.next().await;
+        if notice == b"marker" {
+            break;
+        }
+        heard.push(String::from_utf8(notice).expect("a route"));
+    }
+    assert_eq!(heard, ["a", "a"]);
 }
 
 /// The byte bound is the batching task's, the same on a cluster: one Redis only (its

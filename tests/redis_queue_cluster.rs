@@ -162,7 +162,7 @@ async fn on_a_cluster_the_slot_of_a_busy_route_migrates_and_every_call_is_answer
     for worker in workers {
         worker.await.expect("a worker stops");
     }
-    redis.mark(&hearing, "qm:", "p1", "marker");
+    redis.mark(&hearing, "marker");
     assert_eq!(hearing.next().await, b"marker", "an answer came late");
     assert_eq!(redis.llen(&keys.queue("busy")), 0);
     for consumer in &consumers {

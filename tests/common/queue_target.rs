@@ -180,31 +180,37 @@ impl Target {
     }
 
     /// Everything published from now on to process `process`'s hub channel under
-    /// `prefix`, where the queue sends it: on one Redis a `PUBLISH` in Redis, on a cluster
-    /// through the node's hub (`broker`). Subscribed when this returns.
+    /// `prefix` (see [`hear`](Target::hear)).
     pub fn hear_process(&self, broker: &MemoryBroker, prefix: &str, process: &str) -> Hearing {
-        let channel = HubNames::new(prefix).process(process);
+        self.hear(broker, &HubNames::new(prefix).process(process))
+    }
+
+    /// Everything published from now on to the hub channel `channel`, where the queue
+    /// sends it: on one Redis a `PUBLISH` in Redis, on a cluster through the node's hub
+    /// (`broker`). Subscribed when this returns.
+    pub fn hear(&self, broker: &MemoryBroker, channel: &str) -> Hearing {
         match self {
             Target::Single(redis) => Hearing {
-                heard: listen(redis, &channel),
+                heard: listen(redis, channel),
                 hub: None,
+                channel: channel.to_owned(),
             },
-            Target::Cluster(_) => hear_hub(broker, &channel),
+            Target::Cluster(_) => hear_hub(broker, channel),
         }
     }
 
-    /// Publishes `payload` where [`hear_process`](Target::hear_process) hears.
-    pub fn mark(&self, hearing: &Hearing, prefix: &str, process: &str, payload: &str) {
-        let channel = HubNames::new(prefix).process(process);
+    /// Publishes `payload` where `hearing` hears.
+    pub fn mark(&self, hearing: &Hearing, payload: &str) {
+        let channel = &hearing.channel;
         match (&hearing.hub, self) {
             (Some(hub), _) => {
                 use futures_util::FutureExt;
                 let _ = hub
-                    .publish(&channel, payload.to_owned().into())
+                    .publish(channel, payload.to_owned().into())
                     .now_or_never();
             }
             (None, Target::Single(redis)) => {
-                let _: i64 = redis.query(redis::cmd("PUBLISH").arg(&channel).arg(payload));
+                let _: i64 = redis.query(redis::cmd("PUBLISH").arg(channel).arg(payload));
             }
             (None, Target::Cluster(_)) => unreachable!("a cluster hears through a hub"),
         }
@@ -216,6 +222,8 @@ pub struct Hearing {
     heard: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
     /// The hub it hears through, kept alive (on a cluster).
     hub: Option<comet::MemoryHub>,
+    /// The channel.
+    channel: String,
 }
 
 impl Hearing {
@@ -327,6 +335,7 @@ fn hear_hub(broker: &MemoryBroker, channel: &str) -> Hearing {
     Hearing {
         heard: hearing,
         hub: Some(hub),
+        channel: channel.to_owned(),
     }
 }
 
