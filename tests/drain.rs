@@ -11,16 +11,20 @@
 mod eventually;
 #[path = "common/process.rs"]
 mod process;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::time::Duration;
 
 use eventually::eventually;
 use futures_util::StreamExt;
 use process::{Client, Cometd};
-use redis_server::RedisServer;
 use serde_json::{json, Value};
+use test_redis::TestRedis;
 use tokio_tungstenite::tungstenite::Message;
 
 const LONG: Duration = Duration::from_secs(15);
@@ -61,16 +65,20 @@ async fn call_sleep(client: &mut Client, ms: u64) -> (String, String) {
 
 /// What is left in Redis under `prefix`: calls waiting or held, and the processes the
 /// queue still counts.
-fn leftovers(redis: &RedisServer, prefix: &str) -> (i64, i64, Vec<String>) {
-    let mut waiting = 0;
-    for key in redis.query::<Vec<String>>(redis::cmd("KEYS").arg(format!("{prefix}queue:*"))) {
-        waiting += redis.query::<i64>(redis::cmd("LLEN").arg(&key));
-    }
-    let mut held = 0;
-    for key in redis.query::<Vec<String>>(redis::cmd("KEYS").arg(format!("{prefix}processing:*"))) {
-        held += redis.query::<i64>(redis::cmd("LLEN").arg(&key));
-    }
-    let consumers = redis.query(redis::cmd("SMEMBERS").arg(format!("{prefix}consumers")));
+fn leftovers(redis: &TestRedis, prefix: &str) -> (i64, i64, Vec<String>) {
+    let length = |key: &String| redis.query_key::<i64>(key, redis::cmd("LLEN").arg(key));
+    let waiting = redis
+        .keys(&redis.queue_pattern(prefix))
+        .iter()
+        .map(length)
+        .sum();
+    let held = redis
+        .keys(&redis.processing_pattern(prefix))
+        .iter()
+        .map(length)
+        .sum();
+    let consumers = redis.consumers_key(prefix);
+    let consumers = redis.query_key(&consumers, redis::cmd("SMEMBERS").arg(&consumers));
     (waiting, held, consumers)
 }
 
@@ -109,7 +117,7 @@ async fn sockjs_frame(
 /// process about to leave (started with `leaving_args`) running the caller's
 /// `site/sleep` call of `ms`, and another action process that could take the call over.
 struct Handover {
-    redis: RedisServer,
+    redis: TestRedis,
     /// Holds the caller's connection; runs no actions. Kept for as long as the test.
     _edge: Cometd,
     leaving: Cometd,
@@ -120,12 +128,12 @@ struct Handover {
 
 impl Handover {
     async fn start(
+        redis: TestRedis,
         prefix: &str,
         ms: u64,
         leaving_args: &[&str],
         staying_args: &[&str],
     ) -> Handover {
-        let redis = RedisServer::start();
         let edge = Cometd::server(
             "edge",
             &redis.args(),
@@ -159,9 +167,7 @@ impl Handover {
     }
 }
 
-#[tokio::test]
-async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
-    let redis = RedisServer::start();
+async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere(redis: TestRedis) {
     let prefix = "drain1:";
     let edge = Cometd::server(
         "edge",
@@ -234,10 +240,12 @@ async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
     drop((edge, staying));
 }
 
-#[tokio::test]
-async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_elsewhere() {
+async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_elsewhere(
+    redis: TestRedis,
+) {
     let prefix = "drain2:";
-    let mut cluster = Handover::start(prefix, 2500, &["--shutdown-timeout-ms", "300"], &[]).await;
+    let mut cluster =
+        Handover::start(redis, prefix, 2500, &["--shutdown-timeout-ms", "300"], &[]).await;
 
     cluster.leaving.terminate();
     let status = cluster
@@ -273,11 +281,10 @@ async fn a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_els
     assert_eq!(consumers.len(), 1, "{consumers:?}");
 }
 
-#[tokio::test]
-async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere() {
+async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere(redis: TestRedis) {
     let prefix = "drain3:";
     let ttl = ["--process-ttl-ms", "1500"];
-    let mut cluster = Handover::start(prefix, 6000, &ttl, &ttl).await;
+    let mut cluster = Handover::start(redis, prefix, 6000, &ttl, &ttl).await;
 
     cluster.leaving.terminate();
     eventually("the leaving process drains", || async {
@@ -308,10 +315,9 @@ async fn a_process_that_dies_while_draining_has_its_call_run_once_elsewhere() {
     assert_eq!((waiting, held), (0, 0));
 }
 
-#[tokio::test]
-async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere() {
+async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere(redis: TestRedis) {
     let ttl = ["--process-ttl-ms", "1500"];
-    let mut cluster = Handover::start("drain4:", 6000, &ttl, &ttl).await;
+    let mut cluster = Handover::start(redis, "drain4:", 6000, &ttl, &ttl).await;
 
     cluster.leaving.terminate();
     // The first signal is heard: the drain waits for the running call.
@@ -341,3 +347,10 @@ async fn a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere()
     // the leaving one never did.
     cluster.runs_again_once_on_the_staying_process().await;
 }
+
+redis_tests!(
+    sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere,
+    a_call_still_running_when_the_drain_ends_is_given_back_once_and_run_elsewhere,
+    a_process_that_dies_while_draining_has_its_call_run_once_elsewhere,
+    a_second_sigterm_stops_at_once_and_the_call_still_runs_once_elsewhere,
+);

@@ -161,26 +161,8 @@ impl RedisServer {
         prefix: &str,
         consumer: &str,
     ) -> tokio::sync::mpsc::UnboundedReceiver<()> {
-        let mut monitor = self.connection();
-        redis::cmd("MONITOR")
-            .query::<()>(&mut monitor)
-            .expect("MONITOR is accepted");
         // The reap script's arguments start with the prefix and the reaping consumer.
-        let marker = format!("\"{prefix}\" \"{consumer}\"");
-        let (passes, heard) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            while let Ok(line) = monitor.recv_response() {
-                let line = match line {
-                    redis::Value::SimpleString(line) => line,
-                    redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                    _ => continue,
-                };
-                if line.contains(&marker) && passes.send(()).is_err() {
-                    break;
-                }
-            }
-        });
-        heard
+        monitor(self.connection(), format!("\"{prefix}\" \"{consumer}\""))
     }
 
     /// A fresh connection, for checks (`PUBSUB`, `LLEN`, …).
@@ -203,4 +185,29 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Tells each time `MONITOR` on `connection` shows a command containing `marker`. Its
+/// thread ends when Redis goes away or the receiver is dropped (at the next command).
+pub fn monitor(
+    mut connection: redis::Connection,
+    marker: String,
+) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    redis::cmd("MONITOR")
+        .query::<()>(&mut connection)
+        .expect("MONITOR is accepted");
+    let (passes, heard) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while let Ok(line) = connection.recv_response() {
+            let line = match line {
+                redis::Value::SimpleString(line) => line,
+                redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                _ => continue,
+            };
+            if line.contains(&marker) && passes.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    heard
 }

@@ -149,6 +149,44 @@ impl TestRedis {
         }
     }
 
+    /// A `KEYS` pattern of the lists of calls waiting.
+    pub fn queue_pattern(&self, prefix: &str) -> String {
+        match self {
+            TestRedis::Single(_) => format!("{prefix}queue:*"),
+            TestRedis::Cluster(_) => format!("{prefix}{{r:*}}queue"),
+        }
+    }
+
+    /// The set of processes that may hold taken calls.
+    pub fn consumers_key(&self, prefix: &str) -> String {
+        match self {
+            TestRedis::Single(_) => format!("{prefix}consumers"),
+            TestRedis::Cluster(_) => format!("{prefix}{{consumers}}consumers"),
+        }
+    }
+
+    /// Tells each time the queue reaper of `consumer` (under `prefix`) runs, through
+    /// `MONITOR` of the node that holds the consumers' keys.
+    pub fn reaper_passes(
+        &self,
+        prefix: &str,
+        consumer: &str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+        match self {
+            TestRedis::Single(redis) => redis.reaper_passes(prefix, consumer),
+            TestRedis::Cluster(cluster) => {
+                // The claim script's last key is the reaping set, its first argument the
+                // reaping consumer.
+                let reaping = format!("{prefix}{{consumers}}reaping");
+                let node = cluster.node(cluster.owner(super::redis_cluster::slot_of(&reaping)));
+                super::redis_server::monitor(
+                    node.connection(),
+                    format!("\"{reaping}\" \"{consumer}\""),
+                )
+            }
+        }
+    }
+
     /// Runs `command` where `key` lives and reads its answer as `T`.
     pub fn query_key<T: redis::FromRedisValue>(&self, key: &str, command: &redis::Cmd) -> T {
         match self {
