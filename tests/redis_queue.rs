@@ -12,6 +12,8 @@ mod queue_target;
 mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::future::Future;
 use std::time::Duration;
@@ -50,7 +52,7 @@ async fn calls_wait_per_route_first_come_first_served() {
 
 async fn calls_wait_per_route(redis: Target) {
     let queue = redis.queue("q1:", 10_000);
-    let keys = redis.keys("q1:");
+    let keys = redis.layout("q1:");
 
     let refused = queue.push(call("a", 1)).await;
     assert_eq!(refused, Err(QueueError::NotServed("a".into())));
@@ -115,7 +117,7 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
 
 async fn dead_processes_calls_come_back(redis: Target) {
     let ttl = 400;
-    let keys = redis.keys("q2:");
+    let keys = redis.layout("q2:");
     let dying = redis.queue("q2:", ttl);
     let living = redis.queue("q2:", ttl);
     dying.serve(&routes(&["a"])).await.unwrap();
@@ -163,7 +165,7 @@ async fn dead_processes_calls_come_back(redis: Target) {
     if redis.is_cluster() {
         // The reaper's claim goes once the dead process's routes are done.
         eventually("the reaper forgets the dead process", || async {
-            let reaping: Vec<String> = redis.query(
+            let reaping: Vec<String> = redis.query_key(
                 &keys.reaping(),
                 redis::cmd("ZRANGE").arg(keys.reaping()).arg(0).arg(-1),
             );
@@ -180,18 +182,18 @@ async fn an_unreadable_entry_is_set_aside_not_retried() {
 }
 
 async fn unreadable_entry_set_aside(redis: Target) {
-    let keys = redis.keys("q3:");
+    let keys = redis.layout("q3:");
     let queue = redis.queue("q3:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
     let waiting = keys.queue("a");
-    let _: i64 = redis.query(&waiting, redis::cmd("RPUSH").arg(&waiting).arg("{not json"));
+    let _: i64 = redis.query_key(&waiting, redis::cmd("RPUSH").arg(&waiting).arg("{not json"));
     queue.push(call("a", 1)).await.unwrap();
 
     // The readable call is taken; the unreadable entry is set aside, not returned.
     let popped = queue.pop(&routes(&["a"]), 10).await.unwrap();
     assert_eq!(ids(&popped.calls), ["call-a-1"]);
     let dead_key = keys.dead("a");
-    let dead: Vec<String> = redis.query(
+    let dead: Vec<String> = redis.query_key(
         &dead_key,
         redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1),
     );
@@ -209,7 +211,7 @@ async fn redis_down(mut redis: Target) {
     let queue = redis.queue("q4:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
     // On a cluster, the master of the route's slot goes.
-    let keys = redis.keys("q4:");
+    let keys = redis.layout("q4:");
     let kill = |redis: &mut Target| match redis {
         Target::Single(server) => server.kill(),
         Target::Cluster(cluster) => {
@@ -253,7 +255,7 @@ async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds(
 }
 
 async fn put_back_once(redis: Target) {
-    let keys = redis.keys("q5:");
+    let keys = redis.layout("q5:");
     let (queue, other) = (redis.queue("q5:", 10_000), redis.queue("q5:", 10_000));
     queue.serve(&routes(&["a"])).await.unwrap();
     other.serve(&routes(&["a"])).await.unwrap();
@@ -276,14 +278,14 @@ async fn put_back_once(redis: Target) {
     assert_eq!(queue.leave().await.unwrap(), 1);
     assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
     let alive = keys.alive(queue.consumer());
-    let exists: i64 = redis.query(&alive, redis::cmd("EXISTS").arg(&alive));
+    let exists: i64 = redis.query_key(&alive, redis::cmd("EXISTS").arg(&alive));
     assert_eq!(exists, 0);
     assert_eq!(
         redis.members(&keys.consumers()),
         [other.consumer().to_owned()]
     );
     let served_key = keys.served("a");
-    let served: Vec<String> = redis.query(
+    let served: Vec<String> = redis.query_key(
         &served_key,
         redis::cmd("ZRANGE").arg(&served_key).arg(0).arg(-1),
     );
@@ -428,7 +430,7 @@ async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded(
 }
 
 async fn unreadable_call_answered(redis: Target) {
-    let keys = redis.keys("q8:");
+    let keys = redis.layout("q8:");
     let mut config = redis.config();
     config.dead_letters_max = 3;
     config.dead_letters_ttl = Duration::from_secs(60);
@@ -441,9 +443,9 @@ async fn unreadable_call_answered(redis: Target) {
     // Too deep for serde_json (128 levels) as a whole call, yet its caller can be read.
     let poison = nested_entry("a", "r7", "p1.7", 130);
     let waiting = keys.queue("a");
-    let _: i64 = redis.query(&waiting, redis::cmd("RPUSH").arg(&waiting).arg(&poison));
+    let _: i64 = redis.query_key(&waiting, redis::cmd("RPUSH").arg(&waiting).arg(&poison));
     for n in 0..4 {
-        let _: i64 = redis.query(
+        let _: i64 = redis.query_key(
             &waiting,
             redis::cmd("RPUSH")
                 .arg(&waiting)
@@ -469,12 +471,12 @@ async fn unreadable_call_answered(redis: Target) {
     }
     // The dead list keeps the newest three, for a while; every entry was counted.
     let dead_key = keys.dead("a");
-    let dead: Vec<String> = redis.query(
+    let dead: Vec<String> = redis.query_key(
         &dead_key,
         redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1),
     );
     assert_eq!(dead, ["{not json 1", "{not json 2", "{not json 3"]);
-    let ttl: i64 = redis.query(&dead_key, redis::cmd("PTTL").arg(&dead_key));
+    let ttl: i64 = redis.query_key(&dead_key, redis::cmd("PTTL").arg(&dead_key));
     assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
     assert_eq!(queue.dead_letters(), 5);
     assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
@@ -486,17 +488,17 @@ async fn a_queue_of_calls_nobody_takes_goes_once_their_callers_gave_up() {
 }
 
 async fn queue_expires(redis: Target) {
-    let keys = redis.keys("q9:");
+    let keys = redis.layout("q9:");
     let queue = redis.queue("q9:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
     let mut stranded = call("a", 1);
     stranded.deadline_ms = unix_millis() + 1_500;
     queue.push(stranded).await.unwrap();
     let waiting = keys.queue("a");
-    let ttl: i64 = redis.query(&waiting, redis::cmd("PTTL").arg(&waiting));
+    let ttl: i64 = redis.query_key(&waiting, redis::cmd("PTTL").arg(&waiting));
     assert!(ttl > 0 && ttl <= 1_500, "PTTL {ttl}");
     // A later call with more time left keeps the queue (and the earlier call) longer.
     queue.push(call("a", 2)).await.unwrap();
-    let ttl: i64 = redis.query(&waiting, redis::cmd("PTTL").arg(&waiting));
+    let ttl: i64 = redis.query_key(&waiting, redis::cmd("PTTL").arg(&waiting));
     assert!(ttl > 1_500, "PTTL {ttl}");
 }

@@ -10,6 +10,8 @@ mod queue_target;
 mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::time::Duration;
 
@@ -62,7 +64,7 @@ async fn on_a_cluster_the_slot_of_a_busy_route_migrates_and_every_call_is_answer
         return;
     }
     let redis = Target::start(Mode::Cluster);
-    let keys = redis.keys("qm:");
+    let keys = redis.layout("qm:");
     let broker = MemoryBroker::new();
     let mut hearing = redis.hear_process(&broker, "qm:", "p1");
     let pusher = redis.queue("qm:", 10_000);
@@ -179,7 +181,7 @@ async fn on_a_cluster_a_reaper_that_died_midway_leaves_the_rest_to_the_next_once
         return;
     }
     let redis = Target::start(Mode::Cluster);
-    let keys = redis.keys("qr:");
+    let keys = redis.layout("qr:");
     let ttl = 400;
     let dying = redis.queue("qr:", ttl);
     dying.serve(&routes(&["a", "b"])).await.unwrap();
@@ -194,23 +196,23 @@ async fn on_a_cluster_a_reaper_that_died_midway_leaves_the_rest_to_the_next_once
     drop(held);
     eventually("the dying process's heartbeat expires", || async {
         let alive = keys.alive(&dead);
-        redis.query::<i64>(&alive, redis::cmd("EXISTS").arg(&alive)) == 0
+        redis.query_key::<i64>(&alive, redis::cmd("EXISTS").arg(&alive)) == 0
     })
     .await;
     // A reaper claimed it and died: it is out of the consumers, its claim has lapsed.
     let (consumers, reaping) = (keys.consumers(), keys.reaping());
-    let _: i64 = redis.query(&consumers, redis::cmd("SREM").arg(&consumers).arg(&dead));
-    let _: i64 = redis.query(&reaping, redis::cmd("ZADD").arg(&reaping).arg(1).arg(&dead));
+    let _: i64 = redis.query_key(&consumers, redis::cmd("SREM").arg(&consumers).arg(&dead));
+    let _: i64 = redis.query_key(&reaping, redis::cmd("ZADD").arg(&reaping).arg(1).arg(&dead));
     // Another reaper's claim that has not lapsed is not touched.
     let ghost = keys.processing("a", "ghost");
-    let _: i64 = redis.query(
+    let _: i64 = redis.query_key(
         &ghost,
         redis::cmd("RPUSH").arg(&ghost).arg("{\"route\":\"a\"}"),
     );
     let ghost_routes = "qr:{consumers}routes:ghost";
-    let _: i64 = redis.query(ghost_routes, redis::cmd("SADD").arg(ghost_routes).arg("a"));
+    let _: i64 = redis.query_key(ghost_routes, redis::cmd("SADD").arg(ghost_routes).arg("a"));
     let far = unix_millis() + 3_600_000;
-    let _: i64 = redis.query(
+    let _: i64 = redis.query_key(
         &reaping,
         redis::cmd("ZADD").arg(&reaping).arg(far).arg("ghost"),
     );
@@ -234,7 +236,7 @@ async fn on_a_cluster_a_reaper_that_died_midway_leaves_the_rest_to_the_next_once
         ["call-a-1", "call-a-2", "call-b-1", "call-b-2"]
     );
     let claims: Vec<String> =
-        redis.query(&reaping, redis::cmd("ZRANGE").arg(&reaping).arg(0).arg(-1));
+        redis.query_key(&reaping, redis::cmd("ZRANGE").arg(&reaping).arg(0).arg(-1));
     assert_eq!(claims, ["ghost"]);
     assert!(redis
         .members(&format!("qr:{{consumers}}routes:{dead}"))
@@ -248,7 +250,7 @@ async fn on_a_cluster_a_dead_master_fails_only_the_calls_of_its_routes() {
         return;
     }
     let mut redis = Target::start(Mode::Cluster);
-    let keys = redis.keys("qd:");
+    let keys = redis.layout("qd:");
     let Target::Cluster(cluster) = &mut redis else {
         unreachable!("started as a cluster")
     };

@@ -14,7 +14,7 @@ use actix::{Actor, Context, Handler};
 use comet::actors::actions::queue::QueueLink;
 use comet::actors::hub::{HubMessage, HubNames};
 use comet::actors::{Hub, MemoryBroker, ProcessMessage};
-use comet::{Queue, RedisConfig, RedisQueue};
+use comet::{Queue, RedisQueue};
 
 use comet::actors::actions::queue::unix_millis;
 use comet::actors::protocol::RequestUid;
@@ -22,7 +22,6 @@ use comet::actors::{ActionCall, Claimed};
 use comet::{ConnectionId, ConnectionInfo};
 use serde_json::Map;
 
-use super::redis_cluster::{slot_of, RedisCluster};
 use super::redis_server::RedisServer;
 
 /// Call `n` of `route`, from a caller on process `p1`, with a minute to run.
@@ -50,53 +49,13 @@ pub fn ids(calls: &[Claimed]) -> Vec<&str> {
         .collect()
 }
 
-/// A single Redis or a cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// One `redis-server`.
-    Single,
-    /// A Redis Cluster of three masters.
-    Cluster,
-}
-
-/// The modes `COMET_TEST_REDIS` asks for.
-pub fn modes() -> Vec<Mode> {
-    match std::env::var("COMET_TEST_REDIS").as_deref() {
-        Ok("single") => vec![Mode::Single],
-        Ok("cluster") => vec![Mode::Cluster],
-        Ok("both") | Err(_) => vec![Mode::Single, Mode::Cluster],
-        Ok(other) => panic!("COMET_TEST_REDIS is `{other}`: single, cluster or both"),
-    }
-}
-
-/// A Redis of the test's own, in one mode.
-pub enum Target {
-    /// One Redis.
-    Single(RedisServer),
-    /// A cluster.
-    Cluster(RedisCluster),
-}
+/// The Redis a queue test runs on (see `test_redis.rs`).
+pub use super::test_redis::{modes, Mode, TestRedis as Target};
 
 impl Target {
-    /// Starts a Redis in `mode`.
-    pub fn start(mode: Mode) -> Target {
-        match mode {
-            Mode::Single => Target::Single(RedisServer::start()),
-            Mode::Cluster => Target::Cluster(RedisCluster::start(3)),
-        }
-    }
-
     /// Whether this is a cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Target::Cluster(_))
-    }
-
-    /// The queue's settings for this Redis.
-    pub fn config(&self) -> RedisConfig {
-        match self {
-            Target::Single(redis) => RedisConfig::new(redis.url()),
-            Target::Cluster(cluster) => RedisConfig::cluster(cluster.urls()),
-        }
+        self.mode() == Mode::Cluster
     }
 
     /// A queue under `prefix` with this `process_ttl`.
@@ -107,65 +66,23 @@ impl Target {
     }
 
     /// The queue's keys under `prefix`, as this layout names them.
-    pub fn keys(&self, prefix: &str) -> Keys {
+    pub fn layout(&self, prefix: &str) -> Keys {
         Keys {
             prefix: prefix.to_owned(),
             cluster: self.is_cluster(),
         }
     }
 
-    /// Runs `command` about `key` (on the node that serves its slot, on a cluster).
-    pub fn query<T: redis::FromRedisValue>(&self, key: &str, command: &redis::Cmd) -> T {
-        match self {
-            Target::Single(redis) => redis.query(command),
-            Target::Cluster(cluster) => cluster.query_key(key, command),
-        }
-    }
-
     /// `LLEN key`.
     pub fn llen(&self, key: &str) -> i64 {
-        self.query(key, redis::cmd("LLEN").arg(key))
+        self.query_key(key, redis::cmd("LLEN").arg(key))
     }
 
     /// `SMEMBERS key`, sorted.
     pub fn members(&self, key: &str) -> Vec<String> {
-        let mut members: Vec<String> = self.query(key, redis::cmd("SMEMBERS").arg(key));
+        let mut members: Vec<String> = self.query_key(key, redis::cmd("SMEMBERS").arg(key));
         members.sort();
         members
-    }
-
-    /// Tells each time the queue reaper of `consumer` (under `prefix`) runs, through
-    /// `MONITOR` on the node of the reaper's script.
-    pub fn reaper_passes(
-        &self,
-        prefix: &str,
-        consumer: &str,
-    ) -> tokio::sync::mpsc::UnboundedReceiver<()> {
-        let cluster = match self {
-            Target::Single(redis) => return redis.reaper_passes(prefix, consumer),
-            Target::Cluster(cluster) => cluster,
-        };
-        let reaping = format!("{prefix}{{consumers}}reaping");
-        let mut monitor = cluster.node(cluster.owner(slot_of(&reaping))).connection();
-        redis::cmd("MONITOR")
-            .query::<()>(&mut monitor)
-            .expect("MONITOR is accepted");
-        // The claim script's last key is the reaping set, its first argument the reaper.
-        let marker = format!("\"{reaping}\" \"{consumer}\"");
-        let (passes, heard) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            while let Ok(line) = monitor.recv_response() {
-                let line = match line {
-                    redis::Value::SimpleString(line) => line,
-                    redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                    _ => continue,
-                };
-                if line.contains(&marker) && passes.send(()).is_err() {
-                    break;
-                }
-            }
-        });
-        heard
     }
 
     /// Links `queue` to a hub of `broker` (the node's hub, as `Node::start` would), as

@@ -15,6 +15,14 @@ use comet::RedisConfig;
 use super::redis_cluster::RedisCluster;
 use super::redis_server::RedisServer;
 
+/// The modes `COMET_TEST_REDIS` asks for.
+pub fn modes() -> Vec<Mode> {
+    [Mode::Single, Mode::Cluster]
+        .into_iter()
+        .filter(|mode| mode.wanted())
+        .collect()
+}
+
 /// One Redis, or a Redis Cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
