@@ -110,7 +110,10 @@ pub(super) async fn shard_task(mut shard: Shard, mut commands: mpsc::UnboundedRe
     let mut wanted: HashSet<String> = HashSet::new();
     let mut backoff = Backoff::new(&shard.config);
     let mut lost_since: Option<Instant> = None;
+    // A command that came while waiting to try again, and made the try happen now.
+    let mut held: Vec<Command> = Vec::new();
     loop {
+        let tried = Instant::now();
         match open(&shard, &wanted).await {
             Ok(mut session) => {
                 if let Some(since) = lost_since.take() {
@@ -125,7 +128,11 @@ pub(super) async fn shard_task(mut shard: Shard, mut commands: mpsc::UnboundedRe
                     );
                 }
                 backoff.reset();
-                match serve(&mut shard, &mut session, &mut commands, &mut wanted).await {
+                let ended = match run(&shard, &mut session, &mut held, &mut wanted).await {
+                    Err(reason) => Ended::Rebuild(reason),
+                    Ok(()) => serve(&mut shard, &mut session, &mut commands, &mut wanted).await,
+                };
+                match ended {
                     Ended::HubGone => break,
                     Ended::Rebuild(reason) => {
                         log::warn!(
@@ -144,17 +151,36 @@ pub(super) async fn shard_task(mut shard: Shard, mut commands: mpsc::UnboundedRe
             Err(reason) => {
                 if lost_since.is_none() {
                     lost_since = Some(Instant::now());
+                    log::error!(
+                        "redis cluster hub: partition {} (slot {}) cannot connect ({reason}); \
+                         retrying with backoff",
+                        shard.partition,
+                        shard.slot
+                    );
+                } else {
+                    log::debug!(
+                        "redis cluster hub: partition {} still cannot connect: {reason}",
+                        shard.partition
+                    );
                 }
-                log::error!(
-                    "redis cluster hub: partition {} (slot {}) cannot connect ({reason}); \
-                     retrying with backoff",
-                    shard.partition,
-                    shard.slot
-                );
+                let unreachable = unreachable(&shard);
+                for command in held.drain(..) {
+                    refuse(&shard, command, &mut wanted, &unreachable);
+                }
             }
         }
-        if !wait(&shard, &mut commands, &mut wanted, backoff.next_wait()).await {
-            break;
+        match wait(
+            &shard,
+            &mut commands,
+            &mut wanted,
+            backoff.next_wait(),
+            tried,
+        )
+        .await
+        {
+            Wake::Gone => break,
+            Wake::Time => {}
+            Wake::Command(command) => held.push(command),
         }
     }
     log::debug!("redis cluster hub: partition {} stopped", shard.partition);
@@ -463,39 +489,67 @@ fn answer_publishes(shard: &Shard, run: Vec<Command>, result: &Result<(), HubErr
     (shard.release)(messages, bytes);
 }
 
-/// Waits `pause` before the next attempt, answering what comes meanwhile at once:
-/// publishes fail (and go to this process's own subscribers), subscription changes are
-/// recorded (made when connected again). False once the hub is gone.
+/// How a wait before the next attempt ended.
+enum Wake {
+    /// The hub is gone.
+    Gone,
+    /// The pause is over.
+    Time,
+    /// A command came at least `reconnect_min` after the last attempt: try again now,
+    /// for it (so that publishing resumes within that much of the master's return).
+    Command(Command),
+}
+
+/// Waits `pause` before the next attempt, answering what comes meanwhile at once
+/// (publishes fail and go to this process's own subscribers, subscription changes are
+/// recorded, made when connected again), unless it comes `reconnect_min` after the
+/// attempt made at `tried`: then that command is tried at once.
 async fn wait(
     shard: &Shard,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     wanted: &mut HashSet<String>,
     pause: Duration,
-) -> bool {
+    tried: Instant,
+) -> Wake {
     let pause = tokio::time::sleep(pause);
     tokio::pin!(pause);
+    let unreachable = unreachable(shard);
     loop {
         tokio::select! {
-            () = &mut pause => return true,
+            () = &mut pause => return Wake::Time,
             command = commands.recv() => {
-                let Some(command) = command else { return false };
-                let unreachable = || HubError::Unavailable(format!(
-                    "the Redis Cluster master of partition {} cannot be reached now",
-                    shard.partition
-                ));
-                match command {
-                    Command::Subscribe(channel, done) => {
-                        wanted.insert(channel);
-                        let _ = done.send(Err(unreachable()));
-                    }
-                    Command::Unsubscribe(channel, done) => {
-                        wanted.remove(&channel);
-                        let _ = done.send(Ok(()));
-                    }
-                    publish => answer_publishes(shard, vec![publish], &Err(unreachable())),
+                let Some(command) = command else { return Wake::Gone };
+                if tried.elapsed() >= shard.config.reconnect_min {
+                    return Wake::Command(command);
                 }
+                refuse(shard, command, wanted, &unreachable);
             }
         }
+    }
+}
+
+/// The error of a partition whose master cannot be reached.
+fn unreachable(shard: &Shard) -> HubError {
+    HubError::Unavailable(format!(
+        "the Redis Cluster master of partition {} cannot be reached now",
+        shard.partition
+    ))
+}
+
+/// Answers a command while the partition has no connection: a publish fails (and goes to
+/// this process's own subscribers), a subscription change is recorded for the next
+/// connection.
+fn refuse(shard: &Shard, command: Command, wanted: &mut HashSet<String>, why: &HubError) {
+    match command {
+        Command::Subscribe(channel, done) => {
+            wanted.insert(channel);
+            let _ = done.send(Err(why.clone()));
+        }
+        Command::Unsubscribe(channel, done) => {
+            wanted.remove(&channel);
+            let _ = done.send(Ok(()));
+        }
+        publish => answer_publishes(shard, vec![publish], &Err(why.clone())),
     }
 }
 
