@@ -187,119 +187,125 @@ async fn resumes(client: &mut process::Client, channel: &str, after: u64) -> u64
     }
 }
 
-/// The master that serves `channel` (a hub channel) now.
-fn owner_of(cluster: &RedisCluster, channel: &str) -> usize {
-    cluster.owner(slot_of(channel))
+/// Two processes probing every 200 ms, a client of `b` on channel `busy` and a flow of
+/// messages to it from a client of `a`, already arriving.
+struct Busy {
+    _a: Cometd,
+    b: Cometd,
+    b1: process::Client,
+    flow: Flow,
+    /// The hub channel of `busy`.
+    channel: String,
+}
+
+impl Busy {
+    async fn start(cluster: &RedisCluster, prefix: &str) -> Busy {
+        let a = probing_server("a", cluster, prefix);
+        let b = probing_server("b", cluster, prefix);
+        let mut b1 = b.connect().await;
+        b1.subscribe("busy").await;
+        let flow = Flow::start(&a, "busy").await;
+        resumes(&mut b1, "busy", 0).await;
+        let channel = HubNames::partitioned(prefix, Partitions::new(16)).channel("busy");
+        Busy {
+            _a: a,
+            b,
+            b1,
+            flow,
+            channel,
+        }
+    }
+
+    /// The master of the channel's slot now.
+    fn master(&self, cluster: &RedisCluster) -> usize {
+        cluster.owner(slot_of(&self.channel))
+    }
+
+    /// Does `change` to the cluster (in a thread of its own) while the messages flow,
+    /// then waits until b1 gets a message sent after it; answers the cluster.
+    async fn through(
+        &mut self,
+        cluster: RedisCluster,
+        change: impl FnOnce(&mut RedisCluster) + Send + 'static,
+    ) -> RedisCluster {
+        let cluster = tokio::task::spawn_blocking(move || {
+            let mut cluster = cluster;
+            change(&mut cluster);
+            cluster
+        })
+        .await
+        .expect("the change to the cluster ran");
+        let after = self.flow.sent();
+        resumes(&mut self.b1, "busy", after).await;
+        cluster
+    }
+
+    /// b's subscription is on the channel's master now, moved there when Redis itself
+    /// said the slot left (not found out by the probe or the periodic look).
+    async fn followed(&self, cluster: &RedisCluster) {
+        eventually("b subscribed on the channel's master", || async {
+            cluster.shard_numsub(&self.channel) == 1
+        })
+        .await;
+        let logged = self.b.logged();
+        assert!(
+            logged.contains("Redis unsubscribed the service channel"),
+            "{logged}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn delivery_resumes_after_a_busy_partition_s_slot_migrates() {
     let cluster = RedisCluster::start(3);
-    let prefix = "mig:";
-    let names = HubNames::partitioned(prefix, Partitions::new(16));
-    let a = probing_server("a", &cluster, prefix);
-    let b = probing_server("b", &cluster, prefix);
-    let mut b1 = b.connect().await;
-    b1.subscribe("busy").await;
-    let hub_channel = names.channel("busy");
-    let flow = Flow::start(&a, "busy").await;
-    resumes(&mut b1, "busy", 0).await;
-    let slot = slot_of(&hub_channel);
-    let to = (cluster.owner(slot) + 1) % 3;
-    let cluster = tokio::task::spawn_blocking(move || {
-        cluster.migrate_slot(slot, to);
-        cluster
-    })
-    .await
-    .expect("the migration ran");
-    let moved_at = flow.sent();
-    resumes(&mut b1, "busy", moved_at).await;
-    // b's subscription followed the slot to its new master.
-    assert_eq!(owner_of(&cluster, &hub_channel), to);
-    eventually("b subscribed on the new master", || async {
-        cluster.shard_numsub(&hub_channel) == 1
-    })
-    .await;
-    // Told by Redis itself, not found out by the probe or the periodic look.
-    assert!(
-        b.logged()
-            .contains("Redis unsubscribed the service channel"),
-        "{}",
-        b.logged()
-    );
+    let mut busy = Busy::start(&cluster, "mig:").await;
+    let slot = slot_of(&busy.channel);
+    let to = (busy.master(&cluster) + 1) % 3;
+    let cluster = busy
+        .through(cluster, move |cluster| cluster.migrate_slot(slot, to))
+        .await;
+    assert_eq!(busy.master(&cluster), to);
+    busy.followed(&cluster).await;
     // And stays there: what follows arrives in order, none lost.
-    let from = resumes(&mut b1, "busy", moved_at).await;
+    let from = resumes(&mut busy.b1, "busy", busy.flow.sent()).await;
     for n in from + 1..from + 20 {
-        let frame = b1
+        let frame = busy
+            .b1
             .expect("the next message", LONG, |f| {
                 f.starts_with("channel busy m")
             })
             .await;
         assert_eq!(frame, format!("channel busy m{n}"));
     }
-    flow.end().await;
+    busy.flow.end().await;
 }
 
 #[tokio::test]
 async fn delivery_resumes_after_a_master_is_killed_and_restarted() {
-    let mut cluster = RedisCluster::start(3);
-    let prefix = "kill:";
-    let names = HubNames::partitioned(prefix, Partitions::new(16));
-    let a = probing_server("a", &cluster, prefix);
-    let b = probing_server("b", &cluster, prefix);
-    let mut b1 = b.connect().await;
-    b1.subscribe("busy").await;
-    let hub_channel = names.channel("busy");
-    let flow = Flow::start(&a, "busy").await;
-    resumes(&mut b1, "busy", 0).await;
-    let master = owner_of(&cluster, &hub_channel);
-    cluster.kill(master);
-    let cluster = tokio::task::spawn_blocking(move || {
-        cluster.restart(master);
-        cluster
-    })
-    .await
-    .expect("the restart ran");
-    let back_at = flow.sent();
-    resumes(&mut b1, "busy", back_at).await;
-    assert_eq!(cluster.shard_numsub(&hub_channel), 1);
-    flow.end().await;
+    let cluster = RedisCluster::start(3);
+    let mut busy = Busy::start(&cluster, "kill:").await;
+    let master = busy.master(&cluster);
+    let cluster = busy
+        .through(cluster, move |cluster| {
+            cluster.kill(master);
+            cluster.restart(master);
+        })
+        .await;
+    assert_eq!(cluster.shard_numsub(&busy.channel), 1);
+    busy.flow.end().await;
 }
 
 #[tokio::test]
 async fn delivery_resumes_after_a_failover() {
     let cluster = RedisCluster::start_with_replicas(3, 1);
-    let prefix = "fo:";
-    let names = HubNames::partitioned(prefix, Partitions::new(16));
-    let a = probing_server("a", &cluster, prefix);
-    let b = probing_server("b", &cluster, prefix);
-    let mut b1 = b.connect().await;
-    b1.subscribe("busy").await;
-    let hub_channel = names.channel("busy");
-    let flow = Flow::start(&a, "busy").await;
-    resumes(&mut b1, "busy", 0).await;
-    let master = owner_of(&cluster, &hub_channel);
-    let replica = cluster.replica_of(master);
-    let cluster = tokio::task::spawn_blocking(move || {
-        cluster.failover(replica);
-        cluster
-    })
-    .await
-    .expect("the failover ran");
-    let over_at = flow.sent();
-    resumes(&mut b1, "busy", over_at).await;
-    assert_eq!(owner_of(&cluster, &hub_channel), replica);
-    eventually("b subscribed on the promoted replica", || async {
-        cluster.shard_numsub(&hub_channel) == 1
-    })
-    .await;
-    assert!(
-        b.logged()
-            .contains("Redis unsubscribed the service channel"),
-        "{}",
-        b.logged()
-    );
-    flow.end().await;
+    let mut busy = Busy::start(&cluster, "fo:").await;
+    let replica = cluster.replica_of(busy.master(&cluster));
+    let cluster = busy
+        .through(cluster, move |cluster| cluster.failover(replica))
+        .await;
+    assert_eq!(busy.master(&cluster), replica);
+    busy.followed(&cluster).await;
+    busy.flow.end().await;
 }
 
 /// A server that says it is Redis 6.2 in cluster mode: answers `INFO` so, `+OK` to

@@ -20,6 +20,49 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
+/// Starts `redis-server` on 127.0.0.1 without persistence, with `args` (its port, its
+/// directory, …); `None` if it did not come up. Waits for its "Ready to accept
+/// connections" line (or the end of its output, if it exits, e.g. because the port was
+/// taken meanwhile).
+pub fn launch(args: &[&str]) -> Option<Child> {
+    let mut child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", ""])
+        .args(["--appendonly", "no"])
+        .args(["--loglevel", "notice"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot run redis-server ({err}): install it (Debian: apt-get install \
+                 redis-server), or run ./scripts/test, which does"
+            )
+        });
+    let stdout = child.stdout.take().expect("redis-server stdout is piped");
+    let (lines, said) = mpsc::channel();
+    // Reads to the end, so that Redis never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut told = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !told && line.contains("Ready to accept connections") {
+                told = true;
+                let _ = lines.send(());
+            }
+        }
+    });
+    if said.recv_timeout(Duration::from_secs(10)).is_ok() {
+        Some(child)
+    } else {
+        // It exited without getting ready, or hangs.
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -51,49 +94,9 @@ impl RedisServer {
     /// for its "Ready to accept connections" line (or the end of its output, if it
     /// exits, e.g. because the port was taken meanwhile).
     fn launch(&mut self) -> bool {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .args(["--loglevel", "notice"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot run redis-server ({err}): install it (Debian: apt-get install \
-                     redis-server), or run ./scripts/test, which does"
-                )
-            });
-        let stdout = child.stdout.take().expect("redis-server stdout is piped");
-        self.child = Some(child);
-        let (lines, said) = mpsc::channel();
-        // Reads to the end, so that Redis never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut told = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !told && line.contains("Ready to accept connections") {
-                    told = true;
-                    let _ = lines.send(());
-                }
-            }
-        });
-        match said.recv_timeout(Duration::from_secs(10)) {
-            Ok(()) => true,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // It exited without getting ready.
-                self.kill();
-                false
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                self.kill();
-                false
-            }
-        }
+        let dir = self.dir.to_string_lossy().into_owned();
+        self.child = launch(&["--port", &self.port.to_string(), "--dir", &dir]);
+        self.child.is_some()
     }
 
     /// `redis://127.0.0.1:<port>/`.

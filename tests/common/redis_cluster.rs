@@ -7,13 +7,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::redis_server::free_port;
+use super::redis_server::{free_port, launch};
 
 /// One node of a test cluster.
 pub struct ClusterNode {
@@ -45,49 +43,25 @@ impl ClusterNode {
 
     /// Starts `redis-server` in cluster mode; false if it did not come up.
     fn launch(&mut self) -> bool {
-        let conf = self.dir.join("nodes.conf");
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--cluster-port", &self.bus.to_string()])
-            .args(["--cluster-enabled", "yes"])
-            .arg("--cluster-config-file")
-            .arg(&conf)
-            .args(["--cluster-node-timeout", "2000"])
-            .args(["--cluster-require-full-coverage", "no"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--loglevel", "notice"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot run redis-server ({err}): install it (Debian: apt-get install \
-                     redis-server), or run ./scripts/test, which does"
-                )
-            });
-        let stdout = child.stdout.take().expect("redis-server stdout is piped");
-        self.child = Some(child);
-        let (ready, said) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut told = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !told && line.contains("Ready to accept connections") {
-                    told = true;
-                    let _ = ready.send(());
-                }
-            }
-        });
-        if said.recv_timeout(Duration::from_secs(10)).is_ok() {
-            true
-        } else {
-            self.kill();
-            false
-        }
+        let conf = self.dir.join("nodes.conf").to_string_lossy().into_owned();
+        let dir = self.dir.to_string_lossy().into_owned();
+        self.child = launch(&[
+            "--port",
+            &self.port.to_string(),
+            "--cluster-port",
+            &self.bus.to_string(),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &conf,
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-require-full-coverage",
+            "no",
+            "--dir",
+            &dir,
+        ]);
+        self.child.is_some()
     }
 
     /// The node's client port.

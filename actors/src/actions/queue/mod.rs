@@ -9,6 +9,7 @@
 
 mod memory;
 mod redis;
+mod redis_access;
 mod redis_batch;
 mod redis_cluster;
 mod redis_cluster_scripts;

@@ -62,12 +62,13 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use bytestring::ByteString;
 use futures::future::{self, BoxFuture, FutureExt};
-use redis::{RedisError, Script};
+use redis::Script;
 
+use super::redis_access::{lock, unavailable, Link};
 use super::redis_batch::{Batcher, Bounds};
 use super::redis_cluster_scripts as cluster_scripts;
 use super::redis_dead::DeadCount;
@@ -127,37 +128,6 @@ impl Scripts {
                 set_aside: unused(),
             }
         }
-    }
-}
-
-/// What every part of the queue needs to reach Redis; the batching task holds this, not
-/// the queue, so that dropping the queue still stops its heartbeat.
-pub(super) struct Link {
-    pub(super) connection: SharedConnection,
-    /// Where the keys are.
-    pub(super) layout: Layout,
-    /// The "queue updated" channel, `P actions` (on one Redis, where scripts publish it).
-    pub(super) notice: String,
-    /// This process's name in the keys.
-    pub(super) consumer: String,
-    /// The node's hub and connections (see [`Queue::attach`]).
-    pub(super) node: OnceLock<QueueLink>,
-    /// On a cluster, the routes recorded in `P{consumers}routes:<consumer>` already.
-    pub(super) recorded: Mutex<BTreeSet<String>>,
-    /// On a cluster, how long a command refused during a migration is tried again
-    /// (`command_timeout`).
-    pub(super) patience: std::time::Duration,
-}
-
-impl Link {
-    pub(super) async fn connection(&self) -> Result<redis_link::Connection, QueueError> {
-        self.connection.get().await.map_err(QueueError::Unavailable)
-    }
-
-    /// A command failed: drop the connection if it is to blame, and say Redis is away.
-    pub(super) fn failed(&self, err: RedisError) -> QueueError {
-        self.connection.failed(&err);
-        unavailable(err)
     }
 }
 
@@ -296,21 +266,10 @@ impl RedisQueue {
     }
 }
 
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update is one step, so a poisoned lock still guards consistent state.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// How long a queue must keep `call` (at least a second, so a late push never expires a
 /// list at once): until its caller gives up.
 pub(super) fn time_left(call: &ActionCall) -> u64 {
     call.deadline_ms.saturating_sub(unix_millis()).max(1000)
-}
-
-pub(super) fn unavailable(err: impl std::fmt::Display) -> QueueError {
-    QueueError::Unavailable(err.to_string())
 }
 
 /// The heartbeat task: renews the heartbeat, puts back calls of dead processes; stops

@@ -12,63 +12,19 @@
 //!   routes' processing lists (a list already moved is empty), then forgets them.
 //! - Notices ("queue updated") and answers go through the node's hub, after the script.
 
-use std::time::{Duration, Instant};
-
 use futures::future::join_all;
-use redis::{FromRedisValue, ScriptInvocation};
 
-use super::redis::{Inner, Link};
+use super::redis::Inner;
+use super::redis_access::{invoke, lock, query, Link};
 use super::redis_dead as dead;
 use super::{Claimed, QueueError, Reply};
-
-/// Runs a script on the cluster, again while the cluster says to try again (`TRYAGAIN`
-/// during a slot's migration, or a redirection the client gave up on: the script did not
-/// run then), for at most `command_timeout` in all.
-pub(super) async fn invoke<T: FromRedisValue>(
-    link: &Link,
-    invocation: &ScriptInvocation<'_>,
-) -> Result<T, QueueError> {
-    let patience = Instant::now() + link.patience;
-    let mut attempt: u32 = 0;
-    loop {
-        let mut connection = link.connection().await?;
-        match invocation.invoke_async::<T>(&mut connection).await {
-            Ok(value) => return Ok(value),
-            Err(err) if err.is_cluster_error() && Instant::now() < patience => {
-                attempt += 1;
-                log::debug!(
-                    "redis queue: the cluster said to try again ({err}), attempt {attempt}"
-                );
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt.min(10)))).await;
-            }
-            Err(err) => return Err(link.failed(err)),
-        }
-    }
-}
-
-/// Runs one command on the cluster (as [`invoke`] does a script).
-async fn query<T: FromRedisValue>(link: &Link, command: &redis::Cmd) -> Result<T, QueueError> {
-    let patience = Instant::now() + link.patience;
-    let mut attempt: u32 = 0;
-    loop {
-        let mut connection = link.connection().await?;
-        match command.query_async::<T>(&mut connection).await {
-            Ok(value) => return Ok(value),
-            Err(err) if err.is_cluster_error() && Instant::now() < patience => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt.min(10)))).await;
-            }
-            Err(err) => return Err(link.failed(err)),
-        }
-    }
-}
 
 impl Link {
     /// Records `routes` in `P{consumers}routes:<consumer>` (those not recorded yet), so
     /// that a reaper finds their processing lists if this process dies.
     pub(super) async fn record(&self, routes: &[String]) -> Result<(), QueueError> {
         let new: Vec<&String> = {
-            let recorded = super::redis::lock(&self.recorded);
+            let recorded = lock(&self.recorded);
             routes.iter().filter(|r| !recorded.contains(*r)).collect()
         };
         if new.is_empty() {
@@ -77,7 +33,7 @@ impl Link {
         let mut sadd = redis::cmd("SADD");
         sadd.arg(self.layout.routes(&self.consumer)).arg(&new);
         query::<()>(self, &sadd).await?;
-        super::redis::lock(&self.recorded).extend(new.into_iter().cloned());
+        lock(&self.recorded).extend(new.into_iter().cloned());
         Ok(())
     }
 
@@ -108,8 +64,8 @@ impl Link {
 impl Inner {
     /// The routes this process may hold calls of: recorded, and served.
     fn held_routes(&self) -> Vec<String> {
-        let mut routes = super::redis::lock(&self.link.recorded).clone();
-        routes.extend(super::redis::lock(&self.served).iter().cloned());
+        let mut routes = lock(&self.link.recorded).clone();
+        routes.extend(lock(&self.served).iter().cloned());
         routes.into_iter().collect()
     }
 
@@ -128,8 +84,8 @@ impl Inner {
             .arg(ttl)
             .arg(&held);
         invoke::<()>(link, &invocation).await?;
-        super::redis::lock(&link.recorded).extend(held);
-        let served: Vec<String> = super::redis::lock(&self.served).iter().cloned().collect();
+        lock(&link.recorded).extend(held);
+        let served: Vec<String> = lock(&self.served).iter().cloned().collect();
         let renewed = join_all(served.iter().map(|route| async move {
             let mut invocation = self.scripts.serve.prepare_invoke();
             invocation

@@ -14,9 +14,8 @@ use std::sync::Arc;
 use futures::future::{join_all, FutureExt};
 use redis::{FromRedisValue, Script};
 
-use super::redis::Link;
+use super::redis_access::{invoke, Link};
 use super::redis_batch::SendBatch;
-use super::redis_cluster::invoke;
 use super::redis_cluster_scripts as cluster_scripts;
 use super::redis_scripts as scripts;
 use super::{QueueError, Reply};

@@ -4,7 +4,8 @@
 
 use futures::future::join_all;
 
-use super::redis::{lock, time_left, Inner, Link};
+use super::redis::{time_left, Inner};
+use super::redis_access::{lock, Link};
 use super::redis_dead as dead;
 use super::redis_exchange::Entry;
 use super::{ActionCall, Claimed, QueueError};
