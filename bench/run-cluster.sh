@@ -14,8 +14,9 @@
 #   redis-cluster  one edge process (--listen-actions false, holds the clients) and two
 #            hub processes (--role hub), first on one Redis (--redis), then on a Redis
 #            Cluster of three masters (--redis-cluster), in the same run: fan-out over
-#            CHANNELS channels, one hot channel, actions over ROUTES routes, one hot
-#            route; Redis CPU and commands per node; a table of both side by side
+#            CHANNELS channels (a burst, then paced), the paced one on one hot channel,
+#            actions over ROUTES routes, one hot route; Redis CPU and commands per node;
+#            a table of both side by side
 #
 # Needs redis-server (>= 6.2; >= 7.0 and redis-cli for `redis-cluster`); `jii` also needs
 # Node >= 20 and npm (it runs `npm ci` in bench/jii). Environment: BASE_PORT (default
@@ -23,7 +24,8 @@
 # comet-bench arguments for every run), COMETD (another cometd binary to measure, e.g.
 # one built from an older commit); for `redis-cluster` also CHANNELS (default 1000),
 # SUBSCRIBERS (default 2000, spread over the channels), MESSAGES (default 50000, each to
-# one channel), HOT_SUBSCRIBERS (default 100, on the one hot channel), ROUTES (default 30).
+# one channel), RATE (default 20000 messages/s, the paced and hot-channel runs), ROUTES
+# (default 30).
 # Logs and the JSON lines go to target/bench-cluster/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -188,11 +190,18 @@ redis_cluster_runs() {
     bench "rc-$setup-fanout" cluster --label "$setup" --url "$ws" --pid "$edge" "${nodes[@]}" \
         --channels "${CHANNELS:-1000}" --subscribers "${SUBSCRIBERS:-2000}" \
         --messages "${MESSAGES:-50000}"
-    # The same messages on one channel (HOT_SUBSCRIBERS subscribers, default 100): one
-    # partition, so one master publishes them all.
+    # The same messages and deliveries at a fixed rate (RATE messages/s): spread, then on
+    # one channel (as many subscribers as one of the CHANNELS had), which is one
+    # partition, so one master publishes them all. (A burst on one channel would outrun
+    # its few readers and close them as slow consumers.)
+    local rate="${RATE:-20000}"
+    bench "rc-$setup-paced" cluster --label "$setup paced" --url "$ws" --pid "$edge" \
+        "${nodes[@]}" --channels "${CHANNELS:-1000}" --subscribers "${SUBSCRIBERS:-2000}" \
+        --messages "${MESSAGES:-50000}" --rate "$rate"
+    local per_channel=$((${SUBSCRIBERS:-2000} / ${CHANNELS:-1000}))
     bench "rc-$setup-hot-channel" cluster --label "$setup hot" --url "$ws" --pid "$edge" \
-        "${nodes[@]}" --channels 1 --subscribers "${HOT_SUBSCRIBERS:-100}" \
-        --messages "${MESSAGES:-50000}"
+        "${nodes[@]}" --channels 1 --subscribers "$((per_channel > 0 ? per_channel : 1))" \
+        --messages "${MESSAGES:-50000}" --rate "$rate"
     # Actions on a cluster need the queue on a Redis Cluster; a failure here is reported
     # and the run goes on.
     local pids_args=(--pid "$edge" --pid "$hub1" --pid "$hub2")
@@ -242,7 +251,7 @@ redis_cluster_summary() {
     }
     local fan='.runs[-1]' act='.result'
     local ms='/ 1000 | . * 100 | round / 100'
-    for kind in fanout hot-channel; do
+    for kind in fanout paced hot-channel; do
         echo "fan-out ($kind):"
         row "  deliveries/s" "$fan.deliveries_per_s | round" "$kind"
         row "  p50 / p99 ms" "\"\($fan.p50_us $ms) / \($fan.p99_us $ms)\"" "$kind"
@@ -252,6 +261,7 @@ redis_cluster_summary() {
         row "  redis cpu µs/msg: sum" "$fan.redis_nodes.cpu_us_sum * 100 | round / 100" "$kind"
         row "  redis cpu µs/msg by node" "[$fan.redis_nodes.nodes[][1].cpu_us * 10 | round / 10] | join(\"/\")" "$kind"
         row "  redis commands/msg (sum)" "$fan.redis_nodes.commands_sum * 100 | round / 100" "$kind"
+        row "  redis commands/msg by node" "[$fan.redis_nodes.nodes[][1].commands * 100 | round / 100] | join(\"/\")" "$kind"
     done
     for kind in actions hot-route; do
         echo "actions ($kind):"
@@ -262,6 +272,7 @@ redis_cluster_summary() {
         row "  redis cpu µs/call: sum" "$act.redis_nodes.cpu_us_sum * 100 | round / 100" "$kind"
         row "  redis cpu µs/call by node" "[$act.redis_nodes.nodes[][1].cpu_us * 10 | round / 10] | join(\"/\")" "$kind"
         row "  redis commands/call (sum)" "$act.redis_nodes.commands_sum * 100 | round / 100" "$kind"
+        row "  redis commands/call by node" "[$act.redis_nodes.nodes[][1].commands * 100 | round / 100] | join(\"/\")" "$kind"
         row "  redis script calls/call (sum)" "$act.redis_nodes.scripts_sum * 1000 | round / 1000" "$kind"
     done
 }
