@@ -4,8 +4,12 @@
 //! (actors/tests/auth.rs); here: that every transport carries them the same way.
 
 mod common;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use comet::auth::{
     unix_now, Claims, Namespace, PublishRule, SubscribeRule, TokenSigner, TokenVerifier,
@@ -13,8 +17,8 @@ use comet::auth::{
 use comet::{Comet, CometBuilder};
 use common::{code, eventually, Ended, TestServer, WsClient};
 use futures_util::{SinkExt, StreamExt};
-use redis_server::RedisServer;
 use serde_json::json;
+use test_redis::TestRedis;
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &[u8] = b"integration test secret: 32 bytes+";
@@ -208,17 +212,9 @@ async fn an_authenticate_hook_allows_only_the_servers_own_origin_by_default() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn send_user_and_disconnect_user_reach_a_user_on_another_process() {
-    let redis = RedisServer::start();
+async fn send_user_and_disconnect_user_reach_a_user_on_another_process(redis: TestRedis) {
     let prefix = format!("auth{}:", uuid::Uuid::new_v4().simple());
-    let on = |prefix: &str| {
-        secured()
-            .redis(redis.url())
-            .unwrap()
-            .prefix(prefix)
-            .listen_actions(false)
-    };
+    let on = |prefix: &str| redis.on(secured()).prefix(prefix).listen_actions(false);
     let a = TestServer::start(on(&prefix)).await;
     let b = TestServer::start(on(&prefix)).await;
     a.comet.node().ready().await;
@@ -310,3 +306,5 @@ async fn a_flood_of_publishes_meets_the_limit_and_the_connection_survives_until_
     assert_eq!(closed, Some(4002));
     server.stop().await;
 }
+
+redis_tests!(actix: send_user_and_disconnect_user_reach_a_user_on_another_process);

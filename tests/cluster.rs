@@ -6,37 +6,41 @@
 mod eventually;
 #[path = "common/process.rs"]
 mod process;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use eventually::eventually;
 use process::{Client, Cometd};
-use redis_server::RedisServer;
 use serde_json::json;
+use test_redis::TestRedis;
 
 const LONG: Duration = Duration::from_secs(15);
 
-/// `PUBSUB NUMSUB <channel>`: how many connections (here, processes) are subscribed.
-fn numsub(redis: &RedisServer, channel: &str) -> i64 {
-    let (_, count): (String, i64) = redis.query(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel));
-    count
+/// The client channels `prefix`'s processes are subscribed to in Redis, sorted.
+fn client_channels(redis: &TestRedis, prefix: &str) -> Vec<String> {
+    let names = redis.names(prefix);
+    redis
+        .channels(&format!("{prefix}*"))
+        .iter()
+        .filter_map(|hub| match names.classify(hub) {
+            comet::actors::hub::HubChannel::Channel(name) => Some(name.to_owned()),
+            _ => None,
+        })
+        .collect()
 }
 
-/// `PUBSUB CHANNELS <pattern>`.
-fn channels(redis: &RedisServer, pattern: &str) -> Vec<String> {
-    redis.query(redis::cmd("PUBSUB").arg("CHANNELS").arg(pattern))
-}
-
-#[tokio::test]
-async fn a_channel_message_reaches_subscribers_on_every_process() {
-    let redis = RedisServer::start();
+async fn a_channel_message_reaches_subscribers_on_every_process(redis: TestRedis) {
     let prefix = "chan:";
-    let a = Cometd::server("a", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let b = Cometd::server("b", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let c = Cometd::server("c", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let a = Cometd::server("a", &redis.args(), prefix, &["--listen-actions", "false"]);
+    let b = Cometd::server("b", &redis.args(), prefix, &["--listen-actions", "false"]);
+    let c = Cometd::server("c", &redis.args(), prefix, &["--listen-actions", "false"]);
 
     let mut a1 = a.connect().await;
     let mut a2 = a.connect().await;
@@ -48,8 +52,9 @@ async fn a_channel_message_reaches_subscribers_on_every_process() {
     c1.subscribe("other").await;
 
     // A and B hold one Redis subscription each, however many clients; C holds none.
-    assert_eq!(numsub(&redis, "chan:channel:test"), 2);
-    assert_eq!(numsub(&redis, "chan:channel:other"), 1);
+    let names = redis.names(prefix);
+    assert_eq!(redis.numsub(&names.channel("test")), 2);
+    assert_eq!(redis.numsub(&names.channel("other")), 1);
 
     a2.publish("test", "hello").await;
     assert!(
@@ -90,33 +95,28 @@ async fn a_channel_message_reaches_subscribers_on_every_process() {
     // The last subscriber of a process leaving unsubscribes that process in Redis.
     b1.unsubscribe("test").await;
     eventually("b leaves chan:channel:test", || async {
-        numsub(&redis, "chan:channel:test") == 1
+        redis.numsub(&names.channel("test")) == 1
     })
     .await;
     a1.unsubscribe("test").await;
     a2.unsubscribe("test").await;
     eventually("nobody is subscribed to chan:channel:test", || async {
-        !channels(&redis, "chan:channel:*").contains(&"chan:channel:test".to_owned())
+        !client_channels(&redis, prefix).contains(&"test".to_owned())
     })
     .await;
-    assert_eq!(
-        channels(&redis, "chan:channel:*"),
-        vec!["chan:channel:other".to_owned()]
-    );
+    assert_eq!(client_channels(&redis, prefix), vec!["other".to_owned()]);
 
     // Internal channels are out of clients' reach: this is a client channel of its own.
     a1.subscribe("chan:actions").await;
-    assert_eq!(numsub(&redis, "chan:channel:chan:actions"), 1);
+    assert_eq!(redis.numsub(&names.channel("chan:actions")), 1);
     drop((a, b, c));
 }
 
-#[tokio::test]
-async fn actions_run_on_hub_servers_and_spread_over_them() {
-    let redis = RedisServer::start();
+async fn actions_run_on_hub_servers_and_spread_over_them(redis: TestRedis) {
     let prefix = "act:";
-    let server = Cometd::server("s", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let hub1 = Cometd::hub("h1", &redis.url(), prefix, &["--workers", "2"]);
-    let hub2 = Cometd::hub("h2", &redis.url(), prefix, &["--workers", "2"]);
+    let server = Cometd::server("s", &redis.args(), prefix, &["--listen-actions", "false"]);
+    let hub1 = Cometd::hub("h1", &redis.args(), prefix, &["--workers", "2"]);
+    let hub2 = Cometd::hub("h2", &redis.args(), prefix, &["--workers", "2"]);
     let mut client = server.connect().await;
 
     let echo = client
@@ -147,12 +147,12 @@ async fn actions_run_on_hub_servers_and_spread_over_them() {
     );
 
     // Nothing is left behind in Redis.
-    let processing: Vec<String> = redis.query(redis::cmd("KEYS").arg("act:processing:*"));
-    for key in processing {
-        let len: i64 = redis.query(redis::cmd("LLEN").arg(&key));
+    for key in redis.keys(&redis.processing_pattern(prefix)) {
+        let len: i64 = redis.query_key(&key, redis::cmd("LLEN").arg(&key));
         assert_eq!(len, 0, "{key} still holds calls");
     }
-    let waiting: i64 = redis.query(redis::cmd("LLEN").arg("act:queue:site/sleep"));
+    let queue = redis.queue_key(prefix, "site/sleep");
+    let waiting: i64 = redis.query_key(&queue, redis::cmd("LLEN").arg(&queue));
     assert_eq!(waiting, 0);
 }
 
@@ -167,15 +167,13 @@ async fn started(client: &mut Client, uid: &str) -> String {
     frame["channel sleeps started ".len()..frame.len() - suffix.len()].to_owned()
 }
 
-#[tokio::test]
-async fn a_call_whose_process_is_killed_runs_again_elsewhere() {
-    let redis = RedisServer::start();
+async fn a_call_whose_process_is_killed_runs_again_elsewhere(redis: TestRedis) {
     let prefix = "kill:";
     let ttl = ["--process-ttl-ms", "1500"];
-    let server = Cometd::server("s", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let server = Cometd::server("s", &redis.args(), prefix, &["--listen-actions", "false"]);
     let mut hubs = vec![
-        Cometd::hub("h1", &redis.url(), prefix, &ttl),
-        Cometd::hub("h2", &redis.url(), prefix, &ttl),
+        Cometd::hub("h1", &redis.args(), prefix, &ttl),
+        Cometd::hub("h2", &redis.args(), prefix, &ttl),
     ];
     let mut client = server.connect().await;
     client.subscribe("sleeps").await;
@@ -200,7 +198,7 @@ async fn a_call_whose_process_is_killed_runs_again_elsewhere() {
 
     // A live process's long call (longer than the heartbeat TTL) is not run twice, even
     // with an idle process beside it.
-    hubs.push(Cometd::hub("h3", &redis.url(), prefix, &ttl));
+    hubs.push(Cometd::hub("h3", &redis.args(), prefix, &ttl));
     let uid = client
         .call("site/sleep", json!({ "ms": 3500, "notify": "sleeps" }))
         .await;
@@ -213,12 +211,10 @@ async fn a_call_whose_process_is_killed_runs_again_elsewhere() {
     assert_eq!(again, None, "the call ran twice");
 }
 
-#[tokio::test]
-async fn channel_delivery_resumes_after_redis_restarts() {
-    let mut redis = RedisServer::start();
+async fn channel_delivery_resumes_after_redis_restarts(mut redis: TestRedis) {
     let prefix = "restart:";
-    let a = Cometd::server("a", &redis.url(), prefix, &[]);
-    let b = Cometd::server("b", &redis.url(), prefix, &[]);
+    let a = Cometd::server("a", &redis.args(), prefix, &[]);
+    let b = Cometd::server("b", &redis.args(), prefix, &[]);
     let mut a1 = a.connect().await;
     let mut a2 = a.connect().await;
     let mut b1 = b.connect().await;
@@ -319,14 +315,12 @@ async fn channel_delivery_resumes_after_redis_restarts() {
     .await;
 }
 
-#[tokio::test]
-async fn processes_started_while_redis_is_down_join_once_it_is_up() {
-    let mut redis = RedisServer::start();
+async fn processes_started_while_redis_is_down_join_once_it_is_up(mut redis: TestRedis) {
     redis.kill();
     let prefix = "late:";
     // Both start (and say ready) without Redis; their clients are served locally.
-    let a = Cometd::server("a", &redis.url(), prefix, &[]);
-    let b = Cometd::server("b", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let a = Cometd::server("a", &redis.args(), prefix, &[]);
+    let b = Cometd::server("b", &redis.args(), prefix, &["--listen-actions", "false"]);
     let mut a1 = a.connect().await;
     let mut b1 = b.connect().await;
     a1.send("subscribe test").await;
@@ -363,12 +357,10 @@ fn nested(arrays: usize) -> serde_json::Value {
     serde_json::from_str(&text).expect("valid JSON")
 }
 
-#[tokio::test]
-async fn a_call_no_process_could_read_is_refused_at_the_edge() {
-    let redis = RedisServer::start();
+async fn a_call_no_process_could_read_is_refused_at_the_edge(redis: TestRedis) {
     let prefix = "deep:";
-    let server = Cometd::server("s", &redis.url(), prefix, &["--listen-actions", "false"]);
-    let _hub = Cometd::hub("h", &redis.url(), prefix, &[]);
+    let server = Cometd::server("s", &redis.args(), prefix, &["--listen-actions", "false"]);
+    let _hub = Cometd::hub("h", &redis.args(), prefix, &[]);
     let mut client = server.connect().await;
 
     // Within max_json_depth (64): run on the other process and echoed back.
@@ -382,22 +374,23 @@ async fn a_call_no_process_could_read_is_refused_at_the_edge() {
     // of the queue): refused at once with the call's requestUid, not left to time out.
     let refused = client.call_and_wait("site/test", nested(126), LONG).await;
     assert_eq!(refused["error"]["code"], "bad_json", "{refused}");
-    let dead: i64 = redis.query(redis::cmd("EXISTS").arg("deep:dead"));
-    assert_eq!(dead, 0, "nothing reached the dead-letter list");
+    assert_eq!(
+        redis.keys(&format!("{prefix}*dead")),
+        Vec::<String>::new(),
+        "nothing reached the dead-letter list"
+    );
 }
 
-#[tokio::test]
-async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis() {
-    let redis = RedisServer::start();
+async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis(redis: TestRedis) {
     let prefix = "stranded:";
     let server = Cometd::server(
         "s",
-        &redis.url(),
+        &redis.args(),
         prefix,
         &["--listen-actions", "false", "--action-timeout-ms", "1000"],
     );
     // A long heartbeat TTL: the route still counts as served long after the process died.
-    let mut first = Cometd::hub("h1", &redis.url(), prefix, &["--process-ttl-ms", "60000"]);
+    let mut first = Cometd::hub("h1", &redis.args(), prefix, &["--process-ttl-ms", "60000"]);
     let mut client = server.connect().await;
     client.subscribe("sleeps").await;
     let echo = client.call_and_wait("site/test", json!({}), LONG).await;
@@ -411,12 +404,13 @@ async fn a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis(
     assert_eq!(answer["error"]["code"], "timeout", "{answer}");
     // The call does not wait in Redis for a process that may never come.
     eventually("the stranded call leaves Redis", || async {
-        redis.query::<i64>(redis::cmd("EXISTS").arg("stranded:queue:site/sleep")) == 0
+        let queue = redis.queue_key(prefix, "site/sleep");
+        redis.query_key::<i64>(&queue, redis::cmd("EXISTS").arg(&queue)) == 0
     })
     .await;
 
     // A process for the route comes back: it runs new calls, never the stranded one.
-    let _second = Cometd::hub("h2", &redis.url(), prefix, &[]);
+    let _second = Cometd::hub("h2", &redis.args(), prefix, &[]);
     let fresh = client
         .call_and_wait("site/sleep", json!({ "ms": 10, "notify": "sleeps" }), LONG)
         .await;
@@ -449,14 +443,14 @@ async fn sequence_until_end(client: &mut Client, channel: &str) -> Vec<u64> {
     }
 }
 
-#[tokio::test]
-async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_comes_back() {
+async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_comes_back(
+    mut redis: TestRedis,
+) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    let mut redis = RedisServer::start();
     let prefix = "back:";
-    let a = Cometd::server("a", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let a = Cometd::server("a", &redis.args(), prefix, &["--listen-actions", "false"]);
     let mut subscriber = a.connect().await;
     subscriber.subscribe("seq").await;
     let mut publisher = a.connect().await;
@@ -509,7 +503,7 @@ async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_come
     let from = sent.load(Ordering::SeqCst);
     // Until the process has subscribed again, and some more after.
     eventually("the process subscribed again", || {
-        let subscribed = numsub(&redis, "back:channel:seq") == 1;
+        let subscribed = redis.numsub(&redis.names(prefix).channel("seq")) == 1;
         async move { subscribed }
     })
     .await;
@@ -534,3 +528,14 @@ async fn no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_come
         "a message arrived twice or out of order: {got:?}"
     );
 }
+
+redis_tests!(
+    a_channel_message_reaches_subscribers_on_every_process,
+    actions_run_on_hub_servers_and_spread_over_them,
+    a_call_whose_process_is_killed_runs_again_elsewhere,
+    channel_delivery_resumes_after_redis_restarts,
+    processes_started_while_redis_is_down_join_once_it_is_up,
+    a_call_no_process_could_read_is_refused_at_the_edge,
+    a_call_queued_for_a_dead_process_times_out_never_runs_and_leaves_redis,
+    no_message_of_a_process_is_lost_for_its_own_subscribers_when_redis_comes_back,
+);

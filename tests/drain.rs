@@ -126,13 +126,18 @@ impl Handover {
         staying_args: &[&str],
     ) -> Handover {
         let redis = RedisServer::start();
-        let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
-        let leaving = Cometd::hub("leaving", &redis.url(), prefix, leaving_args);
+        let edge = Cometd::server(
+            "edge",
+            &redis.args(),
+            prefix,
+            &["--listen-actions", "false"],
+        );
+        let leaving = Cometd::hub("leaving", &redis.args(), prefix, leaving_args);
         let mut caller = edge.connect().await;
         caller.subscribe("runs").await;
         let (uid, first) = call_sleep(&mut caller, ms).await;
         assert_eq!(first, leaving.node);
-        let staying = Cometd::hub("staying", &redis.url(), prefix, staying_args);
+        let staying = Cometd::hub("staying", &redis.args(), prefix, staying_args);
         Handover {
             redis,
             _edge: edge,
@@ -158,9 +163,14 @@ impl Handover {
 async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
     let redis = RedisServer::start();
     let prefix = "drain1:";
-    let edge = Cometd::server("edge", &redis.url(), prefix, &["--listen-actions", "false"]);
+    let edge = Cometd::server(
+        "edge",
+        &redis.args(),
+        prefix,
+        &["--listen-actions", "false"],
+    );
     // Holds clients and runs actions; the only process that runs them when the call comes.
-    let mut leaving = Cometd::server("leaving", &redis.url(), prefix, &[]);
+    let mut leaving = Cometd::server("leaving", &redis.args(), prefix, &[]);
     let mut caller = edge.connect().await;
     caller.subscribe("runs").await;
     let mut websocket = leaving.connect().await;
@@ -170,7 +180,7 @@ async fn sigterm_lets_a_running_call_finish_and_sends_clients_elsewhere() {
     let (uid, first) = call_sleep(&mut caller, 2500).await;
     assert_eq!(first, leaving.node);
     // Another process that could take the call, were it ever given back.
-    let staying = Cometd::hub("staying", &redis.url(), prefix, &[]);
+    let staying = Cometd::hub("staying", &redis.args(), prefix, &[]);
 
     leaving.terminate();
 

@@ -5,13 +5,17 @@
 mod eventually;
 #[path = "common/process.rs"]
 mod process;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use eventually::eventually;
 use process::Cometd;
-use redis_server::RedisServer;
 use serde_json::Value;
+use test_redis::TestRedis;
 
 /// Status and JSON body of `GET http://<addr><path>`.
 async fn get(addr: &str, path: &str) -> (u16, Value) {
@@ -26,10 +30,8 @@ async fn get(addr: &str, path: &str) -> (u16, Value) {
     (response.status().as_u16(), json)
 }
 
-#[actix_web::test]
-async fn ready_follows_redis_down_and_back_while_live_stays() {
-    let mut redis = RedisServer::start();
-    let server = Cometd::server("health", &redis.url(), "health:", &[]);
+async fn ready_follows_redis_down_and_back_while_live_stays(mut redis: TestRedis) {
+    let server = Cometd::server("health", &redis.args(), "health:", &[]);
     let addr = server.addr.clone().expect("a server listens");
 
     assert_eq!(
@@ -68,3 +70,5 @@ async fn a_process_without_redis_is_ready_at_once() {
     let (status, body) = get(&addr, "/comet/health/ready").await;
     assert_eq!((status, &body["status"]), (200, &Value::from("ready")));
 }
+
+redis_tests!(actix: ready_follows_redis_down_and_back_while_live_stays);

@@ -7,16 +7,20 @@
 mod eventually;
 #[path = "common/process.rs"]
 mod process;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use process::Cometd;
-use redis_server::RedisServer;
 use serde_json::{Map, Value};
+use test_redis::TestRedis;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a test waits for a frame that must come.
@@ -178,13 +182,12 @@ fn publish_steadily(
 
 /// Runs a subscriber on `first` until it has `kill_after` messages, kills its process,
 /// and resumes on `resume()`'s process; checks that it ends with `1..=count`.
-async fn survive_a_kill(same_process: bool) {
-    let redis = RedisServer::start();
+async fn survive_a_kill(redis: TestRedis, same_process: bool) {
     let config = Config::new(if same_process { "same" } else { "other" }, 5000, 300);
     let prefix = format!("h{}:", std::process::id());
     let extra = ["--config", config.arg()];
-    let mut a = Cometd::server("a", &redis.url(), &prefix, &extra);
-    let b = Cometd::server("b", &redis.url(), &prefix, &extra);
+    let mut a = Cometd::server("a", &redis.args(), &prefix, &extra);
+    let b = Cometd::server("b", &redis.args(), &prefix, &extra);
     let mut subscriber = Subscriber::new("feed:kill");
     let mut socket = connect(&a.ws_url()).await;
     subscriber.subscribe(&mut socket).await;
@@ -200,7 +203,7 @@ async fn survive_a_kill(same_process: bool) {
         subscriber.take(&frame);
     }
     let (resumed_at, _restarted) = if same_process {
-        let restarted = Cometd::server("a2", &redis.url(), &prefix, &extra);
+        let restarted = Cometd::server("a2", &redis.args(), &prefix, &extra);
         (restarted.ws_url(), Some(restarted))
     } else {
         (b.ws_url(), None)
@@ -224,22 +227,22 @@ async fn survive_a_kill(same_process: bool) {
     );
 }
 
-#[tokio::test]
-async fn a_subscriber_whose_process_was_killed_resumes_on_its_restart_missing_nothing() {
-    survive_a_kill(true).await;
+async fn a_subscriber_whose_process_was_killed_resumes_on_its_restart_missing_nothing(
+    redis: TestRedis,
+) {
+    survive_a_kill(redis, true).await;
 }
 
-#[tokio::test]
-async fn a_subscriber_whose_process_was_killed_resumes_on_another_missing_nothing() {
-    survive_a_kill(false).await;
+async fn a_subscriber_whose_process_was_killed_resumes_on_another_missing_nothing(
+    redis: TestRedis,
+) {
+    survive_a_kill(redis, false).await;
 }
 
-#[tokio::test]
-async fn a_redis_restart_without_persistence_is_said_never_a_silent_gap() {
-    let mut redis = RedisServer::start();
+async fn a_redis_restart_without_persistence_is_said_never_a_silent_gap(mut redis: TestRedis) {
     let config = Config::new("restart", 100, 300);
     let prefix = format!("r{}:", std::process::id());
-    let server = Cometd::server("r", &redis.url(), &prefix, &["--config", config.arg()]);
+    let server = Cometd::server("r", &redis.args(), &prefix, &["--config", config.arg()]);
     let mut live = Subscriber::new("feed:r");
     let mut live_socket = connect(&server.ws_url()).await;
     live.subscribe(&mut live_socket).await;
@@ -292,12 +295,10 @@ async fn a_redis_restart_without_persistence_is_said_never_a_silent_gap() {
     assert_eq!(away.recovered, [false]);
 }
 
-#[tokio::test]
-async fn more_missed_than_history_holds_is_not_recovered_and_history_expires() {
-    let redis = RedisServer::start();
+async fn more_missed_than_history_holds_is_not_recovered_and_history_expires(redis: TestRedis) {
     let config = Config::new("small", 3, 1);
     let prefix = format!("s{}:", std::process::id());
-    let server = Cometd::server("s", &redis.url(), &prefix, &["--config", config.arg()]);
+    let server = Cometd::server("s", &redis.args(), &prefix, &["--config", config.arg()]);
     let mut subscriber = Subscriber::new("feed:s");
     let mut socket = connect(&server.ws_url()).await;
     subscriber.subscribe(&mut socket).await;
@@ -343,3 +344,10 @@ async fn more_missed_than_history_holds_is_not_recovered_and_history_expires() {
     })
     .await;
 }
+
+redis_tests!(
+    a_subscriber_whose_process_was_killed_resumes_on_its_restart_missing_nothing,
+    a_subscriber_whose_process_was_killed_resumes_on_another_missing_nothing,
+    a_redis_restart_without_persistence_is_said_never_a_silent_gap,
+    more_missed_than_history_holds_is_not_recovered_and_history_expires,
+);

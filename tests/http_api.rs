@@ -6,16 +6,20 @@
 mod eventually;
 #[path = "common/process.rs"]
 mod process;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::time::Duration;
 
 use comet::auth::{unix_now, Claims, TokenSigner};
 use eventually::eventually;
 use process::{Client, Cometd};
-use redis_server::RedisServer;
 use serde_json::{json, Value};
+use test_redis::TestRedis;
 
 const KEY: &str = "test api key";
 const SECRET: &str = "http api test secret: 32 bytes or more";
@@ -26,12 +30,11 @@ const LONG: Duration = Duration::from_secs(15);
 struct Cluster {
     a: Cometd,
     b: Cometd,
-    _redis: RedisServer,
+    _redis: TestRedis,
 }
 
 impl Cluster {
-    fn start(prefix: &str) -> Cluster {
-        let redis = RedisServer::start();
+    fn start(redis: TestRedis, prefix: &str) -> Cluster {
         let config = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("http-api-{}.toml", prefix.trim_end_matches(':')));
         std::fs::write(
@@ -50,8 +53,8 @@ impl Cluster {
             "--config",
             &config,
         ];
-        let a = Cometd::server("api-a", &redis.url(), prefix, &flags);
-        let b = Cometd::server("api-b", &redis.url(), prefix, &flags);
+        let a = Cometd::server("api-a", &redis.args(), prefix, &flags);
+        let b = Cometd::server("api-b", &redis.args(), prefix, &flags);
         Cluster {
             a,
             b,
@@ -128,14 +131,12 @@ async fn whoami(client: &mut Client) -> String {
         .to_owned()
 }
 
-#[actix_web::test]
-async fn the_key_guards_the_api_and_no_key_means_no_api() {
-    let redis = RedisServer::start();
-    let without = Cometd::server("api-off", &redis.url(), "apioff:", &[]);
+async fn the_key_guards_the_api_and_no_key_means_no_api(redis: TestRedis) {
+    let without = Cometd::server("api-off", &redis.args(), "apioff:", &[]);
     let (status, _) = call_with(&without, Some(KEY), "info", "{}").await;
     assert_eq!(status, 404, "no key configured: no API");
 
-    let with = Cometd::server("api-on", &redis.url(), "apion:", &["--api-key", KEY]);
+    let with = Cometd::server("api-on", &redis.args(), "apion:", &["--api-key", KEY]);
     let (status, answer) = call_with(&with, None, "info", "{}").await;
     assert_eq!(
         (status, &answer["error"]["code"]),
@@ -150,9 +151,8 @@ async fn the_key_guards_the_api_and_no_key_means_no_api() {
     assert_eq!(status, 200, "an empty body is {{}}");
 }
 
-#[actix_web::test]
-async fn publish_and_broadcast_reach_clients_on_every_process() {
-    let cluster = Cluster::start("apipub:");
+async fn publish_and_broadcast_reach_clients_on_every_process(redis: TestRedis) {
+    let cluster = Cluster::start(redis, "apipub:");
     let mut on_a = cluster.a.connect().await;
     let mut on_b = cluster.b.connect().await;
     on_a.subscribe("news").await;
@@ -230,9 +230,8 @@ async fn publish_and_broadcast_reach_clients_on_every_process() {
     assert_eq!(next, "channel news marker");
 }
 
-#[actix_web::test]
-async fn subscribe_unsubscribe_and_disconnect_act_wherever_the_connections_are() {
-    let cluster = Cluster::start("apiuser:");
+async fn subscribe_unsubscribe_and_disconnect_act_wherever_the_connections_are(redis: TestRedis) {
+    let cluster = Cluster::start(redis, "apiuser:");
     let mut alice_a = user(&cluster.a, "alice").await;
     let mut alice_b = user(&cluster.b, "alice").await;
     let mut bob_b = user(&cluster.b, "bob").await;
@@ -315,9 +314,8 @@ async fn subscribe_unsubscribe_and_disconnect_act_wherever_the_connections_are()
     assert_eq!(alice_b.close_code(LONG).await, Some(1000));
 }
 
-#[actix_web::test]
-async fn history_reads_what_was_published_and_says_when_there_is_none() {
-    let cluster = Cluster::start("apihist:");
+async fn history_reads_what_was_published_and_says_when_there_is_none(redis: TestRedis) {
+    let cluster = Cluster::start(redis, "apihist:");
     for n in 1..=3 {
         call(
             &cluster.a,
@@ -376,9 +374,8 @@ async fn history_reads_what_was_published_and_says_when_there_is_none() {
     );
 }
 
-#[actix_web::test]
-async fn channels_and_info_see_the_whole_cluster_and_a_killed_process_drops_out() {
-    let mut cluster = Cluster::start("apiinfo:");
+async fn channels_and_info_see_the_whole_cluster_and_a_killed_process_drops_out(redis: TestRedis) {
+    let mut cluster = Cluster::start(redis, "apiinfo:");
     let mut clients = Vec::new();
     for (server, channel) in [
         (&cluster.a, "room:1"),
@@ -446,9 +443,8 @@ async fn channels_and_info_see_the_whole_cluster_and_a_killed_process_drops_out(
     assert_eq!(all, json!({"channels": {"room:1": {"subscribers": 2}}}));
 }
 
-#[actix_web::test]
-async fn presence_lists_the_subscribers_of_every_process() {
-    let cluster = Cluster::start("apipres:");
+async fn presence_lists_the_subscribers_of_every_process(redis: TestRedis) {
+    let cluster = Cluster::start(redis, "apipres:");
     let mut alice = user(&cluster.a, "alice").await;
     let mut bob = user(&cluster.b, "bob").await;
     alice.subscribe("room:x").await;
@@ -492,3 +488,13 @@ async fn presence_lists_the_subscribers_of_every_process() {
         "bad_channel"
     );
 }
+
+redis_tests!(
+    actix:
+    the_key_guards_the_api_and_no_key_means_no_api,
+    publish_and_broadcast_reach_clients_on_every_process,
+    subscribe_unsubscribe_and_disconnect_act_wherever_the_connections_are,
+    history_reads_what_was_published_and_says_when_there_is_none,
+    channels_and_info_see_the_whole_cluster_and_a_killed_process_drops_out,
+    presence_lists_the_subscribers_of_every_process,
+);

@@ -8,8 +8,12 @@
 mod eventually;
 #[path = "common/process.rs"]
 mod process;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -18,8 +22,8 @@ use std::time::Duration;
 use comet::auth::{unix_now, Claims, TokenSigner};
 use eventually::eventually;
 use process::{Client, Cometd};
-use redis_server::RedisServer;
 use serde_json::{json, Value};
+use test_redis::TestRedis;
 
 const SECRET: &str = "presence test secret: 32 bytes and more";
 
@@ -110,13 +114,11 @@ fn users(entries: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn entries_follow_members_on_either_process_two_tabs_are_one_user() {
-    let redis = RedisServer::start();
+async fn entries_follow_members_on_either_process_two_tabs_are_one_user(redis: TestRedis) {
     let config = Config::new("follow");
     let prefix = format!("presence-follow-{}:", std::process::id());
-    let a = Cometd::server("a", &redis.url(), &prefix, &config.args());
-    let b = Cometd::server("b", &redis.url(), &prefix, &config.args());
+    let a = Cometd::server("a", &redis.args(), &prefix, &config.args());
+    let b = Cometd::server("b", &redis.args(), &prefix, &config.args());
 
     let mut ann = client(&a, Some("ann")).await;
     ann.send(r#"subscribe room:1 {"joinLeave":true}"#).await;
@@ -145,17 +147,14 @@ async fn entries_follow_members_on_either_process_two_tabs_are_one_user() {
             (json!(4), json!(2))
         );
     }
-    // Everything of the channel shares its hash tag.
-    let tagged: Vec<String> = redis.query(redis::cmd("KEYS").arg(format!("{prefix}*{{room:1}}")));
-    let tagged: BTreeSet<String> = tagged.into_iter().collect();
-    for key in [
-        "presence:{room:1}",
-        "presence-users:{room:1}",
-        "presence-vouched:{room:1}",
-    ] {
-        assert!(
-            tagged.contains(&format!("{prefix}{key}")),
-            "{key} in {tagged:?}"
+    // Everything of the channel shares one slot (its hash tag, or its partition's).
+    let keys = redis.names(&prefix).presence("room:1");
+    let stored: BTreeSet<String> = redis.keys(&format!("{prefix}*")).into_iter().collect();
+    for key in [&keys.entries, &keys.users, &keys.vouched] {
+        assert!(stored.contains(key), "{key} in {stored:?}");
+        assert_eq!(
+            comet::actors::hub::partitions::slot(key.as_bytes()),
+            comet::actors::hub::partitions::slot(keys.events.as_bytes())
         );
     }
 
@@ -180,19 +179,16 @@ async fn entries_follow_members_on_either_process_two_tabs_are_one_user() {
     // The last member leaves: nothing of the channel is left in Redis.
     ann.unsubscribe("room:1").await;
     eventually("the presence keys are gone", || async {
-        let left: Vec<String> = redis.query(redis::cmd("KEYS").arg(format!("{prefix}presence*")));
-        left.is_empty()
+        redis.keys(&format!("{prefix}*presence*")).is_empty()
     })
     .await;
 }
 
-#[tokio::test]
-async fn a_killed_processs_members_leave_within_the_presence_ttl() {
-    let redis = RedisServer::start();
+async fn a_killed_processs_members_leave_within_the_presence_ttl(redis: TestRedis) {
     let config = Config::new("kill");
     let prefix = format!("presence-kill-{}:", std::process::id());
-    let a = Cometd::server("a", &redis.url(), &prefix, &config.args());
-    let mut b = Cometd::server("b", &redis.url(), &prefix, &config.args());
+    let a = Cometd::server("a", &redis.args(), &prefix, &config.args());
+    let mut b = Cometd::server("b", &redis.args(), &prefix, &config.args());
 
     let mut ann = client(&a, Some("ann")).await;
     ann.send(r#"subscribe room:k {"joinLeave":true}"#).await;
@@ -217,13 +213,11 @@ async fn a_killed_processs_members_leave_within_the_presence_ttl() {
     drop(on_b);
 }
 
-#[tokio::test]
-async fn a_graceful_shutdown_removes_its_entries_at_once() {
-    let redis = RedisServer::start();
+async fn a_graceful_shutdown_removes_its_entries_at_once(redis: TestRedis) {
     let config = Config::new("shutdown");
     let prefix = format!("presence-shutdown-{}:", std::process::id());
-    let a = Cometd::server("a", &redis.url(), &prefix, &config.args());
-    let mut b = Cometd::server("b", &redis.url(), &prefix, &config.args());
+    let a = Cometd::server("a", &redis.args(), &prefix, &config.args());
+    let mut b = Cometd::server("b", &redis.args(), &prefix, &config.args());
     let mut ann = client(&a, Some("ann")).await;
     ann.send(r#"subscribe room:s {"joinLeave":true}"#).await;
     ann.expect("subscribed", WITHIN, |f| f == "subscribed room:s")
@@ -239,13 +233,11 @@ async fn a_graceful_shutdown_removes_its_entries_at_once() {
     events(&mut ann, "leave", "room:s", 1).await;
 }
 
-#[tokio::test]
-async fn a_redis_restart_loses_no_live_entry() {
-    let mut redis = RedisServer::start();
+async fn a_redis_restart_loses_no_live_entry(mut redis: TestRedis) {
     let config = Config::new("restart");
     let prefix = format!("presence-restart-{}:", std::process::id());
-    let a = Cometd::server("a", &redis.url(), &prefix, &config.args());
-    let b = Cometd::server("b", &redis.url(), &prefix, &config.args());
+    let a = Cometd::server("a", &redis.args(), &prefix, &config.args());
+    let b = Cometd::server("b", &redis.args(), &prefix, &config.args());
     let mut ann = client(&a, Some("ann")).await;
     ann.send(r#"subscribe room:r {"joinLeave":true}"#).await;
     ann.expect("subscribed", WITHIN, |f| f == "subscribed room:r")
@@ -259,8 +251,9 @@ async fn a_redis_restart_loses_no_live_entry() {
     redis.restart();
     // Everything was lost; the processes write their entries again at their next renewal.
     eventually("both entries are back", || async {
+        let key = redis.names(&prefix).presence("room:r").entries;
         let entries: usize = redis
-            .query::<Option<usize>>(redis::cmd("HLEN").arg(format!("{prefix}presence:{{room:r}}")))
+            .query_key::<Option<usize>>(&key, redis::cmd("HLEN").arg(&key))
             .unwrap_or(0);
         entries == 2
     })
@@ -279,3 +272,10 @@ async fn a_redis_restart_loses_no_live_entry() {
         (json!(2), json!(2))
     );
 }
+
+redis_tests!(
+    entries_follow_members_on_either_process_two_tabs_are_one_user,
+    a_killed_processs_members_leave_within_the_presence_ttl,
+    a_graceful_shutdown_removes_its_entries_at_once,
+    a_redis_restart_loses_no_live_entry,
+);

@@ -1,73 +1,30 @@
-//! The Redis queue's contract against a real Redis of the test's own: served routes,
-//! first come first served per route, acknowledgement, the reaper putting back exactly
-//! the calls of dead processes, unreadable entries set aside.
+//! The Redis queue's contract against a real Redis of the test's own, single and Redis
+//! Cluster (each test runs for the modes in `COMET_TEST_REDIS`: `single`, `cluster` or
+//! `both`, the default): served routes, first come first served per route,
+//! acknowledgement, the reaper putting back exactly the calls of dead processes,
+//! unreadable entries set aside. What only a cluster has is in `redis_queue_cluster.rs`.
 
 #[path = "common/eventually.rs"]
 mod eventually;
+#[path = "common/queue_target.rs"]
+mod queue_target;
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
 
+use std::future::Future;
 use std::time::Duration;
 
 use comet::actors::actions::queue::unix_millis;
+use comet::actors::hub::HubNames;
 use comet::actors::protocol::RequestUid;
-use comet::actors::{ActionCall, Claimed, Popped, QueueError};
-use comet::{ConnectionId, ConnectionInfo, Queue, RedisConfig, RedisQueue};
+use comet::actors::{Claimed, MemoryBroker, Popped, ProcessMessage, QueueError};
+use comet::{Queue, RedisConfig, RedisQueue};
 use eventually::eventually;
 use futures_util::FutureExt;
-use redis_server::RedisServer;
-use serde_json::{json, Map};
-
-fn call(route: &str, n: u64) -> ActionCall {
-    ActionCall {
-        id: format!("call-{route}-{n}"),
-        route: route.to_owned(),
-        request_uid: RequestUid::from(format!("r{n}").as_str()),
-        params: Map::new(),
-        connection: ConnectionInfo::new(ConnectionId::new("p1", n), "websocket"),
-        deadline_ms: unix_millis() + 60_000,
-    }
-}
-
-fn queue(redis: &RedisServer, prefix: &str, ttl_ms: u64) -> RedisQueue {
-    let mut config = RedisConfig::new(redis.url());
-    config.process_ttl = Duration::from_millis(ttl_ms);
-    RedisQueue::new(&config, prefix).expect("a valid URL")
-}
-
-/// Everything published on `channel` from now on, as it comes: subscribed when this
-/// returns.
-fn listen(redis: &RedisServer, channel: &str) -> std::sync::mpsc::Receiver<Vec<u8>> {
-    let (heard, hearing) = std::sync::mpsc::channel();
-    let (subscribed, ready) = std::sync::mpsc::channel();
-    let mut connection = redis.connection();
-    let channel = channel.to_owned();
-    std::thread::spawn(move || {
-        let mut pubsub = connection.as_pubsub();
-        pubsub.subscribe(&channel).expect("SUBSCRIBE");
-        let _ = subscribed.send(());
-        while let Ok(message) = pubsub.get_message() {
-            if heard.send(message.get_payload_bytes().to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    ready
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    hearing
-}
-
-fn routes(names: &[&str]) -> Vec<String> {
-    names.iter().map(|name| (*name).to_owned()).collect()
-}
-
-fn ids(calls: &[Claimed]) -> Vec<&str> {
-    calls
-        .iter()
-        .map(|claimed| claimed.call.id.as_str())
-        .collect()
-}
+use queue_target::{call, ids, modes, routes, Mode, Target};
+use serde_json::json;
 
 /// Pops one call, which must be there.
 async fn pop_one(queue: &RedisQueue, route: &str) -> Claimed {
@@ -75,19 +32,30 @@ async fn pop_one(queue: &RedisQueue, route: &str) -> Claimed {
     popped.calls.into_iter().next().expect("a call waits")
 }
 
-fn llen(redis: &RedisServer, key: &str) -> i64 {
-    redis.query(redis::cmd("LLEN").arg(key))
+/// Runs `body` on a Redis of its own, once per mode asked for.
+async fn each_mode<F, Fut>(body: F)
+where
+    F: Fn(Target) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for mode in modes() {
+        body(Target::start(mode)).await;
+    }
 }
 
 #[tokio::test]
 async fn calls_wait_per_route_first_come_first_served() {
-    let redis = RedisServer::start();
-    let queue = queue(&redis, "q1:", 10_000);
+    each_mode(calls_wait_per_route).await;
+}
+
+async fn calls_wait_per_route(redis: Target) {
+    let queue = redis.queue("q1:", 10_000);
+    let keys = redis.keys("q1:");
 
     let refused = queue.push(call("a", 1)).await;
     assert_eq!(refused, Err(QueueError::NotServed("a".into())));
     assert_eq!(
-        llen(&redis, "q1:queue:a"),
+        redis.llen(&keys.queue("a")),
         0,
         "a refused call leaves nothing"
     );
@@ -119,10 +87,15 @@ async fn calls_wait_per_route_first_come_first_served() {
     }
 
     // Only the unacknowledged call is still held by this process.
-    let processing = format!("q1:processing:{}", queue.consumer());
-    assert_eq!(llen(&redis, &processing), 1);
+    let processing = keys.processing("b", queue.consumer());
+    assert_eq!(redis.llen(&processing), 1);
+    if redis.is_cluster() {
+        // One processing list per route there.
+        assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
+    }
     queue.ack(&first).await.unwrap();
-    assert_eq!(llen(&redis, &processing), 0);
+    assert_eq!(redis.llen(&processing), 0);
+    assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
 
     // A retired route is no longer served.
     queue.retire(&routes(&["b"])).await.unwrap();
@@ -131,14 +104,20 @@ async fn calls_wait_per_route_first_come_first_served() {
         Err(QueueError::NotServed("b".into()))
     );
     queue.push(call("a", 11)).await.unwrap();
+    assert_eq!(queue.depth(&routes(&["a", "b"])).await.unwrap(), 1);
+    assert_eq!(queue.ping().await, Ok(()));
 }
 
 #[tokio::test]
 async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not() {
-    let redis = RedisServer::start();
+    each_mode(dead_processes_calls_come_back).await;
+}
+
+async fn dead_processes_calls_come_back(redis: Target) {
     let ttl = 400;
-    let dying = queue(&redis, "q2:", ttl);
-    let living = queue(&redis, "q2:", ttl);
+    let keys = redis.keys("q2:");
+    let dying = redis.queue("q2:", ttl);
+    let living = redis.queue("q2:", ttl);
     dying.serve(&routes(&["a"])).await.unwrap();
     living.serve(&routes(&["a"])).await.unwrap();
     for n in 1..=4 {
@@ -159,11 +138,8 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
             .expect("the living process's reaper runs");
     }
     drop(passes);
-    assert_eq!(llen(&redis, "q2:queue:a"), 1);
-    assert_eq!(
-        llen(&redis, &format!("q2:processing:{}", dying.consumer())),
-        2
-    );
+    assert_eq!(redis.llen(&keys.queue("a")), 1);
+    assert_eq!(redis.llen(&keys.processing("a", dying.consumer())), 2);
 
     // The dying one stops (its heartbeat with it); the living one's reaper puts its two
     // calls back at the head of the queue, oldest first.
@@ -171,7 +147,7 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
     drop(dying);
     drop(taken_by_dying);
     eventually("the dead process's calls come back", || async {
-        llen(&redis, "q2:queue:a") >= 3
+        redis.llen(&keys.queue("a")) >= 3
     })
     .await;
     let order = living.pop(&routes(&["a"]), 10).await.unwrap().calls;
@@ -179,49 +155,91 @@ async fn calls_of_a_dead_process_are_put_back_in_order_and_a_live_ones_are_not()
     for claimed in &order {
         living.ack(claimed).await.unwrap();
     }
-    assert_eq!(llen(&redis, &format!("q2:processing:{dead}")), 0);
-    let consumers: Vec<String> = redis.query(redis::cmd("SMEMBERS").arg("q2:consumers"));
-    assert_eq!(consumers, [living.consumer().to_owned()]);
+    assert_eq!(redis.llen(&keys.processing("a", &dead)), 0);
+    assert_eq!(
+        redis.members(&keys.consumers()),
+        [living.consumer().to_owned()]
+    );
+    if redis.is_cluster() {
+        // The reaper's claim goes once the dead process's routes are done.
+        eventually("the reaper forgets the dead process", || async {
+            let reaping: Vec<String> = redis.query(
+                &keys.reaping(),
+                redis::cmd("ZRANGE").arg(keys.reaping()).arg(0).arg(-1),
+            );
+            reaping.is_empty()
+        })
+        .await;
+    }
     living.ack(&taken_by_living).await.unwrap();
 }
 
 #[tokio::test]
 async fn an_unreadable_entry_is_set_aside_not_retried() {
-    let redis = RedisServer::start();
-    let queue = queue(&redis, "q3:", 10_000);
+    each_mode(unreadable_entry_set_aside).await;
+}
+
+async fn unreadable_entry_set_aside(redis: Target) {
+    let keys = redis.keys("q3:");
+    let queue = redis.queue("q3:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
-    let _: i64 = redis.query(redis::cmd("RPUSH").arg("q3:queue:a").arg("{not json"));
+    let waiting = keys.queue("a");
+    let _: i64 = redis.query(&waiting, redis::cmd("RPUSH").arg(&waiting).arg("{not json"));
     queue.push(call("a", 1)).await.unwrap();
 
     // The readable call is taken; the unreadable entry is set aside, not returned.
     let popped = queue.pop(&routes(&["a"]), 10).await.unwrap();
     assert_eq!(ids(&popped.calls), ["call-a-1"]);
-    let dead: Vec<String> = redis.query(redis::cmd("LRANGE").arg("q3:dead").arg(0).arg(-1));
+    let dead_key = keys.dead("a");
+    let dead: Vec<String> = redis.query(
+        &dead_key,
+        redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1),
+    );
     assert_eq!(dead, ["{not json"]);
     queue.ack(&popped.calls[0]).await.unwrap();
-    assert_eq!(
-        llen(&redis, &format!("q3:processing:{}", queue.consumer())),
-        0
-    );
+    assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
 }
 
 #[tokio::test]
 async fn redis_down_is_an_error_not_a_hang_or_a_panic() {
-    let mut redis = RedisServer::start();
-    let queue = queue(&redis, "q4:", 10_000);
+    each_mode(redis_down).await;
+}
+
+async fn redis_down(mut redis: Target) {
+    let queue = redis.queue("q4:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
-    redis.kill();
+    // On a cluster, the master of the route's slot goes.
+    let keys = redis.keys("q4:");
+    let kill = |redis: &mut Target| match redis {
+        Target::Single(server) => server.kill(),
+        Target::Cluster(cluster) => {
+            let owner = cluster.owner(redis_cluster::slot_of(&keys.queue("a")));
+            cluster.kill(owner);
+        }
+    };
+    kill(&mut redis);
     // An error, at once: not a hang (the test's own patience would end one).
     let err = tokio::time::timeout(Duration::from_secs(30), queue.push(call("a", 1)))
         .await
         .expect("a push with Redis down is answered")
         .unwrap_err();
     assert!(matches!(err, QueueError::Unavailable(_)), "{err}");
-    assert!(matches!(
-        queue.pop(&routes(&["a"]), 1).await,
-        Err(QueueError::Unavailable(_))
-    ));
-    redis.restart();
+    let popped = tokio::time::timeout(Duration::from_secs(30), queue.pop(&routes(&["a"]), 1))
+        .await
+        .expect("a pop with Redis down is answered");
+    assert!(
+        matches!(popped, Err(QueueError::Unavailable(_))),
+        "{popped:?}"
+    );
+    match &mut redis {
+        Target::Single(server) => server.restart(),
+        Target::Cluster(cluster) => {
+            let owner = (0..cluster.len())
+                .find(|&i| std::net::TcpStream::connect(cluster.node(i).addr()).is_err())
+                .expect("a node is down");
+            cluster.restart(owner);
+        }
+    }
     // Redis came back empty: the routes are declared again by the next heartbeat.
     eventually("the route comes back", || async {
         queue.push(call("a", 2)).await.is_ok()
@@ -231,8 +249,12 @@ async fn redis_down_is_an_error_not_a_hang_or_a_panic() {
 
 #[tokio::test]
 async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds() {
-    let redis = RedisServer::start();
-    let (queue, other) = (queue(&redis, "q5:", 10_000), queue(&redis, "q5:", 10_000));
+    each_mode(put_back_once).await;
+}
+
+async fn put_back_once(redis: Target) {
+    let keys = redis.keys("q5:");
+    let (queue, other) = (redis.queue("q5:", 10_000), redis.queue("q5:", 10_000));
     queue.serve(&routes(&["a"])).await.unwrap();
     other.serve(&routes(&["a"])).await.unwrap();
     for n in 1..=4 {
@@ -244,7 +266,7 @@ async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds(
     // Put back: at the head of the queue, and only once.
     assert!(queue.requeue(&held[1]).await.unwrap());
     assert!(!queue.requeue(&held[1]).await.unwrap(), "put back twice");
-    assert_eq!(llen(&redis, "q5:queue:a"), 2);
+    assert_eq!(redis.llen(&keys.queue("a")), 2);
     // Answered and acknowledged: a late put-back does nothing.
     queue.ack(&held[0]).await.unwrap();
     assert!(!queue.requeue(&held[0]).await.unwrap());
@@ -252,16 +274,19 @@ async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds(
     // Leaving gives back what is still held (call 3), ahead of the waiting ones, and
     // removes the process from the queue's books at once.
     assert_eq!(queue.leave().await.unwrap(), 1);
+    assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
+    let alive = keys.alive(queue.consumer());
+    let exists: i64 = redis.query(&alive, redis::cmd("EXISTS").arg(&alive));
+    assert_eq!(exists, 0);
     assert_eq!(
-        llen(&redis, &format!("q5:processing:{}", queue.consumer())),
-        0
+        redis.members(&keys.consumers()),
+        [other.consumer().to_owned()]
     );
-    let alive: i64 =
-        redis.query(redis::cmd("EXISTS").arg(format!("q5:alive:{}", queue.consumer())));
-    assert_eq!(alive, 0);
-    let consumers: Vec<String> = redis.query(redis::cmd("SMEMBERS").arg("q5:consumers"));
-    assert_eq!(consumers, [other.consumer().to_owned()]);
-    let served: Vec<String> = redis.query(redis::cmd("ZRANGE").arg("q5:served:a").arg(0).arg(-1));
+    let served_key = keys.served("a");
+    let served: Vec<String> = redis.query(
+        &served_key,
+        redis::cmd("ZRANGE").arg(&served_key).arg(0).arg(-1),
+    );
     assert_eq!(served, [other.consumer().to_owned()]);
     assert!(!queue.requeue(&held[2]).await.unwrap(), "given back twice");
 
@@ -269,38 +294,18 @@ async fn a_call_is_put_back_once_and_a_leaving_process_gives_back_what_it_holds(
     assert_eq!(ids(&rest), ["call-a-3", "call-a-2", "call-a-4"]);
 }
 
-/// Takes the answers the queue hands to "this process's" connections (none here: the
-/// callers are on process `p1`, which is not this one).
-struct Inbox;
-
-impl actix::Actor for Inbox {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<comet::actors::ProcessMessage> for Inbox {
-    type Result = ();
-
-    fn handle(&mut self, message: comet::actors::ProcessMessage, _: &mut actix::Context<Self>) {
-        panic!("an answer for a caller on another process was delivered here: {message:?}");
-    }
-}
-
 #[actix_web::test]
 async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held() {
-    use actix::Actor;
-    use comet::actors::actions::queue::QueueLink;
-    use comet::actors::hub::HubNames;
-    use comet::actors::ProcessMessage;
-    let redis = RedisServer::start();
-    let queue = queue(&redis, "q6:", 10_000);
-    queue.attach(QueueLink {
-        hub: std::sync::Arc::new(comet::MemoryHub::new()),
-        names: HubNames::new("q6:"),
-        process_id: "this".into(),
-        local: Inbox.start().recipient(),
-    });
+    each_mode(answer_with_acknowledgement).await;
+}
+
+async fn answer_with_acknowledgement(redis: Target) {
+    let broker = MemoryBroker::new();
+    let queue = redis.queue("q6:", 10_000);
+    redis.attach(&queue, &broker, "q6:");
     queue.serve(&routes(&["a"])).await.unwrap();
-    let hearing = listen(&redis, "q6:process:p1");
+    let mut hearing = redis.hear_process(&broker, "q6:", "p1");
+    let mut notices = redis.hear(&broker, HubNames::new("q6:").actions());
     let frame = |text: &str| bytestring::ByteString::from(format!("action {text}"));
 
     queue.push(call("a", 1)).await.unwrap();
@@ -326,12 +331,10 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
 
     // A marker published after the acknowledgements answered: every answer they sent
     // came before it.
-    let _: i64 = redis.query(redis::cmd("PUBLISH").arg("q6:process:p1").arg("marker"));
+    redis.mark(&hearing, "marker");
     let mut got = Vec::new();
     loop {
-        let payload = hearing
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the marker comes");
+        let payload = hearing.next().await;
         if payload == b"marker" {
             break;
         }
@@ -341,11 +344,28 @@ async fn an_answer_goes_with_its_acknowledgement_and_only_for_a_call_still_held(
         }
     }
     assert_eq!(got, ["action answer 1", "action answer 2 again"]);
+    // The workers heard of the route when its list stopped being empty: the first push,
+    // and the call put back (in the script on one Redis, through the hub on a cluster).
+    redis.mark(&notices, "marker");
+    let mut heard = Vec::new();
+    loop {
+        let notice = notices.next().await;
+        if notice == b"marker" {
+            break;
+        }
+        heard.push(String::from_utf8(notice).expect("a route"));
+    }
+    assert_eq!(heard, ["a", "a"]);
 }
 
+/// The byte bound is the batching task's, the same on a cluster: one Redis only (its
+/// stall is a `SIGSTOP`).
 #[tokio::test]
 async fn a_stalled_redis_holds_a_bounded_number_of_bytes_of_calls() {
-    let redis = RedisServer::start();
+    if !modes().contains(&Mode::Single) {
+        return;
+    }
+    let redis = redis_server::RedisServer::start();
     let mut config = RedisConfig::new(redis.url());
     // Nothing times out during the stall: only the byte bound may refuse calls.
     config.command_timeout = Duration::from_secs(60);
@@ -386,7 +406,8 @@ async fn a_stalled_redis_holds_a_bounded_number_of_bytes_of_calls() {
             .await
             .expect("room again after the stall");
     }
-    assert_eq!(llen(&redis, "q7:queue:a"), 6);
+    let llen: i64 = redis.query(redis::cmd("LLEN").arg("q7:queue:a"));
+    assert_eq!(llen, 6);
 }
 
 /// A queued call whose params nest `depth` arrays deep, as a client could never send
@@ -401,24 +422,31 @@ fn nested_entry(route: &str, uid: &str, connection: &str, depth: usize) -> Strin
     )
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded() {
-    use comet::actors::ProcessMessage;
-    let redis = RedisServer::start();
-    let mut config = RedisConfig::new(redis.url());
+    each_mode(unreadable_call_answered).await;
+}
+
+async fn unreadable_call_answered(redis: Target) {
+    let keys = redis.keys("q8:");
+    let mut config = redis.config();
     config.dead_letters_max = 3;
     config.dead_letters_ttl = Duration::from_secs(60);
     let queue = RedisQueue::new(&config, "q8:").expect("a valid URL");
+    let broker = MemoryBroker::new();
+    redis.attach(&queue, &broker, "q8:");
     queue.serve(&routes(&["a"])).await.unwrap();
-    let hearing = listen(&redis, "q8:process:p1");
+    let mut hearing = redis.hear_process(&broker, "q8:", "p1");
 
     // Too deep for serde_json (128 levels) as a whole call, yet its caller can be read.
     let poison = nested_entry("a", "r7", "p1.7", 130);
-    let _: i64 = redis.query(redis::cmd("RPUSH").arg("q8:queue:a").arg(&poison));
+    let waiting = keys.queue("a");
+    let _: i64 = redis.query(&waiting, redis::cmd("RPUSH").arg(&waiting).arg(&poison));
     for n in 0..4 {
         let _: i64 = redis.query(
+            &waiting,
             redis::cmd("RPUSH")
-                .arg("q8:queue:a")
+                .arg(&waiting)
                 .arg(format!("{{not json {n}")),
         );
     }
@@ -426,9 +454,7 @@ async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded(
     assert!(popped.calls.is_empty());
 
     // The caller hears `bad_json` at once, not `timeout` after action_timeout.
-    let answer = hearing
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the caller of the unreadable call is answered");
+    let answer = hearing.next().await;
     match ProcessMessage::decode(&answer) {
         Ok(ProcessMessage::Answer {
             to,
@@ -442,29 +468,35 @@ async fn an_unreadable_call_is_answered_at_once_and_the_dead_list_stays_bounded(
         other => panic!("not an answer: {other:?}"),
     }
     // The dead list keeps the newest three, for a while; every entry was counted.
-    let dead: Vec<String> = redis.query(redis::cmd("LRANGE").arg("q8:dead").arg(0).arg(-1));
+    let dead_key = keys.dead("a");
+    let dead: Vec<String> = redis.query(
+        &dead_key,
+        redis::cmd("LRANGE").arg(&dead_key).arg(0).arg(-1),
+    );
     assert_eq!(dead, ["{not json 1", "{not json 2", "{not json 3"]);
-    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q8:dead"));
+    let ttl: i64 = redis.query(&dead_key, redis::cmd("PTTL").arg(&dead_key));
     assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
     assert_eq!(queue.dead_letters(), 5);
-    assert_eq!(
-        llen(&redis, &format!("q8:processing:{}", queue.consumer())),
-        0
-    );
+    assert_eq!(redis.llen(&keys.processing("a", queue.consumer())), 0);
 }
 
 #[tokio::test]
 async fn a_queue_of_calls_nobody_takes_goes_once_their_callers_gave_up() {
-    let redis = RedisServer::start();
-    let queue = queue(&redis, "q9:", 10_000);
+    each_mode(queue_expires).await;
+}
+
+async fn queue_expires(redis: Target) {
+    let keys = redis.keys("q9:");
+    let queue = redis.queue("q9:", 10_000);
     queue.serve(&routes(&["a"])).await.unwrap();
     let mut stranded = call("a", 1);
     stranded.deadline_ms = unix_millis() + 1_500;
     queue.push(stranded).await.unwrap();
-    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q9:queue:a"));
+    let waiting = keys.queue("a");
+    let ttl: i64 = redis.query(&waiting, redis::cmd("PTTL").arg(&waiting));
     assert!(ttl > 0 && ttl <= 1_500, "PTTL {ttl}");
     // A later call with more time left keeps the queue (and the earlier call) longer.
     queue.push(call("a", 2)).await.unwrap();
-    let ttl: i64 = redis.query(redis::cmd("PTTL").arg("q9:queue:a"));
+    let ttl: i64 = redis.query(&waiting, redis::cmd("PTTL").arg(&waiting));
     assert!(ttl > 1_500, "PTTL {ttl}");
 }

@@ -296,17 +296,20 @@ async fn bad_requests_get_400() {
     server.stop().await;
 }
 
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/test_redis.rs"]
+mod test_redis;
 
 /// Two comet processes (nodes) on a Redis of the test's own: a Socket.IO client on one
 /// and a raw WebSocket client on the other, in one channel, see each other's messages.
-#[actix_web::test]
-async fn socketio_and_raw_clients_meet_across_processes_through_redis() {
-    let redis = redis_server::RedisServer::start();
-    let url = redis.url();
-    let a = TestServer::start(Comet::builder().redis(url.as_str()).expect("redis url")).await;
-    let b = TestServer::start(Comet::builder().redis(url.as_str()).expect("redis url")).await;
+async fn socketio_and_raw_clients_meet_across_processes_through_redis(
+    redis: test_redis::TestRedis,
+) {
+    let a = TestServer::start(redis.on(Comet::builder())).await;
+    let b = TestServer::start(redis.on(Comet::builder())).await;
     let mut sio = connected(&a).await;
     let mut raw = b.client().await;
     sio.send("421[\"subscribe\",\"across\"]").await;
@@ -413,3 +416,5 @@ async fn a_subscription_with_recover_gets_its_position_and_offsets_over_socketio
     );
     server.stop().await;
 }
+
+redis_tests!(actix: socketio_and_raw_clients_meet_across_processes_through_redis);

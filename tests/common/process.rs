@@ -109,22 +109,20 @@ impl Cometd {
         }
     }
 
-    /// A `--role server` process with the demo actions on `redis` under `prefix`, plus
-    /// `extra` flags.
-    pub fn server(name: &str, redis: &str, prefix: &str, extra: &[&str]) -> Cometd {
-        let mut args = vec![
-            "--role", "server", "--demo", "--redis", redis, "--prefix", prefix,
-        ];
+    /// A `--role server` process with the demo actions on the Redis of the flags `redis`
+    /// (`--redis URL` or `--redis-cluster URLS`) under `prefix`, plus `extra` flags.
+    pub fn server(name: &str, redis: &[String], prefix: &str, extra: &[&str]) -> Cometd {
+        let mut args = vec!["--role", "server", "--demo", "--prefix", prefix];
+        args.extend(redis.iter().map(String::as_str));
         args.extend_from_slice(extra);
         Cometd::spawn(name, &args)
     }
 
     /// A `--role hub` process (actions only: the demo actions) on `redis` under `prefix`,
     /// plus `extra`.
-    pub fn hub(name: &str, redis: &str, prefix: &str, extra: &[&str]) -> Cometd {
-        let mut args = vec![
-            "--role", "hub", "--demo", "--redis", redis, "--prefix", prefix,
-        ];
+    pub fn hub(name: &str, redis: &[String], prefix: &str, extra: &[&str]) -> Cometd {
+        let mut args = vec!["--role", "hub", "--demo", "--prefix", prefix];
+        args.extend(redis.iter().map(String::as_str));
         args.extend_from_slice(extra);
         Cometd::spawn(name, &args)
     }

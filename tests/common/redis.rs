@@ -101,6 +101,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The `cometd` flags that put a process on it: `--redis <url>`.
+    pub fn args(&self) -> Vec<String> {
+        vec!["--redis".into(), self.url()]
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.port

@@ -113,6 +113,26 @@ impl ClusterNode {
         }
     }
 
+    /// Freezes the node (SIGSTOP): connections stay open, nothing is answered until
+    /// [`resume`](Self::resume).
+    pub fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a stopped node run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the node is not running");
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill {signal} failed");
+    }
+
     /// A fresh connection to this node alone (no redirections followed).
     pub fn connection(&self) -> redis::Connection {
         redis::Client::open(self.url())
@@ -321,15 +341,9 @@ impl RedisCluster {
 
     /// `PUBSUB SHARDCHANNELS pattern` on every master, together.
     pub fn shard_channels(&self, pattern: &str) -> Vec<String> {
-        let mut all = Vec::new();
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
-            let role: Vec<redis::Value> = node.query(&redis::cmd("ROLE"));
-            if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
-                let mut channels: Vec<String> =
-                    node.query(redis::cmd("PUBSUB").arg("SHARDCHANNELS").arg(pattern));
-                all.append(&mut channels);
-            }
-        }
+        let mut all = self.on_masters(|node| {
+            node.query::<Vec<String>>(redis::cmd("PUBSUB").arg("SHARDCHANNELS").arg(pattern))
+        });
         all.sort();
         all
     }
@@ -389,6 +403,42 @@ impl RedisCluster {
                 .query(&mut node.connection());
         }
         assert_eq!(self.owner(slot), to, "slot {slot} did not move");
+    }
+
+    /// Runs `each` on every running master and gathers what it answers.
+    pub fn on_masters<T>(&self, each: impl Fn(&ClusterNode) -> Vec<T>) -> Vec<T> {
+        let mut all = Vec::new();
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let role: Vec<redis::Value> = node.query(&redis::cmd("ROLE"));
+            if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                all.append(&mut each(node));
+            }
+        }
+        all
+    }
+
+    /// Kills every node (SIGKILL).
+    pub fn kill_all(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+
+    /// Starts every node again with its `nodes.conf` (same ids and slots, no data) and
+    /// waits for the cluster to be whole.
+    pub fn restart_all(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+            let mut up = false;
+            for _ in 0..20 {
+                if node.launch() {
+                    up = true;
+                    break;
+                }
+            }
+            assert!(up, "node {} did not come back", node.port);
+        }
+        self.wait_ok();
     }
 
     /// Kills node `i` (SIGKILL), as a crash would.

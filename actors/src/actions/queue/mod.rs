@@ -10,8 +10,13 @@
 mod memory;
 mod redis;
 mod redis_batch;
+mod redis_cluster;
+mod redis_cluster_scripts;
 mod redis_dead;
+mod redis_exchange;
+mod redis_layout;
 mod redis_scripts;
+mod redis_steps;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -78,7 +83,8 @@ pub struct Claimed {
 }
 
 /// An action's answer as a hub message for the caller's process, which the Redis queue
-/// publishes in the same step as the call's acknowledgement.
+/// publishes in the same step as the call's acknowledgement (on a Redis Cluster, through
+/// the hub right after it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The hub channel of the caller's process (with prefix).

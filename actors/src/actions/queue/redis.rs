@@ -29,8 +29,36 @@
 //! once (the scripts move a call only from a list that still holds it). Every check uses
 //! Redis's clock, never the processes'. The scripts are in `redis_scripts.rs`.
 //!
-//! Needs Redis 6.2 or later (LPOP with a count). Keys are computed inside the scripts, so
-//! this is for a single Redis (or a primary with replicas), not Redis Cluster.
+//! Needs Redis 6.2 or later (LPOP with a count).
+//!
+//! # On a Redis Cluster
+//!
+//! When `config.is_cluster()`, [`RedisQueue::new`] picks the cluster layout
+//! (`redis_layout.rs`): every key of a route shares the hash tag `{r:<route>}`, everything
+//! about the consumers shares `{consumers}`, and each script (`redis_cluster_scripts.rs`)
+//! runs on one slot with every key in `KEYS`:
+//!
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `P{r:<route>}queue` | list | calls waiting for `route` |
+//! | `P{r:<route>}processing:<consumer>` | list | calls of `route` a process has taken |
+//! | `P{r:<route>}served` | sorted set | processes serving `route`, scored by heartbeat expiry |
+//! | `P{r:<route>}dead` | list | unreadable entries of `route`, bounded as `P dead` |
+//! | `P{consumers}alive:<consumer>` | string, with TTL | the process's heartbeat |
+//! | `P{consumers}consumers` | set | processes that may hold taken calls |
+//! | `P{consumers}routes:<consumer>` | set | routes a process may hold calls of (recorded before its first take of each) |
+//! | `P{consumers}reaping` | sorted set | dead processes a reaper claimed, scored by when the claim lapses |
+//!
+//! A batch of the exchange is one `EVALSHA` per route, sent together
+//! (`redis_exchange.rs`). A script cannot publish to the caller's process channel (another
+//! slot), so the queue publishes through the node's hub right after the script answered:
+//! the "queue updated" notice after a push into an empty list ([`QueueLink::notify`]), and
+//! an answer after its acknowledgement found the call still held. **A process that dies
+//! between the two leaves its caller with `timeout`**: the call was acknowledged, so it is
+//! not run again. As on one Redis, the queue waits for `Hub::flush` before acknowledging a
+//! call with an answer for another process, so the answer overtakes nothing the handler
+//! published (the hub's partitions need not keep order between them). The reaper and
+//! `leave` work in steps, each safe to repeat (`redis_cluster.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,80 +66,129 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytestring::ByteString;
 use futures::future::{self, BoxFuture, FutureExt};
-use redis::{FromRedisValue, RedisError, Script};
+use redis::{RedisError, Script};
 
-use super::redis_batch::{Batcher, Bounds, SendBatch};
-use super::redis_dead::{self as dead, DeadCount};
+use super::redis_batch::{Batcher, Bounds};
+use super::redis_cluster_scripts as cluster_scripts;
+use super::redis_dead::DeadCount;
+use super::redis_exchange::{self as exchange, Op, Outcome};
+use super::redis_layout::Layout;
 use super::redis_scripts as scripts;
 use super::{unix_millis, ActionCall, Claimed, Popped, Queue, QueueError, QueueLink, Reply};
 use crate::config::RedisConfig;
 use crate::hub::HubNames;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
 
-/// The scripts the queue runs itself (the batching tasks hold their own).
-struct Scripts {
-    requeue: Script,
-    heartbeat: Script,
-    reap: Script,
-    leave: Script,
+/// The scripts the queue runs itself (the batching task holds its own): the layout's
+/// own for the four steps both have, and those only a cluster needs (on one Redis
+/// `return 0`, never run: nothing is loaded before a script's first call).
+pub(super) struct Scripts {
+    /// Puts one call back (`REQUEUE` of either layout).
+    pub(super) requeue: Script,
+    /// Renews the heartbeat (on a cluster, of the consumer; the routes with `serve`).
+    pub(super) heartbeat: Script,
+    /// The reaper (on a cluster, its claim of dead consumers: `CLAIM`).
+    pub(super) reap: Script,
+    /// This process leaves (on a cluster, the consumers only, after `put_back`).
+    pub(super) leave: Script,
+    /// On a cluster: a route's served set renewed (see `redis_cluster_scripts::SERVE`).
+    pub(super) serve: Script,
+    /// On a cluster: a dead consumer's routes are done.
+    pub(super) reaped: Script,
+    /// On a cluster: one route's processing list put back.
+    pub(super) put_back: Script,
+    /// On a cluster: an unreadable entry set aside.
+    pub(super) set_aside: Script,
 }
 
-/// What every part of the queue needs to reach Redis; the batching tasks hold this, not
+impl Scripts {
+    fn new(layout: &Layout) -> Scripts {
+        if layout.is_cluster() {
+            Scripts {
+                requeue: Script::new(cluster_scripts::REQUEUE),
+                heartbeat: Script::new(cluster_scripts::HEARTBEAT),
+                reap: Script::new(cluster_scripts::CLAIM),
+                leave: Script::new(cluster_scripts::LEAVE),
+                serve: Script::new(cluster_scripts::SERVE),
+                reaped: Script::new(cluster_scripts::REAPED),
+                put_back: Script::new(cluster_scripts::PUT_BACK),
+                set_aside: Script::new(cluster_scripts::SET_ASIDE),
+            }
+        } else {
+            let unused = || Script::new("return 0");
+            Scripts {
+                requeue: Script::new(scripts::REQUEUE),
+                heartbeat: Script::new(scripts::HEARTBEAT),
+                reap: Script::new(&scripts::reap()),
+                leave: Script::new(&scripts::leave()),
+                serve: unused(),
+                reaped: unused(),
+                put_back: unused(),
+                set_aside: unused(),
+            }
+        }
+    }
+}
+
+/// What every part of the queue needs to reach Redis; the batching task holds this, not
 /// the queue, so that dropping the queue still stops its heartbeat.
-struct Link {
-    connection: SharedConnection,
-    prefix: String,
-    /// The "queue updated" channel, `P actions`.
-    notice: String,
-    /// This process's processing list.
-    processing: String,
+pub(super) struct Link {
+    pub(super) connection: SharedConnection,
+    /// Where the keys are.
+    pub(super) layout: Layout,
+    /// The "queue updated" channel, `P actions` (on one Redis, where scripts publish it).
+    pub(super) notice: String,
+    /// This process's name in the keys.
+    pub(super) consumer: String,
+    /// The node's hub and connections (see [`Queue::attach`]).
+    pub(super) node: OnceLock<QueueLink>,
+    /// On a cluster, the routes recorded in `P{consumers}routes:<consumer>` already.
+    pub(super) recorded: Mutex<BTreeSet<String>>,
+    /// On a cluster, how long a command refused during a migration is tried again
+    /// (`command_timeout`).
+    pub(super) patience: std::time::Duration,
 }
 
 impl Link {
-    async fn connection(&self) -> Result<redis_link::Connection, QueueError> {
+    pub(super) async fn connection(&self) -> Result<redis_link::Connection, QueueError> {
         self.connection.get().await.map_err(QueueError::Unavailable)
     }
 
     /// A command failed: drop the connection if it is to blame, and say Redis is away.
-    fn failed(&self, err: RedisError) -> QueueError {
+    pub(super) fn failed(&self, err: RedisError) -> QueueError {
         self.connection.failed(&err);
         unavailable(err)
     }
-
-    fn key(&self, kind: &str, name: &str) -> String {
-        format!("{}{kind}:{name}", self.prefix)
-    }
 }
 
-struct Inner {
-    link: Arc<Link>,
-    config: RedisConfig,
-    consumer: String,
-    scripts: Scripts,
-    /// Pushes, acknowledgements and takes, sent together (see [`scripts::EXCHANGE`]).
+pub(super) struct Inner {
+    pub(super) link: Arc<Link>,
+    pub(super) config: RedisConfig,
+    pub(super) scripts: Scripts,
+    /// Pushes, acknowledgements and takes, sent together (see `redis_exchange.rs`).
     exchange: Batcher<Op, Outcome>,
     /// The routes this process serves now.
-    served: Mutex<BTreeSet<String>>,
+    pub(super) served: Mutex<BTreeSet<String>>,
     /// Whether the heartbeat task runs.
     upkeep: Mutex<bool>,
     /// Set by [`Queue::leave`]: the heartbeat stops for good.
     left: AtomicBool,
     /// Entries this process set aside in `P dead`.
-    dead: DeadCount,
-    /// The node's hub and connections (see [`Queue::attach`]).
-    node: OnceLock<QueueLink>,
+    pub(super) dead: DeadCount,
 }
 
 /// A [`Queue`] in Redis lists: first come first served, at least once, shared by every
 /// process on the same Redis and prefix.
 ///
-/// Its pushes publish the "queue updated" notice on `<prefix>actions` in the same Redis,
-/// and its answers to callers on other processes go out in the same script as the
-/// acknowledgement, on `<prefix>process:<id>`: the workers and callers of a
+/// On one Redis, its pushes publish the "queue updated" notice on `<prefix>actions` in
+/// the same Redis, and its answers to callers on other processes go out in the same
+/// script as the acknowledgement, on `<prefix>process:<id>`: the workers and callers of a
 /// [`RedisHub`](crate::RedisHub) on that
 /// Redis and prefix hear it (as `CometBuilder::redis` of the `comet` crate sets up). With
 /// another hub the workers still find calls, at their periodic look
-/// (`queue_poll_interval`).
+/// (`queue_poll_interval`). On a Redis Cluster (`RedisConfig::cluster`) both go through
+/// the hub of the node it is [attached](Queue::attach) to, after the script (see the
+/// module's doc).
 ///
 /// ```
 /// use comet_actors::{Queue, RedisConfig, RedisQueue};
@@ -125,15 +202,20 @@ pub struct RedisQueue {
 }
 
 impl RedisQueue {
-    /// A queue on the Redis at `config.url`, with every key under `prefix` (the node's
-    /// prefix, e.g. `comet:`). Checks the URL; connects on first use.
+    /// A queue on the Redis at `config.url`, or on the Redis Cluster of `config.cluster`
+    /// when it names one, with every key under `prefix` (the node's prefix, e.g.
+    /// `comet:`). Checks the URL; connects on first use.
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<RedisQueue, RedisSetupError> {
         let consumer = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let layout = Layout::new(prefix, config.is_cluster());
         let link = Arc::new(Link {
             connection: SharedConnection::new(redis_link::Source::new(config, 2)?, config),
-            prefix: prefix.to_owned(),
             notice: HubNames::new(prefix).actions().to_owned(),
-            processing: format!("{prefix}processing:{consumer}"),
+            consumer,
+            node: OnceLock::new(),
+            recorded: Mutex::new(BTreeSet::new()),
+            patience: config.command_timeout,
+            layout,
         });
         let bounds = Bounds {
             buffer: config.queue_buffer,
@@ -143,42 +225,58 @@ impl RedisQueue {
         };
         Ok(RedisQueue {
             inner: Arc::new(Inner {
-                exchange: Batcher::new("call", bounds, Op::size, send_exchange(link.clone())),
+                exchange: Batcher::new("call", bounds, Op::size, exchange::send(link.clone())),
+                scripts: Scripts::new(&link.layout),
                 link,
                 config: config.clone(),
-                consumer,
-                scripts: Scripts {
-                    requeue: Script::new(scripts::REQUEUE),
-                    heartbeat: Script::new(scripts::HEARTBEAT),
-                    reap: Script::new(&scripts::reap()),
-                    leave: Script::new(&scripts::leave()),
-                },
                 served: Mutex::new(BTreeSet::new()),
                 upkeep: Mutex::new(false),
-                node: OnceLock::new(),
                 left: AtomicBool::new(false),
                 dead: DeadCount::default(),
             }),
         })
     }
 
-    /// Acknowledges a call, publishing its answer in the same script when given.
+    /// Acknowledges a call, with its answer when given: in the same script on one Redis;
+    /// on a cluster through the hub right after, if the call was still held.
     fn acknowledge(
         &self,
         claimed: &Claimed,
         reply: Option<Reply>,
     ) -> BoxFuture<'static, Result<(), QueueError>> {
-        let acked = self
-            .inner
-            .exchange
-            .submit(Op::Ack(claimed.receipt.clone(), reply));
+        let link = self.inner.link.clone();
+        let (in_script, after) = if link.layout.is_cluster() {
+            (None, reply)
+        } else {
+            (reply, None)
+        };
+        let acked = self.inner.exchange.submit(Op::Ack(
+            claimed.call.route.clone(),
+            claimed.receipt.clone(),
+            in_script,
+        ));
         async move {
-            if let Outcome::Done(false) = acked.await? {
-                log::warn!(
+            match acked.await? {
+                Outcome::Done(false) => log::warn!(
                     "redis queue: an answered call had been put back meanwhile (this process \
                      was taken for dead, longer than process_ttl without a heartbeat, or gave \
                      it back); it runs again elsewhere, and answers from there"
-                );
+                ),
+                Outcome::Done(true) => {
+                    if let (Some(reply), Some(node)) = (after, link.node.get()) {
+                        node.hub
+                            .publish(&reply.channel, reply.payload)
+                            .await
+                            .map_err(|err| {
+                                unavailable(format!(
+                                    "the call is acknowledged but its answer was not \
+                                     published ({err}): its caller gets `timeout`"
+                                ))
+                            })?;
+                    }
+                }
+                Outcome::Taken(..) => return Err(unavailable("an ack answered as a take")),
+                Outcome::Failed(err) => return Err(err),
             }
             Ok(())
         }
@@ -187,7 +285,7 @@ impl RedisQueue {
 
     /// This process's name in the queue's keys (its processing list and heartbeat).
     pub fn consumer(&self) -> &str {
-        &self.inner.consumer
+        &self.inner.link.consumer
     }
 
     /// How many queue entries this process has set aside in the dead-letter list
@@ -198,103 +296,7 @@ impl RedisQueue {
     }
 }
 
-/// One operation for the [`scripts::EXCHANGE`] script.
-enum Op {
-    /// Acknowledge a call (entry), publishing its answer if any.
-    Ack(String, Option<Reply>),
-    /// Push a call (route, entry, ms before its caller gives up).
-    Push(String, Vec<u8>, u64),
-    /// Take up to `max` calls from these queues' routes.
-    Take(usize, Vec<String>),
-}
-
-impl Op {
-    /// Its bytes, for the queue's byte bounds.
-    fn size(&self) -> usize {
-        match self {
-            Op::Ack(entry, reply) => {
-                entry.len()
-                    + reply
-                        .as_ref()
-                        .map_or(0, |r| r.channel.len() + r.payload.len())
-            }
-            Op::Push(route, entry, _) => route.len() + entry.len(),
-            Op::Take(_, routes) => routes.iter().map(String::len).sum(),
-        }
-    }
-}
-
-/// What Redis answered to one [`Op`].
-enum Outcome {
-    /// Acknowledged (false: it was no longer held), or pushed (false: not served).
-    Done(bool),
-    /// Taken entries, and whether more wait.
-    Taken(bool, Vec<Vec<u8>>),
-}
-
-impl Outcome {
-    fn read(value: redis::Value) -> Result<Outcome, QueueError> {
-        use redis::Value;
-        match value {
-            Value::Int(n) => Ok(Outcome::Done(n == 1)),
-            Value::Array(parts) => {
-                match <(u8, Vec<Vec<u8>>)>::from_redis_value(Value::Array(parts)) {
-                    Ok((more, entries)) => Ok(Outcome::Taken(more == 1, entries)),
-                    Err(err) => Err(unavailable(format!("unexpected answer to a take: {err}"))),
-                }
-            }
-            other => Err(unavailable(format!(
-                "unexpected answer from the queue script: {other:?}"
-            ))),
-        }
-    }
-}
-
-/// Sends a batch of operations as one EXCHANGE script call.
-fn send_exchange(link: Arc<Link>) -> SendBatch<Op, Outcome> {
-    let script = Arc::new(Script::new(scripts::EXCHANGE));
-    Arc::new(move |ops: Vec<Op>| {
-        let (link, script) = (link.clone(), script.clone());
-        async move {
-            let mut invocation = script.prepare_invoke();
-            invocation
-                .arg(&link.prefix)
-                .arg(&link.notice)
-                .arg(&link.processing);
-            for op in &ops {
-                match op {
-                    Op::Ack(entry, reply) => {
-                        invocation.arg("a").arg(entry);
-                        match reply {
-                            Some(reply) => {
-                                invocation.arg(&reply.channel).arg(reply.payload.as_ref())
-                            }
-                            None => invocation.arg("").arg(""),
-                        };
-                    }
-                    Op::Push(route, entry, ttl) => {
-                        invocation.arg("p").arg(route).arg(entry).arg(*ttl);
-                    }
-                    Op::Take(max, routes) => {
-                        invocation.arg("t").arg(*max).arg(routes.len());
-                        for route in routes {
-                            invocation.arg(route);
-                        }
-                    }
-                }
-            }
-            let mut connection = link.connection().await?;
-            let values: Vec<redis::Value> = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            values.into_iter().map(Outcome::read).collect()
-        }
-        .boxed()
-    })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update is one step, so a poisoned lock still guards consistent state.
     mutex
         .lock()
@@ -303,122 +305,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// How long a queue must keep `call` (at least a second, so a late push never expires a
 /// list at once): until its caller gives up.
-fn time_left(call: &ActionCall) -> u64 {
+pub(super) fn time_left(call: &ActionCall) -> u64 {
     call.deadline_ms.saturating_sub(unix_millis()).max(1000)
 }
 
-fn unavailable(err: impl std::fmt::Display) -> QueueError {
+pub(super) fn unavailable(err: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(err.to_string())
-}
-
-impl Inner {
-    /// Renews the heartbeat and the served routes.
-    async fn heartbeat(&self) -> Result<(), QueueError> {
-        let link = &self.link;
-        let routes: Vec<String> = lock(&self.served).iter().cloned().collect();
-        let mut invocation = self.scripts.heartbeat.prepare_invoke();
-        invocation
-            .key(link.key("alive", &self.consumer))
-            .key(format!("{}consumers", link.prefix));
-        for route in &routes {
-            invocation.key(link.key("served", route));
-        }
-        invocation
-            .arg(&self.consumer)
-            .arg(self.config.process_ttl.as_millis().max(1) as u64);
-        let mut connection = link.connection().await?;
-        invocation
-            .invoke_async::<()>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))
-    }
-
-    /// Puts back the calls of dead processes; answers how many.
-    async fn reap(&self) -> Result<u64, QueueError> {
-        let link = &self.link;
-        let mut connection = link.connection().await?;
-        let (moved, set_aside) = self
-            .scripts
-            .reap
-            .key(format!("{}consumers", link.prefix))
-            .arg(&link.prefix)
-            .arg(&self.consumer)
-            .arg(&link.notice)
-            .arg(self.config.dead_letters_max.max(1))
-            .arg(dead::ttl_ms(&self.config))
-            .invoke_async::<(u64, u64)>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))?;
-        self.count_dead(set_aside, "held by a dead process");
-        Ok(moved)
-    }
-
-    /// Counts and logs entries set aside by a script.
-    fn count_dead(&self, n: u64, whose: &str) {
-        if n > 0 {
-            self.dead.add(n);
-            log::error!(
-                "redis queue: {n} unreadable queue entries {whose} moved to `{}dead` \
-                 (kept at most {} entries, {} s)",
-                self.link.prefix,
-                self.config.dead_letters_max,
-                self.config.dead_letters_ttl.as_secs()
-            );
-        }
-    }
-
-    /// Sets an unreadable entry aside in `P dead`, out of the processing list, answering
-    /// its caller at once when the entry names one.
-    async fn set_aside(&self, entry: &[u8], why: &str) -> Result<(), QueueError> {
-        let link = &self.link;
-        let answer = dead::answer(&link.prefix, entry, why);
-        log::error!(
-            "redis queue: a queue entry could not be read ({why}); moved to `{}dead` (kept at \
-             most {} entries, {} s); {}",
-            link.prefix,
-            self.config.dead_letters_max,
-            self.config.dead_letters_ttl.as_secs(),
-            if answer.is_some() {
-                "its caller is answered `bad_json`"
-            } else {
-                "its caller cannot be told"
-            }
-        );
-        let pipe = dead::set_aside(
-            &link.prefix,
-            &link.processing,
-            entry,
-            answer.as_ref(),
-            &self.config,
-        );
-        let mut connection = link.connection().await?;
-        pipe.query_async::<()>(&mut connection)
-            .await
-            .map_err(|err| link.failed(err))?;
-        self.dead.add(1);
-        Ok(())
-    }
-
-    /// Reads popped entries; unreadable ones are set aside (and logged), not returned.
-    async fn read(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Claimed>, QueueError> {
-        let mut calls = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let read = String::from_utf8(entry)
-                .map_err(|err| (err.into_bytes(), "not UTF-8".to_owned()))
-                .and_then(|text| match serde_json::from_str::<ActionCall>(&text) {
-                    Ok(call) => Ok(Claimed {
-                        call,
-                        receipt: text,
-                    }),
-                    Err(err) => Err((text.into_bytes(), err.to_string())),
-                });
-            match read {
-                Ok(claimed) => calls.push(claimed),
-                Err((entry, why)) => self.set_aside(&entry, &why).await?,
-            }
-        }
-        Ok(calls)
-    }
 }
 
 /// The heartbeat task: renews the heartbeat, puts back calls of dead processes; stops
@@ -478,8 +370,8 @@ impl Queue for RedisQueue {
                 *started = true;
                 log::info!(
                     "redis queue: consumer {} serves {routes:?} on {}",
-                    self.inner.consumer,
-                    self.inner.config.url
+                    self.inner.link.consumer,
+                    self.inner.config.describe()
                 );
             }
         }
@@ -495,19 +387,8 @@ impl Queue for RedisQueue {
             }
         }
         let inner = self.inner.clone();
-        let keys: Vec<String> = routes.iter().map(|r| inner.link.key("served", r)).collect();
-        async move {
-            let link = &inner.link;
-            let mut connection = link.connection().await?;
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.zrem(key, &inner.consumer).ignore();
-            }
-            pipe.query_async::<()>(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))
-        }
-        .boxed()
+        let routes = routes.to_vec();
+        async move { inner.withdraw(&routes).await }.boxed()
     }
 
     fn push(&self, call: ActionCall) -> BoxFuture<'static, Result<(), QueueError>> {
@@ -529,13 +410,14 @@ impl Queue for RedisQueue {
                 Outcome::Done(true) => Ok(()),
                 Outcome::Done(false) => Err(QueueError::NotServed(call.route)),
                 Outcome::Taken(..) => Err(unavailable("a push answered as a take")),
+                Outcome::Failed(err) => Err(err),
             }
         }
         .boxed()
     }
 
     fn attach(&self, link: QueueLink) {
-        let _ = self.inner.node.set(link);
+        let _ = self.inner.link.node.set(link);
     }
 
     fn pop(&self, routes: &[String], max: usize) -> BoxFuture<'static, Result<Popped, QueueError>> {
@@ -552,6 +434,7 @@ impl Queue for RedisQueue {
                     more,
                 }),
                 Outcome::Done(_) => Err(unavailable("a take answered as a push")),
+                Outcome::Failed(err) => Err(err),
             }
         }
         .boxed()
@@ -562,7 +445,7 @@ impl Queue for RedisQueue {
         claimed: &Claimed,
         frame: ByteString,
     ) -> BoxFuture<'static, Result<(), QueueError>> {
-        let Some(node) = self.inner.node.get() else {
+        let Some(node) = self.inner.link.node.get() else {
             return future::ready(Err(unavailable("the queue is not attached to a node"))).boxed();
         };
         if node.deliver_locally(claimed, &frame) {
@@ -573,8 +456,10 @@ impl Queue for RedisQueue {
             Ok(reply) => reply,
             Err(err) => return future::ready(Err(err)).boxed(),
         };
-        // Published with the acknowledgement, one command for both; after whatever this
-        // process published before (the handler's messages), which it must not overtake.
+        // After whatever this process published before (the handler's messages), which it
+        // must not overtake: on one Redis the answer goes with the acknowledgement, one
+        // command for both; on a cluster the hub publishes it right after, and its
+        // partitions need not keep order between them, so the flush stays.
         let flushed = node.hub.flush();
         let queue = self.clone();
         let claimed = claimed.clone();
@@ -591,75 +476,20 @@ impl Queue for RedisQueue {
 
     fn requeue(&self, claimed: &Claimed) -> BoxFuture<'static, Result<bool, QueueError>> {
         let inner = self.inner.clone();
-        let (entry, route) = (claimed.receipt.clone(), claimed.call.route.clone());
-        let ttl = time_left(&claimed.call);
-        async move {
-            let link = &inner.link;
-            let mut connection = link.connection().await?;
-            let moved: u8 = inner
-                .scripts
-                .requeue
-                .key(&link.processing)
-                .key(link.key("queue", &route))
-                .arg(entry)
-                .arg(&link.notice)
-                .arg(&route)
-                .arg(ttl)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            Ok(moved == 1)
-        }
-        .boxed()
+        let claimed = claimed.clone();
+        async move { inner.requeue(&claimed).await }.boxed()
     }
 
     fn leave(&self) -> BoxFuture<'static, Result<u64, QueueError>> {
         self.inner.left.store(true, Ordering::Relaxed);
         let inner = self.inner.clone();
-        let routes: Vec<String> = lock(&inner.served).iter().cloned().collect();
-        async move {
-            let link = &inner.link;
-            let mut invocation = inner.scripts.leave.prepare_invoke();
-            invocation
-                .key(&link.processing)
-                .key(link.key("alive", &inner.consumer))
-                .key(format!("{}consumers", link.prefix));
-            for route in &routes {
-                invocation.key(link.key("served", route));
-            }
-            invocation
-                .arg(&link.prefix)
-                .arg(&inner.consumer)
-                .arg(&link.notice)
-                .arg(inner.config.dead_letters_max.max(1))
-                .arg(dead::ttl_ms(&inner.config));
-            let mut connection = link.connection().await?;
-            let (moved, set_aside) = invocation
-                .invoke_async::<(u64, u64)>(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            inner.count_dead(set_aside, "held by this process");
-            Ok(moved)
-        }
-        .boxed()
+        async move { inner.leave().await }.boxed()
     }
 
     fn depth(&self, routes: &[String]) -> BoxFuture<'static, Result<u64, QueueError>> {
         let link = self.inner.link.clone();
-        let keys: Vec<String> = routes.iter().map(|r| link.key("queue", r)).collect();
-        async move {
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.llen(key);
-            }
-            let mut connection = link.connection().await?;
-            let lengths: Vec<u64> = pipe
-                .query_async(&mut connection)
-                .await
-                .map_err(|err| link.failed(err))?;
-            Ok(lengths.into_iter().sum())
-        }
-        .boxed()
+        let routes = routes.to_vec();
+        async move { link.depth(&routes).await }.boxed()
     }
 
     fn ping(&self) -> BoxFuture<'static, Result<(), QueueError>> {

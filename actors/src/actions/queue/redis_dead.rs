@@ -1,5 +1,6 @@
 //! The Redis queue's dead letters: entries a process took but cannot read (bad JSON, not
-//! UTF-8, nested deeper than serde_json reads) are set aside in `P dead` for an operator,
+//! UTF-8, nested deeper than serde_json reads) are set aside in `P dead` (on a Redis
+//! Cluster, per route: `P{r:<route>}dead`, same bounds) for an operator,
 //! never retried, and their caller is answered at once when it can be found.
 //!
 //! An entry that does not decode as a whole is often still readable in part: the
@@ -37,15 +38,16 @@ struct CallerConnection {
     id: ConnectionId,
 }
 
-/// The answer for the caller of an unreadable entry, if the entry names one.
-pub(super) fn answer(prefix: &str, entry: &[u8], why: &str) -> Option<Reply> {
+/// The answer for the caller of an unreadable entry, if the entry names one, on the
+/// caller's process channel as `names` name it.
+pub(super) fn answer(names: &HubNames, entry: &[u8], why: &str) -> Option<Reply> {
     let caller: Caller = serde_json::from_slice(entry).ok()?;
     let frame = action_error_frame(
         &caller.request_uid,
         &ErrorCode::BadJson,
         &format!("the process that took the call cannot read it ({why})"),
     );
-    let channel = HubNames::new(prefix).process(caller.connection.id.process());
+    let channel = names.process(caller.connection.id.process());
     let message = ProcessMessage::Answer {
         to: caller.connection.id,
         request_uid: caller.request_uid,
@@ -58,16 +60,16 @@ pub(super) fn answer(prefix: &str, entry: &[u8], why: &str) -> Option<Reply> {
     })
 }
 
-/// The commands that set `entry` aside: out of `processing`, into `P dead` (trimmed to
-/// its bounds), with the caller's answer if any; to run as one atomic pipeline.
+/// The commands that set `entry` aside on one Redis: out of `processing`, into `dead`
+/// (`P dead`, trimmed to its bounds), with the caller's answer if any; to run as one
+/// atomic pipeline.
 pub(super) fn set_aside(
-    prefix: &str,
+    dead: &str,
     processing: &str,
     entry: &[u8],
     answer: Option<&Reply>,
     config: &RedisConfig,
 ) -> redis::Pipeline {
-    let dead = format!("{prefix}dead");
     let mut pipe = redis::pipe();
     pipe.atomic()
         .cmd("LREM")
@@ -76,10 +78,10 @@ pub(super) fn set_aside(
         .arg(entry)
         .ignore()
         .cmd("RPUSH")
-        .arg(&dead)
+        .arg(dead)
         .arg(entry)
         .ignore();
-    trim(&mut pipe, &dead, config);
+    trim(&mut pipe, dead, config);
     if let Some(answer) = answer {
         pipe.cmd("PUBLISH")
             .arg(&answer.channel)

@@ -2,8 +2,8 @@
 //! exactly one list (a route's queue, or one process's processing list) at every moment,
 //! whoever runs what at the same time. Every check of time uses Redis's clock.
 //!
-//! Keys are built inside the scripts from the prefix, so this is for a single Redis (or a
-//! primary with replicas), not Redis Cluster.
+//! Keys are built inside the scripts from the prefix, so these are for a single Redis (or
+//! a primary with replicas); on a Redis Cluster the queue runs `redis_cluster_scripts.rs`.
 
 /// Everything a process has for the queue at one moment, in one script call: acknowledge
 /// answered calls (publishing their answers), push new calls, take calls for idle
