@@ -18,7 +18,7 @@
 #            actions over ROUTES routes, one hot route; Redis CPU and commands per node;
 #            a table of both side by side
 #
-# Needs redis-server (>= 6.2; >= 7.0 and redis-cli for `redis-cluster`); `jii` also needs
+# Needs redis-server (>= 6.2; >= 7.0, redis-cli and jq for `redis-cluster`); `jii` also needs
 # Node >= 20 and npm (it runs `npm ci` in bench/jii). Environment: BASE_PORT (default
 # 7300; ports BASE_PORT..BASE_PORT+30 are used), CALLS (default 100000), BENCH_ARGS (extra
 # comet-bench arguments for every run), COMETD (another cometd binary to measure, e.g.

@@ -563,3 +563,33 @@ where
     }
     tally
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_goes_to_one_channel() {
+        // 10 messages over 4 channels: 0,4,8 | 1,5,9 | 2,6 | 3,7.
+        let shares: Vec<usize> = (0..4).map(|c| share(10, c, 4)).collect();
+        assert_eq!(shares, [3, 3, 2, 2]);
+        assert_eq!(shares.iter().sum::<usize>(), 10);
+        assert_eq!(share(10, 0, 1), 10);
+        assert_eq!(share(3, 5, 8), 0);
+    }
+
+    #[test]
+    fn a_channel_names_its_frames() {
+        let plain = Channel::new("bench-7", None);
+        assert_eq!(plain.subscribe, "subscribe bench-7");
+        assert_eq!(plain.ack, "subscribed bench-7");
+        assert_eq!(plain.frames.parse("channel bench-7 {}"), Some((None, "{}")));
+        assert_eq!(plain.frames.parse("channel bench-70 {}"), None);
+        let positioned = Channel::new("feed:a", Some(r#"{"recover":true}"#));
+        assert_eq!(positioned.ack, "subscribed feed:a {");
+        assert_eq!(
+            positioned.frames.parse("pub feed:a 4 {}"),
+            Some((Some(4), "{}"))
+        );
+    }
+}

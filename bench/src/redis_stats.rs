@@ -92,6 +92,18 @@ fn parse(text: &str) -> Reading {
     Reading { counters, cpu_s }
 }
 
+impl PerCall {
+    /// The commands that moved, `name count` with `digits` decimals, comma-separated.
+    pub fn commands_line(&self, digits: usize) -> String {
+        let commands: Vec<String> = self
+            .by_command
+            .iter()
+            .map(|(name, n)| format!("{name} {n:.digits$}"))
+            .collect();
+        commands.join(", ")
+    }
+}
+
 impl Reading {
     fn get(&self, key: &str) -> u64 {
         self.counters.get(key).copied().unwrap_or(0)
@@ -181,16 +193,11 @@ impl Nodes {
         );
         if self.nodes.len() > 1 {
             for (addr, node) in &self.nodes {
-                let commands: Vec<String> = node
-                    .by_command
-                    .iter()
-                    .map(|(command, n)| format!("{command} {n:.3}"))
-                    .collect();
                 println!(
                     "    {addr}: cpu {:.2} µs, {:.2} commands ({})",
                     node.cpu_us,
                     node.commands,
-                    commands.join(", ")
+                    node.commands_line(3)
                 );
             }
         }
