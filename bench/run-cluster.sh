@@ -3,7 +3,7 @@
 # here (Redis servers of their own on free-looking ports, never 6379), measured with
 # comet-bench, and stopped at the end.
 #
-#   bench/run-cluster.sh [actions|cluster|jii|all]      (default: all)
+#   bench/run-cluster.sh [actions|cluster|jii|redis-cluster|all]      (default: all)
 #
 #   actions  action round trips through Redis: an edge process (--listen-actions false)
 #            takes the calls, one and then two hub servers (--role hub) run them
@@ -11,11 +11,21 @@
 #            Redis, beside the same run on one in-memory process
 #   jii      fan-out on the original jii 1.0.18 (Node, Redis hub) beside comet (in-memory,
 #            and on Redis), in the same run: server CPU per delivery, and the ratio
+#   redis-cluster  one edge process (--listen-actions false, holds the clients) and two
+#            hub processes (--role hub), first on one Redis (--redis), then on a Redis
+#            Cluster of three masters (--redis-cluster), in the same run: fan-out over
+#            CHANNELS channels (a burst, then paced), the paced one on one hot channel,
+#            actions over ROUTES routes, one hot route; Redis CPU and commands per node;
+#            a table of both side by side
 #
-# Needs redis-server (>= 6.2); `jii` also needs Node >= 20 and npm (it runs `npm ci` in
-# bench/jii). Environment: BASE_PORT (default 7300; ports BASE_PORT..BASE_PORT+20 are
-# used), CALLS (default 100000), BENCH_ARGS (extra comet-bench arguments for every run),
-# COMETD (another cometd binary to measure, e.g. one built from an older commit).
+# Needs redis-server (>= 6.2; >= 7.0, redis-cli and jq for `redis-cluster`); `jii` also needs
+# Node >= 20 and npm (it runs `npm ci` in bench/jii). Environment: BASE_PORT (default
+# 7300; ports BASE_PORT..BASE_PORT+30 are used), CALLS (default 100000), BENCH_ARGS (extra
+# comet-bench arguments for every run), COMETD (another cometd binary to measure, e.g.
+# one built from an older commit); for `redis-cluster` also CHANNELS (default 1000),
+# SUBSCRIBERS (default 2000, spread over the channels), MESSAGES (default 50000, each to
+# one channel), RATE (default 20000 messages/s, the paced and hot-channel runs), ROUTES
+# (default 30).
 # Logs and the JSON lines go to target/bench-cluster/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +47,11 @@ trap cleanup EXIT
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# A Redis of its own on port $1, no persistence; sets $redis_pid.
+# A Redis of its own on port $1, no persistence, with any further redis-server arguments;
+# sets $redis_pid.
 start_redis() {
     redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
-        > "$logs/redis-$1.log" 2>&1 &
+        "${@:2}" > "$logs/redis-$1.log" 2>&1 &
     redis_pid=$!
     pids+=("$redis_pid")
     for _ in $(seq 100); do
@@ -71,6 +82,36 @@ start_cometd() {
     done
     echo "cometd $name did not get ready (see $logs/$name.log)" >&2
     exit 1
+}
+
+# A Redis Cluster of three masters, no replicas, on ports $1 $2 $3 (cluster bus on $4 $5
+# $6), each with a fresh nodes.conf (a reused one makes the create fail); waits until
+# every node says cluster_state:ok.
+start_redis_cluster() {
+    local ports=("$1" "$2" "$3") buses=("$4" "$5" "$6") i
+    for i in 0 1 2; do
+        local dir="$PWD/$logs/cluster-${ports[i]}"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        start_redis "${ports[i]}" --cluster-enabled yes --cluster-port "${buses[i]}" \
+            --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 2000 \
+            --cluster-require-full-coverage no --dir "$dir"
+    done
+    redis-cli --cluster create "127.0.0.1:$1" "127.0.0.1:$2" "127.0.0.1:$3" \
+        --cluster-replicas 0 --cluster-yes > "$logs/cluster-create.log" 2>&1 || {
+        echo "redis-cli --cluster create failed (see $logs/cluster-create.log)" >&2
+        exit 1
+    }
+    for port in "${ports[@]}"; do
+        for _ in $(seq 200); do
+            redis-cli -p "$port" cluster info 2> /dev/null | grep -q '^cluster_state:ok' && break
+            sleep 0.05
+        done
+        redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok' || {
+            echo "the Redis Cluster node on port $port is not ok" >&2
+            exit 1
+        }
+    done
 }
 
 # comet-bench with the given arguments; the table to stdout, the JSON line to $logs/$1.json.
@@ -120,6 +161,120 @@ cluster() {
         --pid "$a" --pid "$b" \
         --reference-url "ws://127.0.0.1:$((base + 8))/comet/websocket" \
         --reference-pid "$single"
+}
+
+# The redis-cluster runs on one setup: an edge and two hubs on the Redis (or cluster)
+# given as cometd arguments ($2…, up to `--`), every Redis node after `--` measured.
+# $1 names the setup in the labels and files.
+redis_cluster_runs() {
+    local setup="$1"
+    shift
+    local hub=()
+    while [ "$1" != -- ]; do
+        hub+=("$1")
+        shift
+    done
+    shift
+    local nodes=() node
+    for node in "$@"; do nodes+=(--redis-node "$node"); done
+    local port=$((base + 22))
+    local routes="${ROUTES:-30}"
+    COMET_BENCH_ROUTES="$routes" start_cometd "$setup-edge" "${hub[@]}" --listen-actions false \
+        --bind "127.0.0.1:$port"
+    local edge="$cometd_pid"
+    COMET_BENCH_ROUTES="$routes" start_cometd "$setup-hub1" "${hub[@]}" --role hub
+    local hub1="$cometd_pid"
+    COMET_BENCH_ROUTES="$routes" start_cometd "$setup-hub2" "${hub[@]}" --role hub
+    local hub2="$cometd_pid"
+    local ws="ws://127.0.0.1:$port/comet/websocket"
+    bench "rc-$setup-fanout" cluster --label "$setup" --url "$ws" --pid "$edge" "${nodes[@]}" \
+        --channels "${CHANNELS:-1000}" --subscribers "${SUBSCRIBERS:-2000}" \
+        --messages "${MESSAGES:-50000}"
+    # The same messages and deliveries at a fixed rate (RATE messages/s): spread, then on
+    # one channel (as many subscribers as one of the CHANNELS had), which is one
+    # partition, so one master publishes them all. (A burst on one channel would outrun
+    # its few readers and close them as slow consumers.)
+    local rate="${RATE:-20000}"
+    bench "rc-$setup-paced" cluster --label "$setup paced" --url "$ws" --pid "$edge" \
+        "${nodes[@]}" --channels "${CHANNELS:-1000}" --subscribers "${SUBSCRIBERS:-2000}" \
+        --messages "${MESSAGES:-50000}" --rate "$rate"
+    local per_channel=$((${SUBSCRIBERS:-2000} / ${CHANNELS:-1000}))
+    bench "rc-$setup-hot-channel" cluster --label "$setup hot" --url "$ws" --pid "$edge" \
+        "${nodes[@]}" --channels 1 --subscribers "$((per_channel > 0 ? per_channel : 1))" \
+        --messages "${MESSAGES:-50000}" --rate "$rate"
+    # Actions on a cluster need the queue on a Redis Cluster; a failure here is reported
+    # and the run goes on.
+    local pids_args=(--pid "$edge" --pid "$hub1" --pid "$hub2")
+    bench "rc-$setup-actions" actions --url "$ws" "${pids_args[@]}" "${nodes[@]}" \
+        --route bench/echo --routes "$routes" --calls "$calls" ||
+        echo "error: actions over $routes routes failed on $setup" >&2
+    bench "rc-$setup-hot-route" actions --url "$ws" "${pids_args[@]}" "${nodes[@]}" \
+        --route bench/echo0 --calls "$calls" ||
+        echo "error: actions on one route failed on $setup" >&2
+}
+
+# One Redis and a three-master Redis Cluster, the same workloads one after the other,
+# then both side by side.
+redis_cluster() {
+    step "one Redis beside a Redis Cluster (machine: $(nproc) cores; $(uptime | sed 's/.*load/load/'))"
+    local single=$((base + 21))
+    start_redis "$single"
+    redis_cluster_runs one-redis --redis "redis://127.0.0.1:$single/" -- "127.0.0.1:$single"
+    cleanup
+    pids=()
+    local p1=$((base + 23)) p2=$((base + 24)) p3=$((base + 25))
+    start_redis_cluster "$p1" "$p2" "$p3" $((base + 26)) $((base + 27)) $((base + 28))
+    redis_cluster_runs cluster \
+        --redis-cluster "redis://127.0.0.1:$p1/,redis://127.0.0.1:$p2/,redis://127.0.0.1:$p3/" \
+        -- "127.0.0.1:$p1" "127.0.0.1:$p2" "127.0.0.1:$p3"
+    cleanup
+    pids=()
+    step "one Redis beside a Redis Cluster ($(uptime | sed 's/.*load/load/'))"
+    redis_cluster_summary
+}
+
+# The table of the redis-cluster runs, from their JSON lines: one Redis | cluster.
+redis_cluster_summary() {
+    local kind setup file
+    printf '%-34s %16s %16s\n' "" "one Redis" "3-master cluster"
+    row() { # label, jq expression on a run, kind
+        local values=()
+        for setup in one-redis cluster; do
+            file="$logs/rc-$setup-$3.json"
+            if [ -s "$file" ]; then
+                values+=("$(jq -r "$2" "$file")")
+            else
+                values+=("-")
+            fi
+        done
+        printf '%-34s %16s %16s\n' "$1" "${values[@]}"
+    }
+    local fan='.runs[-1]' act='.result'
+    local ms='/ 1000 | . * 100 | round / 100'
+    for kind in fanout paced hot-channel; do
+        echo "fan-out ($kind):"
+        row "  deliveries/s" "$fan.deliveries_per_s | round" "$kind"
+        row "  p50 / p99 ms" "\"\($fan.p50_us $ms) / \($fan.p99_us $ms)\"" "$kind"
+        row "  lost / dup" "\"\($fan.lost) / \($fan.duplicated)\"" "$kind"
+        row "  edge cpu µs/delivery" "$fan.cpu_us_per_delivery * 1000 | round / 1000" "$kind"
+        row "  redis cpu µs/msg: max node" "$fan.redis_nodes.cpu_us_max * 100 | round / 100" "$kind"
+        row "  redis cpu µs/msg: sum" "$fan.redis_nodes.cpu_us_sum * 100 | round / 100" "$kind"
+        row "  redis cpu µs/msg by node" "[$fan.redis_nodes.nodes[][1].cpu_us * 10 | round / 10] | join(\"/\")" "$kind"
+        row "  redis commands/msg (sum)" "$fan.redis_nodes.commands_sum * 100 | round / 100" "$kind"
+        row "  redis commands/msg by node" "[$fan.redis_nodes.nodes[][1].commands * 100 | round / 100] | join(\"/\")" "$kind"
+    done
+    for kind in actions hot-route; do
+        echo "actions ($kind):"
+        row "  calls/s (errors)" "\"\($act.calls_per_s | round) (\($act.errors))\"" "$kind"
+        row "  p50 / p99 ms" "\"\($act.p50_us $ms) / \($act.p99_us $ms)\"" "$kind"
+        row "  comet cpu µs/call" "$act.cpu_us_per_call * 100 | round / 100" "$kind"
+        row "  redis cpu µs/call: max node" "$act.redis_nodes.cpu_us_max * 100 | round / 100" "$kind"
+        row "  redis cpu µs/call: sum" "$act.redis_nodes.cpu_us_sum * 100 | round / 100" "$kind"
+        row "  redis cpu µs/call by node" "[$act.redis_nodes.nodes[][1].cpu_us * 10 | round / 10] | join(\"/\")" "$kind"
+        row "  redis commands/call (sum)" "$act.redis_nodes.commands_sum * 100 | round / 100" "$kind"
+        row "  redis commands/call by node" "[$act.redis_nodes.nodes[][1].commands * 100 | round / 100] | join(\"/\")" "$kind"
+        row "  redis script calls/call (sum)" "$act.redis_nodes.scripts_sum * 1000 | round / 1000" "$kind"
+    done
 }
 
 jii() {
@@ -175,6 +330,7 @@ case "$what" in
     actions) actions ;;
     cluster) cluster ;;
     jii) jii ;;
+    redis-cluster) redis_cluster ;;
     all)
         actions
         cleanup
@@ -183,9 +339,12 @@ case "$what" in
         cleanup
         pids=()
         jii
+        cleanup
+        pids=()
+        redis_cluster
         ;;
     *)
-        echo "usage: $0 [actions|cluster|jii|all]" >&2
+        echo "usage: $0 [actions|cluster|jii|redis-cluster|all]" >&2
         exit 2
         ;;
 esac

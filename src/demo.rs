@@ -30,6 +30,16 @@ pub fn register(builder: CometBuilder) -> CometBuilder {
         .action_fn("site/whoami", whoami)
 }
 
+/// Registers `n` echo routes `bench/echo0` … `bench/echo<n-1>`, each answering like
+/// `site/test` (one [`SiteTest`] actor for all of them), for benchmarks that spread calls
+/// over many routes (`cometd` does it when `COMET_BENCH_ROUTES=n` is set).
+pub fn register_bench_routes(builder: CometBuilder, n: usize) -> CometBuilder {
+    let echo = SiteTest.start();
+    (0..n).fold(builder, |builder, i| {
+        builder.action(format!("bench/echo{i}"), echo.clone())
+    })
+}
+
 /// `site/test`: answers `{"echo": <params>}`. Written as an actor, the way comet handlers
 /// usually are.
 pub struct SiteTest;

@@ -15,12 +15,15 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
 use crate::progress::{bar, counter_bar};
-use crate::redis_stats::{self, PerCall};
+use crate::redis_stats::{self, Nodes, PerCall};
 
 /// What the actions run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// The route, or the first and last of the routes (`bench/echo0..bench/echo29`).
     pub route: String,
+    /// How many routes the calls were spread over.
+    pub routes: usize,
     pub connections: usize,
     pub in_flight: usize,
     pub calls: u64,
@@ -37,13 +40,18 @@ pub struct Outcome {
     pub redis_cpu_us_per_call: Option<f64>,
     /// What Redis did per call (`--redis`).
     pub redis_per_call: Option<PerCall>,
+    /// What each Redis node did per call (`--redis-node`, repeated for a Redis Cluster's
+    /// masters), and the busiest node and the sum.
+    pub redis_nodes: Option<Nodes>,
 }
 
 /// The knobs of an actions run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub targets: Vec<Target>,
-    pub route: String,
+    /// The routes called: call `n` of connection `c` goes to route `(c + n) mod len`, so
+    /// every route gets an even share at any moment.
+    pub routes: Vec<String>,
     pub connections: usize,
     pub in_flight: usize,
     pub calls: usize,
@@ -52,6 +60,8 @@ pub struct Plan {
     pub redis_pid: Option<u32>,
     /// Redis's `host:port`, to read its counters.
     pub redis_addr: Option<String>,
+    /// Every Redis node (`host:port`) whose counters to read: CPU and commands per node.
+    pub redis_nodes: Vec<String>,
 }
 
 /// Runs the calls and measures.
@@ -75,13 +85,19 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         Some(addr) => Some(redis_stats::read(addr)?),
         None => None,
     };
+    let nodes_before = redis_stats::read_nodes(&plan.redis_nodes)?;
+    if plan.routes.is_empty() {
+        return Err("no route to call".into());
+    }
     let started = Instant::now();
     let tasks: Vec<_> = sockets
         .into_iter()
-        .map(|ws| {
+        .enumerate()
+        .map(|(index, ws)| {
             tokio::spawn(caller(
                 ws,
-                plan.route.clone(),
+                plan.routes.clone(),
+                index,
                 per_connection,
                 plan.in_flight.max(1),
                 done.clone(),
@@ -101,6 +117,10 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         (Some(addr), Some(before)) => Some(before.per_call(&redis_stats::read(addr)?, total)),
         _ => None,
     };
+    let redis_nodes = (!plan.redis_nodes.is_empty())
+        .then(|| redis_stats::read_nodes(&plan.redis_nodes))
+        .transpose()?
+        .map(|after| Nodes::per_call(&plan.redis_nodes, &nodes_before, &after, total));
     progress.finish_and_clear();
     let per_call = |before: &Option<Vec<u64>>, after: &Option<Vec<u64>>| -> Option<Vec<f64>> {
         match (before, after) {
@@ -115,7 +135,12 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     };
     let by_pid = per_call(&before.0, &after.0).unwrap_or_default();
     Ok(Outcome {
-        route: plan.route.clone(),
+        route: match plan.routes.as_slice() {
+            [one] => one.clone(),
+            [first, .., last] => format!("{first}..{last}"),
+            [] => String::new(),
+        },
+        routes: plan.routes.len(),
         connections: plan.connections,
         in_flight: plan.in_flight,
         calls: total,
@@ -128,13 +153,15 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         cpu_us_per_call_by_pid: plan.pids.iter().copied().zip(by_pid).collect(),
         redis_cpu_us_per_call: per_call(&before.1, &after.1).and_then(|r| r.first().copied()),
         redis_per_call,
+        redis_nodes,
     })
 }
 
 /// One connection: keeps `in_flight` calls outstanding until `calls` are answered.
 async fn caller(
     mut ws: Ws,
-    route: String,
+    routes: Vec<String>,
+    offset: usize,
     calls: usize,
     in_flight: usize,
     done: Arc<AtomicU64>,
@@ -142,7 +169,10 @@ async fn caller(
     let mut latencies = Histogram::<u64>::new(3).map_err(|err| err.to_string())?;
     let mut sent_at: Vec<Option<Instant>> = vec![None; calls];
     let (mut sent, mut answered, mut errors) = (0, 0, 0);
-    let frame = |n: usize| Message::text(format!(r#"action {route} {{"requestUid":{n},"n":{n}}}"#));
+    let frame = |n: usize| {
+        let route = &routes[(offset + n) % routes.len()];
+        Message::text(format!(r#"action {route} {{"requestUid":{n},"n":{n}}}"#))
+    };
     while sent < calls.min(in_flight) {
         sent_at[sent] = Some(Instant::now());
         ws.send(frame(sent)).await.map_err(|err| err.to_string())?;

@@ -1,5 +1,5 @@
-//! The fan-out engine: N subscribers on one channel, one publisher, M messages with a
-//! sequence number and a send timestamp. It counts every delivery, lost and duplicated
+//! The fan-out engine: N subscribers on one channel (or spread over several), one
+//! publisher, M messages with a sequence number and a send timestamp. It counts every delivery, lost and duplicated
 //! ones, the latency of each, and what the server processes spent (CPU, RSS).
 //!
 //! The `fanout`, `cluster` and baseline runs are all this engine with different targets.
@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::net::{connect_many, Target, Ws};
 use crate::procstat;
 use crate::progress::{bar, counter_bar};
-use crate::redis_stats::{self, PerCall};
+use crate::redis_stats::{self, Nodes, PerCall};
 
 /// What one fan-out run does.
 #[derive(Debug, Clone)]
@@ -38,8 +38,11 @@ pub struct Plan {
     pub rate: Option<f64>,
     /// Payload size, roughly, in bytes.
     pub payload_bytes: usize,
-    /// Channel name.
+    /// Channel name; with `channels` above 1, the stem of the names `<channel>-<i>`.
     pub channel: String,
+    /// How many channels: subscriber `i` subscribes to channel `i mod channels`, message
+    /// `s` goes to channel `s mod channels` only.
+    pub channels: usize,
     /// Whether subscribers send `subscribe` (comet) or are subscribed by connecting
     /// (the bare baseline).
     pub subscribe: bool,
@@ -65,6 +68,9 @@ pub struct Plan {
     pub redis_addr: Option<String>,
     /// Redis's pid: its CPU per publication from the scheduler's count.
     pub redis_pid: Option<u32>,
+    /// Every Redis node (`host:port`, e.g. each master of a Redis Cluster) whose `INFO`
+    /// counters to read around the messages, node by node.
+    pub redis_nodes: Vec<String>,
 }
 
 /// What one fan-out run measured.
@@ -73,6 +79,8 @@ pub struct Outcome {
     pub label: String,
     pub subscribers: usize,
     pub messages: usize,
+    /// Channels the subscribers and messages were spread over.
+    pub channels: usize,
     pub expected: u64,
     pub deliveries: u64,
     pub lost: u64,
@@ -103,6 +111,9 @@ pub struct Outcome {
     pub redis_per_publish: Option<PerCall>,
     /// Redis's CPU per publication from the scheduler's count (`Plan::redis_pid`), in µs.
     pub redis_sched_us_per_publish: Option<f64>,
+    /// What each Redis node did per publication (`Plan::redis_nodes`), with the busiest
+    /// node's CPU and the sum.
+    pub redis_nodes: Option<Nodes>,
 }
 
 #[derive(Deserialize)]
@@ -139,66 +150,105 @@ impl Frames {
     }
 }
 
+/// The frames of one channel of a run.
+struct Channel {
+    /// `channel <name> `: what the publisher sends (and, without positions, receives).
+    prefix: String,
+    /// How its deliveries look.
+    frames: Frames,
+    /// `subscribe <name> [options]`.
+    subscribe: String,
+    /// The answer to it.
+    ack: String,
+}
+
+impl Channel {
+    fn new(name: &str, options: Option<&str>) -> Channel {
+        let prefix = format!("channel {name} ");
+        Channel {
+            frames: Frames {
+                prefix: match options {
+                    Some(_) => format!("pub {name} "),
+                    None => prefix.clone(),
+                },
+                positioned: options.is_some(),
+            },
+            prefix,
+            subscribe: match options {
+                Some(options) => format!("subscribe {name} {options}"),
+                None => format!("subscribe {name}"),
+            },
+            // With options the answer carries the position: `subscribed <channel> {…}`.
+            ack: match options {
+                Some(_) => format!("subscribed {name} {{"),
+                None => format!("subscribed {name}"),
+            },
+        }
+    }
+}
+
+/// How many of `messages` go to channel `channel` of `channels` (message `s` to `s mod
+/// channels`).
+fn share(messages: usize, channel: usize, channels: usize) -> usize {
+    messages / channels + usize::from(channel < messages % channels)
+}
+
 /// Runs one fan-out.
 pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let publisher_subscribes = plan.subscribe && plan.publisher_subscribes;
+    let channels: Vec<Channel> = match plan.channels {
+        0 | 1 => vec![Channel::new(&plan.channel, plan.options.as_deref())],
+        n => (0..n)
+            .map(|c| Channel::new(&format!("{}-{c}", plan.channel), plan.options.as_deref()))
+            .collect(),
+    };
+    let spread = channels.len();
+    if spread > 1 && (publisher_subscribes || !plan.acked) {
+        return Err(
+            "several channels need subscribe acknowledgements and a publisher apart".into(),
+        );
+    }
     let others = plan.count - usize::from(publisher_subscribes && plan.count > 0);
     let connecting = bar(others as u64, &format!("{}: connecting", plan.label));
     let mut subscribers = connect_many(&plan.subscribers, others, 256, &connecting).await?;
     connecting.finish_and_clear();
     let mut publisher = plan.publisher.connect(plan.count).await?;
-    let prefix = format!("channel {} ", plan.channel);
-    let frames = Frames {
-        prefix: match plan.options {
-            Some(_) => format!("pub {} ", plan.channel),
-            None => prefix.clone(),
-        },
-        positioned: plan.options.is_some(),
-    };
-    let frame = match &plan.options {
-        Some(options) => format!("subscribe {} {options}", plan.channel),
-        None => format!("subscribe {}", plan.channel),
-    };
-    // With options the answer carries the position: `subscribed <channel> {…}`.
-    let ack = match plan.options {
-        Some(_) => format!("subscribed {} {{", plan.channel),
-        None => format!("subscribed {}", plan.channel),
-    };
     if plan.subscribe {
         let joining = bar(plan.count as u64, &format!("{}: subscribing", plan.label));
-        for ws in &mut subscribers {
-            ws.send(Message::text(frame.clone()))
+        for (i, ws) in subscribers.iter_mut().enumerate() {
+            ws.send(Message::text(channels[i % spread].subscribe.clone()))
                 .await
                 .map_err(|err| err.to_string())?;
         }
         if publisher_subscribes {
             publisher
-                .send(Message::text(frame.clone()))
+                .send(Message::text(channels[0].subscribe.clone()))
                 .await
                 .map_err(|err| format!("publisher: {err}"))?;
         }
         if plan.acked {
-            for ws in &mut subscribers {
-                wait_for_ack(ws, &ack).await?;
+            for (i, ws) in subscribers.iter_mut().enumerate() {
+                wait_for_ack(ws, &channels[i % spread].ack).await?;
                 joining.inc(1);
             }
             if publisher_subscribes {
-                wait_for_ack(&mut publisher, &ack).await?;
+                wait_for_ack(&mut publisher, &channels[0].ack).await?;
             }
         } else {
-            publisher = warm_up(publisher, &mut subscribers, &prefix).await?;
+            publisher = warm_up(publisher, &mut subscribers, &channels[0].prefix).await?;
         }
         joining.finish_and_clear();
     }
     // Stalled subscribers: subscribed, then never read again until the end.
     let hidden = indicatif::ProgressBar::hidden();
     let mut stalled = connect_many(&plan.subscribers, plan.stalled, 256, &hidden).await?;
-    for ws in &mut stalled {
-        ws.send(Message::text(frame.clone()))
+    for (i, ws) in stalled.iter_mut().enumerate() {
+        let channel = &channels[i % spread];
+        ws.send(Message::text(channel.subscribe.clone()))
             .await
             .map_err(|err| err.to_string())?;
         if plan.acked {
-            wait_for_ack(ws, &ack).await?;
+            wait_for_ack(ws, &channel.ack).await?;
         }
     }
 
@@ -206,12 +256,21 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let messages = plan.messages;
+    let mut expected = 0;
     let mut tasks: Vec<_> = subscribers
         .into_iter()
-        .map(|mut ws| {
-            let (frames, delivered, stop_rx) = (frames.clone(), delivered.clone(), stop_rx.clone());
+        .enumerate()
+        .map(|(i, mut ws)| {
+            let slot = Slot {
+                channel: i % spread,
+                channels: spread,
+                messages: share(messages, i % spread, spread),
+            };
+            expected += slot.messages as u64;
+            let frames = channels[slot.channel].frames.clone();
+            let (delivered, stop_rx) = (delivered.clone(), stop_rx.clone());
             tokio::spawn(async move {
-                let tally = subscriber(&mut ws, frames, messages, epoch, delivered, stop_rx).await;
+                let tally = subscriber(&mut ws, frames, slot, epoch, delivered, stop_rx).await;
                 let _ = ws.close().await;
                 tally
             })
@@ -221,17 +280,16 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
     // subscribed, and left unread otherwise (as before: comet sends it nothing then).
     let (mut publisher, mut published_back) = publisher.split();
     if publisher_subscribes {
-        let (frames, delivered, stop_rx) = (frames.clone(), delivered.clone(), stop_rx.clone());
+        let frames = channels[0].frames.clone();
+        let (delivered, stop_rx) = (delivered.clone(), stop_rx.clone());
+        let slot = Slot {
+            channel: 0,
+            channels: 1,
+            messages,
+        };
+        expected += messages as u64;
         tasks.push(tokio::spawn(async move {
-            subscriber(
-                &mut published_back,
-                frames,
-                messages,
-                epoch,
-                delivered,
-                stop_rx,
-            )
-            .await
+            subscriber(&mut published_back, frames, slot, epoch, delivered, stop_rx).await
         }));
     }
 
@@ -240,9 +298,9 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         Some(addr) => Some(redis_stats::read(addr)?),
         None => None,
     };
+    let nodes_before = redis_stats::read_nodes(&plan.redis_nodes)?;
     let redis_cpu_before = procstat::sample_all(&redis_pid).ok();
     let before = procstat::sample_all(&plan.pids).ok();
-    let expected = (plan.count * plan.messages) as u64;
     let progress = counter_bar(
         expected,
         &format!("{}: deliveries", plan.label),
@@ -256,6 +314,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
             tokio::time::sleep_until(due.into()).await;
         }
         let sent_at = epoch.elapsed().as_micros() as u64;
+        let prefix = &channels[seq % spread].prefix;
         let frame = format!("{prefix}{{\"s\":{seq},\"t\":{sent_at},\"p\":\"{pad}\"}}");
         let message = Message::text(frame);
         let sent = if plan.rate.is_some() || seq % 64 == 63 || seq + 1 == plan.messages {
@@ -288,6 +347,17 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         }
         _ => None,
     };
+    let redis_nodes = (!plan.redis_nodes.is_empty())
+        .then(|| redis_stats::read_nodes(&plan.redis_nodes))
+        .transpose()?
+        .map(|after| {
+            Nodes::per_call(
+                &plan.redis_nodes,
+                &nodes_before,
+                &after,
+                plan.messages as u64,
+            )
+        });
     let redis_sched_us_per_publish = match (redis_cpu_before, redis_cpu_after) {
         (Some(b), Some(a)) if plan.redis_pid.is_some() && plan.messages > 0 => a
             .run_ns
@@ -336,6 +406,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         label: plan.label.clone(),
         subscribers: plan.count,
         messages: plan.messages,
+        channels: spread,
         expected,
         deliveries,
         lost: expected - distinct,
@@ -354,6 +425,7 @@ pub async fn run(plan: &Plan) -> Result<Outcome, String> {
         out_of_order,
         redis_per_publish,
         redis_sched_us_per_publish,
+        redis_nodes,
     })
 }
 
@@ -420,11 +492,20 @@ async fn wait_for_prefix(ws: &mut Ws, prefix: &str) -> Result<(), String> {
     }
 }
 
+/// Which messages one subscriber gets: those `s` with `s mod channels == channel`, of
+/// which there are `messages`.
+#[derive(Clone, Copy)]
+struct Slot {
+    channel: usize,
+    channels: usize,
+    messages: usize,
+}
+
 /// One subscriber: counts what arrives until it has everything or is told to stop.
 async fn subscriber<S>(
     ws: &mut S,
     frames: Frames,
-    messages: usize,
+    slot: Slot,
     epoch: Instant,
     delivered: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
@@ -440,8 +521,8 @@ where
         last: None,
     };
     let mut previous = None::<u64>;
-    let mut seen = vec![false; messages];
-    while (tally.distinct as usize) < messages {
+    let mut seen = vec![false; slot.messages];
+    while (tally.distinct as usize) < slot.messages {
         let next = tokio::select! {
             next = ws.next() => next,
             _ = stop.changed() => break,
@@ -464,9 +545,12 @@ where
         let Ok(probe) = serde_json::from_str::<Probe>(payload) else {
             continue;
         };
+        if probe.s % slot.channels != slot.channel {
+            continue;
+        }
         let now = epoch.elapsed().as_micros() as u64;
         let _ = tally.latencies.record(now.saturating_sub(probe.t));
-        match seen.get_mut(probe.s) {
+        match seen.get_mut(probe.s / slot.channels) {
             Some(seen) if *seen => tally.duplicated += 1,
             Some(seen) => {
                 *seen = true;
@@ -478,4 +562,34 @@ where
         delivered.fetch_add(1, Ordering::Relaxed);
     }
     tally
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_goes_to_one_channel() {
+        // 10 messages over 4 channels: 0,4,8 | 1,5,9 | 2,6 | 3,7.
+        let shares: Vec<usize> = (0..4).map(|c| share(10, c, 4)).collect();
+        assert_eq!(shares, [3, 3, 2, 2]);
+        assert_eq!(shares.iter().sum::<usize>(), 10);
+        assert_eq!(share(10, 0, 1), 10);
+        assert_eq!(share(3, 5, 8), 0);
+    }
+
+    #[test]
+    fn a_channel_names_its_frames() {
+        let plain = Channel::new("bench-7", None);
+        assert_eq!(plain.subscribe, "subscribe bench-7");
+        assert_eq!(plain.ack, "subscribed bench-7");
+        assert_eq!(plain.frames.parse("channel bench-7 {}"), Some((None, "{}")));
+        assert_eq!(plain.frames.parse("channel bench-70 {}"), None);
+        let positioned = Channel::new("feed:a", Some(r#"{"recover":true}"#));
+        assert_eq!(positioned.ack, "subscribed feed:a {");
+        assert_eq!(
+            positioned.frames.parse("pub feed:a 4 {}"),
+            Some((Some(4), "{}"))
+        );
+    }
 }

@@ -93,17 +93,12 @@ pub fn print_fanout(outcomes: &[Outcome]) {
     }
     for o in outcomes {
         if let Some(redis) = &o.redis_per_publish {
-            let commands: Vec<String> = redis
-                .by_command
-                .iter()
-                .map(|(name, n)| format!("{name} {n:.2}"))
-                .collect();
             println!(
                 "{:<22} redis per publish: {:.2} commands ({}), {:.3} scripts, {:.3} reads, \
                  {:.3} writes, cpu {:.2} µs (INFO), {} µs (sched)",
                 o.label,
                 redis.commands,
-                commands.join(", "),
+                redis.commands_line(2),
                 redis.scripts,
                 redis.reads,
                 redis.writes,

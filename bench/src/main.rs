@@ -123,9 +123,15 @@ struct FanoutKnobs {
     /// subscriber is subscribed).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     subscribe_ack: bool,
-    /// The channel (e.g. `room:bench`, in namespace `room`).
+    /// The channel (e.g. `room:bench`, in namespace `room`); with `--channels N` above 1,
+    /// the stem of N channels `<channel>-0` … `<channel>-N-1`.
     #[arg(long, default_value = "bench")]
     channel: String,
+    /// Channels the subscribers are spread over (subscriber `i` on channel `i mod N`);
+    /// message `s` goes to channel `s mod N` only, so each subscriber gets its channel's
+    /// share of the messages.
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
     /// The publisher subscribes to the channel first and counts as one of the subscribers
     /// (needed where a namespace has `publish = "subscribers"`); the bare baseline's
     /// publisher stays apart.
@@ -315,8 +321,14 @@ struct ActionsArgs {
     /// Processes whose CPU to count (repeat).
     #[arg(long)]
     pid: Vec<u32>,
+    /// The route called; with `--routes N` above 1, the stem of N routes `<route>0` …
+    /// `<route>N-1` (e.g. `--route bench/echo --routes 30`: `cometd` registers those
+    /// with `COMET_BENCH_ROUTES=30`).
     #[arg(long, default_value = "site/test")]
     route: String,
+    /// How many routes the calls are spread over, evenly (see `--route`).
+    #[arg(long, default_value_t = 1)]
+    routes: usize,
     #[arg(long, default_value_t = 50)]
     connections: usize,
     /// Calls outstanding per connection.
@@ -331,6 +343,10 @@ struct ActionsArgs {
     /// its INFO counters.
     #[arg(long)]
     redis: Option<String>,
+    /// A Redis node's `host:port` (repeat for every master of a Redis Cluster): its CPU
+    /// and commands per call from its INFO, and the busiest node's and the sum.
+    #[arg(long = "redis-node")]
+    redis_nodes: Vec<String>,
 }
 
 #[derive(Args)]
@@ -346,6 +362,13 @@ struct ClusterArgs {
     reference_url: Option<String>,
     #[arg(long)]
     reference_pid: Option<u32>,
+    /// A Redis node's `host:port` (repeat for every master of a Redis Cluster): its CPU
+    /// and commands per message from its INFO, and the busiest node's and the sum.
+    #[arg(long = "redis-node")]
+    redis_nodes: Vec<String>,
+    /// What the cluster's runs are called in the table (e.g. `one redis`).
+    #[arg(long, default_value = "cluster")]
+    label: String,
     #[command(flatten)]
     knobs: FanoutKnobs,
 }
@@ -429,15 +452,20 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
             for url in &args.url {
                 targets.push(Target::new(url, 1).await?.over(transport)?);
             }
+            let routes = match args.routes {
+                0 | 1 => vec![args.route],
+                n => (0..n).map(|i| format!("{}{i}", args.route)).collect(),
+            };
             let outcome = actions::run(&actions::Plan {
                 targets,
-                route: args.route,
+                routes,
                 connections: args.connections,
                 in_flight: args.in_flight,
                 calls: args.calls,
                 pids: args.pid,
                 redis_pid: args.redis_pid,
                 redis_addr: args.redis,
+                redis_nodes: args.redis_nodes,
             })
             .await?;
             println!(
@@ -463,6 +491,9 @@ async fn run(workload: Workload, transport: Transport) -> Result<(), String> {
             }
             if let Some(cpu) = outcome.redis_cpu_us_per_call {
                 println!("  redis cpu {cpu:.2} µs/call");
+            }
+            if let Some(nodes) = &outcome.redis_nodes {
+                nodes.print("call");
             }
             if let Some(redis) = &outcome.redis_per_call {
                 println!(
@@ -516,6 +547,8 @@ struct PassExtras {
     redis_addr: Option<String>,
     /// Redis's pid, for its CPU.
     redis_pid: Option<u32>,
+    /// Every Redis node (`host:port`) whose counters to read, node by node.
+    redis_nodes: Vec<String>,
 }
 
 /// The plans for one target at the rates `knobs` asks for, measured in order.
@@ -559,6 +592,7 @@ async fn fanout_passes_with(
         rate: None,
         payload_bytes: knobs.payload_bytes,
         channel: extras.channel.unwrap_or_else(|| knobs.channel.clone()),
+        channels: knobs.channels.max(1),
         subscribe,
         acked: knobs.subscribe_ack,
         publisher_subscribes: knobs.publisher_subscribes,
@@ -567,6 +601,7 @@ async fn fanout_passes_with(
         options: extras.options,
         redis_addr: extras.redis_addr,
         redis_pid: extras.redis_pid,
+        redis_nodes: extras.redis_nodes,
     };
     match knobs.rate.as_str() {
         "max" => Ok(vec![fanout::run(&plan).await?]),
@@ -681,6 +716,7 @@ async fn history_fanout_workload(
             options: case.recover.then(|| r#"{"recover":true}"#.to_owned()),
             redis_addr: args.redis.clone().filter(|_| case.redis),
             redis_pid: args.redis_pid.filter(|_| case.redis),
+            ..PassExtras::default()
         };
         outcomes.extend(
             fanout_passes_with(
@@ -812,8 +848,29 @@ async fn cluster_workload(args: ClusterArgs, transport: Transport) -> Result<(),
         targets.push(Target::new(url, knobs.sources).await?.over(transport)?);
     }
     let publisher = targets[0].clone();
-    outcomes.extend(fanout_passes("cluster", publisher, targets, true, args.pid, knobs).await?);
+    let extras = PassExtras {
+        redis_nodes: args.redis_nodes,
+        ..PassExtras::default()
+    };
+    outcomes.extend(
+        fanout_passes_with(
+            &args.label,
+            publisher,
+            targets,
+            true,
+            args.pid,
+            knobs,
+            extras,
+        )
+        .await?,
+    );
     report::print_fanout(&outcomes, reference.as_ref());
+    for outcome in &outcomes {
+        if let Some(nodes) = &outcome.redis_nodes {
+            println!("{}:", outcome.label);
+            nodes.print("message");
+        }
+    }
     report::print_json("cluster", json!({ "runs": outcomes }));
     Ok(())
 }

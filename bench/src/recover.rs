@@ -496,15 +496,10 @@ pub fn print(outcomes: &[Outcome]) {
             println!("  {}: first wrong: {wrong}", o.label);
         }
         if let Some(redis) = &o.recovery.redis_per_client {
-            let commands: Vec<String> = redis
-                .by_command
-                .iter()
-                .map(|(name, n)| format!("{name} {n:.2}"))
-                .collect();
             println!(
                 "  {}: redis per recovering client: {}",
                 o.label,
-                commands.join(", ")
+                redis.commands_line(2)
             );
         }
     }

@@ -92,6 +92,18 @@ fn parse(text: &str) -> Reading {
     Reading { counters, cpu_s }
 }
 
+impl PerCall {
+    /// The commands that moved, `name count` with `digits` decimals, comma-separated.
+    pub fn commands_line(&self, digits: usize) -> String {
+        let commands: Vec<String> = self
+            .by_command
+            .iter()
+            .map(|(name, n)| format!("{name} {n:.digits$}"))
+            .collect();
+        commands.join(", ")
+    }
+}
+
 impl Reading {
     fn get(&self, key: &str) -> u64 {
         self.counters.get(key).copied().unwrap_or(0)
@@ -118,6 +130,76 @@ impl Reading {
             writes: diff("total_writes_processed"),
             cpu_us: (later.cpu_s - self.cpu_s).max(0.0) * 1e6 / calls,
             by_command,
+        }
+    }
+}
+
+/// What the Redis servers of a run (one Redis, or every master of a Redis Cluster) did
+/// per call, node by node, and over all of them: the busiest node's CPU (what bounds a
+/// hot channel or route) and the sum (what the work costs in all).
+#[derive(Debug, Clone, Serialize)]
+pub struct Nodes {
+    /// Each node's figures, in the order given (`host:port`, per call).
+    pub nodes: Vec<(String, PerCall)>,
+    /// The busiest node's CPU per call, in µs.
+    pub cpu_us_max: f64,
+    /// All nodes' CPU per call, in µs.
+    pub cpu_us_sum: f64,
+    /// Commands per call over all nodes (those inside scripts included).
+    pub commands_sum: f64,
+    /// Script calls per call over all nodes.
+    pub scripts_sum: f64,
+    /// Read / write events per call over all nodes.
+    pub reads_sum: f64,
+    pub writes_sum: f64,
+}
+
+/// Readings of every node in `addrs`, in order.
+pub fn read_nodes(addrs: &[String]) -> Result<Vec<Reading>, String> {
+    addrs.iter().map(|addr| read(addr)).collect()
+}
+
+impl Nodes {
+    /// The differences of two readings of the same nodes, per call of `calls`.
+    pub fn per_call(addrs: &[String], before: &[Reading], after: &[Reading], calls: u64) -> Nodes {
+        let nodes: Vec<(String, PerCall)> = addrs
+            .iter()
+            .zip(before.iter().zip(after))
+            .map(|(addr, (before, after))| (addr.clone(), before.per_call(after, calls)))
+            .collect();
+        let sum = |field: fn(&PerCall) -> f64| nodes.iter().map(|(_, n)| field(n)).sum::<f64>();
+        Nodes {
+            cpu_us_max: nodes.iter().map(|(_, n)| n.cpu_us).fold(0.0, f64::max),
+            cpu_us_sum: sum(|n| n.cpu_us),
+            commands_sum: sum(|n| n.commands),
+            scripts_sum: sum(|n| n.scripts),
+            reads_sum: sum(|n| n.reads),
+            writes_sum: sum(|n| n.writes),
+            nodes,
+        }
+    }
+
+    /// Lines for the report: the sums, then one line per node.
+    pub fn print(&self, per: &str) {
+        println!(
+            "  redis per {per}, {} node(s): cpu {:.2} µs (busiest node {:.2} µs), {:.2} commands              (incl. inside scripts), {:.3} script calls, {:.3} reads, {:.3} writes",
+            self.nodes.len(),
+            self.cpu_us_sum,
+            self.cpu_us_max,
+            self.commands_sum,
+            self.scripts_sum,
+            self.reads_sum,
+            self.writes_sum
+        );
+        if self.nodes.len() > 1 {
+            for (addr, node) in &self.nodes {
+                println!(
+                    "    {addr}: cpu {:.2} µs, {:.2} commands ({})",
+                    node.cpu_us,
+                    node.commands,
+                    node.commands_line(3)
+                );
+            }
         }
     }
 }
@@ -149,5 +231,30 @@ mod tests {
         assert!((per_call.cpu_us - 10.0).abs() < 1e-6, "{}", per_call.cpu_us);
         let commands: Vec<_> = per_call.by_command.keys().map(String::as_str).collect();
         assert_eq!(commands, ["evalsha", "publish"]);
+    }
+
+    #[test]
+    fn nodes_give_the_busiest_and_the_sum() {
+        let reading = |cpu: f64, commands: u64| {
+            parse(&format!(
+                "total_commands_processed:{commands}\r\nused_cpu_sys:{cpu}\r\nused_cpu_user:0\r\n"
+            ))
+        };
+        let addrs = ["a:1".to_owned(), "b:2".to_owned()];
+        let before = [reading(1.0, 10), reading(2.0, 10)];
+        let after = [reading(1.000_04, 30), reading(2.000_01, 14)];
+        let nodes = Nodes::per_call(&addrs, &before, &after, 2);
+        assert!(
+            (nodes.cpu_us_max - 20.0).abs() < 1e-3,
+            "{}",
+            nodes.cpu_us_max
+        );
+        assert!(
+            (nodes.cpu_us_sum - 25.0).abs() < 1e-3,
+            "{}",
+            nodes.cpu_us_sum
+        );
+        assert_eq!(nodes.commands_sum, 12.0);
+        assert_eq!(nodes.nodes[1].0, "b:2");
     }
 }

@@ -14,6 +14,10 @@
 //! tests: `cometd listening on http://ADDR/PATH` (role `server`) and then
 //! `cometd ready: node ID, …` once the node is started.
 //!
+//! For the benchmarks (`bench/run-cluster.sh redis-cluster`), `COMET_BENCH_ROUTES=N` in the
+//! environment registers N more echo routes, `bench/echo0` … `bench/echoN-1` (each like
+//! `site/test`), so that calls can be spread over many routes; unset, nothing changes.
+//!
 //! A failure to start (bad settings, an unreadable config file, a busy port, a bad
 //! address) is one line on stderr, `cometd: why`, and exit status 2 for settings, 1 for
 //! the rest.
@@ -52,6 +56,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// `COMET_BENCH_ROUTES`: how many `bench/echo<i>` routes to register, if set.
+fn bench_routes() -> Result<Option<usize>, String> {
+    match std::env::var("COMET_BENCH_ROUTES") {
+        Ok(routes) => routes
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("COMET_BENCH_ROUTES is a number of routes, not `{routes}`")),
+        Err(_) => Ok(None),
+    }
+}
+
 async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Bind before anything starts: a busy port or a bad address ends here, with no actor
     // to tear down.
@@ -60,6 +76,9 @@ async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = settings.builder();
     if settings.demo {
         builder = demo::register(builder);
+    }
+    if let Some(routes) = bench_routes()? {
+        builder = demo::register_bench_routes(builder, routes);
     }
     let comet = builder.build()?;
     let running = settings.start(listeners, comet.clone(), |_| {})?;
