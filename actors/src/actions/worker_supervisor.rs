@@ -7,7 +7,10 @@
 //! may be something to take: a "queue updated" notice came, the last pop said more calls
 //! wait, or the periodic look (`queue_poll_interval`, so that a lost notice strands
 //! nothing) is due; and only while a worker is idle, so a busy process leaves calls to
-//! the others instead of racing them for every notice. Routes take turns at being looked
+//! the others instead of racing them for every notice. A notice or a pop that said more
+//! calls wait points at its routes, and the next pop looks only at those; the periodic
+//! look looks at every route (on a Redis Cluster each route is a command of its own on
+//! its own node, so looking at empty routes costs). Routes take turns at being looked
 //! at first, so that a busy route does not starve the others.
 //!
 //! **Draining** ([`Drain`]): no new call is taken and the routes are withdrawn; running
@@ -31,6 +34,28 @@ use crate::actions::queue::{Claimed, QueueError};
 use crate::hub::bridge::QueueUpdated;
 use crate::node::{Drain, Node, Started};
 
+/// Which routes the next pop looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Look {
+    /// None: nothing says calls wait.
+    Nowhere,
+    /// These routes (a notice named them, or the last pop of them said more wait).
+    At(BTreeSet<String>),
+    /// Every route (at start and at each periodic look).
+    Everywhere,
+}
+
+impl Look {
+    /// Adds `routes` to where to look.
+    fn at<'a>(&mut self, routes: impl IntoIterator<Item = &'a String>) {
+        match self {
+            Look::Everywhere => {}
+            Look::At(known) => known.extend(routes.into_iter().cloned()),
+            Look::Nowhere => *self = Look::At(routes.into_iter().cloned().collect()),
+        }
+    }
+}
+
 /// Starts, feeds and drains the action workers of one process.
 pub struct WorkerSupervisor {
     node: Node,
@@ -40,8 +65,9 @@ pub struct WorkerSupervisor {
     idle: BTreeSet<usize>,
     /// A pop is on its way.
     popping: bool,
-    /// Calls may wait (a notice came, or the last pop said so) since the last pop began.
-    look: bool,
+    /// Where calls may wait (a notice came, or the last pop said so) since the last pop
+    /// began.
+    look: Look,
     /// Which route the next pop looks at first.
     turn: usize,
     draining: bool,
@@ -63,7 +89,7 @@ impl WorkerSupervisor {
             workers: Vec::new(),
             idle: BTreeSet::new(),
             popping: false,
-            look: false,
+            look: Look::Nowhere,
             turn: 0,
             draining: false,
             gave_up: false,
@@ -77,32 +103,37 @@ impl WorkerSupervisor {
         self.idle.len() == self.workers.len() && !self.popping
     }
 
-    /// Calls may wait: pop if a worker is free and no pop is on its way.
+    /// Calls may wait anywhere: pop if a worker is free and no pop is on its way.
     fn look(&mut self, ctx: &mut Context<Self>) {
-        self.look = true;
+        self.look = Look::Everywhere;
         self.pop(ctx);
     }
 
     fn pop(&mut self, ctx: &mut Context<Self>) {
         if self.draining
             || self.popping
-            || !self.look
+            || self.look == Look::Nowhere
             || self.idle.is_empty()
             || self.routes.is_empty()
         {
             return;
         }
-        self.look = false;
+        let look = std::mem::replace(&mut self.look, Look::Nowhere);
         self.popping = true;
         let mut order = self.routes.to_vec();
         order.rotate_left(self.turn % self.routes.len());
+        if let Look::At(routes) = &look {
+            order.retain(|route| routes.contains(route));
+        }
         self.turn = self.turn.wrapping_add(1);
         let popped = self.node.queue().pop(&order, self.idle.len());
-        ctx.spawn(popped.into_actor(self).map(|result, supervisor, ctx| {
+        ctx.spawn(popped.into_actor(self).map(move |result, supervisor, ctx| {
             supervisor.popping = false;
             match result {
                 Ok(popped) => {
-                    supervisor.look |= popped.more;
+                    if popped.more {
+                        supervisor.look.at(&order);
+                    }
                     for claimed in popped.calls {
                         supervisor.dispatch(claimed);
                     }
@@ -198,7 +229,8 @@ impl Handler<QueueUpdated> for WorkerSupervisor {
 
     fn handle(&mut self, notice: QueueUpdated, ctx: &mut Context<Self>) {
         if self.routes.contains(&notice.route) {
-            self.look(ctx);
+            self.look.at([&notice.route]);
+            self.pop(ctx);
         }
     }
 }
