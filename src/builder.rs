@@ -485,6 +485,13 @@ impl CometBuilder {
         web.sockjs.validate().map_err(BuildError::Invalid)?;
         if let Some(redis) = &self.redis {
             validate_redis(redis)?;
+            if redis.is_cluster() && self.config.prefix.contains(['{', '}']) {
+                // The partitions' hash tags follow the prefix: a brace in it would be
+                // taken for the tag.
+                return Err(BuildError::Invalid(
+                    "on a Redis Cluster the prefix must not hold `{` or `}`".into(),
+                ));
+            }
         }
         let hub: Arc<dyn Hub> = match (self.hub, &self.redis) {
             (Some(hub), _) => hub,
@@ -712,5 +719,21 @@ mod tests {
                 other => panic!("{what}: expected a refusal, got {other:?}"),
             }
         }
+    }
+
+    #[actix_rt::test]
+    async fn a_cluster_refuses_braces_in_the_prefix_and_bad_partitions() {
+        let cluster = || Comet::builder().redis_cluster(["redis://127.0.0.1:7000/"]);
+        match cluster().unwrap().prefix("a{b}:").build() {
+            Err(BuildError::Invalid(why)) => assert!(why.contains("prefix"), "{why}"),
+            other => panic!("expected a refusal, got {:?}", other.err()),
+        }
+        let mut config = RedisConfig::cluster(["redis://127.0.0.1:7000/"]);
+        config.partitions = 0;
+        match validate_redis(&config) {
+            Err(BuildError::Invalid(why)) => assert!(why.contains("partitions"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(cluster().unwrap().prefix("ok:").build().is_ok());
     }
 }

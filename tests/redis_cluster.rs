@@ -308,6 +308,26 @@ async fn delivery_resumes_after_a_failover() {
     busy.flow.end().await;
 }
 
+#[tokio::test]
+async fn a_hung_master_is_found_out_by_the_probe() {
+    let cluster = RedisCluster::start(3);
+    let mut busy = Busy::start(&cluster, "hung:").await;
+    let master = busy.master(&cluster);
+    // The master hangs (SIGSTOP): its sockets stay open, nothing says a word.
+    cluster.node(master).stop();
+    eventually("b's probe finds the master hung", || async {
+        busy.b
+            .logged()
+            .lines()
+            .any(|line| line.contains(" leaves ") && line.contains("probe"))
+    })
+    .await;
+    cluster.node(master).resume();
+    let after = busy.flow.sent();
+    resumes(&mut busy.b1, "busy", after).await;
+    busy.flow.end().await;
+}
+
 /// A server that says it is Redis 6.2 in cluster mode: answers `INFO` so, `+OK` to
 /// anything else (what a client sends on connecting).
 fn old_redis() -> u16 {

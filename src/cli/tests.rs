@@ -415,3 +415,45 @@ async fn presence_settings_come_from_the_file_and_need_each_other() {
     let built = parse(&["--config", zero.arg()]).unwrap().builder().build();
     assert!(matches!(built, Err(crate::BuildError::Invalid(why)) if why.contains("presence_ttl")));
 }
+
+#[test]
+fn a_redis_cluster_comes_from_a_flag_list_or_a_file_list_never_with_redis() {
+    let seeds = [
+        "redis://127.0.0.1:7000/".to_owned(),
+        "redis://127.0.0.1:7001/".to_owned(),
+    ];
+    let flagged = parse(&[
+        "--redis-cluster",
+        "redis://127.0.0.1:7000/, redis://127.0.0.1:7001/",
+        "--redis-partitions",
+        "32",
+    ])
+    .unwrap();
+    assert_eq!(flagged.redis_cluster, seeds);
+    assert_eq!(flagged.redis_partitions, 32);
+    assert!(flagged.clustered());
+    assert!(
+        flagged.describe().contains("redis cluster"),
+        "{}",
+        flagged.describe()
+    );
+
+    let file = File::new(
+        "cluster",
+        "redis_cluster = [\"redis://127.0.0.1:7000/\", \"redis://127.0.0.1:7001/\"]\n\
+         redis_probe_ms = 500\n",
+    );
+    let from_file = parse(&["--config", file.arg()]).unwrap();
+    assert_eq!(from_file.redis_cluster, seeds);
+    assert_eq!(from_file.redis_partitions, 16);
+    assert_eq!(from_file.redis_probe_ms, 500);
+
+    for wrong in [
+        &["--redis", "redis://a/", "--redis-cluster", "redis://b/"][..],
+        &["--redis-cluster", "redis://b/", "--redis-partitions", "0"][..],
+        &["--redis-cluster", "redis://b/", "--redis-probe-ms", "0"][..],
+    ] {
+        let err = parse(wrong).unwrap_err();
+        assert!(matches!(err, SettingsError::Invalid(_)), "{wrong:?}: {err}");
+    }
+}

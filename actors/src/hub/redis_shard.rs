@@ -127,7 +127,6 @@ pub(super) async fn shard_task(mut shard: Shard, mut commands: mpsc::UnboundedRe
                         wanted.len()
                     );
                 }
-                backoff.reset();
                 let ended = match run(&shard, &mut session, &mut held, &mut wanted).await {
                     Err(reason) => Ended::Rebuild(reason),
                     Ok(()) => serve(&mut shard, &mut session, &mut commands, &mut wanted).await,
@@ -143,8 +142,13 @@ pub(super) async fn shard_task(mut shard: Shard, mut commands: mpsc::UnboundedRe
                             session.owner
                         );
                         lost_since = Some(Instant::now());
-                        // A move is over in moments: the first attempt goes at once.
-                        continue;
+                        // A move is over in moments: the first attempt after a connection
+                        // that served a while goes at once; one that ended at once (a
+                        // cluster still settling) backs off, so that nothing spins.
+                        if tried.elapsed() >= shard.config.probe_interval {
+                            backoff.reset();
+                            continue;
+                        }
                     }
                 }
             }
