@@ -20,78 +20,71 @@ use redis_cluster::{slot_of, RedisCluster};
 
 const LONG: Duration = Duration::from_secs(15);
 
-/// A `cometd` server on the cluster, without actions, probing every 200 ms.
-fn server(name: &str, cluster: &RedisCluster, prefix: &str) -> Cometd {
-    Cometd::spawn(
-        name,
-        &[
-            "--role",
-            "server",
-            "--redis-cluster",
-            &cluster.seeds(),
-            "--prefix",
-            prefix,
-            "--listen-actions",
-            "false",
-        ],
-    )
+/// A `cometd` server on the cluster, without actions, with `extra` flags.
+fn server(name: &str, cluster: &RedisCluster, prefix: &str, extra: &[&str]) -> Cometd {
+    let seeds = cluster.seeds();
+    let mut args = vec![
+        "--role",
+        "server",
+        "--redis-cluster",
+        &seeds,
+        "--prefix",
+        prefix,
+        "--listen-actions",
+        "false",
+    ];
+    args.extend_from_slice(extra);
+    Cometd::spawn(name, &args)
 }
 
+/// A server that probes its partitions every 200 ms.
+fn probing_server(name: &str, cluster: &RedisCluster, prefix: &str) -> Cometd {
+    server(name, cluster, prefix, &["--redis-probe-ms", "200"])
+}
+
+// What every test of `tests/cluster.rs` checks on a cluster too (`name::cluster`) is not
+// repeated here; this is what only a cluster has.
+
 #[tokio::test]
-async fn channel_messages_cross_processes_on_sharded_pub_sub() {
+async fn every_partition_is_subscribed_once_per_process_on_its_master() {
     let cluster = RedisCluster::start(3);
     let prefix = "sh:";
-    let names = HubNames::partitioned(prefix, Partitions::new(16));
-    let a = server("a", &cluster, prefix);
-    let b = server("b", &cluster, prefix);
+    let partitions = Partitions::new(16);
+    let names = HubNames::partitioned(prefix, partitions.clone());
+    let a = server("a", &cluster, prefix, &[]);
+    let b = server("b", &cluster, prefix, &[]);
     let mut a1 = a.connect().await;
     let mut b1 = b.connect().await;
-    let mut b2 = b.connect().await;
-    a1.subscribe("test").await;
-    b1.subscribe("test").await;
-    b2.subscribe("test").await;
-    // One sharded subscription per process, on the channel's master.
-    let hub_channel = names.channel("test");
-    assert_eq!(cluster.shard_numsub(&hub_channel), 2);
-    b2.publish("test", "hello").await;
-    assert!(a1.receives("test", "hello", LONG).await);
-    assert!(b1.receives("test", "hello", LONG).await);
-    assert!(b2.receives("test", "hello", LONG).await);
-    // In order per channel, fired without waiting.
-    for n in 0..50 {
-        a1.publish("test", &format!("n{n}")).await;
-    }
-    for n in 0..50 {
-        let frame = b1
-            .expect("the next numbered message", LONG, |f| {
-                f.starts_with("channel test n")
-            })
-            .await;
-        assert_eq!(frame, format!("channel test n{n}"));
-    }
-    // Many channels, on every master.
+    // Channels of every partition, on every master, each subscribed once per process.
     for n in 0..40 {
         a1.subscribe(&format!("c{n}")).await;
+        b1.subscribe(&format!("c{n}")).await;
     }
+    let masters: std::collections::HashSet<usize> = (0..40)
+        .map(|n| cluster.owner(slot_of(&names.channel(&format!("c{n}")))))
+        .collect();
+    assert_eq!(masters.len(), 3);
     for n in 0..40 {
         b1.publish(&format!("c{n}"), "x").await;
     }
     for n in 0..40 {
         assert!(a1.receives(&format!("c{n}"), "x", LONG).await, "c{n}");
+        assert_eq!(cluster.shard_numsub(&names.channel(&format!("c{n}"))), 2);
     }
-    b1.unsubscribe("test").await;
-    b2.unsubscribe("test").await;
-    eventually("b leaves the channel", || async {
-        cluster.shard_numsub(&hub_channel) == 1
-    })
-    .await;
-    let all = cluster.shard_channels(&format!("{prefix}*"));
-    assert!(all.contains(&hub_channel), "{all:?}");
     // Every partition's service channel is subscribed by both processes.
-    for p in 0..16 {
-        let service = format!("{prefix}{{{}}}shard", Partitions::new(16).tag(p));
+    for p in 0..partitions.len() {
+        let service = format!("{prefix}{{{}}}shard", partitions.tag(p));
         assert_eq!(cluster.shard_numsub(&service), 2, "{service}");
     }
+    // Nothing of the processes is a classic (unsharded) subscription.
+    let classic: Vec<String> = cluster.on_masters(|node| {
+        node.query::<Vec<String>>(
+            redis::cmd("PUBSUB")
+                .arg("CHANNELS")
+                .arg(format!("{prefix}*")),
+        )
+    });
+    assert_eq!(classic, Vec::<String>::new());
 }
 
 #[test]
@@ -112,25 +105,6 @@ fn the_harness_makes_a_cluster_whose_slots_move() {
     cluster.migrate_slot(slot, to);
     let value: String = cluster.node(to).query(redis::cmd("GET").arg(&key));
     assert_eq!(value, "v");
-}
-
-/// A `cometd` server on the cluster that probes its partitions every 200 ms.
-fn probing_server(name: &str, cluster: &RedisCluster, prefix: &str) -> Cometd {
-    Cometd::spawn(
-        name,
-        &[
-            "--role",
-            "server",
-            "--redis-cluster",
-            &cluster.seeds(),
-            "--prefix",
-            prefix,
-            "--listen-actions",
-            "false",
-            "--redis-probe-ms",
-            "200",
-        ],
-    )
 }
 
 /// Messages published on `channel` by a client of `publisher`, numbered from 0, every

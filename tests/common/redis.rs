@@ -17,7 +17,7 @@ use std::time::Duration;
 pub struct RedisServer {
     port: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    child: Running,
 }
 
 /// Starts `redis-server` on 127.0.0.1 without persistence, with `args` (its port, its
@@ -63,6 +63,50 @@ pub fn launch(args: &[&str]) -> Option<Child> {
     }
 }
 
+/// A `redis-server` this test started (or none): killed, frozen, resumed.
+#[derive(Default)]
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// The process `launch` started, if it did.
+    pub fn new(child: Option<Child>) -> Running {
+        Running(child)
+    }
+
+    /// Whether it runs.
+    pub fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Kills it at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes it (SIGSTOP): connections stay open, nothing is answered until
+    /// [`resume`](Self::resume).
+    pub fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets it run again (SIGCONT); it answers what waited meanwhile.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.0.as_ref().expect("redis-server is not running");
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill {signal} failed");
+    }
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -81,7 +125,7 @@ impl RedisServer {
             let mut server = RedisServer {
                 port,
                 dir,
-                child: None,
+                child: Running::default(),
             };
             if server.launch() {
                 return server;
@@ -95,8 +139,8 @@ impl RedisServer {
     /// exits, e.g. because the port was taken meanwhile).
     fn launch(&mut self) -> bool {
         let dir = self.dir.to_string_lossy().into_owned();
-        self.child = launch(&["--port", &self.port.to_string(), "--dir", &dir]);
-        self.child.is_some()
+        self.child = Running::new(launch(&["--port", &self.port.to_string(), "--dir", &dir]));
+        self.child.is_running()
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -116,30 +160,18 @@ impl RedisServer {
 
     /// Kills Redis at once (SIGKILL), as a crash would; everything in it is lost.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// Freezes Redis (SIGSTOP), as a stalled server: connections stay open, nothing is
     /// answered until [`resume`](Self::resume).
     pub fn stop(&self) {
-        self.signal("-STOP");
+        self.child.stop();
     }
 
     /// Lets a stopped Redis run again (SIGCONT); it answers what waited meanwhile.
     pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("redis-server is not running");
-        let sent = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(sent.success(), "kill {signal} failed");
+        self.child.resume();
     }
 
     /// Starts Redis again on the same port, empty.

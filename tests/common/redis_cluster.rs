@@ -8,17 +8,17 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::redis_server::{free_port, launch};
+use super::redis_server::{free_port, launch, Running};
 
 /// One node of a test cluster.
 pub struct ClusterNode {
     port: u16,
     bus: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    child: Running,
 }
 
 impl ClusterNode {
@@ -37,7 +37,7 @@ impl ClusterNode {
             port,
             bus,
             dir,
-            child: None,
+            child: Running::default(),
         }
     }
 
@@ -45,7 +45,7 @@ impl ClusterNode {
     fn launch(&mut self) -> bool {
         let conf = self.dir.join("nodes.conf").to_string_lossy().into_owned();
         let dir = self.dir.to_string_lossy().into_owned();
-        self.child = launch(&[
+        self.child = Running::new(launch(&[
             "--port",
             &self.port.to_string(),
             "--cluster-port",
@@ -60,8 +60,8 @@ impl ClusterNode {
             "no",
             "--dir",
             &dir,
-        ]);
-        self.child.is_some()
+        ]));
+        self.child.is_running()
     }
 
     /// The node's client port.
@@ -81,30 +81,18 @@ impl ClusterNode {
 
     /// Kills the node at once (SIGKILL); its `nodes.conf` stays, so it can come back.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// Freezes the node (SIGSTOP): connections stay open, nothing is answered until
     /// [`resume`](Self::resume).
     pub fn stop(&self) {
-        self.signal("-STOP");
+        self.child.stop();
     }
 
     /// Lets a stopped node run again (SIGCONT).
     pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("the node is not running");
-        let sent = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(sent.success(), "kill {signal} failed");
+        self.child.resume();
     }
 
     /// A fresh connection to this node alone (no redirections followed).
@@ -226,14 +214,18 @@ impl RedisCluster {
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let known = self.nodes.iter().filter(|n| n.child.is_some()).count();
-            let ok = self.nodes.iter().filter(|n| n.child.is_some()).all(|node| {
-                node.cluster_info().is_some_and(|info| {
-                    info.contains("cluster_state:ok")
-                        && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
-                        && known > 0
-                })
-            });
+            let known = self.nodes.iter().filter(|n| n.child.is_running()).count();
+            let ok = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_running())
+                .all(|node| {
+                    node.cluster_info().is_some_and(|info| {
+                        info.contains("cluster_state:ok")
+                            && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
+                            && known > 0
+                    })
+                });
             if ok {
                 return;
             }
@@ -270,7 +262,7 @@ impl RedisCluster {
         let node = self
             .nodes
             .iter()
-            .find(|n| n.child.is_some())
+            .find(|n| n.child.is_running())
             .expect("no node of the test cluster runs");
         let nodes: String = node.query(redis::cmd("CLUSTER").arg("NODES"));
         for line in nodes.lines() {
@@ -367,7 +359,7 @@ impl RedisCluster {
         }
         for node in [target, source]
             .into_iter()
-            .chain(self.nodes.iter().filter(|n| n.child.is_some()))
+            .chain(self.nodes.iter().filter(|n| n.child.is_running()))
         {
             let _: redis::RedisResult<()> = redis::cmd("CLUSTER")
                 .arg("SETSLOT")
@@ -382,7 +374,7 @@ impl RedisCluster {
     /// Runs `each` on every running master and gathers what it answers.
     pub fn on_masters<T>(&self, each: impl Fn(&ClusterNode) -> Vec<T>) -> Vec<T> {
         let mut all = Vec::new();
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+        for node in self.nodes.iter().filter(|n| n.child.is_running()) {
             let role: Vec<redis::Value> = node.query(&redis::cmd("ROLE"));
             if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
                 all.append(&mut each(node));

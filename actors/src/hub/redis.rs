@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 
 use super::history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
 use super::presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
-use super::redis_store::{Buffered, RedisStore};
+use super::redis_store::{delegate_to_store, Buffered, RedisStore};
 use super::redis_subscriber::{subscriber, Change, Listening};
 use super::{HistoryKeys, Hub, HubError, HubMessage, PresenceKeys};
 use crate::config::RedisConfig;
@@ -133,6 +133,8 @@ impl RedisHub {
 }
 
 impl Hub for RedisHub {
+    delegate_to_store!();
+
     fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>> {
         let pending = self
             .pending
@@ -176,10 +178,6 @@ impl Hub for RedisHub {
         self.queue(Some((channel.to_owned(), payload)))
     }
 
-    fn ping(&self) -> BoxFuture<'static, Result<(), HubError>> {
-        self.store.ping()
-    }
-
     fn flush(&self) -> BoxFuture<'static, Result<(), HubError>> {
         if self.buffered.is_empty() {
             return future::ready(Ok(())).boxed();
@@ -195,48 +193,6 @@ impl Hub for RedisHub {
     fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
         let channel = channel.to_owned();
         self.change(|done| Change::Unsubscribe(channel, done))
-    }
-
-    fn publish_positioned(
-        &self,
-        keys: &HistoryKeys,
-        payload: Bytes,
-        policy: HistoryPolicy,
-    ) -> BoxFuture<'static, Result<Position, HubError>> {
-        self.store.publish_positioned(keys, payload, policy)
-    }
-
-    fn history(
-        &self,
-        keys: &HistoryKeys,
-        query: HistoryQuery,
-        ttl: Duration,
-    ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
-        self.store.history(keys, query, ttl)
-    }
-
-    fn presence_update(
-        &self,
-        keys: &PresenceKeys,
-        update: PresenceUpdate,
-    ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
-        self.store.presence_update(keys, update)
-    }
-
-    fn presence(
-        &self,
-        keys: &PresenceKeys,
-        events: Events,
-    ) -> BoxFuture<'static, Result<Vec<Arc<str>>, HubError>> {
-        self.store.presence(keys, events)
-    }
-
-    fn presence_stats(
-        &self,
-        keys: &PresenceKeys,
-        events: Events,
-    ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
-        self.store.presence_stats(keys, events)
     }
 
     fn name(&self) -> &'static str {

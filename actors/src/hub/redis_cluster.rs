@@ -29,7 +29,7 @@ use super::history::{HistoryPage, HistoryPolicy, HistoryQuery, Position};
 use super::partitions::Partitions;
 use super::presence::{Events, PresenceStats, PresenceUpdate, PresenceWritten};
 use super::redis_shard::{shard_task, Command, Shard};
-use super::redis_store::RedisStore;
+use super::redis_store::{delegate_to_store, RedisStore};
 use super::{HistoryKeys, Hub, HubError, HubMessage, PresenceKeys};
 use crate::config::RedisConfig;
 use crate::redis_link::{self, RedisSetupError, SharedConnection};
@@ -153,6 +153,8 @@ async fn shards_watcher(
 }
 
 impl Hub for RedisClusterHub {
+    delegate_to_store!();
+
     fn start(&self, sink: Recipient<HubMessage>) -> BoxFuture<'static, Result<(), HubError>> {
         let pending = self
             .pending
@@ -259,52 +261,6 @@ impl Hub for RedisClusterHub {
     fn unsubscribe(&self, channel: &str) -> BoxFuture<'static, Result<(), HubError>> {
         let owned = channel.to_owned();
         self.change(channel, |done| Command::Unsubscribe(owned, done))
-    }
-
-    fn publish_positioned(
-        &self,
-        keys: &HistoryKeys,
-        payload: Bytes,
-        policy: HistoryPolicy,
-    ) -> BoxFuture<'static, Result<Position, HubError>> {
-        self.store.publish_positioned(keys, payload, policy)
-    }
-
-    fn history(
-        &self,
-        keys: &HistoryKeys,
-        query: HistoryQuery,
-        ttl: Duration,
-    ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
-        self.store.history(keys, query, ttl)
-    }
-
-    fn ping(&self) -> BoxFuture<'static, Result<(), HubError>> {
-        self.store.ping()
-    }
-
-    fn presence_update(
-        &self,
-        keys: &PresenceKeys,
-        update: PresenceUpdate,
-    ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
-        self.store.presence_update(keys, update)
-    }
-
-    fn presence(
-        &self,
-        keys: &PresenceKeys,
-        events: Events,
-    ) -> BoxFuture<'static, Result<Vec<Arc<str>>, HubError>> {
-        self.store.presence(keys, events)
-    }
-
-    fn presence_stats(
-        &self,
-        keys: &PresenceKeys,
-        events: Events,
-    ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
-        self.store.presence_stats(keys, events)
     }
 
     fn partitions(&self) -> Option<Partitions> {

@@ -244,3 +244,56 @@ impl RedisStore {
         }
     }
 }
+
+/// The [`Hub`](super::Hub) methods a Redis hub hands to its [`RedisStore`] (`self.store`):
+/// history, presence and the readiness ping, the same on one Redis and on a cluster.
+macro_rules! delegate_to_store {
+    () => {
+        fn publish_positioned(
+            &self,
+            keys: &HistoryKeys,
+            payload: Bytes,
+            policy: HistoryPolicy,
+        ) -> BoxFuture<'static, Result<Position, HubError>> {
+            self.store.publish_positioned(keys, payload, policy)
+        }
+
+        fn history(
+            &self,
+            keys: &HistoryKeys,
+            query: HistoryQuery,
+            ttl: Duration,
+        ) -> BoxFuture<'static, Result<HistoryPage, HubError>> {
+            self.store.history(keys, query, ttl)
+        }
+
+        fn presence_update(
+            &self,
+            keys: &PresenceKeys,
+            update: PresenceUpdate,
+        ) -> BoxFuture<'static, Result<PresenceWritten, HubError>> {
+            self.store.presence_update(keys, update)
+        }
+
+        fn presence(
+            &self,
+            keys: &PresenceKeys,
+            events: Events,
+        ) -> BoxFuture<'static, Result<Vec<Arc<str>>, HubError>> {
+            self.store.presence(keys, events)
+        }
+
+        fn presence_stats(
+            &self,
+            keys: &PresenceKeys,
+            events: Events,
+        ) -> BoxFuture<'static, Result<PresenceStats, HubError>> {
+            self.store.presence_stats(keys, events)
+        }
+
+        fn ping(&self) -> BoxFuture<'static, Result<(), HubError>> {
+            self.store.ping()
+        }
+    };
+}
+pub(super) use delegate_to_store;
