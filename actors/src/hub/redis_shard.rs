@@ -267,6 +267,7 @@ async fn serve(
     // When the probe on its way was sent.
     let mut probing: Option<Instant> = None;
     let mut batch = Vec::new();
+    let mut watching = true;
     loop {
         tokio::select! {
             push = session.pushes.recv() => {
@@ -335,13 +336,16 @@ async fn serve(
                     }
                 }
             }
-            changed = shard.owners.changed() => {
-                if changed.is_ok() {
-                    let map = shard.owners.borrow_and_update().clone();
-                    if let Some(owner) = map.owner(shard.slot) {
-                        if owner != session.owner {
-                            return Ended::Rebuild(format!("CLUSTER SHARDS names {owner} now"));
-                        }
+            changed = shard.owners.changed(), if watching => {
+                if changed.is_err() {
+                    // The periodic look stopped (the hub is going): nothing more to hear.
+                    watching = false;
+                    continue;
+                }
+                let map = shard.owners.borrow_and_update().clone();
+                if let Some(owner) = map.owner(shard.slot) {
+                    if owner != session.owner {
+                        return Ended::Rebuild(format!("CLUSTER SHARDS names {owner} now"));
                     }
                 }
             }
