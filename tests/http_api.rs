@@ -235,6 +235,11 @@ async fn subscribe_unsubscribe_and_disconnect_act_wherever_the_connections_are(r
     let mut alice_a = user(&cluster.a, "alice").await;
     let mut alice_b = user(&cluster.b, "alice").await;
     let mut bob_b = user(&cluster.b, "bob").await;
+    // Both of alice's connections are known as hers where they are (an answer comes only
+    // once a connection is registered): a user message that came before would miss one.
+    for client in [&mut alice_a, &mut alice_b] {
+        whoami(client).await;
+    }
 
     // subscribe {user, channel}: both of alice's connections, on both processes.
     call(
