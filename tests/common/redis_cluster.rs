@@ -186,10 +186,9 @@ impl RedisCluster {
     /// all `total` replicas as such (replication and gossip settle after create; a
     /// failover needs both).
     fn wait_replicated(&self, replicas: usize, total: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
         let wanted = format!("connected_slaves:{replicas}");
-        loop {
-            let done = self.nodes.iter().all(|node| {
+        poll_until("the test cluster's replicas connect", || {
+            self.nodes.iter().all(|node| {
                 let info: String = node.query(redis::cmd("INFO").arg("replication"));
                 let nodes: String = node.query(redis::cmd("CLUSTER").arg("NODES"));
                 let known = nodes
@@ -197,44 +196,28 @@ impl RedisCluster {
                     .filter(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("slave")))
                     .count();
                 (info.contains("role:slave") || info.contains(&wanted)) && known == total
-            });
-            if done {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the test cluster's replicas did not connect"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            })
+        });
     }
 
     /// Waits until every running node says `cluster_state:ok` and knows every other one
     /// (about 2 s after create; a state in Redis with no event to wait on).
     pub fn wait_ok(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        poll_until("the test cluster reaches cluster_state:ok", || {
             let known = self.nodes.iter().filter(|n| n.child.is_running()).count();
-            let ok = self
-                .nodes
-                .iter()
-                .filter(|n| n.child.is_running())
-                .all(|node| {
-                    node.cluster_info().is_some_and(|info| {
-                        info.contains("cluster_state:ok")
-                            && info.contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
-                            && known > 0
+            known > 0
+                && self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.child.is_running())
+                    .all(|node| {
+                        node.cluster_info().is_some_and(|info| {
+                            info.contains("cluster_state:ok")
+                                && info
+                                    .contains(&format!("cluster_known_nodes:{}", self.nodes.len()))
+                        })
                     })
-                });
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the test cluster did not reach cluster_state:ok"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        });
     }
 
     /// The seed URLs, comma-separated, for `--redis-cluster`.
@@ -431,20 +414,15 @@ impl RedisCluster {
     /// manual failover that times out, as one may while the replica catches up, is asked
     /// for again).
     pub fn failover(&self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
         let mut asked: Option<Instant> = None;
-        loop {
+        poll_until("the failover happens", || {
             if asked.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
                 let _: () = self.nodes[i].query(redis::cmd("CLUSTER").arg("FAILOVER"));
                 asked = Some(Instant::now());
             }
             let role: Vec<redis::Value> = self.nodes[i].query(&redis::cmd("ROLE"));
-            if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the failover did not happen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master")
+        });
         self.wait_ok();
     }
 
@@ -460,6 +438,18 @@ impl RedisCluster {
             .iter()
             .position(|n| Some(n.port) == port)
             .expect("the replica is not one of the test's nodes")
+    }
+}
+
+/// Waits until `check` holds, asking every 50 ms, and fails the test with `what` after
+/// 30 s: the harness's one wait for a state of Redis that no event announces (the
+/// cluster formed, replication and gossip settled, a failover done; the tests' own
+/// waits are `eventually`'s).
+fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -17,6 +17,7 @@
 //! changing `N` (or this code) moves every channel, so all processes of a cluster must
 //! run with the same `--redis-partitions`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Number of hash slots of a Redis Cluster.
@@ -29,6 +30,8 @@ pub const MAX_PARTITIONS: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partitions {
     tags: Arc<[String]>,
+    /// Tag → partition, for [`by_tag`](Self::by_tag) on every publish.
+    index: Arc<HashMap<String, usize>>,
 }
 
 impl Partitions {
@@ -47,7 +50,7 @@ impl Partitions {
         let n = n.clamp(1, MAX_PARTITIONS);
         let mut candidates = (0u64..).map(tag_name);
         let slice = f64::from(SLOTS) / n as f64;
-        let tags = (0..n)
+        let tags: Arc<[String]> = (0..n)
             .map(|p| {
                 let target = ((p as f64 + 0.5) * slice) as u16;
                 // Within a slot of the middle: the ranges of a balanced cluster's
@@ -60,7 +63,15 @@ impl Partitions {
                     .unwrap_or_else(|| tag_name(p as u64))
             })
             .collect();
-        Partitions { tags }
+        let index = tags
+            .iter()
+            .enumerate()
+            .map(|(p, tag)| (tag.clone(), p))
+            .collect();
+        Partitions {
+            tags,
+            index: Arc::new(index),
+        }
     }
 
     /// How many partitions.
@@ -85,7 +96,7 @@ impl Partitions {
 
     /// The partition whose tag is `tag`, if any.
     pub fn by_tag(&self, tag: &str) -> Option<usize> {
-        self.tags.iter().position(|known| known == tag)
+        self.index.get(tag).copied()
     }
 
     /// The slot of partition `p`.

@@ -15,6 +15,7 @@
 //!
 //! [`partitions`]: super::partitions
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -48,8 +49,9 @@ pub struct RedisClusterHub {
     config: Arc<RedisConfig>,
     partitions: Partitions,
     prefix: String,
-    /// One command queue per partition.
-    shards: Vec<mpsc::UnboundedSender<Command>>,
+    /// One command queue per partition, and its publishes not yet answered (a flush
+    /// asks only the partitions that have some: it comes with every action's answer).
+    shards: Vec<(mpsc::UnboundedSender<Command>, Arc<AtomicUsize>)>,
     /// Their receiving ends, until started.
     pending: Mutex<Option<Vec<mpsc::UnboundedReceiver<Command>>>>,
     /// The hub bridge, once started: publishes refused at once are handed to it here.
@@ -68,7 +70,10 @@ impl RedisClusterHub {
         ));
         let partitions = Partitions::new(config.partitions);
         let (shards, receivers) = (0..partitions.len())
-            .map(|_| mpsc::unbounded_channel())
+            .map(|_| {
+                let (commands, receiver) = mpsc::unbounded_channel();
+                ((commands, Arc::new(AtomicUsize::new(0))), receiver)
+            })
             .unzip();
         let config = Arc::new(config.clone());
         Ok(RedisClusterHub {
@@ -102,12 +107,21 @@ impl RedisClusterHub {
             })
     }
 
-    /// Sends a command to the partition of `channel`.
+    /// Sends a command to the partition of `channel` (a publish counted in its
+    /// unanswered publishes first, so that a flush after it waits for it).
     fn send(&self, channel: &str, command: Command) -> Result<(), HubError> {
         let p = self.partition_of(channel)?;
-        self.shards[p]
-            .send(command)
-            .map_err(|_| HubError::NotRunning)
+        let (commands, unanswered) = &self.shards[p];
+        let publish = matches!(command, Command::Publish { .. });
+        if publish {
+            unanswered.fetch_add(1, Ordering::AcqRel);
+        }
+        commands.send(command).map_err(|_| {
+            if publish {
+                unanswered.fetch_sub(1, Ordering::AcqRel);
+            }
+            HubError::NotRunning
+        })
     }
 
     fn change(
@@ -180,6 +194,7 @@ impl Hub for RedisClusterHub {
         ));
         for (p, commands) in receivers.into_iter().enumerate() {
             let buffered = self.store.buffered.clone();
+            let unanswered = self.shards[p].1.clone();
             let shard = Shard {
                 partition: p,
                 slot: self.partitions.slot(p),
@@ -188,7 +203,10 @@ impl Hub for RedisClusterHub {
                 shared: self.store.shared.clone(),
                 sink: sink.clone(),
                 owners: watching.clone(),
-                release: Arc::new(move |messages, bytes| buffered.release(messages, bytes)),
+                release: Arc::new(move |messages, bytes| {
+                    unanswered.fetch_sub(messages, Ordering::AcqRel);
+                    buffered.release(messages, bytes);
+                }),
             };
             runtime.spawn(shard_task(shard, commands));
         }
@@ -239,7 +257,8 @@ impl Hub for RedisClusterHub {
         let answers: Vec<_> = self
             .shards
             .iter()
-            .map(|shard| {
+            .filter(|(_, unanswered)| unanswered.load(Ordering::Acquire) > 0)
+            .map(|(shard, _)| {
                 let (done, answer) = oneshot::channel();
                 let sent = shard.send(Command::Flush(done)).is_ok();
                 async move {
